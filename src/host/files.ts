@@ -1,0 +1,91 @@
+/**
+ * Files written the safe way: a temp file in the same directory, fsync, rename over the target, fsync the directory.
+ * A crash leaves either the old file or the new one, never a torn one.
+ */
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+
+export interface WriteOptions {
+  /** File mode; default 0o644. Private keys use 0o600. */
+  mode?: number;
+  /** Mode for directories created on the way; default 0o755. */
+  dirMode?: number;
+}
+
+export async function ensureDir(path: string, mode = 0o755): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+}
+
+/** Make sure `path` is a directory with exactly `mode` (used for key directories: 0700). */
+export async function ensurePrivateDir(path: string, mode = 0o700): Promise<void> {
+  await mkdir(path, { recursive: true, mode });
+  const st = await stat(path);
+  if ((st.mode & 0o777) !== mode) await chmod(path, mode);
+}
+
+export async function writeFileAtomic(path: string, data: string | Uint8Array, opts: WriteOptions = {}): Promise<void> {
+  const mode = opts.mode ?? 0o644;
+  const dir = dirname(path);
+  await ensureDir(dir, opts.dirMode ?? 0o755);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
+  try {
+    await fh.writeFile(data);
+    await fh.chmod(mode); // the umask may have narrowed the mode given to open()
+    await fh.sync();
+  } catch (err) {
+    await fh.close();
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+  await fsyncDir(dir);
+}
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const dh = await open(dir, constants.O_RDONLY);
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}
+
+/** The file's text, or undefined when it does not exist. */
+export async function readIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
+/** Remove a file; a missing file is fine. Returns whether something was removed. */
+export async function removeFile(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
