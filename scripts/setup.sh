@@ -1,0 +1,40 @@
+#!/bin/bash
+# setup.sh — everything a fresh Debian machine (root, Node 20) needs to build etcdadm and run its tests and demo:
+# Debian packages, npm dependencies, the build, the local etcd release mirror, and the lab's systemctl stand-in.
+# Idempotent and quick once done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for c in ip:iproute2 openssl:openssl python3:python3 systemd-nspawn:systemd-container debootstrap:debootstrap \
+         nsenter:util-linux curl:curl ss:iproute2 gzip:gzip; do
+  command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
+done
+if [ ! -s /usr/share/keyrings/debian-archive-keyring.gpg ]; then need+=(debian-archive-keyring); fi
+if [ ${#need[@]} -gt 0 ] || ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
+  echo "== apt-get update"
+  apt-get update -qq
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+echo "== build"
+npm run -s build
+
+echo "== etcd release mirror (lab/release-mirror.sh)"
+bash lab/release-mirror.sh >/dev/null
+
+# the daemonless systemctl the netns lab hosts use (downloaded once from Debian, not installed on this machine)
+SHIM_DIR=${SHIM_DIR:-/var/cache/etcdadm-lab/systemctl-shim}
+if [ ! -x "$SHIM_DIR/x/usr/bin/systemctl" ]; then
+  echo "== systemctl stand-in for lab hosts"
+  mkdir -p "$SHIM_DIR"
+  (cd "$SHIM_DIR" && apt-get -qq -o APT::Sandbox::User=root download systemctl && dpkg-deb -x systemctl_*.deb x)
+fi

@@ -1,0 +1,254 @@
+/**
+ * Certificates: reading them (pure helpers other modules use) and signing new ones.
+ *
+ * Signing passes the CA's own parsed subject Name as the issuer and then checks that the new certificate's raw issuer is
+ * byte-for-byte the CA's raw subject: Go (etcd) matches a certificate to its issuer by those bytes, so a re-encoded
+ * issuer string (say PrintableString where openssl wrote UTF8String) would make etcd reject a chain that
+ * `openssl verify` accepts.
+ */
+import { createHash, randomBytes, X509Certificate as NodeX509Certificate } from 'node:crypto';
+import * as x509 from './x509.js';
+import { bytesEqual, concatBytes, encodeTlv, rawCertificateParts, spkiKeyBits } from './der.js';
+import { certFacts, nameField, nameToString, type CertFacts } from './inspect.js';
+import { bytesToIp, ipToBytes } from './ip.js';
+import { x509Crypto } from './keys.js';
+import type { CertUsage } from './types.js';
+
+const OID_SAN = '2.5.29.17';
+const EKU: Record<CertUsage, string> = {
+  server: x509.ExtendedKeyUsage.serverAuth,
+  client: x509.ExtendedKeyUsage.clientAuth,
+};
+
+/** The first PEM block labelled `label` (a file may hold a bundle; the first certificate is the one that counts). */
+export function firstPemBlock(text: string, label = 'CERTIFICATE'): string | undefined {
+  const m = new RegExp(`-----BEGIN ${label}-----[\\s\\S]*?-----END ${label}-----`).exec(text);
+  return m ? `${m[0]}\n` : undefined;
+}
+
+/** Parse a PEM certificate (the first one of a bundle). Throws a plain Error when there is none or it is malformed. */
+export function loadCertificate(pem: string): x509.X509Certificate {
+  const block = firstPemBlock(pem);
+  if (!block) throw new Error('no PEM certificate found (expected BEGIN CERTIFICATE)');
+  try {
+    return new x509.X509Certificate(block);
+  } catch (err) {
+    throw new Error(`cannot parse the certificate: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** The same certificate parsed by node:crypto (OpenSSL): signature checks, key match, fingerprint. */
+export function loadNodeCertificate(pem: string): NodeX509Certificate {
+  const block = firstPemBlock(pem);
+  if (!block) throw new Error('no PEM certificate found (expected BEGIN CERTIFICATE)');
+  try {
+    return new NodeX509Certificate(block);
+  } catch (err) {
+    throw new Error(`cannot parse the certificate: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export interface CertificateInfo {
+  /** Attributes in certificate order, e.g. "O=system:masters, CN=kube-apiserver-etcd-client". */
+  subject: string;
+  issuer: string;
+  commonName: string;
+  organization: string[];
+  notBefore: Date;
+  notAfter: Date;
+  /** DNS SANs as written. */
+  dnsNames: string[];
+  /** IP SANs, canonical spelling (dotted IPv4, RFC 5952 IPv6). */
+  ipAddresses: string[];
+  /** Serial number, upper-case hex as `openssl x509 -serial` prints it. */
+  serialHex: string;
+  /** `AB:CD:...` as `openssl x509 -fingerprint -sha256` prints it. */
+  sha256Fingerprint: string;
+  isCA: boolean;
+  /** Extended key usages among serverAuth ('server') and clientAuth ('client'). */
+  usages: CertUsage[];
+}
+
+/** Facts about the (first) certificate of a PEM text. Throws a plain Error when there is none or it is malformed. */
+export function certificateInfo(pem: string): CertificateInfo {
+  const node = loadNodeCertificate(pem);
+  return infoOf(certFactsOf(node), node.fingerprint256);
+}
+
+/** Parsed facts of a node:crypto certificate (see inspect.ts). */
+export function certFactsOf(cert: NodeX509Certificate): CertFacts {
+  try {
+    return certFacts(cert.raw);
+  } catch (err) {
+    throw new Error(`cannot parse the certificate: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+export function infoOf(f: CertFacts, fingerprint: string): CertificateInfo {
+  return {
+    subject: nameToString(f.subject),
+    issuer: nameToString(f.issuer),
+    commonName: nameField(f.subject, 'CN')[0] ?? '',
+    organization: nameField(f.subject, 'O'),
+    notBefore: f.notBefore,
+    notAfter: f.notAfter,
+    dnsNames: f.dnsNames,
+    ipAddresses: f.ipAddresses,
+    serialHex: f.serialHex,
+    sha256Fingerprint: fingerprint,
+    isCA: f.isCA,
+    usages: (['server', 'client'] as const).filter((u) => f.usages.includes(u)),
+  };
+}
+
+/** SHA-256 fingerprint of the (first) certificate's DER, `AB:CD:...` like `openssl x509 -fingerprint -sha256`. */
+export function caFingerprint(caPem: string): string {
+  return loadNodeCertificate(caPem).fingerprint256;
+}
+
+/**
+ * Whether `certPem` was issued by `caPem` the way Go checks it: its raw issuer equals the CA's raw subject and its
+ * signature verifies with the CA's public key.
+ */
+export function verifySignedBy(certPem: string, caPem: string): boolean {
+  try {
+    return verifySignedByNode(loadNodeCertificate(certPem), loadNodeCertificate(caPem));
+  } catch {
+    return false;
+  }
+}
+
+export function verifySignedByNode(cert: NodeX509Certificate, ca: NodeX509Certificate, caSubject?: Uint8Array): boolean {
+  try {
+    if (!bytesEqual(rawCertificateParts(cert.raw).issuer, caSubject ?? rawCertificateParts(ca.raw).subject)) return false;
+    return cert.verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+}
+
+/** RFC 5280 key identifier (method 1): SHA-1 of the subjectPublicKey bits, hex. */
+export function keyIdentifier(spki: Uint8Array): string {
+  return createHash('sha1').update(spkiKeyBits(spki)).digest('hex');
+}
+
+/** 16 random bytes, a positive DER INTEGER with no leading zero byte. */
+export function randomSerialHex(): string {
+  const b = randomBytes(16);
+  b[0] = b[0]! & 0x7f || 0x01;
+  return b.toString('hex');
+}
+
+export function encodeSan(dnsNames: string[], ips: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  return encodeTlv(0x30, concatBytes([
+    ...dnsNames.map((d) => encodeTlv(0x82, Buffer.from(d, 'latin1'))),
+    ...ips.map((ip) => encodeTlv(0x87, ip)),
+  ]));
+}
+
+export function subjectName(commonName: string, organization: string[] = []): x509.Name {
+  const json: x509.JsonName = [...organization.map((o) => ({ O: [o] })), { CN: [commonName] }];
+  return new x509.Name(json);
+}
+
+export interface Issuer {
+  /** The issuer Name exactly as in the CA certificate (its parsed subjectName), or the subject for a self-signed CA. */
+  name: x509.Name;
+  /** The exact DER the signed certificate's issuer must have; undefined for a self-signed certificate. */
+  rawName?: Uint8Array;
+  signingKey: CryptoKey;
+  signingAlgorithm: Algorithm | EcdsaParams;
+  /** Hex authority key identifier. */
+  keyId: string;
+}
+
+export interface CertTemplate {
+  subject: x509.Name;
+  spki: Uint8Array;
+  isCA: boolean;
+  usages: CertUsage[];
+  dnsNames: string[];
+  /** Raw 4- or 16-byte addresses. */
+  ipAddresses: Uint8Array[];
+  notBefore: Date;
+  notAfter: Date;
+}
+
+export interface SignedCert {
+  pem: string;
+  der: Uint8Array;
+  certificate: x509.X509Certificate;
+}
+
+export async function signCertificate(tpl: CertTemplate, issuer: Issuer): Promise<SignedCert> {
+  const ski = keyIdentifier(tpl.spki);
+  const extensions: x509.Extension[] = [
+    new x509.BasicConstraintsExtension(tpl.isCA, undefined, true),
+    new x509.KeyUsagesExtension(
+      tpl.isCA
+        ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature
+        : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+      true,
+    ),
+  ];
+  if (tpl.usages.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(tpl.usages.map((u) => EKU[u]), false));
+  extensions.push(new x509.SubjectKeyIdentifierExtension(ski, false));
+  extensions.push(new x509.AuthorityKeyIdentifierExtension(issuer.keyId, false));
+  if (tpl.dnsNames.length + tpl.ipAddresses.length > 0) {
+    extensions.push(new x509.Extension(OID_SAN, false, encodeSan(tpl.dnsNames, tpl.ipAddresses)));
+  }
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: randomSerialHex(),
+      subject: tpl.subject,
+      issuer: issuer.name,
+      notBefore: tpl.notBefore,
+      notAfter: tpl.notAfter,
+      publicKey: Uint8Array.from(tpl.spki),
+      signingKey: issuer.signingKey,
+      signingAlgorithm: issuer.signingAlgorithm,
+      extensions,
+    },
+    x509Crypto,
+  );
+  const der = new Uint8Array(cert.rawData);
+  const parts = rawCertificateParts(der);
+  const wantIssuer = issuer.rawName ?? parts.subject;
+  if (!bytesEqual(parts.issuer, wantIssuer)) {
+    // never hand out a certificate Go would not chain to its CA
+    throw new Error('internal error: the signed certificate\'s issuer does not match the CA subject byte for byte');
+  }
+  return { pem: toPem(der), der, certificate: cert };
+}
+
+export function toPem(der: Uint8Array): string {
+  const b64 = Buffer.from(der).toString('base64');
+  return `-----BEGIN CERTIFICATE-----\n${b64.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+}
+
+/** Parse and de-duplicate wanted SANs. Throws a plain Error naming an invalid IP. */
+export function normalizeSans(dnsNames: string[], ipAddresses: string[]): { dnsNames: string[]; ips: Uint8Array[] } {
+  const dns: string[] = [];
+  const seenDns = new Set<string>();
+  for (const raw of dnsNames) {
+    const d = raw.trim();
+    if (!d) continue;
+    // eslint-disable-next-line no-control-regex
+    if (!/^[\x21-\x7e]+$/.test(d)) throw new Error(`invalid DNS name ${JSON.stringify(raw)} for a certificate SAN`);
+    if (seenDns.has(d.toLowerCase())) continue;
+    seenDns.add(d.toLowerCase());
+    dns.push(d);
+  }
+  const ips: Uint8Array[] = [];
+  const seenIp = new Set<string>();
+  for (const raw of ipAddresses) {
+    if (!raw.trim()) continue;
+    const b = ipToBytes(raw);
+    if (!b) throw new Error(`invalid IP address ${JSON.stringify(raw)} for a certificate SAN`);
+    const key = bytesToIp(b);
+    if (seenIp.has(key)) continue;
+    seenIp.add(key);
+    ips.push(b);
+  }
+  return { dnsNames: dns, ips };
+}

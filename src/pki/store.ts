@@ -1,0 +1,67 @@
+/** Where the PKI lives on disk (etcdadm's file names) and how its files are read and written. */
+import { chmod, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, EtcdadmError } from '../errors.js';
+import { readIfExists, writeFileAtomic } from '../host/files.js';
+import type { Logger } from '../log/logger.js';
+
+export type LeafName = 'server' | 'peer' | 'etcdctl-etcd-client' | 'apiserver-etcd-client';
+export const LEAF_NAMES: readonly LeafName[] = ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'];
+
+export const KEY_MODE = 0o600;
+export const CERT_MODE = 0o644;
+export const CERTS_DIR_MODE = 0o700;
+
+export interface PairPaths {
+  certPath: string;
+  keyPath: string;
+}
+
+/** `<certsDir>/<base>.crt` and `<certsDir>/<base>.key`; base is "ca" or a LeafName. */
+export function pairPaths(certsDir: string, base: 'ca' | LeafName): PairPaths {
+  return { certPath: join(certsDir, `${base}.crt`), keyPath: join(certsDir, `${base}.key`) };
+}
+
+/** Every file of the PKI, for callers that list, back up or copy them. */
+export function pkiFiles(certsDir: string): Record<'ca' | LeafName, PairPaths> {
+  const out = { ca: pairPaths(certsDir, 'ca') } as Record<'ca' | LeafName, PairPaths>;
+  for (const n of LEAF_NAMES) out[n] = pairPaths(certsDir, n);
+  return out;
+}
+
+export async function readPem(path: string): Promise<string | undefined> {
+  try {
+    return await readIfExists(path);
+  } catch (err) {
+    throw new EtcdadmError(`cannot read ${path}: ${describe(err)}`, {
+      cause: err,
+      hint: 'Run etcdadm as root (the PKI directory is readable by root only)',
+    });
+  }
+}
+
+/** Write the key (0600) and then the certificate (0644), so a certificate never exists without its key. */
+export async function writePair(paths: PairPaths, keyPem: string, certPem: string): Promise<void> {
+  for (const [path, data, mode] of [
+    [paths.keyPath, keyPem, KEY_MODE],
+    [paths.certPath, certPem, CERT_MODE],
+  ] as const) {
+    try {
+      await writeFileAtomic(path, data, { mode, dirMode: CERTS_DIR_MODE });
+    } catch (err) {
+      throw new EtcdadmError(`cannot write ${path}: ${describe(err)}`, { cause: err });
+    }
+  }
+}
+
+/** An existing private key readable by group or others is narrowed to 0600 (with a warning). */
+export async function tightenKeyMode(path: string, log: Logger): Promise<void> {
+  try {
+    const st = await stat(path);
+    if ((st.mode & 0o077) === 0) return;
+    await chmod(path, KEY_MODE);
+    log.warn(`Tightened the permissions of ${path} from ${(st.mode & 0o777).toString(8).padStart(4, '0')} to 0600.`);
+  } catch (err) {
+    throw new EtcdadmError(`cannot set the permissions of ${path}: ${describe(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * etcd releases: fetch, verify (SHA-256 against the release's SHA256SUMS), cache, extract and install.
+ *
+ *   const spec = releaseSpec({ version: '3.5.30' });
+ *   const { archivePath } = await downloadRelease(spec, log);
+ *   const { binaries } = await installRelease(spec, archivePath, log);
+ */
+export {
+  DEFAULT_CACHE_DIR,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_INSTALL_DIR,
+  DEFAULT_RELEASE_URL,
+  cacheVersionDir,
+  etcdBinaryPaths,
+  hostArch,
+  releaseSpec,
+  releaseUrls,
+  validateVersion,
+  versionDirPath,
+  type EtcdBinaryPaths,
+  type ReleaseArch,
+  type ReleaseSpec,
+  type ReleaseUrls,
+} from './spec.js';
+export { expectedSha256, parseSha256Sums, sha256File, type SumEntry } from './sums.js';
+export { cachedArchivePath, downloadRelease, type DownloadResult } from './download.js';
+export { installRelease, installedVersion, type InstallResult } from './install.js';
+export { uninstallRelease } from './uninstall.js';

@@ -1,0 +1,130 @@
+/**
+ * What release to install and where: the ReleaseSpec, its defaults, version validation and the (pure) URL layout of
+ * an upstream etcd release: <releaseUrl>/v<version>/etcd-v<version>-linux-<arch>.tar.gz next to SHA256SUMS.
+ */
+import { join } from 'node:path';
+import { EtcdadmError } from '../errors.js';
+
+export type ReleaseArch = 'amd64' | 'arm64';
+
+export interface ReleaseSpec {
+  /** "3.5.30": semver X.Y.Z, optionally -prerelease; no leading v. */
+  version: string;
+  /** Directory holding v<version>/ release dirs; http(s):// or file://. */
+  releaseUrl: string;
+  /** The archive and its SHA256SUMS are cached in <cacheDir>/v<version>/. */
+  cacheDir: string;
+  /** Binaries go to <installDir>/etcd-v<version>/, with symlinks <installDir>/{etcd,etcdctl,etcdutl}. */
+  installDir: string;
+  /** Accept a release that publishes no SHA256SUMS (with a warning). */
+  skipHashCheck: boolean;
+  /** Abort a request when the response headers have not arrived within this time. */
+  connectTimeoutMs: number;
+  /** Default: from process.arch. */
+  arch?: ReleaseArch;
+}
+
+export const DEFAULT_RELEASE_URL = 'https://github.com/etcd-io/etcd/releases/download';
+export const DEFAULT_CACHE_DIR = '/var/cache/etcdadm/etcd';
+export const DEFAULT_INSTALL_DIR = '/opt/bin';
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** A complete, validated ReleaseSpec from the given fields and the defaults. */
+export function releaseSpec(input: Partial<ReleaseSpec> & { version: string }): ReleaseSpec {
+  const spec: ReleaseSpec = {
+    releaseUrl: DEFAULT_RELEASE_URL,
+    cacheDir: DEFAULT_CACHE_DIR,
+    installDir: DEFAULT_INSTALL_DIR,
+    skipHashCheck: false,
+    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    ...stripUndefined(input),
+    version: validateVersion(input.version),
+  };
+  releaseUrls(spec); // validates releaseUrl and arch
+  if (!Number.isFinite(spec.connectTimeoutMs) || spec.connectTimeoutMs <= 0) {
+    throw new EtcdadmError(`Invalid connect timeout ${spec.connectTimeoutMs} ms`, { hint: 'Use a positive duration' });
+  }
+  return spec;
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
+
+/**
+ * The version in canonical form ("3.5.30"). A single leading "v" is tolerated and dropped ("v3.5.30" is what people
+ * type after reading release pages); anything else that is not X.Y.Z[-prerelease] is an EtcdadmError.
+ */
+export function validateVersion(version: string): string {
+  const v = version.trim().replace(/^v/, '');
+  if (!SEMVER.test(v)) {
+    throw new EtcdadmError(`Invalid etcd version "${version}"`, {
+      hint: 'Use a release version like 3.5.30 (X.Y.Z, optionally with a -prerelease suffix)',
+    });
+  }
+  return v;
+}
+
+/** The release architecture of this machine. */
+export function hostArch(): ReleaseArch {
+  switch (process.arch) {
+    case 'x64':
+      return 'amd64';
+    case 'arm64':
+      return 'arm64';
+    default:
+      throw new EtcdadmError(`etcd releases are not published for the ${process.arch} architecture`, {
+        hint: 'Run etcdadm on an amd64 or arm64 host',
+      });
+  }
+}
+
+export interface ReleaseUrls {
+  /** <releaseUrl>/v<ver>/etcd-v<ver>-linux-<arch>.tar.gz */
+  archive: string;
+  /** <releaseUrl>/v<ver>/SHA256SUMS */
+  sums: string;
+  /** etcd-v<ver>-linux-<arch>.tar.gz */
+  archiveName: string;
+}
+
+/** Where the release archive and its checksums live. Pure (no I/O); trailing slashes of releaseUrl are ignored. */
+export function releaseUrls(spec: Pick<ReleaseSpec, 'version' | 'releaseUrl' | 'arch'>): ReleaseUrls {
+  const version = validateVersion(spec.version);
+  const arch = spec.arch ?? hostArch();
+  if (arch !== 'amd64' && arch !== 'arm64') {
+    throw new EtcdadmError(`Unsupported architecture "${String(arch)}"`, { hint: 'Use amd64 or arm64' });
+  }
+  const base = spec.releaseUrl.trim().replace(/\/+$/, '');
+  if (!/^(https?|file):\/\/./i.test(base)) {
+    throw new EtcdadmError(`Invalid release URL "${spec.releaseUrl}"`, {
+      hint: 'Use an http://, https:// or file:// URL of the directory holding the v<version>/ release directories',
+    });
+  }
+  const archiveName = `etcd-v${version}-linux-${arch}.tar.gz`;
+  const dir = `${base}/v${version}`;
+  return { archive: `${dir}/${archiveName}`, sums: `${dir}/SHA256SUMS`, archiveName };
+}
+
+export interface EtcdBinaryPaths {
+  etcd: string;
+  etcdctl: string;
+  etcdutl: string;
+}
+
+/** The stable paths users and unit files call (symlinks into the current version dir). */
+export function etcdBinaryPaths(installDir: string): EtcdBinaryPaths {
+  return { etcd: join(installDir, 'etcd'), etcdctl: join(installDir, 'etcdctl'), etcdutl: join(installDir, 'etcdutl') };
+}
+
+/** <installDir>/etcd-v<version>: where one version's binaries live. */
+export function versionDirPath(installDir: string, version: string): string {
+  return join(installDir, `etcd-v${validateVersion(version)}`);
+}
+
+/** <cacheDir>/v<version>: where one version's archive and SHA256SUMS are cached. */
+export function cacheVersionDir(cacheDir: string, version: string): string {
+  return join(cacheDir, `v${validateVersion(version)}`);
+}

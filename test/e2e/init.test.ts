@@ -1,0 +1,173 @@
+/**
+ * `etcdadm init` on lab hosts, run exactly as a user runs it, against the local release mirror (real download,
+ * SHA-256 verification, extraction, install) and real etcd.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { MIRROR_DIR, mirrorTarball } from '../helpers/etcd-bin.js';
+import { MIRROR_URL, NetnsLab, ok } from '../helpers/lab.js';
+
+const INIT_PHASES = ['install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'post-init-instructions'];
+const LEAVES = ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'];
+
+let lab: NetnsLab;
+const fixtures = `/tmp/etcdadm-e2e-fixtures-${process.pid}`;
+
+before(async () => {
+  lab = await NetnsLab.up(4);
+});
+after(async () => {
+  await lab?.down();
+  rmSync(fixtures, { recursive: true, force: true });
+});
+
+async function assertInitialized(i: number, version: string): Promise<void> {
+  const health = ok(await lab.etcdctl(i, ['endpoint', 'health']), 'etcdctl.sh endpoint health');
+  assert.match(health.stdout + health.stderr, /is healthy/);
+  ok(await lab.etcdctl(i, ['put', 'greeting', `hello-from-${i}`]), 'etcdctl put');
+  const get = ok(await lab.etcdctl(i, ['get', 'greeting', '--print-value-only']), 'etcdctl get');
+  assert.equal(get.stdout.trim(), `hello-from-${i}`);
+
+  const verify = ok(
+    await lab.on(i, ['openssl', 'verify', '-CAfile', '/etc/etcd/pki/ca.crt', ...LEAVES.map((l) => `/etc/etcd/pki/${l}.crt`)]),
+    'openssl verify',
+  );
+  for (const l of LEAVES) assert.match(verify.stdout, new RegExp(`${l}.crt: OK`));
+  const modes = ok(await lab.sh(i, 'stat -c "%n %a" /etc/etcd/pki /etc/etcd/pki/*.key'), 'stat').stdout.trim().split('\n');
+  assert.deepEqual(modes, [
+    '/etc/etcd/pki 700',
+    '/etc/etcd/pki/apiserver-etcd-client.key 600',
+    '/etc/etcd/pki/ca.key 600',
+    '/etc/etcd/pki/etcdctl-etcd-client.key 600',
+    '/etc/etcd/pki/peer.key 600',
+    '/etc/etcd/pki/server.key 600',
+  ]);
+  const apiserver = ok(await lab.on(i, ['openssl', 'x509', '-noout', '-subject', '-in', '/etc/etcd/pki/apiserver-etcd-client.crt']));
+  assert.match(apiserver.stdout, /O ?= ?system:masters/);
+  const server = ok(await lab.on(i, ['openssl', 'x509', '-noout', '-ext', 'subjectAltName', '-in', '/etc/etcd/pki/server.crt']));
+  for (const san of [`DNS:${lab.hostname(i)}`, 'DNS:localhost', `IP Address:${lab.ip(i)}`, 'IP Address:127.0.0.1']) assert.ok(server.stdout.includes(san), san);
+
+  const env = ok(await lab.on(i, ['cat', '/etc/etcd/etcd.env'])).stdout;
+  for (const line of [
+    `ETCD_NAME=${lab.hostname(i)}`,
+    `ETCD_INITIAL_CLUSTER=${lab.hostname(i)}=https://${lab.ip(i)}:2380`,
+    'ETCD_INITIAL_CLUSTER_STATE=new',
+    `ETCD_ADVERTISE_CLIENT_URLS=https://${lab.ip(i)}:2379`,
+    `ETCD_LISTEN_CLIENT_URLS=https://${lab.ip(i)}:2379,https://127.0.0.1:2379`,
+    'ETCD_CLIENT_CERT_AUTH=true',
+    'ETCD_PEER_CLIENT_CERT_AUTH=true',
+    'ETCD_DATA_DIR=/var/lib/etcd',
+  ])
+    assert.ok(env.split('\n').includes(line), `etcd.env has ${line}`);
+  const unit = ok(await lab.on(i, ['cat', '/etc/systemd/system/etcd.service'])).stdout;
+  for (const line of ['Type=notify', 'ExecStart=/opt/bin/etcd', 'EnvironmentFile=/etc/etcd/etcd.env', 'Restart=on-failure', 'Nice=-10'])
+    assert.ok(unit.split('\n').includes(line), `unit has ${line}`);
+  assert.equal(ok(await lab.on(i, ['systemctl', 'is-active', 'etcd.service'])).stdout.trim(), 'active');
+
+  const v = ok(await lab.on(i, ['/opt/bin/etcd', '--version'])).stdout;
+  assert.match(v, new RegExp(`etcd Version: ${version.replace(/\./g, '\\.')}`));
+  const utl = await lab.on(i, ['test', '-x', '/opt/bin/etcdutl']);
+  assert.equal(utl.code === 0, !version.startsWith('3.4'), 'etcdutl present exactly on 3.5');
+}
+
+describe('etcdadm init', () => {
+  it('lists the phases in etcdadm\'s order', async () => {
+    const help = ok(await lab.etcdadm(1, ['init', 'phase', '--help'])).stdout;
+    const listed = INIT_PHASES.map((p) => help.indexOf(`\n  ${p} `));
+    assert.ok(listed.every((x) => x > 0), help);
+    assert.deepEqual([...listed].sort((a, b) => a - b), listed);
+  });
+
+  it('initializes 3.5.30, 3.4.23, and the same cluster phase by phase, on three hosts at once', async () => {
+    const phaseByPhase = async () => {
+      for (const p of INIT_PHASES) ok(await lab.etcdadm(3, ['init', 'phase', p, '--release-url', MIRROR_URL]), `init phase ${p}`);
+    };
+    const [r1, r2] = await Promise.all([
+      lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]),
+      lab.etcdadm(2, ['init', '--release-url', MIRROR_URL, '--version', '3.4.23']),
+      phaseByPhase(),
+    ]);
+    ok(r1, 'init on host1');
+    ok(r2, 'init --version 3.4.23 on host2');
+    assert.equal(r1.stdout.trim(), 'etcdadm join https://10.88.0.1:2379');
+    assert.match(r1.stderr, /\[certificates\] Generated server certificate and key\./);
+    assert.match(r1.stderr, /\[post-init-instructions\]/);
+    await assertInitialized(1, '3.5.30');
+    await assertInitialized(2, '3.4.23');
+    await assertInitialized(3, '3.5.30');
+
+    // phase by phase gives the same files as init: same names, same content but for the host's own values
+    const files = 'cd / && find etc/etcd etc/systemd/system/etcd.service opt/bin var/lib/etcd -maxdepth 1 | sort';
+    const norm = (s: string, i: number) => s.replaceAll(lab.hostname(i), 'HOST').replaceAll(lab.ip(i), 'IP');
+    assert.equal(norm(ok(await lab.sh(3, files)).stdout, 3), norm(ok(await lab.sh(1, files)).stdout, 1));
+    for (const f of ['/etc/etcd/etcd.env', '/etc/systemd/system/etcd.service', '/etc/etcd/etcdctl.env', '/opt/bin/etcdctl.sh']) {
+      const strip = (s: string) => s.replace(/^ETCD_INITIAL_CLUSTER_TOKEN=.*$/m, '');
+      assert.equal(strip(norm(ok(await lab.on(3, ['cat', f])).stdout, 3)), strip(norm(ok(await lab.on(1, ['cat', f])).stdout, 1)), f);
+    }
+  });
+
+  it('refuses to init again over a running member without --force, changing nothing', async () => {
+    const before = ok(await lab.sh(1, 'md5sum /etc/etcd/etcd.env /etc/etcd/pki/*')).stdout;
+    const r = await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /etcd is already running on this host/);
+    assert.equal(ok(await lab.sh(1, 'md5sum /etc/etcd/etcd.env /etc/etcd/pki/*')).stdout, before);
+    ok(await lab.etcdctl(1, ['endpoint', 'health']));
+  });
+});
+
+describe('etcdadm init: bad inputs leave nothing behind', () => {
+  const H = 4;
+  before(() => {
+    // a tampered archive (one byte flipped, upstream SHA256SUMS kept) and a corrupt archive with a matching SHA256SUMS
+    const t = `${fixtures}/tampered/v3.5.30`;
+    mkdirSync(t, { recursive: true });
+    const buf = readFileSync(mirrorTarball('3.5.30'));
+    buf[buf.length >> 1] = buf[buf.length >> 1]! ^ 0xff;
+    writeFileSync(`${t}/etcd-v3.5.30-linux-amd64.tar.gz`, buf);
+    copyFileSync(`${MIRROR_DIR}/v3.5.30/SHA256SUMS`, `${t}/SHA256SUMS`);
+    const c = `${fixtures}/corrupt/v3.5.30`;
+    mkdirSync(c, { recursive: true });
+    writeFileSync(`${c}/etcd-v3.5.30-linux-amd64.tar.gz`, Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), Buffer.alloc(4096, 7)]));
+    execFileSync('bash', ['-c', `cd ${c} && sha256sum etcd-v3.5.30-linux-amd64.tar.gz > SHA256SUMS`]);
+  });
+
+  async function assertFailsCleanly(args: string[], pattern: RegExp): Promise<void> {
+    const r = await lab.etcdadm(H, ['init', ...args], 60_000);
+    assert.notEqual(r.code, 0, `init ${args.join(' ')} must fail`);
+    const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
+    assert.equal(errors.length, 1, `one error line, got:\n${r.stderr}`);
+    assert.match(errors[0]!, pattern);
+    const left = await lab.sh(H, 'find /opt/bin /etc/etcd /etc/systemd/system/etcd.service /var/lib/etcd \\( -type f -o -type l \\) 2>/dev/null; pgrep -x etcd');
+    assert.equal(left.stdout.trim(), '', `nothing installed or written; found:\n${left.stdout}`);
+  }
+
+  it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081'], /10\.88\.0\.200:8081.*(refused|reach|connect)/i));
+  it('a version that does not exist', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--version', '3.9.99'], /3\.9\.99.*not found/i));
+  it('SHA-256 mismatch', () => assertFailsCleanly(['--release-url', `file://${fixtures}/tampered`], /SHA-?256/i));
+  it('corrupt archive', () => assertFailsCleanly(['--release-url', `file://${fixtures}/corrupt`], /archive|extract|gzip|corrupt/i));
+  it('--bind-address not on this host', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--bind-address', '10.88.0.99'], /10\.88\.0\.99 is not an address of this host/));
+  it('an invalid --name', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--name', 'bad_name!'], /invalid --name/));
+  it('port 2379 already taken', async () => {
+    const pidFile = `${fixtures}/listener.pid`;
+    ok(await lab.sh(H, `setsid python3 -m http.server 2379 --bind ${lab.ip(H)} >/dev/null 2>&1 < /dev/null & echo $! > ${pidFile}; for i in $(seq 50); do (exec 3<>/dev/tcp/${lab.ip(H)}/2379) 2>/dev/null && break; sleep 0.1; done`));
+    try {
+      await assertFailsCleanly(['--release-url', MIRROR_URL], /port 2379 .*already in use/);
+    } finally {
+      await lab.sh(H, `kill $(cat ${pidFile})`);
+    }
+  });
+  it('an existing data dir without --force', async () => {
+    ok(await lab.sh(H, 'mkdir -p /var/lib/etcd/member/snap'));
+    try {
+      const r = await lab.etcdadm(H, ['init', '--release-url', MIRROR_URL]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /data dir \/var\/lib\/etcd already holds an etcd member/);
+      assert.equal(ok(await lab.sh(H, 'find /opt/bin /etc/etcd \\( -type f -o -type l \\) 2>/dev/null; ls /var/lib/etcd')).stdout.trim(), 'member');
+    } finally {
+      ok(await lab.sh(H, 'rm -r /var/lib/etcd'));
+    }
+  });
+});

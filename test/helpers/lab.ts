@@ -1,0 +1,122 @@
+/**
+ * Lab hosts for end-to-end tests: network namespaces with their own hostname and copy-on-write /etc /var /opt
+ * (lab/hosts.sh), or hosts booting real systemd (lab/nspawn-hosts.sh). The CLI runs inside them exactly as a user
+ * runs it: `bin/etcdadm ...` as root on the host. Each Lab has its own state dir and is torn down by `down()`.
+ */
+import { spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+export const ETCDADM = join(REPO, 'bin/etcdadm');
+export const MIRROR_URL = 'http://10.88.0.200';
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(cmd, args, { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolvePromise({ code: code ?? 137, stdout, stderr });
+    });
+  });
+}
+
+/** Throws with the output when the command failed. */
+export function ok(r: RunResult, what = 'command'): RunResult {
+  if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
+  return r;
+}
+
+abstract class BaseLab {
+  constructor(
+    readonly n: number,
+    readonly dir: string,
+    protected readonly script: string,
+  ) {}
+
+  protected env(): NodeJS.ProcessEnv {
+    return { LAB: this.dir };
+  }
+
+  abstract ip(i: number): string;
+  abstract hostname(i: number): string;
+
+  /** Run a program on host i. */
+  on(i: number, args: string[], timeoutMs?: number): Promise<RunResult> {
+    return run('bash', [this.script, 'on', String(i), ...args], { env: this.env(), ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+
+  /** Run a shell script on host i. */
+  sh(i: number, script: string, timeoutMs?: number): Promise<RunResult> {
+    return this.on(i, ['bash', '-c', script], timeoutMs);
+  }
+
+  /** Run the etcdadm CLI on host i, as a user would. */
+  etcdadm(i: number, args: string[], timeoutMs?: number): Promise<RunResult> {
+    return this.on(i, [ETCDADM, ...args], timeoutMs);
+  }
+
+  /** etcdctl through the wrapper etcdadm installs. */
+  etcdctl(i: number, args: string[]): Promise<RunResult> {
+    return this.on(i, ['/opt/bin/etcdctl.sh', ...args]);
+  }
+
+  abstract down(): Promise<void>;
+}
+
+/** Network-namespace hosts eahost1..N at 10.88.0.1..N, daemonless systemctl. */
+export class NetnsLab extends BaseLab {
+  static async up(n: number, opts: { route?: boolean } = {}): Promise<NetnsLab> {
+    const dir = `/tmp/etcdadm-lab-${process.pid}-${Date.now()}`;
+    const lab = new NetnsLab(n, dir, join(REPO, 'lab/hosts.sh'));
+    await run('bash', [lab.script, 'down', String(n)], { env: lab.env() }); // a lab a crashed run left behind
+    ok(await run('bash', [lab.script, 'up', String(n)], { env: { ...lab.env(), ROUTE: opts.route ? '1' : '0' } }), 'hosts.sh up');
+    return lab;
+  }
+  ip(i: number): string {
+    return `10.88.0.${i}`;
+  }
+  hostname(i: number): string {
+    return `eahost${i}`;
+  }
+  async down(): Promise<void> {
+    await run('bash', [this.script, 'down', String(this.n)], { env: this.env() });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Hosts booting real systemd (systemd-nspawn): ehost1..N at 10.88.0.11..1N. */
+export class NspawnLab extends BaseLab {
+  static async up(n: number): Promise<NspawnLab> {
+    const dir = `/tmp/etcdadm-nspawn-${process.pid}-${Date.now()}`;
+    const lab = new NspawnLab(n, dir, join(REPO, 'lab/nspawn-hosts.sh'));
+    ok(await run('bash', [lab.script, 'up', String(n), REPO], { env: lab.env(), timeoutMs: 400_000 }), 'nspawn-hosts.sh up');
+    return lab;
+  }
+  ip(i: number): string {
+    return `10.88.0.1${i}`;
+  }
+  hostname(i: number): string {
+    return `ehost${i}`;
+  }
+  async reboot(i: number): Promise<void> {
+    ok(await run('bash', [this.script, 'reboot', String(i), String(this.n), REPO], { env: this.env(), timeoutMs: 120_000 }), 'reboot');
+  }
+  async down(): Promise<void> {
+    await run('bash', [this.script, 'down', String(this.n)], { env: this.env(), timeoutMs: 120_000 });
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

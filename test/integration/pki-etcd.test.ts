@@ -1,0 +1,250 @@
+/**
+ * The PKI against a REAL etcd: certificates from ensurePki must be accepted by etcd (Go's crypto/x509 and TLS, which
+ * are stricter than `openssl verify` about how the issuer is encoded) for client TLS in both directions, and for peer
+ * TLS when a second member joins with a PKI made from the copied CA. A client certificate of another CA is refused.
+ * etcd listens on 127.0.0.1 only; processes are killed by PID; temp dirs are removed.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Logger } from '../../src/log/logger.js';
+import { ensurePki, type KeyAlgorithm, type PkiSpec } from '../../src/pki/index.js';
+import { etcdBinDir } from '../helpers/etcd-bin.js';
+
+const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-etcd-'));
+const children = new Set<ChildProcess>();
+const killAll = (): void => {
+  for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, 'SIGKILL');
+};
+process.on('exit', killAll);
+after(() => {
+  killAll();
+  rmSync(base, { recursive: true, force: true });
+});
+const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function pkiSpec(certsDir: string, memberName: string, keyAlgorithm: KeyAlgorithm): PkiSpec {
+  const sans = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
+  return {
+    certsDir,
+    keyAlgorithm,
+    caValidityDays: 3650,
+    certValidityDays: 365,
+    renewBeforeDays: 30,
+    memberName,
+    server: sans,
+    peer: sans,
+  };
+}
+
+interface Member {
+  name: string;
+  pki: string;
+  clientURL: string;
+  peerURL: string;
+  proc: ChildProcess;
+  output: () => string;
+}
+
+interface Run {
+  code: number;
+  out: string;
+}
+
+function run(bin: string, args: string[], timeoutMs = 10_000): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(bin, args, { timeout: timeoutMs, env: { ...process.env, ETCDCTL_API: '3' } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, out: `${stdout}${stderr}` });
+    });
+  });
+}
+
+function etcdctl(version: string, m: Pick<Member, 'clientURL' | 'pki'>, args: string[], client = 'etcdctl-etcd-client', pki = m.pki): Promise<Run> {
+  return run(join(etcdBinDir(version), 'etcdctl'), [
+    `--endpoints=${m.clientURL}`,
+    `--cacert=${join(m.pki, 'ca.crt')}`,
+    `--cert=${join(pki, `${client}.crt`)}`,
+    `--key=${join(pki, `${client}.key`)}`,
+    '--dial-timeout=2s',
+    '--command-timeout=3s',
+    ...args,
+  ]);
+}
+
+async function startMember(
+  version: string,
+  dir: string,
+  name: string,
+  cluster: { initial: string; state: 'new' | 'existing' } | undefined,
+  ports?: { client: number; peer: number },
+): Promise<Member> {
+  const pki = join(dir, 'pki');
+  const client = ports?.client ?? (await freePort());
+  const peer = ports?.peer ?? (await freePort());
+  const clientURL = `https://127.0.0.1:${client}`;
+  const peerURL = `https://127.0.0.1:${peer}`;
+  const args = [
+    `--name=${name}`,
+    `--data-dir=${join(dir, 'data')}`,
+    `--listen-client-urls=${clientURL}`,
+    `--advertise-client-urls=${clientURL}`,
+    `--listen-peer-urls=${peerURL}`,
+    `--initial-advertise-peer-urls=${peerURL}`,
+    `--initial-cluster=${cluster?.initial ?? `${name}=${peerURL}`}`,
+    `--initial-cluster-state=${cluster?.state ?? 'new'}`,
+    '--initial-cluster-token=pki-test',
+    '--heartbeat-interval=50',
+    '--election-timeout=500',
+    '--client-cert-auth',
+    `--trusted-ca-file=${join(pki, 'ca.crt')}`,
+    `--cert-file=${join(pki, 'server.crt')}`,
+    `--key-file=${join(pki, 'server.key')}`,
+    '--peer-client-cert-auth',
+    `--peer-trusted-ca-file=${join(pki, 'ca.crt')}`,
+    `--peer-cert-file=${join(pki, 'peer.crt')}`,
+    `--peer-key-file=${join(pki, 'peer.key')}`,
+  ];
+  const proc = spawn(join(etcdBinDir(version), 'etcd'), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(proc);
+  let output = '';
+  proc.stdout!.on('data', (d: Buffer) => void (output += d.toString()));
+  proc.stderr!.on('data', (d: Buffer) => void (output += d.toString()));
+  return { name, pki, clientURL, peerURL, proc, output: () => output };
+}
+
+async function waitHealthy(version: string, m: Member, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: Run = { code: -1, out: '' };
+  while (Date.now() < deadline) {
+    if (m.proc.exitCode !== null) break;
+    last = await etcdctl(version, m, ['endpoint', 'health']);
+    if (last.code === 0) return;
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  assert.fail(`etcd ${m.name} not healthy: ${last.out}\n--- etcd output ---\n${m.output().slice(-4000)}`);
+}
+
+async function stop(m: Member): Promise<void> {
+  if (m.proc.exitCode !== null || !m.proc.pid) return;
+  const exited = new Promise<void>((r) => m.proc.once('exit', () => r()));
+  process.kill(m.proc.pid, 'SIGKILL');
+  await exited;
+  children.delete(m.proc);
+}
+
+/** A PKI made by ensurePki, or one around a CA made by openssl with a PKCS#1 key and a UTF8String subject. */
+async function makePki(dir: string, alg: KeyAlgorithm, opensslCA: boolean): Promise<void> {
+  const pki = join(dir, 'pki');
+  if (opensslCA) {
+    mkdirSync(pki, { recursive: true });
+    const opts = { timeout: 20_000 };
+    const sh = (args: string[]): Promise<Run> => run('openssl', args, opts.timeout);
+    let r = await sh(['genrsa', '-traditional', '-out', join(pki, 'ca.key'), '2048']);
+    assert.equal(r.code, 0, r.out);
+    r = await sh(['req', '-x509', '-new', '-key', join(pki, 'ca.key'), '-out', join(pki, 'ca.crt'), '-days', '3650',
+      '-subj', '/O=Kubernetes Ops/CN=kubernetes-etcd-ca']);
+    assert.equal(r.code, 0, r.out);
+  }
+  await ensurePki(pkiSpec(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
+}
+
+const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boolean; join: boolean }[] = [
+  { title: 'ECDSA PKI, etcd 3.5.30, second member joins over peer TLS', version: '3.5.30', alg: 'ecdsa-p256', opensslCA: false, join: true },
+  { title: 'ECDSA PKI, etcd 3.4.23', version: '3.4.23', alg: 'ecdsa-p256', opensslCA: false, join: false },
+  { title: 'RSA-2048 PKI, etcd 3.5.30', version: '3.5.30', alg: 'rsa-2048', opensslCA: false, join: false },
+  { title: 'openssl RSA CA (PKCS#1, UTF8String subject) + ECDSA leaves, etcd 3.5.30', version: '3.5.30', alg: 'ecdsa-p256', opensslCA: true, join: false },
+];
+
+describe('certificates from ensurePki work with a real etcd', () => {
+  // another CA's client certificate, for the must-be-rejected checks
+  const otherDir = join(base, 'other');
+  const otherReady = ensurePki(pkiSpec(join(otherDir, 'pki'), 'intruder', 'ecdsa-p256'), quiet, { allowCreate: true });
+
+  for (const c of cases) {
+    test(c.title, async () => {
+      await otherReady;
+      const dir = join(base, `${c.version}-${c.alg}-${c.opensslCA ? 'openssl' : 'own'}`);
+      await makePki(dir, c.alg, c.opensslCA);
+      const m1 = await startMember(c.version, dir, 'node1', undefined);
+      const members = [m1];
+      try {
+        await waitHealthy(c.version, m1);
+
+        let r = await etcdctl(c.version, m1, ['put', 'pki-key', 'pki-value']);
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /^OK/);
+        r = await etcdctl(c.version, m1, ['get', 'pki-key']);
+        assert.equal(r.code, 0, r.out);
+        assert.equal(r.out.trim(), 'pki-key\npki-value');
+        r = await etcdctl(c.version, m1, ['endpoint', 'health']);
+        assert.equal(r.code, 0, r.out);
+        assert.match(r.out, /is healthy/);
+        // the kube-apiserver client certificate is accepted too
+        r = await etcdctl(c.version, m1, ['get', 'pki-key', '--print-value-only'], 'apiserver-etcd-client');
+        assert.equal(r.code, 0, r.out);
+        assert.equal(r.out.trim(), 'pki-value');
+
+        // a client certificate from another CA is refused
+        r = await etcdctl(c.version, m1, ['get', 'pki-key'], 'etcdctl-etcd-client', join(otherDir, 'pki'));
+        assert.notEqual(r.code, 0, `expected a refusal, got: ${r.out}`);
+        assert.doesNotMatch(r.out, /pki-value/);
+        // and a client trusting only another CA refuses the server
+        r = await run(join(etcdBinDir(c.version), 'etcdctl'), [
+          `--endpoints=${m1.clientURL}`,
+          `--cacert=${join(otherDir, 'pki', 'ca.crt')}`,
+          `--cert=${join(m1.pki, 'etcdctl-etcd-client.crt')}`,
+          `--key=${join(m1.pki, 'etcdctl-etcd-client.key')}`,
+          '--dial-timeout=2s',
+          '--command-timeout=3s',
+          'get',
+          'pki-key',
+        ]);
+        assert.notEqual(r.code, 0, `expected a refusal, got: ${r.out}`);
+
+        if (c.join) {
+          // join: copy the CA like the operator would, make node2's PKI without creating a CA, add it over peer TLS
+          const dir2 = join(base, `${c.version}-node2`);
+          mkdirSync(join(dir2, 'pki'), { recursive: true, mode: 0o700 });
+          for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(dir, 'pki', f), join(dir2, 'pki', f));
+          const out = await ensurePki(pkiSpec(join(dir2, 'pki'), 'node2', c.alg), quiet, { allowCreate: false });
+          assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
+          const ports = { client: await freePort(), peer: await freePort() };
+          const peerURL = `https://127.0.0.1:${ports.peer}`;
+          r = await etcdctl(c.version, m1, ['member', 'add', 'node2', `--peer-urls=${peerURL}`]);
+          assert.equal(r.code, 0, r.out);
+          const initial = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(r.out)?.[1];
+          assert.ok(initial, r.out);
+          const m2 = await startMember(c.version, dir2, 'node2', { initial, state: 'existing' }, ports);
+          members.push(m2);
+          await waitHealthy(c.version, m2);
+          // data written on node1 is read from node2: replication went over peer mTLS
+          r = await etcdctl(c.version, m2, ['get', 'pki-key', '--print-value-only', '--consistency=l']);
+          assert.equal(r.code, 0, r.out);
+          assert.equal(r.out.trim(), 'pki-value');
+          r = await etcdctl(c.version, m2, ['endpoint', 'health', '--cluster']);
+          assert.equal(r.code, 0, r.out);
+          assert.equal((r.out.match(/is healthy/g) ?? []).length, 2, r.out);
+        }
+      } finally {
+        for (const m of members.reverse()) await stop(m);
+      }
+    });
+  }
+});

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { resolveMemberPlan } from '../../src/config/resolve.js';
+import {
+  etcdEnvironment,
+  parseEnvFile,
+  renderEnvFile,
+  renderEtcdctlEnv,
+  renderEtcdctlWrapper,
+  renderPodManifest,
+  renderUnit,
+} from '../../src/service/render.js';
+
+const plan = resolveMemberPlan(
+  { name: 'etcd-a' },
+  {
+    hostname: 'h',
+    addresses: [
+      { iface: 'lo', address: '127.0.0.1', family: 4, internal: true },
+      { iface: 'eth0', address: '10.88.0.1', family: 4, internal: false },
+    ],
+    defaultRouteIfaces: [],
+    cpus: 2,
+  },
+);
+const cluster = { initialCluster: 'etcd-a=https://10.88.0.1:2380', state: 'new' as const, token: 'etcd-0123' };
+
+describe('etcd.env', () => {
+  const text = renderEnvFile(plan, cluster);
+  const env = parseEnvFile(text);
+  it('has etcdadm\'s variables with the plan\'s values', () => {
+    assert.equal(env.get('ETCD_NAME'), 'etcd-a');
+    assert.equal(env.get('ETCD_INITIAL_CLUSTER'), 'etcd-a=https://10.88.0.1:2380');
+    assert.equal(env.get('ETCD_INITIAL_CLUSTER_STATE'), 'new');
+    assert.equal(env.get('ETCD_INITIAL_CLUSTER_TOKEN'), 'etcd-0123');
+    assert.equal(env.get('ETCD_LISTEN_CLIENT_URLS'), 'https://10.88.0.1:2379,https://127.0.0.1:2379');
+    assert.equal(env.get('ETCD_ADVERTISE_CLIENT_URLS'), 'https://10.88.0.1:2379');
+    assert.equal(env.get('ETCD_LISTEN_PEER_URLS'), 'https://10.88.0.1:2380');
+    assert.equal(env.get('ETCD_INITIAL_ADVERTISE_PEER_URLS'), 'https://10.88.0.1:2380');
+    assert.equal(env.get('ETCD_CLIENT_CERT_AUTH'), 'true');
+    assert.equal(env.get('ETCD_PEER_CLIENT_CERT_AUTH'), 'true');
+    assert.equal(env.get('ETCD_CERT_FILE'), '/etc/etcd/pki/server.crt');
+    assert.equal(env.get('ETCD_PEER_KEY_FILE'), '/etc/etcd/pki/peer.key');
+    assert.equal(env.get('ETCD_TRUSTED_CA_FILE'), '/etc/etcd/pki/ca.crt');
+    assert.equal(env.get('ETCD_DATA_DIR'), '/var/lib/etcd');
+    assert.equal(env.get('ETCD_STRICT_RECONFIG_CHECK'), 'true');
+    assert.equal(env.get('GOMAXPROCS'), '2');
+  });
+  it('keeps etcdadm\'s section layout', () => {
+    assert.match(text, /# Initial cluster configuration\nETCD_INITIAL_CLUSTER=/);
+    assert.match(text, /# Peer configuration\nETCD_INITIAL_ADVERTISE_PEER_URLS=/);
+    assert.match(text, /# Client\/server configuration\nETCD_ADVERTISE_CLIENT_URLS=/);
+  });
+  it('round-trips through the parser', () => {
+    assert.deepEqual([...env.entries()], etcdEnvironment(plan, cluster));
+  });
+});
+
+describe('unit and wrappers', () => {
+  it('renders the systemd unit', () => {
+    const u = renderUnit(plan);
+    for (const line of [
+      'EnvironmentFile=/etc/etcd/etcd.env',
+      'ExecStart=/opt/bin/etcd',
+      'Type=notify',
+      'Restart=on-failure',
+      'LimitNOFILE=65536',
+      'Nice=-10',
+      'IOSchedulingClass=best-effort',
+      'IOSchedulingPriority=2',
+      'WantedBy=multi-user.target',
+    ])
+      assert.ok(u.split('\n').includes(line), line);
+  });
+  it('renders etcdctl.env and etcdctl.sh', () => {
+    const env = renderEtcdctlEnv(plan);
+    assert.match(env, /^export ETCDCTL_API=3$/m);
+    assert.match(env, /^export ETCDCTL_CACERT=\/etc\/etcd\/pki\/ca.crt$/m);
+    assert.match(env, /^export ETCDCTL_CERT=\/etc\/etcd\/pki\/etcdctl-etcd-client.crt$/m);
+    assert.match(env, /^export ETCDCTL_KEY=\/etc\/etcd\/pki\/etcdctl-etcd-client.key$/m);
+    const sh = renderEtcdctlWrapper(plan);
+    assert.match(sh, /^#!\/usr\/bin\/env sh/);
+    assert.match(sh, /\. "\/etc\/etcd\/etcdctl.env"/);
+    assert.match(sh, /"\/opt\/bin\/etcdctl" "\$@"/);
+  });
+  it('renders a valid static Pod manifest', () => {
+    const doc = parse(renderPodManifest(plan, etcdEnvironment(plan, cluster)));
+    assert.equal(doc.kind, 'Pod');
+    assert.equal(doc.spec.hostNetwork, true);
+    const c = doc.spec.containers[0];
+    assert.equal(c.image, 'quay.io/coreos/etcd:v3.5.30');
+    assert.deepEqual(
+      c.env.find((e: { name: string }) => e.name === 'ETCD_DATA_DIR'),
+      { name: 'ETCD_DATA_DIR', value: '/var/lib/etcd' },
+    );
+    assert.deepEqual(
+      doc.spec.volumes.map((v: { hostPath: { path: string } }) => v.hostPath.path),
+      ['/etc/etcd/pki', '/var/lib/etcd'],
+    );
+  });
+});
