@@ -8,6 +8,19 @@
  * reached the first one (refused, dial timeout, TLS handshake); reads also when the connection broke mid-request,
  * and when the endpoint turned out to be a learner ("rpc not supported for learner").
  *
+ * What etcd 3.4/3.5 do that callers must know (checked against real etcd in test/integration/etcd-client.test.ts):
+ * - A learner answers only Status, serializable Range and (3.5 only) Snapshot; MemberList (linearizable or not),
+ *   linearizable Range (so healthCheck), Put, Alarm, HashKV fail with "etcdserver: rpc not supported for learner".
+ *   GET /health (httpHealth) works on learners, and on the plain-http metrics URL.
+ * - Membership changes (even adding a learner) are refused with "etcdserver: unhealthy cluster" until every voting
+ *   member has been connected to the leader for ~5 s: right after a cluster starts, a leader changes, or a learner
+ *   is promoted. Retry on isUnhealthyCluster for >= 10 s. A single-member cluster is not affected.
+ * - etcd allows one learner at a time ("too many learner members in cluster"); promoting a learner that has not
+ *   caught up fails with isLearnerNotReady (retry); the promoted member's own Status reports isLearner for a moment.
+ * - MoveLeader must be sent to the leader ("etcdserver: not leader" otherwise); it returns once the transfer is done.
+ * - Member add of the same peer URLs twice within a second fails with "member ID already exist" (isMemberExists),
+ *   later with "Peer URLs already exists" (isPeerURLExists).
+ *
  * IDs are bigint; `idHex`/`memberIdHex` are the same IDs formatted as etcdctl prints them (unpadded lowercase hex).
  * Every failure is an EtcdClientError (an EtcdadmError) with the original error as `cause`; use the classifiers
  * exported here (isUnhealthyCluster, isLearnerNotReady, ...) to decide on retries.
@@ -17,7 +30,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { createClient, type Client } from '@connectrpc/connect';
+import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { EtcdadmError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
@@ -32,6 +45,7 @@ import {
 } from './gen/etcdserverpb/rpc_pb.js';
 import {
   DialTimeoutError,
+  ETCD_ERRORS as ERR,
   EtcdClientError,
   isNotSupportedForLearner,
   transportFailure,
@@ -44,6 +58,7 @@ export {
   EtcdClientError,
   ETCD_ERRORS,
   isLearnerNotReady,
+  isMemberExists,
   isMemberNotFound,
   isMemberNotLearner,
   isNotSupportedForLearner,
@@ -642,14 +657,14 @@ export class EtcdClient {
       } catch (err) {
         const t = transportFailure(err, {}, '');
         const moveOn =
-          (t !== undefined && (t.notSent || opts.idempotent)) || (opts.idempotent && isNotSupportedForLearner(err));
+          (t !== undefined && (t.notSent || opts.idempotent)) || (opts.idempotent && endpointSpecific(err));
         if (!moveOn) throw this.wrap(err, ep, op);
         if (t !== undefined) c.manager.abort();
         failures.push({ endpoint: ep, error: this.wrap(err, ep, op) });
         this.opts.logger?.debug('etcd request failed, trying the next endpoint', { endpoint: ep, op, error: failures.at(-1)!.error.message });
       }
     }
-    // Only learners answered: report that, not "cannot reach".
+    // Some endpoint answered (a learner, a member without leader): report its answer, not "cannot reach".
     const learner = failures.find((f) => f.error.kind === 'server');
     if (learner) throw learner.error;
     throw unreachableError(failures);
@@ -675,6 +690,14 @@ function checkTlsMaterial(tls: EtcdTls): void {
   } catch (err) {
     throw bad(err instanceof Error ? err.message : String(err), err);
   }
+}
+
+/**
+ * etcd answers that concern only the endpoint that gave them, so that a read may be sent to the next one: it is a
+ * learner, or it has no leader (partitioned from the others, while another member may have one).
+ */
+function endpointSpecific(err: unknown): boolean {
+  return isNotSupportedForLearner(err) || (err instanceof ConnectError && err.rawMessage === ERR.noLeader);
 }
 
 function isPermissionDeniedError(err: EtcdClientError): boolean {

@@ -170,6 +170,14 @@ export function isMemberNotFound(err: unknown): boolean {
   return hasMessage(err, ETCD_ERRORS.memberNotFound);
 }
 
+/**
+ * "etcdserver: member ID already exist". etcd derives a new member's ID from its peer URLs and the current time, so
+ * adding the same peer URLs twice within a second fails with this rather than with isPeerURLExists.
+ */
+export function isMemberExists(err: unknown): boolean {
+  return hasMessage(err, ETCD_ERRORS.memberExists);
+}
+
 /** "etcdserver: Peer URLs already exists": a member with one of these peer URLs is already in the cluster. */
 export function isPeerURLExists(err: unknown): boolean {
   return hasMessage(err, ETCD_ERRORS.peerURLExists);
@@ -401,6 +409,7 @@ export function serverHint(etcdMessage: string): string | undefined {
   if (m === ETCD_ERRORS.memberNotLearner || m.endsWith(ETCD_ERRORS.memberNotLearner)) return 'the member is already a voting member';
   if (m.includes(ETCD_ERRORS.tooManyLearners)) return 'etcd allows one learner at a time: promote or remove the existing learner first';
   if (m.includes(ETCD_ERRORS.memberNotFound)) return 'no member has this ID (already removed?): check `etcdctl member list`';
+  if (m.includes(ETCD_ERRORS.memberExists)) return 'a member with this ID (derived from the peer URLs) is already in the cluster: check `etcdctl member list`';
   if (m.includes(ETCD_ERRORS.peerURLExists)) return 'a member with this peer URL is already in the cluster: remove it first, or reuse it';
   if (m.includes(ETCD_ERRORS.notEnoughStarted)) return 'too few members are started for this change to be safe: start the stopped members first';
   if (m.includes(ETCD_ERRORS.noLeader) || m.includes(ETCD_ERRORS.timedOut) || m.includes(ETCD_ERRORS.leaderChanged)) {

@@ -130,16 +130,28 @@ export async function leaveCluster(ctx: PhaseContext, opts: ResetOptions): Promi
     }
     await transferLeadershipIfLeader(ctx, client, self, list.members);
     log.info(`Removing member ${self.name || '(unstarted)'} (${self.idHex}) from cluster ${list.clusterIdHex}`);
-    await timings.wait('etcd', () =>
-      retry(() => client.memberRemove(self.id), {
-        deadlineMs: 60_000,
-        initialDelayMs: 200,
-        maxDelayMs: 2000,
-        factor: 2,
-        retryIf: isUnhealthyCluster,
-        onRetry: (_e, n, d) => log.info(`etcd refuses membership changes right after a member (re)started; retrying in ${d} ms (attempt ${n + 1})`),
-      }),
-    );
+    // Sent through another member: the member being removed stops itself as soon as it applies its removal, and may
+    // answer "server stopped" although the removal was committed. The local member is only the last resort.
+    const others = list.members.filter((m) => m.id !== self.id).flatMap((m) => m.clientURLs);
+    const remover = client.withEndpoints([...others, plan.urls.localClient]);
+    try {
+      await timings.wait('etcd', () =>
+        retry(() => remover.memberRemove(self.id), {
+          deadlineMs: 60_000,
+          initialDelayMs: 200,
+          maxDelayMs: 1000,
+          factor: 2,
+          retryIf: isUnhealthyCluster,
+          onRetry: (_e, n, d) => log.info(`etcd accepts membership changes only once every member has been connected for 5s; retrying in ${d} ms (attempt ${n + 1})`),
+        }),
+      );
+    } catch (err) {
+      // the answer may have been lost while the removal went through: look before reporting a failure
+      const after = await remover.memberList(true).catch(() => undefined);
+      if (!after || after.members.some((m) => m.id === self.id)) throw err;
+    } finally {
+      remover.close();
+    }
     log.info(`Removed member ${self.idHex}`);
     return { leftCluster: true };
   } finally {

@@ -140,8 +140,9 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
     const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
     assert.equal(errors.length, 1, `one error line, got:\n${r.stderr}`);
     assert.match(errors[0]!, pattern);
-    const left = await lab.sh(H, 'find /opt/bin /etc/etcd /etc/systemd/system/etcd.service /var/lib/etcd \\( -type f -o -type l \\) 2>/dev/null; pgrep -x etcd');
+    const left = await lab.sh(H, 'find /opt/bin /etc/etcd /etc/systemd/system/etcd.service /var/lib/etcd \\( -type f -o -type l \\) 2>/dev/null');
     assert.equal(left.stdout.trim(), '', `nothing installed or written; found:\n${left.stdout}`);
+    assert.deepEqual(await lab.etcdProcesses(H), [], 'no etcd process');
   }
 
   it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081'], /10\.88\.0\.200:8081.*(refused|reach|connect)/i));

@@ -74,6 +74,16 @@ abstract class BaseLab {
     return this.on(i, ['/opt/bin/etcdctl.sh', ...args]);
   }
 
+  /** Copy the cluster CA from host `from` to host `to`, as `rsync -avR /etc/etcd/pki/ca.* to:/` would. */
+  async copyCA(from: number, to: number): Promise<void> {
+    const xfer = `${this.dir}/xfer-${from}-${to}`;
+    ok(await this.sh(from, `mkdir -p ${xfer} && cp -p /etc/etcd/pki/ca.crt /etc/etcd/pki/ca.key ${xfer}/`), 'copy CA out');
+    ok(await this.sh(to, `mkdir -p /etc/etcd/pki && chmod 700 /etc/etcd/pki && cp -p ${xfer}/ca.* /etc/etcd/pki/ && rm -r ${xfer}`), 'copy CA in');
+  }
+
+  /** Names of etcd processes running on host i (lab hosts share the PID namespace, so look by network namespace). */
+  abstract etcdProcesses(i: number): Promise<string[]>;
+
   abstract down(): Promise<void>;
 }
 
@@ -91,6 +101,10 @@ export class NetnsLab extends BaseLab {
   }
   hostname(i: number): string {
     return `eahost${i}`;
+  }
+  async etcdProcesses(i: number): Promise<string[]> {
+    const r = await run('bash', ['-c', `for p in $(ip netns pids eahost${i}); do cat /proc/$p/comm 2>/dev/null; done`]);
+    return r.stdout.split('\n').filter((c) => c === 'etcd');
   }
   async down(): Promise<void> {
     await run('bash', [this.script, 'down', String(this.n)], { env: this.env() });
@@ -111,6 +125,10 @@ export class NspawnLab extends BaseLab {
   }
   hostname(i: number): string {
     return `ehost${i}`;
+  }
+  async etcdProcesses(i: number): Promise<string[]> {
+    const r = await this.on(i, ['pgrep', '-x', 'etcd']);
+    return r.stdout.split('\n').filter(Boolean).map(() => 'etcd');
   }
   async reboot(i: number): Promise<void> {
     ok(await run('bash', [this.script, 'reboot', String(i), String(this.n), REPO], { env: this.env(), timeoutMs: 120_000 }), 'reboot');

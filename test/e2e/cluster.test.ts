@@ -1,0 +1,201 @@
+/**
+ * The etcdadm walkthrough on lab hosts, run exactly as a user runs it: init on one host, copy the CA, join the
+ * others, reset and rejoin; the same cluster phase by phase; reset of the leader under write load; bad inputs.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MIRROR_URL, NetnsLab, ok, type RunResult } from '../helpers/lab.js';
+import { BackgroundWriter, labClient } from '../helpers/writer.js';
+
+const R = ['--release-url', MIRROR_URL];
+const JOIN_PHASES = ['stop', 'certificates', 'install', 'membership', 'configure', 'start', 'etcdctl', 'health'];
+const INIT_PHASES = ['install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'post-init-instructions'];
+
+let lab: NetnsLab;
+before(async () => {
+  lab = await NetnsLab.up(8);
+});
+after(async () => {
+  await lab?.down();
+});
+
+const url = (i: number, port = 2379) => `https://${lab.ip(i)}:${port}`;
+
+interface MemberRow {
+  id: string;
+  status: string;
+  name: string;
+  peer: string;
+  client: string;
+  learner: boolean;
+}
+/** The member list as host i's etcd sees it (etcdctl 3.5 asks without needing quorum). */
+async function members(i: number): Promise<MemberRow[]> {
+  const r = ok(await lab.etcdctl(i, ['member', 'list']), 'member list');
+  return r.stdout
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const [id, status, name, peer, client, learner] = l.split(', ');
+      return { id: id!, status: status!, name: name!, peer: peer!, client: client!, learner: learner === 'true' };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function assertHealthyCluster(i: number, hosts: number[]): Promise<void> {
+  const health = await lab.etcdctl(i, ['endpoint', 'health', '--cluster']);
+  ok(health, 'endpoint health --cluster');
+  assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, hosts.length, health.stdout + health.stderr);
+  const list = await members(i);
+  assert.deepEqual(
+    list.map((m) => [m.status, m.name, m.peer, m.learner]),
+    hosts.map((h) => ['started', lab.hostname(h), url(h, 2380), false]).sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+  );
+}
+
+function oneErrorLine(r: RunResult, pattern: RegExp): void {
+  assert.notEqual(r.code, 0, `must fail:\n${r.stderr}`);
+  const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
+  assert.equal(errors.length, 1, `exactly one error line:\n${r.stderr}`);
+  assert.match(errors[0]!, pattern);
+}
+
+describe('etcdadm join and reset: the walkthrough on 3 hosts', () => {
+  it('init, copy the CA, join (through different members), then a 3-member healthy cluster', async () => {
+    const init = ok(await lab.etcdadm(1, ['init', ...R]), 'init');
+    assert.equal(init.stdout.trim(), `etcdadm join ${url(1)}`);
+    await lab.copyCA(1, 2);
+    await lab.copyCA(1, 3);
+    const j2 = ok(await lab.etcdadm(2, ['join', url(1), ...R]), 'join host2 via host1');
+    assert.match(j2.stderr, /\[membership\] Adding eahost2 .* as a learner/);
+    assert.match(j2.stderr, /\[health\] Promoted member/);
+    ok(await lab.etcdadm(3, ['join', url(2), ...R]), 'join host3 via host2');
+    await assertHealthyCluster(1, [1, 2, 3]);
+    ok(await lab.etcdctl(1, ['put', 'walkthrough', 'written-on-host1']));
+    assert.equal(ok(await lab.etcdctl(3, ['get', 'walkthrough', '--print-value-only'])).stdout.trim(), 'written-on-host1');
+    const info = JSON.parse(ok(await lab.etcdadm(3, ['info'])).stdout);
+    const self = (await members(1)).find((m) => m.name === 'eahost3')!;
+    assert.deepEqual(info, { id: self.id, name: 'eahost3', peerURLs: [url(3, 2380)], clientURLs: [url(3)], isLearner: false, clusterId: info.clusterId });
+    assert.match(info.clusterId, /^[0-9a-f]+$/);
+  });
+
+  it('reset on host3 leaves 2 members and nothing of etcd on host3; host3 joins again', async () => {
+    const r = ok(await lab.etcdadm(3, ['reset']), 'reset host3');
+    assert.match(r.stderr, /\[remove-member\] Removed member/);
+    assert.deepEqual((await members(1)).map((m) => m.name), ['eahost1', 'eahost2']);
+    const left = ok(await lab.sh(3, 'find /etc/etcd /var/lib/etcd /etc/systemd/system/etcd.service /opt/bin -mindepth 0 \\( -type f -o -type l \\) 2>/dev/null; true'));
+    assert.equal(left.stdout.trim(), '', `files left on host3:\n${left.stdout}`);
+    assert.deepEqual(await lab.etcdProcesses(3), []);
+    await lab.copyCA(1, 3);
+    ok(await lab.etcdadm(3, ['join', url(1), ...R]), 'join host3 again');
+    await assertHealthyCluster(2, [1, 2, 3]);
+    assert.equal(ok(await lab.etcdctl(3, ['get', 'walkthrough', '--print-value-only'])).stdout.trim(), 'written-on-host1');
+  });
+
+  it('reset on the leader moves leadership first and never costs a write; it rejoins through the third member', async () => {
+    const status = ok(await lab.etcdctl(1, ['endpoint', 'status', '--cluster', '-w', 'json'])).stdout;
+    const parsed = JSON.parse(status) as { Endpoint: string; Status: { header: { member_id: number }; leader: number } }[];
+    const leaderEndpoint = parsed.find((s) => BigInt(s.Status.header.member_id) === BigInt(s.Status.leader))!.Endpoint;
+    const leader = [1, 2, 3].find((i) => url(i) === leaderEndpoint)!;
+    const other = [1, 2, 3].find((i) => i !== leader)!;
+    const third = [1, 2, 3].find((i) => i !== leader && i !== other)!;
+    const pem = {
+      ca: ok(await lab.on(other, ['cat', '/etc/etcd/pki/ca.crt'])).stdout,
+      cert: ok(await lab.on(other, ['cat', '/etc/etcd/pki/etcdctl-etcd-client.crt'])).stdout,
+      key: ok(await lab.on(other, ['cat', '/etc/etcd/pki/etcdctl-etcd-client.key'])).stdout,
+    };
+    const client = await labClient([url(leader), url(other), url(third)], pem);
+    const writer = new BackgroundWriter(client, 'leader-reset');
+    try {
+      await new Promise((r) => setTimeout(r, 500));
+      const r = ok(await lab.etcdadm(leader, ['reset']), 'reset the leader');
+      assert.match(r.stderr, /This member is the leader; moving leadership to/);
+      await new Promise((r) => setTimeout(r, 500));
+    } finally {
+      const report = await writer.stop();
+      assert.deepEqual(report.failed, [], 'no write failed after retries of at most 2s');
+      assert.ok(report.acknowledged.length > 10, `the writer kept writing (${report.acknowledged.length} keys)`);
+      const all = ok(await lab.etcdctl(other, ['get', 'leader-reset/', '--prefix', '--keys-only'])).stdout.split('\n').filter(Boolean);
+      for (const k of report.acknowledged) assert.ok(all.includes(k), `acknowledged key ${k} is present`);
+      client.close();
+    }
+    assert.equal((await members(other)).length, 2);
+    await lab.copyCA(other, leader);
+    ok(await lab.etcdadm(leader, ['join', url(third), ...R]), 'rejoin through the third member');
+    await assertHealthyCluster(other, [1, 2, 3]);
+  });
+});
+
+describe('etcdadm join: the same cluster phase by phase', () => {
+  it('every init phase on host4, then every join phase on host5 and host6', async () => {
+    for (const p of INIT_PHASES) ok(await lab.etcdadm(4, ['init', 'phase', p, ...R]), `init phase ${p}`);
+    await lab.copyCA(4, 5);
+    await lab.copyCA(4, 6);
+    for (const p of JOIN_PHASES) ok(await lab.etcdadm(5, ['join', 'phase', p, url(4), ...R]), `join phase ${p} on host5`);
+    for (const p of JOIN_PHASES) ok(await lab.etcdadm(6, ['join', 'phase', p, url(5), ...R]), `join phase ${p} on host6`);
+    await assertHealthyCluster(6, [4, 5, 6]);
+  });
+});
+
+describe('etcdadm join and reset: bad inputs and faults change nothing', () => {
+  const H = 7;
+  let before1: MemberRow[];
+  const unchanged = async () => assert.deepEqual(await members(1), before1, 'member list unchanged');
+  before(async () => {
+    before1 = await members(1);
+    assert.equal(before1.length, 3);
+  });
+
+  it('no CA copied', async () => {
+    oneErrorLine(await lab.etcdadm(H, ['join', url(1), ...R]), /ca\.crt.*\/etc\/etcd\/pki.*|\/etc\/etcd\/pki.*ca\.(crt|key)/i);
+    await unchanged();
+  });
+  it('a CA from another cluster: the TLS failure is explained, naming the CA file', async () => {
+    await lab.copyCA(4, H);
+    oneErrorLine(await lab.etcdadm(H, ['join', url(1), ...R]), /\/etc\/etcd\/pki\/ca\.crt/);
+    await unchanged();
+    ok(await lab.sh(H, 'rm -rf /etc/etcd /opt/bin/* /var/lib/etcd'));
+  });
+  it('an endpoint that is not a URL', async () => {
+    await lab.copyCA(1, H);
+    oneErrorLine(await lab.etcdadm(H, ['join', '10.88.0.1:2379', ...R]), /not a client URL/);
+    await unchanged();
+  });
+  it('an unreachable endpoint', async () => {
+    oneErrorLine(await lab.etcdadm(H, ['join', url(1, 2999), ...R]), /cannot reach etcd at https:\/\/10\.88\.0\.1:2999/);
+    await unchanged();
+  });
+  it('a member name already used by another member', async () => {
+    oneErrorLine(await lab.etcdadm(H, ['join', url(1), '--name', 'eahost2', ...R]), /"eahost2" is already used by member/);
+    await unchanged();
+  });
+  it('a --version the release server does not have', async () => {
+    oneErrorLine(await lab.etcdadm(H, ['join', url(1), '--version', '3.9.99', ...R]), /3\.9\.99.*not found/i);
+    await unchanged();
+  });
+  it('a cluster that has lost quorum: no member is added', async () => {
+    ok(await lab.on(5, ['systemctl', 'stop', 'etcd.service']));
+    ok(await lab.on(6, ['systemctl', 'stop', 'etcd.service']));
+    try {
+      const before4 = await members(4);
+      await lab.copyCA(4, 8);
+      oneErrorLine(await lab.etcdadm(8, ['join', url(4), ...R], 90_000), /quorum/);
+      assert.deepEqual(await members(4), before4, 'member list of the quorum-less cluster unchanged');
+    } finally {
+      ok(await lab.on(5, ['systemctl', 'start', 'etcd.service']));
+      ok(await lab.on(6, ['systemctl', 'start', 'etcd.service']));
+    }
+    await assertHealthyCluster(4, [4, 5, 6]);
+  });
+  it('reset on the last member needs --force, then moves the data dir aside', async () => {
+    ok(await lab.sh(8, 'rm -rf /etc/etcd /opt/bin/* /var/lib/etcd'));
+    ok(await lab.etcdadm(8, ['init', ...R]), 'init a one-member cluster on host8');
+    oneErrorLine(await lab.etcdadm(8, ['reset']), /last member of cluster/);
+    assert.equal((await members(8)).length, 1);
+    ok(await lab.etcdctl(8, ['endpoint', 'health']));
+    const r = ok(await lab.etcdadm(8, ['reset', '--force']), 'reset --force');
+    assert.match(r.stderr, /Moved the existing data dir \/var\/lib\/etcd aside to \/var\/lib\/etcd\.bak-/);
+    ok(await lab.sh(8, 'ls -d /var/lib/etcd.bak-*/member'));
+  });
+});
