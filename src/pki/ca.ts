@@ -2,20 +2,18 @@
 import type { KeyObject } from 'node:crypto';
 import * as x509 from './x509.js';
 import { describe, EtcdadmError } from '../errors.js';
-import { ensurePrivateDir } from '../host/files.js';
 import type { Logger } from '../log/logger.js';
 import { certFactsOf, keyIdentifier, loadNodeCertificate, signCertificate, subjectName } from './cert.js';
 import { KU, type CertFacts } from './inspect.js';
 import { describeKey, generateKey, importSigningKey, keyObjectMatchesCert, parsePrivateKey, type SigningKey } from './keys.js';
-import { CERTS_DIR_MODE, pairPaths, readPem, tightenKeyMode, writePair } from './store.js';
+import { CLOCK_SKEW_MS, DAY_MS, validateSpec } from './spec.js';
+import { ensureCertsDir, pairPaths, readPem, tightenKeyMode, writePair } from './store.js';
 import type { LoadedCA, PkiSpec } from './types.js';
 
 export const CA_COMMON_NAME = 'etcd-ca';
-const DAY_MS = 86_400_000;
-/** notBefore is set this far in the past so that members with a slightly late clock accept new certificates. */
-export const CLOCK_SKEW_MS = 5 * 60_000;
 
 export async function ensureCA(spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<LoadedCA> {
+  validateSpec(spec);
   const prepared = await prepareCA(spec, log, opts);
   await prepared.commit();
   return prepared.ca;
@@ -43,7 +41,7 @@ export async function prepareCA(spec: PkiSpec, log: Logger, opts: { allowCreate:
     if (!opts.allowCreate) {
       throw new EtcdadmError(`no CA found: ${paths.certPath} and ${paths.keyPath} do not exist`, { hint: copyHint });
     }
-    const [made] = await Promise.all([makeCA(spec), ensurePrivateDir(dir, CERTS_DIR_MODE)]);
+    const [made] = await Promise.all([makeCA(spec), ensureCertsDir(dir)]);
     return {
       ca: made.ca,
       async commit() {
@@ -60,7 +58,7 @@ export async function prepareCA(spec: PkiSpec, log: Logger, opts: { allowCreate:
     });
   }
 
-  const [ca] = await Promise.all([loadCA(spec, certPem, keyPem), ensurePrivateDir(dir, CERTS_DIR_MODE)]);
+  const [ca] = await Promise.all([loadCA(spec, certPem, keyPem), ensureCertsDir(dir)]);
   return {
     ca,
     async commit() {

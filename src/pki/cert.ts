@@ -1,10 +1,10 @@
 /**
  * Certificates: reading them (pure helpers other modules use) and signing new ones.
  *
- * Signing passes the CA's own parsed subject Name as the issuer and then checks that the new certificate's raw issuer is
- * byte-for-byte the CA's raw subject: Go (etcd) matches a certificate to its issuer by those bytes, so a re-encoded
- * issuer string (say PrintableString where openssl wrote UTF8String) would make etcd reject a chain that
- * `openssl verify` accepts.
+ * Signing passes as issuer the CA certificate's own subject, parsed from its exact DER (never a string re-encoded), and
+ * then checks that the new certificate's raw issuer is byte-for-byte the CA's raw subject: Go (etcd) matches a
+ * certificate to its issuer by those bytes, so a re-encoded issuer (say PrintableString where openssl wrote
+ * UTF8String) would make etcd reject a chain that `openssl verify` accepts.
  */
 import { createHash, randomBytes, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import * as x509 from './x509.js';
@@ -152,7 +152,7 @@ export function subjectName(commonName: string, organization: string[] = []): x5
 }
 
 export interface Issuer {
-  /** The issuer Name exactly as in the CA certificate (its parsed subjectName), or the subject for a self-signed CA. */
+  /** The CA certificate's subject parsed from its exact DER, or the subject itself for a self-signed CA. */
   name: x509.Name;
   /** The exact DER the signed certificate's issuer must have; undefined for a self-signed certificate. */
   rawName?: Uint8Array;
@@ -180,20 +180,39 @@ export interface SignedCert {
   certificate: x509.X509Certificate;
 }
 
+/** Extensions that are the same in every certificate of a kind, made once (each costs an ASN.1 round trip). */
+const fixedExtensions = new Map<string, x509.Extension[]>();
+
+function fixedExtensionsFor(isCA: boolean, usages: CertUsage[]): x509.Extension[] {
+  const key = `${isCA}:${usages.join(',')}`;
+  let exts = fixedExtensions.get(key);
+  if (!exts) {
+    exts = [
+      new x509.BasicConstraintsExtension(isCA, undefined, true),
+      new x509.KeyUsagesExtension(
+        isCA
+          ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature
+          : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+        true,
+      ),
+    ];
+    if (usages.length > 0) exts.push(new x509.ExtendedKeyUsageExtension(usages.map((u) => EKU[u]), false));
+    fixedExtensions.set(key, exts);
+  }
+  return exts;
+}
+
+/**
+ * A v3 certificate: basicConstraints (critical), keyUsage (critical; CA: keyCertSign|cRLSign|digitalSignature,
+ * leaf: digitalSignature|keyEncipherment), extKeyUsage, subjectKeyIdentifier, authorityKeyIdentifier, SAN; a random
+ * positive 16-byte serial; signed SHA-256 with the issuer's key (ECDSA or RSASSA-PKCS1-v1_5).
+ */
 export async function signCertificate(tpl: CertTemplate, issuer: Issuer): Promise<SignedCert> {
-  const ski = keyIdentifier(tpl.spki);
   const extensions: x509.Extension[] = [
-    new x509.BasicConstraintsExtension(tpl.isCA, undefined, true),
-    new x509.KeyUsagesExtension(
-      tpl.isCA
-        ? x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature
-        : x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
-      true,
-    ),
+    ...fixedExtensionsFor(tpl.isCA, tpl.usages),
+    new x509.SubjectKeyIdentifierExtension(keyIdentifier(tpl.spki), false),
+    new x509.AuthorityKeyIdentifierExtension(issuer.keyId, false),
   ];
-  if (tpl.usages.length > 0) extensions.push(new x509.ExtendedKeyUsageExtension(tpl.usages.map((u) => EKU[u]), false));
-  extensions.push(new x509.SubjectKeyIdentifierExtension(ski, false));
-  extensions.push(new x509.AuthorityKeyIdentifierExtension(issuer.keyId, false));
   if (tpl.dnsNames.length + tpl.ipAddresses.length > 0) {
     extensions.push(new x509.Extension(OID_SAN, false, encodeSan(tpl.dnsNames, tpl.ipAddresses)));
   }

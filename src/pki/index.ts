@@ -6,14 +6,16 @@
 import { EtcdadmError, describe } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { prepareCA } from './ca.js';
-import { planLeaves, runLeaves, validateSpec } from './leaf.js';
+import { planLeaves, runLeaves } from './leaf.js';
+import { validateSpec } from './spec.js';
 import { pairPaths } from './store.js';
 import type { PkiOutcome, PkiSpec } from './types.js';
 
 export { KEY_ALGORITHMS, DEFAULT_CERTS_DIR, PKI_DEFAULTS } from './types.js';
 export type { KeyAlgorithm, LeafRequest, PkiSpec, PkiOutcome, LoadedCA, SanSet, CertUsage } from './types.js';
 export { ensureCA, loadCA, createCA, CA_COMMON_NAME } from './ca.js';
-export { ensureLeafCerts, issueCertificate, leafProblem, leafRequests, validateSpec, CLIENT_ORGANIZATION } from './leaf.js';
+export { ensureLeafCerts, issueCertificate, leafProblem, leafRequests, CLIENT_ORGANIZATION } from './leaf.js';
+export { validateSpec, CLOCK_SKEW_MS } from './spec.js';
 export type { IssueOptions, IssuedCert } from './leaf.js';
 export { loadCertificate, certificateInfo, caFingerprint, verifySignedBy } from './cert.js';
 export type { CertificateInfo } from './cert.js';

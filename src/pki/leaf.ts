@@ -5,17 +5,15 @@
  */
 import type { KeyObject, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { describe, EtcdadmError } from '../errors.js';
-import { ensurePrivateDir } from '../host/files.js';
 import type { Logger } from '../log/logger.js';
-import { CLOCK_SKEW_MS } from './ca.js';
+import { CLOCK_SKEW_MS, DAY_MS, validateSpec } from './spec.js';
 import { certFactsOf, loadNodeCertificate, normalizeSans, signCertificate, subjectName, verifySignedByNode } from './cert.js';
 import { nameField, type CertFacts } from './inspect.js';
 import { bytesToIp } from './ip.js';
 import { generateKey, keyObjectMatchesCert, parsePrivateKey, type GeneratedKey } from './keys.js';
-import { CERTS_DIR_MODE, LEAF_NAMES, pairPaths, readPem, tightenKeyMode, writePair, type LeafName, type PairPaths } from './store.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm, type LeafRequest, type LoadedCA, type PkiOutcome, type PkiSpec } from './types.js';
+import { ensureCertsDir, LEAF_NAMES, pairPaths, readPem, tightenKeyMode, writePair, type LeafName, type PairPaths } from './store.js';
+import type { KeyAlgorithm, LeafRequest, LoadedCA, PkiOutcome, PkiSpec } from './types.js';
 
-const DAY_MS = 86_400_000;
 export const CLIENT_ORGANIZATION = 'system:masters';
 
 /** What each leaf must contain, from the spec. */
@@ -156,8 +154,8 @@ export function leafProblem(
   let want;
   try {
     want = normalizeSans(req.dnsNames, req.ipAddresses);
-  } catch {
-    return undefined; // issueCertificate reports invalid wanted SANs; nothing to compare against here
+  } catch (err) {
+    return `the wanted SANs are invalid (${describe(err)})`; // validateSpec rejects these before we get here
   }
   const missing = [
     ...want.dnsNames.filter((d) => !haveDns.has(d.toLowerCase())).map((d) => `DNS:${d}`),
@@ -288,28 +286,9 @@ export function planLeaves(spec: PkiSpec): Promise<LeafPlan>[] {
   });
 }
 
-/** Check the spec's numbers; EtcdadmError when they cannot work. */
-export function validateSpec(spec: PkiSpec): void {
-  if (!KEY_ALGORITHMS.includes(spec.keyAlgorithm)) {
-    throw new EtcdadmError(`unknown key algorithm ${JSON.stringify(spec.keyAlgorithm)}`, {
-      hint: `Use one of ${KEY_ALGORITHMS.join(', ')}`,
-    });
-  }
-  if (!spec.memberName) throw new EtcdadmError('the member name is empty', { hint: 'Set the member name' });
-  for (const k of ['caValidityDays', 'certValidityDays'] as const) {
-    if (!(spec[k] > 0)) throw new EtcdadmError(`${k} must be positive, got ${spec[k]}`);
-  }
-  if (!(spec.renewBeforeDays >= 0) || spec.renewBeforeDays >= spec.certValidityDays) {
-    throw new EtcdadmError(
-      `renewBeforeDays (${spec.renewBeforeDays}) must be at least 0 and less than certValidityDays (${spec.certValidityDays})`,
-      { hint: 'Otherwise every run would regenerate every certificate' },
-    );
-  }
-}
-
 export async function ensureLeafCerts(spec: PkiSpec, ca: LoadedCA, log: Logger): Promise<PkiOutcome[]> {
   validateSpec(spec);
-  const dirReady = ensurePrivateDir(spec.certsDir, CERTS_DIR_MODE);
+  const dirReady = ensureCertsDir(spec.certsDir);
   dirReady.catch(() => undefined);
   return runLeaves(spec, planLeaves(spec), ca, dirReady, log);
 }

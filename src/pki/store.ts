@@ -1,8 +1,8 @@
 /** Where the PKI lives on disk (etcdadm's file names) and how its files are read and written. */
 import { chmod, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, EtcdadmError } from '../errors.js';
-import { readIfExists, writeFileAtomic } from '../host/files.js';
+import { ensureDir, ensurePrivateDir, readIfExists, writeFileAtomic } from '../host/files.js';
 import type { Logger } from '../log/logger.js';
 
 export type LeafName = 'server' | 'peer' | 'etcdctl-etcd-client' | 'apiserver-etcd-client';
@@ -27,6 +27,16 @@ export function pkiFiles(certsDir: string): Record<'ca' | LeafName, PairPaths> {
   const out = { ca: pairPaths(certsDir, 'ca') } as Record<'ca' | LeafName, PairPaths>;
   for (const n of LEAF_NAMES) out[n] = pairPaths(certsDir, n);
   return out;
+}
+
+/** The certificates directory with mode 0700; missing parents are made 0755 (not 0700: /etc/etcd holds more). */
+export async function ensureCertsDir(dir: string): Promise<void> {
+  try {
+    await ensureDir(dirname(dir), 0o755);
+    await ensurePrivateDir(dir, CERTS_DIR_MODE);
+  } catch (err) {
+    throw new EtcdadmError(`cannot create ${dir}: ${describe(err)}`, { cause: err });
+  }
 }
 
 export async function readPem(path: string): Promise<string | undefined> {

@@ -76,9 +76,16 @@ abstract class BaseLab {
 
   /** Copy the cluster CA from host `from` to host `to`, as `rsync -avR /etc/etcd/pki/ca.* to:/` would. */
   async copyCA(from: number, to: number): Promise<void> {
-    const xfer = `${this.dir}/xfer-${from}-${to}`;
-    ok(await this.sh(from, `mkdir -p ${xfer} && cp -p /etc/etcd/pki/ca.crt /etc/etcd/pki/ca.key ${xfer}/`), 'copy CA out');
-    ok(await this.sh(to, `mkdir -p /etc/etcd/pki && chmod 700 /etc/etcd/pki && cp -p ${xfer}/ca.* /etc/etcd/pki/ && rm -r ${xfer}`), 'copy CA in');
+    const crt = ok(await this.on(from, ['base64', '-w0', '/etc/etcd/pki/ca.crt']), 'read ca.crt').stdout.trim();
+    const key = ok(await this.on(from, ['base64', '-w0', '/etc/etcd/pki/ca.key']), 'read ca.key').stdout.trim();
+    ok(
+      await this.sh(
+        to,
+        `mkdir -p /etc/etcd/pki && chmod 700 /etc/etcd/pki && echo ${crt} | base64 -d > /etc/etcd/pki/ca.crt && ` +
+          `(umask 077; echo ${key} | base64 -d > /etc/etcd/pki/ca.key)`,
+      ),
+      'write the CA',
+    );
   }
 
   /** Names of etcd processes running on host i (lab hosts share the PID namespace, so look by network namespace). */

@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EtcdadmError } from '../../src/errors.js';
@@ -26,6 +26,7 @@ import {
   type PkiSpec,
 } from '../../src/pki/index.js';
 import { rawCertificateParts } from '../../src/pki/der.js';
+import * as x509 from '../../src/pki/x509.js';
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -80,6 +81,8 @@ describe('every key algorithm', { concurrency: true }, () => {
     test(`${alg}: CA and leaves that openssl verifies`, async () => {
       const dir = newDir();
       const out = await ensurePki(spec(dir, { keyAlgorithm: alg }), quiet, { allowCreate: true });
+      assert.equal(mode(dir), 0o700);
+      assert.equal(mode(dirname(dir)), 0o755 & ~process.umask()); // a parent made on the way is not private
       assert.deepEqual(out.map((o) => o.action), ['generated', 'generated', 'generated', 'generated', 'generated']);
       const ca = read(dir, 'ca.crt');
       for (const leaf of LEAF_NAMES) {
@@ -116,10 +119,7 @@ describe('a fresh PKI', () => {
     );
     assert.equal(mode(dir), 0o700);
     for (const f of FILES) assert.equal(mode(join(dir, f)), f.endsWith('.key') ? 0o600 : 0o644, f);
-    assert.deepEqual(
-      LEAF_NAMES.filter(() => true),
-      ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'],
-    );
+    assert.deepEqual([...LEAF_NAMES], ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client']);
   });
 
   test('CA: CN etcd-ca, 10 years, critical CA:TRUE, signing usages', () => {
@@ -358,6 +358,9 @@ describe('CAs made by openssl are reused', { concurrency: true }, () => {
       assert.deepEqual(Buffer.from(raw.issuer), Buffer.from(caRaw.subject), n);
       assert.equal(certificateInfo(pem).issuer, 'O=Kubernetes Ops, CN=kubernetes-etcd-ca');
     }
+    // the trap this guards against: re-encoding the issuer from its string gives other bytes (PrintableString)
+    const reencoded = Buffer.from(new x509.Name('O=Kubernetes Ops, CN=kubernetes-etcd-ca').toArrayBuffer());
+    assert.notDeepEqual(reencoded, Buffer.from(caRaw.subject));
     const text = openssl('x509', '-noout', '-text', '-in', join(dir, 'server.crt'));
     assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/);
     assert.match(text, /Public Key Algorithm: id-ecPublicKey/);
@@ -458,7 +461,7 @@ describe('spec checks', () => {
     const dir = newDir();
     await assert.rejects(
       ensurePki(spec(dir, { server: { dnsNames: [], ipAddresses: ['10.0.0.300'] } }), quiet, { allowCreate: true }),
-      (e: unknown) => e instanceof EtcdadmError && /invalid IP address "10\.0\.0\.300"/.test(e.message),
+      (e: unknown) => e instanceof EtcdadmError && /server certificate: invalid IP address "10\.0\.0\.300"/.test(e.message),
     );
     await assert.rejects(
       ensurePki(spec(dir, { renewBeforeDays: 365 }), quiet, { allowCreate: true }),

@@ -1,0 +1,66 @@
+/**
+ * The same walkthrough on hosts that boot real systemd as PID 1 (systemd-nspawn): the unit is accepted by systemd,
+ * Type=notify start, enable, and a rebooted host's member comes back with its data without anyone running etcdadm.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MIRROR_URL, NspawnLab, ok } from '../helpers/lab.js';
+import { sleep } from '../../src/util/retry.js';
+
+let lab: NspawnLab;
+before(async () => {
+  lab = await NspawnLab.up(3);
+});
+after(async () => {
+  await lab?.down();
+});
+
+const R = ['--release-url', MIRROR_URL];
+const url = (i: number) => `https://${lab.ip(i)}:2379`;
+
+async function waitHealthy(i: number, timeoutMs: number): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const r = await lab.etcdctl(i, ['endpoint', 'health']);
+    if (r.code === 0) return;
+    if (Date.now() - t0 > timeoutMs) assert.fail(`etcd on ${lab.hostname(i)} not healthy after ${timeoutMs} ms:\n${r.stdout}${r.stderr}`);
+    await sleep(500);
+  }
+}
+
+describe('real systemd', () => {
+  it('init leaves etcd.service active and enabled; two hosts join', async () => {
+    ok(await lab.etcdadm(1, ['init', ...R]), 'init');
+    assert.equal(ok(await lab.on(1, ['systemctl', 'is-active', 'etcd.service'])).stdout.trim(), 'active');
+    assert.equal(ok(await lab.on(1, ['systemctl', 'is-enabled', 'etcd.service'])).stdout.trim(), 'enabled');
+    const props = ok(await lab.on(1, ['systemctl', 'show', 'etcd.service', '-p', 'Type,Restart,Nice,LimitNOFILE,IOSchedulingClass'])).stdout;
+    for (const p of ['Type=notify', 'Restart=on-failure', 'Nice=-10', 'LimitNOFILE=65536']) assert.ok(props.includes(p), `${p} in\n${props}`);
+    for (const i of [2, 3]) {
+      await lab.copyCA(1, i);
+      ok(await lab.etcdadm(i, ['join', url(1), ...R]), `join ehost${i}`);
+    }
+    const health = ok(await lab.etcdctl(1, ['endpoint', 'health', '--cluster']));
+    assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, 3);
+    ok(await lab.etcdctl(1, ['put', 'survives', 'reboot']));
+  });
+
+  it('a rebooted host comes back healthy with its data, without etcdadm', async () => {
+    const idBefore = ok(await lab.etcdadm(1, ['info'])).stdout;
+    await lab.reboot(1);
+    await waitHealthy(1, 60_000);
+    assert.equal(ok(await lab.on(1, ['systemctl', 'is-active', 'etcd.service'])).stdout.trim(), 'active');
+    assert.equal(ok(await lab.etcdctl(1, ['get', 'survives', '--print-value-only'])).stdout.trim(), 'reboot');
+    assert.equal(JSON.parse(ok(await lab.etcdadm(1, ['info'])).stdout).id, JSON.parse(idBefore).id, 'same member after the reboot');
+    const health = ok(await lab.etcdctl(2, ['endpoint', 'health', '--cluster']));
+    assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, 3);
+  });
+
+  it('systemd restarts etcd after a crash (Restart=on-failure)', async () => {
+    const pid = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
+    ok(await lab.on(2, ['kill', '-9', pid]));
+    await sleep(6000); // RestartSec=5s
+    await waitHealthy(2, 30_000);
+    const newPid = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
+    assert.notEqual(newPid, pid);
+  });
+});
