@@ -1,0 +1,142 @@
+/**
+ * Benchmarks (not tests): measured in one run on lab hosts, printed as numbers and ratios.
+ *
+ *   init       wall time with the archive cached, split by phase; time waiting on systemctl and on etcd; what is
+ *              left (etcdadm's own work, extraction included; target <= 0.5 s) — and the same etcd binary's own
+ *              exec-to-healthy time started by hand, as the floor init is compared with
+ *   pki        full PKI generation per key algorithm (target: ECDSA <= 50 ms)
+ *   cluster    a 3-host cluster (init + 2 learner-first joins, archive cached), each join split by phase and by time
+ *              waiting on etcd
+ *
+ * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '../src/log/logger.js';
+import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
+import { etcdBinDir } from '../test/helpers/etcd-bin.js';
+import { MIRROR_URL, NetnsLab, ok, run } from '../test/helpers/lab.js';
+
+interface Timing {
+  totalMs: number;
+  phases: Record<string, number>;
+  waitSystemctlMs: number;
+  waitEtcdMs: number;
+  waitDownloadMs: number;
+}
+
+/** The `timings` record the phase runner logs at debug level (JSON log format). */
+function parseTimings(stderr: string): Timing {
+  for (const line of stderr.split('\n').reverse()) {
+    if (!line.startsWith('{')) continue;
+    const o = JSON.parse(line) as Record<string, unknown>;
+    if (o.msg !== 'timings') continue;
+    const phases: Record<string, number> = {};
+    for (const kv of String(o.phases).split(',')) {
+      const [k, v] = kv.split('=');
+      phases[k!] = Number(v);
+    }
+    return { totalMs: Number(o.totalMs), phases, waitSystemctlMs: Number(o.waitSystemctlMs), waitEtcdMs: Number(o.waitEtcdMs), waitDownloadMs: Number(o.waitDownloadMs) };
+  }
+  throw new Error(`no timings record in:\n${stderr}`);
+}
+
+async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const r = await fn();
+  return [r, performance.now() - t0];
+}
+
+const ms = (n: number) => `${Math.round(n)} ms`.padStart(9);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+function printPhases(t: Timing): void {
+  for (const [k, v] of Object.entries(t.phases)) console.log(`    ${k.padEnd(24)}${ms(v)}`);
+}
+
+/** The etcd binary itself, started by hand on a lab host: exec until GET /health answers 200. */
+async function etcdAlone(lab: NetnsLab, i: number): Promise<number> {
+  const bin = join(etcdBinDir('3.5.30'), 'etcd');
+  const dir = `/tmp/etcdadm-bench-etcd-${process.pid}`;
+  const ip = lab.ip(i);
+  const script = `rm -rf ${dir}; t0=$(date +%s%N); setsid ${bin} --name alone --data-dir ${dir} --listen-client-urls http://${ip}:2379 --advertise-client-urls http://${ip}:2379 --listen-peer-urls http://${ip}:2380 --initial-advertise-peer-urls http://${ip}:2380 --initial-cluster alone=http://${ip}:2380 --log-level error > /dev/null 2>&1 < /dev/null & pid=$!
+for k in $(seq 2000); do curl -sf http://${ip}:2379/health >/dev/null 2>&1 && break; sleep 0.005; done; t1=$(date +%s%N); kill $pid; wait $pid 2>/dev/null; rm -rf ${dir}; echo $(( (t1 - t0) / 1000000 ))`;
+  return Number(ok(await lab.sh(i, script)).stdout.trim());
+}
+
+async function benchInit(lab: NetnsLab): Promise<void> {
+  console.log('\n== init (etcd 3.5.30, archive cached), lab host with the daemonless systemctl');
+  ok(await lab.etcdadm(1, ['download', '--release-url', MIRROR_URL]), 'download');
+  const [r, wall] = await timed(() => lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
+  ok(r, 'init');
+  const t = parseTimings(r.stderr);
+  printPhases(t);
+  const own = t.totalMs - t.waitSystemctlMs - t.waitEtcdMs;
+  const alone = median([await etcdAlone(lab, 2), await etcdAlone(lab, 2), await etcdAlone(lab, 2)]);
+  console.log(`  wall time (process start to exit)      ${ms(wall)}`);
+  console.log(`  phases total                           ${ms(t.totalMs)}`);
+  console.log(`  waiting on systemctl                   ${ms(t.waitSystemctlMs)}`);
+  console.log(`  waiting on etcd                        ${ms(t.waitEtcdMs)}`);
+  console.log(`  etcdadm's own work (target <= 500 ms)  ${ms(own)}`);
+  console.log(`  etcd alone, exec to healthy (median 3) ${ms(alone)}`);
+  console.log(`  ratio init wall / etcd alone           ${(wall / alone).toFixed(1)}x`);
+}
+
+async function benchPki(): Promise<void> {
+  console.log('\n== PKI generation (CA + 4 leaves, written), median');
+  const log = new Logger('error');
+  const algs: [KeyAlgorithm, number][] = [['ecdsa-p256', 15], ['rsa-2048', 3], ['rsa-3072', 2], ['rsa-4096', 1]];
+  for (const [alg, n] of algs) {
+    const times: number[] = [];
+    for (let k = 0; k < n + 1; k++) {
+      const dir = mkdtempSync(join(tmpdir(), 'etcdadm-bench-pki-'));
+      const [, t] = await timed(() =>
+        ensurePki(
+          { certsDir: join(dir, 'pki'), keyAlgorithm: alg, caValidityDays: 3650, certValidityDays: 365, renewBeforeDays: 30, memberName: 'bench', server: { dnsNames: ['bench', 'localhost'], ipAddresses: ['10.0.0.1', '127.0.0.1'] }, peer: { dnsNames: ['bench'], ipAddresses: ['10.0.0.1'] } },
+          log,
+          { allowCreate: true },
+        ),
+      );
+      rmSync(dir, { recursive: true, force: true });
+      if (k > 0 || n === 1) times.push(t); // the first ECDSA/RSA run warms up the crypto and x509 code
+    }
+    console.log(`  ${alg.padEnd(12)}${ms(median(times))}${alg === 'ecdsa-p256' ? '   (target <= 50 ms)' : ''}`);
+  }
+}
+
+async function benchCluster(lab: NetnsLab): Promise<void> {
+  console.log('\n== 3-host cluster: init + 2 learner-first joins (archive cached)');
+  for (const i of [3, 4, 5]) ok(await lab.etcdadm(i, ['download', '--release-url', MIRROR_URL]), 'download');
+  const t0 = performance.now();
+  const init = ok(await lab.etcdadm(3, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']), 'init');
+  const tInit = performance.now() - t0;
+  const joins: [Timing, number][] = [];
+  for (const i of [4, 5]) {
+    await lab.copyCA(3, i);
+    const [r, wall] = await timed(() => lab.etcdadm(i, ['join', `https://${lab.ip(3)}:2379`, '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
+    joins.push([parseTimings(ok(r, `join ${i}`).stderr), wall]);
+  }
+  const total = performance.now() - t0;
+  console.log(`  init                                   ${ms(tInit)}   (etcd ${ms(parseTimings(init.stderr).waitEtcdMs)})`);
+  joins.forEach(([t, wall], k) => {
+    console.log(`  join ${k + 1}                                 ${ms(wall)}   (waiting on etcd ${ms(t.waitEtcdMs)}, systemctl ${ms(t.waitSystemctlMs)})`);
+    printPhases(t);
+  });
+  console.log(`  cluster of 3 built in                  ${ms(total)}   (target <= 8000 ms; ~5 s is etcd's own floor: a member add`);
+  console.log(`                                                      is accepted only once every voter has been connected 5 s)`);
+}
+
+async function main(): Promise<void> {
+  ok(await run('bash', ['lab/release-mirror.sh']), 'mirror');
+  const lab = await NetnsLab.up(5);
+  try {
+    await benchInit(lab);
+    await benchPki();
+    await benchCluster(lab);
+  } finally {
+    await lab.down();
+  }
+}
+
+await main();
