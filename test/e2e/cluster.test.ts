@@ -206,3 +206,24 @@ describe('etcdadm join and reset: bad inputs and faults change nothing', () => {
     ok(await lab.sh(8, 'ls -d /var/lib/etcd.bak-*/member'));
   });
 });
+
+describe('etcdadm join and reset: data dirs and stopped members', () => {
+  it('a data dir of an unknown cluster is refused, and moved aside (never deleted) with --force', async () => {
+    ok(await lab.sh(7, 'rm -rf /etc/etcd /opt/bin/* /var/lib/etcd* && mkdir -p /var/lib/etcd/member/snap && echo precious > /var/lib/etcd/member/snap/db'));
+    await lab.copyCA(1, 7);
+    const before7 = await members(1);
+    oneErrorLine(await lab.etcdadm(7, ['join', url(1), ...R]), /data dir \/var\/lib\/etcd holds a member of an unknown cluster/);
+    assert.deepEqual(await members(1), before7);
+    const r = ok(await lab.etcdadm(7, ['join', url(1), '--force', ...R]), 'join --force');
+    assert.match(r.stderr, /Moved the existing data dir \/var\/lib\/etcd aside to \/var\/lib\/etcd\.bak-/);
+    assert.equal(ok(await lab.sh(7, 'cat /var/lib/etcd.bak-*/member/snap/db')).stdout.trim(), 'precious');
+    assert.equal((await members(1)).length, 4);
+  });
+  it('reset removes a member whose etcd is stopped, through the other members', async () => {
+    ok(await lab.on(7, ['systemctl', 'stop', 'etcd.service']));
+    const r = ok(await lab.etcdadm(7, ['reset']), 'reset of a stopped member');
+    assert.match(r.stderr, /\[remove-member\] Removed member/);
+    assert.deepEqual((await members(1)).map((m) => m.name), ['eahost1', 'eahost2', 'eahost3']);
+    assert.deepEqual(await lab.etcdProcesses(7), []);
+  });
+});

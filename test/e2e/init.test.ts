@@ -172,3 +172,20 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
     }
   });
 });
+
+describe('etcdadm init: the advertised address', () => {
+  it('is the default-route interface\'s address when there is a default route', async () => {
+    // a second interface that carries the default route: its address wins over eth0's (no traffic is sent)
+    ok(await lab.sh(4, 'ip link add dv0 type veth peer name dv1 && ip addr add 10.99.0.5/24 dev dv0 && ip link set dv1 up && ip link set dv0 up && ip route add default dev dv0'));
+    try {
+      const r = ok(await lab.etcdadm(4, ['init', 'phase', 'post-init-instructions']));
+      assert.equal(r.stdout.trim(), 'etcdadm join https://10.99.0.5:2379');
+    } finally {
+      ok(await lab.sh(4, 'ip link del dv0'));
+    }
+  });
+  it('is the first global unicast address without a default route', async () => {
+    const r = ok(await lab.etcdadm(4, ['init', 'phase', 'post-init-instructions']));
+    assert.equal(r.stdout.trim(), 'etcdadm join https://10.88.0.4:2379');
+  });
+});
