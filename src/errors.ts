@@ -24,7 +24,8 @@ export class EtcdadmError extends Error {
 
   /** The single line printed for this error. */
   oneLine(): string {
-    const text = this.hint ? `${this.message}. ${this.hint}` : this.message;
+    const hint = this.hint ? this.hint.charAt(0).toUpperCase() + this.hint.slice(1) : '';
+    const text = hint ? `${this.message.replace(/\.$/, '')}. ${hint}` : this.message;
     return text.replace(/\s*\n\s*/g, ' ');
   }
 }

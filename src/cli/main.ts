@@ -61,6 +61,7 @@ async function memberPlan(opts: Record<string, unknown>, cmd: Command<any, any, 
 function phaseCommands(parent: Command<any, any, any>, phases: readonly Phase[], set: FlagSet, commandName: string): void {
   const join = set === 'join';
   const phase = parent.command('phase').description(`Run one phase of ${commandName}; running every phase in order equals '${commandName}'`);
+  phase.addHelpText('after', `\nExample:\n  ${phases.map((p) => `etcdadm ${commandName} phase ${p.name}${join ? ' https://10.0.0.1:2379' : ''}`).join('\n  ')}\n`);
   for (const p of phases) {
     const sub = phase.command(p.name).summary(p.short).description(p.short + (p.long ? `\n\n${p.long}` : ''));
     if (join) sub.argument('[endpoints...]', 'client URL(s) of existing members');

@@ -20,7 +20,7 @@ export interface HostFacts {
 }
 
 export function invalid(flag: string, value: unknown, why: string): EtcdadmError {
-  return new EtcdadmError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`, { hint: `see 'etcdadm --help'`, exitCode: 2 });
+  return new EtcdadmError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`, { hint: `run 'etcdadm <command> --help' for the accepted values`, exitCode: 2 });
 }
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
