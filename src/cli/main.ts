@@ -5,6 +5,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config/defaults.js';
 import { resolveMemberPlan, resolveRecordedPlan, resolveRelease } from '../config/resolve.js';
+import { acquireHostLock, type HostLock } from '../host/lock.js';
 import { readState } from '../host/state.js';
 import { Timings } from '../log/timings.js';
 import { JOIN_PHASES } from '../phases/join.js';
@@ -32,19 +33,32 @@ async function recordedPlan(opts: Record<string, unknown>, log: Logger) {
 
 type Action = (log: Logger, opts: Record<string, unknown>, cmd: Command<any, any, any>) => Promise<void>;
 
-/** Wrap an action: build the logger from global flags, run, turn failures into one line and an exit code. */
-function act(fn: Action) {
+/**
+ * Wrap an action: build the logger from global flags, run, turn failures into one line and an exit code.
+ * `changesHost` actions hold the host lock, so that two etcdadm commands never change the same host at once.
+ */
+function act(fn: Action, opts: { changesHost?: boolean } = {}) {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command<any, any, any>;
-    const opts = cmd.optsWithGlobals() as Record<string, unknown> & GlobalFlags;
+    const flags = cmd.optsWithGlobals() as Record<string, unknown> & GlobalFlags;
     let log = new Logger();
+    let lock: HostLock | undefined;
     try {
-      log = loggerFrom(opts);
-      await fn(log, opts, cmd);
+      log = loggerFrom(flags);
+      if (opts.changesHost) lock = await acquireHostLock(DEFAULTS.lockFile, commandPath(cmd));
+      await fn(log, flags, cmd);
     } catch (err) {
       process.exitCode = reportFailure(err, log);
+    } finally {
+      await lock?.release();
     }
   };
+}
+
+function commandPath(cmd: Command<any, any, any>): string {
+  const names: string[] = [];
+  for (let c: Command<any, any, any> | null = cmd; c && c.parent; c = c.parent) names.unshift(c.name());
+  return names.join(' ');
 }
 
 /** The endpoints given as arguments (join): "a,b" and "a b" both work. */
@@ -71,7 +85,7 @@ function phaseCommands(parent: Command<any, any, any>, phases: readonly Phase[],
       act(async (log, opts, cmd) => {
         const plan = await memberPlan(opts, cmd, join);
         await runPhases([p], { plan, log, out: stdout });
-      }),
+      }, { changesHost: true }),
     );
   }
 }
@@ -96,7 +110,7 @@ export function buildProgram(): Command<any, any, any> {
       const plan = await memberPlan(opts, cmd, false);
       await initPreflight(plan, log);
       await runPhases(INIT_PHASES, { plan, log, out: stdout });
-    }),
+    }, { changesHost: true }),
   );
   phaseCommands(init, INIT_PHASES, 'init', 'init');
 
@@ -110,7 +124,7 @@ export function buildProgram(): Command<any, any, any> {
     act(async (log, opts, cmd) => {
       const plan = await memberPlan(opts, cmd, true);
       await runPhases(JOIN_PHASES, { plan, log, out: stdout });
-    }),
+    }, { changesHost: true }),
   );
   phaseCommands(join, JOIN_PHASES, 'join', 'join');
 
@@ -128,7 +142,7 @@ export function buildProgram(): Command<any, any, any> {
     act(async (log, opts) => {
       const plan = await recordedPlan(opts, log);
       await runReset({ plan, log, timings: new Timings(), out: stdout }, { skipRemoveMember: opts.skipRemoveMember === true, force: opts.force === true });
-    }),
+    }, { changesHost: true }),
   );
 
   const info = program

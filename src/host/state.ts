@@ -16,6 +16,8 @@ export interface HostState {
   kind: typeof STATE_KIND;
   /** How this member came to be. */
   createdBy: 'init' | 'join';
+  /** True once init/join finished (health passed); false while one is under way or was interrupted. */
+  complete?: boolean;
   clusterToken: string;
   memberName: string;
   /** Hex member and cluster IDs once known (as etcdctl prints them). */
@@ -41,6 +43,7 @@ export interface HostState {
 
 export interface StateFacts {
   createdBy: HostState['createdBy'];
+  complete?: boolean;
   clusterToken: string;
   memberId?: string;
   clusterId?: string;
@@ -53,6 +56,7 @@ export function stateFromPlan(plan: Plan, extra: StateFacts): HostState {
     apiVersion: STATE_API_VERSION,
     kind: STATE_KIND,
     createdBy: extra.createdBy,
+    ...(extra.complete !== undefined ? { complete: extra.complete } : {}),
     clusterToken: extra.clusterToken,
     memberName: plan.name,
     ...(extra.memberId ? { memberId: extra.memberId } : {}),

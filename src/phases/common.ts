@@ -79,6 +79,8 @@ export async function recordState(plan: Plan, learned: Partial<StateFacts> = {})
     createdBy: learned.createdBy ?? prev?.createdBy ?? 'init',
     clusterToken: learned.clusterToken ?? prev?.clusterToken ?? (await clusterToken(plan)),
   };
+  const complete = learned.complete ?? prev?.complete;
+  if (complete !== undefined) facts.complete = complete;
   const memberId = learned.memberId ?? prev?.memberId;
   const clusterId = learned.clusterId ?? prev?.clusterId;
   const clusterEndpoints = learned.clusterEndpoints ?? prev?.clusterEndpoints;

@@ -12,6 +12,7 @@ import { EtcdadmError } from '../errors.js';
 import { execFile } from '../host/exec.js';
 import { exists, writeFileAtomic } from '../host/files.js';
 import { portInUse } from '../host/net.js';
+import { readState } from '../host/state.js';
 import { initSystemFor } from '../initsystem/index.js';
 import type { Logger } from '../log/logger.js';
 import { renderEnvFile, type ClusterFacts } from '../service/render.js';
@@ -80,7 +81,7 @@ export const initConfigurePhase: Phase = {
     const init = initSystemFor(plan.initSystem);
     await timings.wait('systemctl', () => init.configure(plan));
     if (plan.initSystem === 'systemd') log.info(`Wrote ${plan.unitFile}`);
-    await recordState(plan, { createdBy: 'init', clusterToken: token });
+    await recordState(plan, { createdBy: 'init', clusterToken: token, complete: false });
     log.debug(`Recorded this host's setup in ${plan.stateFile}`);
   },
 };
@@ -89,6 +90,7 @@ export const postInitInstructionsPhase: Phase = {
   name: 'post-init-instructions',
   short: 'Print how to add members',
   async run({ plan, log, out }) {
+    await recordState(plan, { complete: true }); // the last phase: from now on a new init here is refused
     const endpoint = plan.urls.advertiseClient[0]!;
     log.info('To add another member to the cluster, copy the CA cert/key to its file system and, run');
     log.info(`\tetcdadm join ${endpoint}`);
@@ -116,6 +118,14 @@ export async function initPreflight(plan: Plan, log: Logger): Promise<void> {
   const init = initSystemFor(plan.initSystem);
   const active = await init.isActive(plan);
   const hasMember = await dataDirHasMember(plan.dataDir);
+  // An init of this same member that was interrupted (its record says so) is finished, not refused.
+  const state = await readState(plan.stateFile).catch(() => undefined);
+  const resuming =
+    state !== undefined && state.createdBy === 'init' && state.complete !== true && state.memberName === plan.name && state.dataDir === plan.dataDir;
+  if ((active || hasMember) && resuming) {
+    plog.info(`Resuming the interrupted init of ${plan.name} recorded in ${plan.stateFile}`);
+    return;
+  }
   if ((active || hasMember) && !plan.force) {
     const what = active
       ? `etcd is already running on this host (${plan.initSystem === 'systemd' ? plan.unitName : plan.podManifestFile} is active)`

@@ -177,6 +177,7 @@ export const joinConfigurePhase: Phase = {
     if (plan.initSystem === 'systemd') log.info(`Wrote ${plan.unitFile}`);
     await recordState(plan, {
       createdBy: 'join',
+      complete: false,
       clusterToken: token,
       memberId: self.idHex,
       clusterId: list.clusterIdHex,
@@ -237,6 +238,7 @@ export const joinHealthPhase: Phase = {
       client.close();
     }
     await waitHealthy(ctx, local);
+    await recordState(plan, { complete: true });
   },
 };
 
