@@ -1,7 +1,8 @@
 #!/bin/bash
 # hosts.sh — a lab of N Linux "hosts" on one machine, for etcdadm's end-to-end tests and demo. Needs root.
 #
-#   hosts.sh up N            bridge eabr0 (10.88.0.254/24), hosts eahost1..N at 10.88.0.1..N, and a release mirror
+#   hosts.sh up N            bridge eabr0 (10.88.0.254/24), hosts eahost1..N at 10.88.0.1..N (FAMILY=6: IPv6 only at
+#                            fd00::1..N; FAMILY=dual: both), and a release mirror
 #                            host "mirror" at 10.88.0.200:80 serving $MIRROR_DIR (see release-mirror.sh)
 #   hosts.sh on I CMD...     run CMD on host I (its network, mount and UTS namespaces), cwd /root
 #   hosts.sh down N          kill everything in the namespaces, delete netns/veths/bridge; keep $LAB/hostI dirs
@@ -22,12 +23,14 @@ MIRROR_DIR=${MIRROR_DIR:-/var/cache/etcdadm-lab/mirror}
 SHIM_DIR=${SHIM_DIR:-/var/cache/etcdadm-lab/systemctl-shim}
 SHIM=${SHIM:-1}
 ROUTE=${ROUTE:-0}   # 1: give each host an on-link default route (real hosts have one; nothing answers beyond the bridge)
+FAMILY=${FAMILY:-4} # 4: hosts at 10.88.0.I; 6: IPv6 only, hosts at fd00::I/64; dual: both
 
-netns_add() { # name ip vethname
+netns_add() { # name ip vethname [ip6]
   ip netns add "$1"
   ip link add "$3" type veth peer name eth0 netns "$1"
   ip link set "$3" master eabr0 up
-  ip -n "$1" addr add "$2/24" dev eth0
+  [ -n "$2" ] && ip -n "$1" addr add "$2/24" dev eth0
+  [ -n "${4:-}" ] && ip -n "$1" addr add "$4/64" dev eth0 nodad
   ip -n "$1" link set eth0 up
   ip -n "$1" link set lo up
 }
@@ -40,12 +43,20 @@ ensure_shim() {
 
 host_up() { # i N
   local i=$1 N=$2 R=$LAB/host$1 hosts d j k
-  netns_add "eahost$i" "10.88.0.$i" "eaveth$i"
-  [ "$ROUTE" = 1 ] && ip -n "eahost$i" route add default dev eth0
+  local v4=10.88.0.$i v6=
+  case "$FAMILY" in 6) v4= ; v6=fd00::$i;; dual) v6=fd00::$i;; esac
+  netns_add "eahost$i" "$v4" "eaveth$i" "$v6"
+  if [ "$ROUTE" = 1 ]; then
+    [ -n "$v4" ] && ip -n "eahost$i" route add default dev eth0
+    [ -n "$v6" ] && ip -n "eahost$i" -6 route add default dev eth0
+  fi
   mkdir -p "$R"; rm -f "$R/holder.pid"
   for d in etc var opt usr-local root; do mkdir -p "$R/$d.upper" "$R/$d.work"; done
   hosts="127.0.0.1 localhost\n10.88.0.200 mirror\n"
-  for j in $(seq 1 "$N"); do hosts+="10.88.0.$j eahost$j\n"; done
+  for j in $(seq 1 "$N"); do
+    [ "$FAMILY" != 6 ] && hosts+="10.88.0.$j eahost$j\n"
+    [ "$FAMILY" != 4 ] && hosts+="fd00::$j eahost$j\n"
+  done
   # the holder: enters the netns, makes private mount + UTS namespaces, sets them up, then sleeps forever so that
   # later commands can join the same namespaces with nsenter.
   ip netns exec "eahost$i" unshare --mount --uts --propagation private -- sh -c '
@@ -76,6 +87,7 @@ up() {
   if ! ip link show eabr0 >/dev/null 2>&1; then
     ip link add eabr0 type bridge; ip addr add 10.88.0.254/24 dev eabr0; ip link set eabr0 up
   fi
+  [ "$FAMILY" != 4 ] && { ip addr add fd00::fe/64 dev eabr0 nodad 2>/dev/null || true; }
   for i in $(seq 1 "$N"); do host_up "$i" "$N"; done
   netns_add eamirror 10.88.0.200 eavethm
   if [ -d "$MIRROR_DIR" ]; then

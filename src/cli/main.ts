@@ -11,6 +11,8 @@ import { Timings } from '../log/timings.js';
 import { JOIN_PHASES } from '../phases/join.js';
 import { runReset } from '../phases/reset.js';
 import { formatInfo, localMemberInfo } from './info.js';
+import { memberCommand } from './member.js';
+import { statusCommand } from './status.js';
 import { gatherHostFacts } from '../host/facts.js';
 import { Logger } from '../log/logger.js';
 import { downloadRelease } from '../release/index.js';
@@ -167,6 +169,8 @@ export function buildProgram(): Command<any, any, any> {
     }),
   );
 
+  program.addCommand(statusCommand(act, recordedPlan));
+  program.addCommand(memberCommand(act, recordedPlan));
   program.addCommand(versionCommand(CLI_VERSION, act));
   return program;
 }

@@ -3,22 +3,24 @@
  * init/join recorded in /etc/etcd/etcdadm.yaml (data dir, init system, paths, URLs), not merely on its own flags.
  *
  * Steps (each checks the world first, so re-running after a crash is safe):
- *   remove-member  leave the cluster: refuse on the last member unless --force; move leadership away first when
- *                  this member leads; remove through the local member, or through the others when it is down
+ *   remove-member  leave the cluster: refuse on the last member, or when the removal would cost quorum, unless
+ *                  --force; move leadership away first when this member leads; send the removal through another
+ *                  member (the same code as `etcdadm member remove`), which also works when this one is down
  *   stop           stop and disable etcd (or remove the static Pod manifest)
  *   cleanup        data dir (deleted only when the member was proven removed, else moved aside), certificates,
  *                  unit, env files, binaries, etcdctl wrapper, the host record
  */
-import { readdir, rm, rmdir } from 'node:fs/promises';
+import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { EtcdClient, Member, MemberListResult } from '../etcd/client.js';
-import { isUnavailable, isUnhealthyCluster } from '../etcd/client.js';
+import type { MemberListResult } from '../etcd/client.js';
+import type { Plan } from '../config/types.js';
+import { memberListAnyView } from '../cluster/status.js';
+import { removeMember } from '../cluster/members.js';
 import { EtcdadmError } from '../errors.js';
 import { exists, removeFile } from '../host/files.js';
 import { readState } from '../host/state.js';
 import { initSystemFor } from '../initsystem/index.js';
 import { uninstallRelease } from '../release/index.js';
-import { retry, sleep } from '../util/retry.js';
 import { clientFor, dataDirHasMember, moveDataDirAside } from './common.js';
 import { findSelf } from './join.js';
 import type { Phase, PhaseContext } from './types.js';
@@ -34,53 +36,9 @@ export interface Departure {
   leftCluster: boolean;
 }
 
-async function memberListAnyView(client: EtcdClient): Promise<MemberListResult> {
-  try {
-    return await client.memberList(true);
-  } catch (err) {
-    if (!isUnavailable(err)) throw err;
-    return client.memberList(false); // no quorum: the local view still tells who we are
-  }
-}
-
-/** Started voting members other than `self`, most up to date first is decided by the caller's status calls. */
-function otherVoters(members: Member[], self: Member): Member[] {
-  return members.filter((m) => m.id !== self.id && !m.isLearner && m.name !== '' && m.clientURLs.length > 0);
-}
-
-async function transferLeadershipIfLeader(ctx: PhaseContext, client: EtcdClient, self: Member, members: Member[]): Promise<void> {
-  const { log, timings } = ctx;
-  const local = self.clientURLs[0] ?? ctx.plan.urls.localClient;
-  let status;
-  try {
-    status = await timings.wait('etcd', () => client.status(ctx.plan.urls.localClient));
-  } catch {
-    return; // the local member does not answer: it cannot be leading a working cluster
-  }
-  if (status.leader !== self.id) return;
-  // the follower with the highest raft index is the most up to date
-  const candidates: { m: Member; index: bigint }[] = [];
-  for (const m of otherVoters(members, self)) {
-    const s = await timings.wait('etcd', () => client.status(m.clientURLs[0]!)).catch(() => undefined);
-    if (s) candidates.push({ m, index: s.raftAppliedIndex });
-  }
-  candidates.sort((a, b) => (b.index > a.index ? 1 : b.index < a.index ? -1 : 0));
-  const target = candidates[0]?.m;
-  if (!target) {
-    log.warn('This member is the leader and no other started voting member answers; removing it without a leadership transfer');
-    return;
-  }
-  log.info(`This member is the leader; moving leadership to ${target.name} (${target.idHex}) first`);
-  await timings.wait('etcd', () => client.moveLeader(target.id, { endpoint: local === ctx.plan.urls.localClient ? local : ctx.plan.urls.localClient }));
-  for (let i = 0; i < 50; i++) {
-    const s = await client.status(target.clientURLs[0]!).catch(() => undefined);
-    if (s && s.leader === target.id) {
-      log.info(`${target.name} is the leader now`);
-      return;
-    }
-    await sleep(100);
-  }
-  throw new EtcdadmError(`leadership did not move to ${target.name} within 5s`, { hint: 'check the cluster with etcdctl.sh endpoint status --cluster, then run reset again' });
+async function tlsOf(plan: Plan) {
+  const [ca, cert, key] = await Promise.all([readFile(plan.certs.caCert), readFile(plan.certs.etcdctlCert), readFile(plan.certs.etcdctlKey)]);
+  return { ca, cert, key, caFile: plan.certs.caCert };
 }
 
 /** Leave the cluster (unless told not to); says whether the cluster provably no longer has this member. */
@@ -128,31 +86,9 @@ export async function leaveCluster(ctx: PhaseContext, opts: ResetOptions): Promi
       log.warn('--force: resetting the last member of the cluster; its data dir will be moved aside');
       return { leftCluster: false };
     }
-    await transferLeadershipIfLeader(ctx, client, self, list.members);
-    log.info(`Removing member ${self.name || '(unstarted)'} (${self.idHex}) from cluster ${list.clusterIdHex}`);
-    // Sent through another member: the member being removed stops itself as soon as it applies its removal, and may
-    // answer "server stopped" although the removal was committed. The local member is only the last resort.
-    const others = list.members.filter((m) => m.id !== self.id).flatMap((m) => m.clientURLs);
-    const remover = client.withEndpoints([...others, plan.urls.localClient]);
-    try {
-      await timings.wait('etcd', () =>
-        retry(() => remover.memberRemove(self.id), {
-          deadlineMs: 60_000,
-          initialDelayMs: 200,
-          maxDelayMs: 1000,
-          factor: 2,
-          retryIf: isUnhealthyCluster,
-          onRetry: (_e, n, d) => log.info(`etcd accepts membership changes only once every member has been connected for 5s; retrying in ${d} ms (attempt ${n + 1})`),
-        }),
-      );
-    } catch (err) {
-      // the answer may have been lost while the removal went through: look before reporting a failure
-      const after = await remover.memberList(true).catch(() => undefined);
-      if (!after || after.members.some((m) => m.id === self.id)) throw err;
-    } finally {
-      remover.close();
-    }
-    log.info(`Removed member ${self.idHex}`);
+    // quorum guard, leadership transfer, removal through another member, lost answers: as `etcdadm member remove`
+    const tls = await tlsOf(plan);
+    await timings.wait('etcd', () => removeMember(client, self.idHex, { log, tls, force: opts.force }));
     return { leftCluster: true };
   } finally {
     client.close();

@@ -111,7 +111,7 @@ describe('etcdadm join and reset: the walkthrough on 3 hosts', () => {
     try {
       await new Promise((r) => setTimeout(r, 500));
       const r = ok(await lab.etcdadm(leader, ['reset']), 'reset the leader');
-      assert.match(r.stderr, /This member is the leader; moving leadership to/);
+      assert.match(r.stderr, /eahost\d is the leader; moving leadership to/);
       await new Promise((r) => setTimeout(r, 500));
     } finally {
       const report = await writer.stop();
