@@ -94,12 +94,18 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
-/** The candidate closest to `word` (case-insensitive edit distance), if it is close enough to be a likely typo. */
+/**
+ * The candidate closest to `word` (case-insensitive edit distance), if it is close enough to be a likely typo; or
+ * the only candidate that `word` is the start of (`heartbeat` → `heartbeatInterval`).
+ */
 export function closest(word: string, candidates: Iterable<string>): string | undefined {
   const w = word.toLowerCase();
+  const all = [...candidates];
+  const extended = w.length >= 4 ? all.filter((c) => c.toLowerCase().startsWith(w)) : [];
+  if (extended.length === 1) return extended[0];
   let best: string | undefined;
   let bestDistance = Infinity;
-  for (const c of candidates) {
+  for (const c of all) {
     const d = editDistance(w, c.toLowerCase());
     if (d < bestDistance) [best, bestDistance] = [c, d];
   }
@@ -189,6 +195,7 @@ export function urlProblem(text: string, rules: UrlRules): string | undefined {
   if (u.username || u.password) return `must not contain a user name or password: ${describeValue(text)}`;
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return `must not have a path, query or fragment, such as ${rules.example}; got ${describeValue(text)}`;
   if (!/:\d+\/?$/.test(text)) return `must include the port, such as ${rules.example}; got ${describeValue(text)}`;
+  if (u.port === '0') return `port 0 is not a port etcd can be reached on: ${describeValue(text)}`;
   const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
   if (rules.listen && !isIP(host) && host !== 'localhost') return `a listen URL needs an IP address (etcd binds it), got host ${describeValue(host)}`;
   if (rules.advertise && (host === '0.0.0.0' || host === '::')) return `an advertised URL cannot use the wildcard address ${host}: name an address other members and clients can reach`;
@@ -216,15 +223,24 @@ const IMAGE_REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-
 /** A strict mapping: unknown keys are errors that name the closest known field. */
 function section<const TEntries extends v.ObjectEntries>(entries: TEntries, what: string) {
   const known = Object.keys(entries);
-  return v.strictObject(entries, (issue) => {
+  return mapping(what, v.strictObject(entries, (issue) => {
     if (issue.expected === 'never') {
       const key = String(issue.input);
       const near = closest(key, known);
-      return near ? `unknown field; did you mean "${near}"?` : `unknown field; ${what} has: ${known.join(', ')}`;
+      return near ? `unknown field (did you mean "${near}"?)` : `unknown field; ${what} has: ${known.join(', ')}`;
     }
     if (issue.input === undefined && issue.expected?.startsWith('"')) return `missing`;
     return `must be a mapping (${what}), got ${describeValue(issue.input)}`;
-  });
+  }));
+}
+
+/** valibot takes arrays for objects and records: a YAML list where a mapping belongs must be an error, not keys 0, 1... */
+function mapping<TOutput, TIssue extends v.BaseIssue<unknown>>(what: string, schema: v.BaseSchema<unknown, TOutput, TIssue>) {
+  return v.pipe(
+    v.unknown(),
+    v.check((x) => !Array.isArray(x), (issue) => `must be a mapping (${what}), got ${describeValue(issue.input)}`),
+    schema,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -296,7 +312,9 @@ const etcdSection = section(
     heartbeatInterval: v.optional(wholeNumber('a number of milliseconds', MIN_HEARTBEAT_MS)),
     electionTimeout: v.optional(wholeNumber('a number of milliseconds', 1, MAX_ELECTION_TIMEOUT_MS)),
     corruptCheck: v.optional(bool()),
-    extraArgs: v.optional(v.record(v.string(), scalarArg, typeMessage('a mapping of etcd flag names (without --) to values'))),
+    extraArgs: v.optional(
+      mapping('etcd flag names without -- → values', v.record(v.string(), scalarArg, typeMessage('a mapping of etcd flag names (without --) to values'))),
+    ),
   },
   'etcd',
 );
@@ -369,12 +387,8 @@ export interface SchemaOptions {
 /** The schema of the whole document. `options.etcdVersion` overrides etcd.version for the version-dependent checks. */
 export function configDocumentSchema(options: SchemaOptions = {}) {
   const root = {
-    apiVersion: v.literal(CONFIG_API_VERSION, (issue) =>
-      issue.input === undefined ? `missing; the file must say apiVersion: ${CONFIG_API_VERSION}` : `unsupported apiVersion ${describeValue(issue.input)}; supported: ${CONFIG_API_VERSION}`,
-    ),
-    kind: v.picklist(CONFIG_KINDS, (issue) =>
-      issue.input === undefined ? `missing; the file must say kind: ${CONFIG_KINDS.join(', ')} or ...` : `unsupported kind ${describeValue(issue.input)}; supported: ${CONFIG_KINDS.join(', ')}`,
-    ),
+    apiVersion: v.literal(CONFIG_API_VERSION, (issue) => `unsupported apiVersion ${describeValue(issue.input)}; supported: ${CONFIG_API_VERSION}`),
+    kind: v.picklist(CONFIG_KINDS, (issue) => `unsupported kind ${describeValue(issue.input)}; supported: ${CONFIG_KINDS.join(', ')}`),
     member: v.optional(memberSection),
     etcd: v.optional(etcdSection),
     pki: v.optional(pkiSection),
@@ -387,7 +401,7 @@ export function configDocumentSchema(options: SchemaOptions = {}) {
   const document = v.strictObject(root, (issue) => {
     if (issue.expected === 'never') {
       const near = closest(String(issue.input), known);
-      return near ? `unknown field; did you mean "${near}"?` : `unknown field; the document has: ${known.join(', ')}`;
+      return near ? `unknown field (did you mean "${near}"?)` : `unknown field; the document has: ${known.join(', ')}`;
     }
     if (issue.input === undefined && issue.expected === '"apiVersion"') return `missing; the file must say apiVersion: ${CONFIG_API_VERSION}`;
     if (issue.input === undefined && issue.expected === '"kind"') return `missing; the file must say kind: one of ${CONFIG_KINDS.join(', ')}`;

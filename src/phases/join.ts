@@ -16,6 +16,7 @@ import { initSystemFor } from '../initsystem/index.js';
 import type { Logger } from '../log/logger.js';
 import { renderEnvFile } from '../service/render.js';
 import { retry, waitFor } from '../util/retry.js';
+import { MEMBERSHIP_RETRY } from '../cluster/members.js';
 import { readFile } from 'node:fs/promises';
 import { clientFor, clusterToken, dataDirHasMember, moveDataDirAside, recordState } from './common.js';
 import { certificatesPhase, ensureDataDir, etcdctlPhase, installPhase, startPhase, waitHealthy } from './member.js';
@@ -78,6 +79,33 @@ async function clearStaleDataDir(plan: Plan, log: Logger, clusterIdHex: string, 
   await moveDataDirAside(plan.dataDir, log);
 }
 
+/**
+ * etcd (with --strict-reconfig-check, which etcdadm always sets) accepts a member add, even of a learner, only once
+ * its leader has been connected to EVERY voting member for 5 s. With a voting member down it would answer
+ * "unhealthy cluster" forever: say so at once, naming the member, instead of retrying into a timeout.
+ */
+async function checkVotersReachable(ctx: PhaseContext, client: EtcdClient, members: Member[]): Promise<void> {
+  const voters = members.filter((m) => !m.isLearner && m.clientURLs.length > 0);
+  const down: Member[] = [];
+  await Promise.all(
+    voters.map(async (m) => {
+      const ok = await client.status(m.clientURLs[0]!).then(() => true, () => false);
+      if (!ok) down.push(m);
+    }),
+  );
+  const unstarted = members.filter((m) => !m.isLearner && m.clientURLs.length === 0);
+  const blocking = [...down, ...unstarted];
+  if (blocking.length > 0) {
+    const names = blocking.map((m) => `${m.name || '(unstarted)'} (${m.idHex})`).join(', ');
+    throw new EtcdadmError(
+      `etcd refuses to add members while a voting member is ${down.length ? 'unreachable' : 'not started'}: ${names}`,
+      {
+        hint: `bring it back, or remove it first from a member host ('etcdadm member remove ${blocking[0]!.name || blocking[0]!.idHex}'), then join again`,
+      },
+    );
+  }
+}
+
 async function checkQuorum(ctx: PhaseContext, client: EtcdClient): Promise<void> {
   const h = await ctx.timings.wait('etcd', () => client.healthCheck());
   if (!h.healthy)
@@ -118,22 +146,23 @@ export const membershipPhase: Phase = {
       }
       await clearStaleDataDir(plan, log, list.clusterIdHex, 'this host is not a member');
       await checkQuorum(ctx, client);
+      await ctx.timings.wait('etcd', () => checkVotersReachable(ctx, client, list.members));
       const as = plan.learner ? 'learner' : 'voting member';
       log.info(`Adding ${plan.name} (${plan.urls.advertisePeer.join(',')}) as a ${as} to cluster ${list.clusterIdHex} through ${client.endpoint}`);
       const added = await ctx.timings.wait('etcd', () =>
         retry(() => client.memberAdd(plan.urls.advertisePeer, plan.learner), {
           deadlineMs: plan.retry ? 60_000 : 0,
           attempts: plan.retry ? undefined : 1,
-          initialDelayMs: 200,
-          maxDelayMs: 2000,
-          factor: 2,
+          ...MEMBERSHIP_RETRY,
           retryIf: (e) => isUnhealthyCluster(e) || isTooManyLearners(e),
-          onRetry: (e, n, d) =>
-            log.info(
-              isTooManyLearners(e)
-                ? `another learner is still joining (etcd allows one at a time); waiting ${d} ms (attempt ${n + 1})`
-                : `etcd accepts membership changes only once every member has been connected for 5s; retrying in ${d} ms (attempt ${n + 1})`,
-            ),
+          onRetry: (e, n) => {
+            if (n === 1 || n % 8 === 0)
+              log.info(
+                isTooManyLearners(e)
+                  ? 'another learner is still joining (etcd allows one at a time); waiting'
+                  : 'etcd accepts membership changes only once every member has been connected for 5s; waiting',
+              );
+          },
         }),
       ).catch((err: unknown) => {
         if (isTooManyLearners(err))
@@ -223,9 +252,7 @@ export const joinHealthPhase: Phase = {
         await timings.wait('etcd', () =>
           retry(() => client.memberPromote(self.id), {
             deadlineMs: plan.healthTimeoutMs,
-            initialDelayMs: 100,
-            maxDelayMs: 1000,
-            factor: 1.5,
+            ...MEMBERSHIP_RETRY,
             retryIf: (e) => isLearnerNotReady(e) || isUnhealthyCluster(e),
             onRetry: (e, n) => {
               if (n === 1 || n % 10 === 0) log.info(isLearnerNotReady(e) ? 'The learner is still catching up with the leader' : 'The cluster is settling after a membership change');

@@ -1,0 +1,123 @@
+/**
+ * Safe membership on lab hosts, through the CLI: learner-first joins under write load, status and its exit codes,
+ * the quorum guard with one member down, a join while a member is down, removal of a dead member from another host.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { MIRROR_URL, NetnsLab, ok, type RunResult } from '../helpers/lab.js';
+import { BackgroundWriter, labClient } from '../helpers/writer.js';
+import type { EtcdClient } from '../../src/etcd/client.js';
+
+const R = ['--release-url', MIRROR_URL];
+let lab: NetnsLab;
+let client: EtcdClient;
+let writer: BackgroundWriter;
+const url = (i: number) => `https://${lab.ip(i)}:2379`;
+
+before(async () => {
+  lab = await NetnsLab.up(4);
+});
+after(async () => {
+  client?.close();
+  await lab?.down();
+});
+
+interface StatusJson {
+  members: { name: string; role: string; health: string }[];
+  canLose: number;
+}
+function statusJson(r: RunResult): StatusJson {
+  return JSON.parse(r.stdout) as StatusJson;
+}
+
+/** Join host i through host 1 while watching the member list: returns whether it was ever seen as a learner. */
+async function joinWatchingForLearner(i: number): Promise<boolean> {
+  await lab.copyCA(1, i);
+  let seenLearner = false;
+  let watching = true;
+  const watch = (async () => {
+    while (watching) {
+      const list = await client.memberList(false).catch(() => undefined);
+      if (list?.members.some((m) => m.peerURLs.includes(`https://${lab.ip(i)}:2380`) && m.isLearner)) seenLearner = true;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+  const r = await lab.etcdadm(i, ['join', url(1), ...R]);
+  watching = false;
+  await watch;
+  ok(r, `join host${i}`);
+  return seenLearner;
+}
+
+describe('learner-first joins, status and the quorum guard', () => {
+  it('joins two hosts as learners while a client writes every 50 ms', async () => {
+    ok(await lab.etcdadm(1, ['init', ...R]), 'init');
+    const cat = async (f: string) => ok(await lab.on(1, ['cat', `/etc/etcd/pki/${f}`])).stdout;
+    client = await labClient([url(1), url(2), url(3), url(4)], { ca: await cat('ca.crt'), cert: await cat('etcdctl-etcd-client.crt'), key: await cat('etcdctl-etcd-client.key') });
+    writer = new BackgroundWriter(client, 'membership');
+    assert.ok(await joinWatchingForLearner(2), 'host2 was a learner during its join');
+    assert.ok(await joinWatchingForLearner(3), 'host3 was a learner during its join');
+    const list = await client.memberList();
+    assert.deepEqual(list.members.map((m) => `${m.name} ${m.isLearner}`).sort(), ['eahost1 false', 'eahost2 false', 'eahost3 false']);
+  });
+
+  it('status: 1 leader, 2 followers, can lose 1 member, exit 0', async () => {
+    const r = await lab.etcdadm(1, ['status', '-o', 'json']);
+    assert.equal(r.code, 0, r.stderr);
+    const s = statusJson(r);
+    assert.deepEqual(s.members.map((m) => m.role).sort(), ['follower', 'follower', 'leader']);
+    assert.ok(s.members.every((m) => m.health === 'healthy'));
+    assert.equal(s.canLose, 1);
+    const table = await lab.etcdadm(2, ['status']);
+    assert.equal(table.code, 0);
+    assert.match(table.stdout, /can lose 1 member/);
+  });
+
+  it('with one member down: status is degraded and still lists the others; removing a second member is refused', async () => {
+    ok(await lab.on(3, ['systemctl', 'stop', 'etcd.service']));
+    const r = await lab.etcdadm(1, ['status', '-o', 'json']);
+    assert.equal(r.code, 3, `degraded exit code\n${r.stdout}${r.stderr}`);
+    const s = statusJson(r);
+    assert.equal(s.members.find((m) => m.name === 'eahost3')?.health, 'unreachable');
+    assert.deepEqual(s.members.filter((m) => m.health === 'healthy').map((m) => m.name).sort(), ['eahost1', 'eahost2']);
+    const table = await lab.etcdadm(1, ['status']);
+    assert.equal(table.code, 3);
+    assert.match(table.stdout, /eahost1/);
+    assert.match(table.stdout, /eahost2/);
+
+    const refused = await lab.etcdadm(1, ['member', 'remove', 'eahost2']);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /2 voting members of which 1 is healthy; quorum of 2 needs 2/);
+    assert.match(refused.stderr, /--force/);
+    assert.equal((await client.memberList()).members.length, 3, 'nothing removed');
+  });
+
+  it('a join while a voting member is down says why at once (etcd refuses any add then) and changes nothing', async () => {
+    await lab.copyCA(1, 4);
+    const t0 = Date.now();
+    const r = await lab.etcdadm(4, ['join', url(1), ...R]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /etcd refuses to add members while a voting member is unreachable: eahost3 \([0-9a-f]+\)/);
+    assert.match(r.stderr, /etcdadm member remove eahost3/);
+    assert.ok(Date.now() - t0 < 20_000, 'no minute of retries');
+    assert.equal((await client.memberList()).members.length, 3, 'nothing added');
+  });
+
+  it('member remove of a dead member from another host: back to 2 healthy; then the new host joins as a learner and is promoted', async () => {
+    ok(await lab.etcdadm(1, ['member', 'remove', 'eahost3']), 'member remove eahost3');
+    const health = ok(await lab.etcdctl(1, ['endpoint', 'health', '--cluster']));
+    assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, 2);
+    assert.equal((await lab.etcdadm(2, ['status', '-o', 'json'])).code, 0);
+    assert.ok(await joinWatchingForLearner(4), 'host4 was a learner during its join');
+    const list = await client.memberList();
+    assert.deepEqual(list.members.map((m) => `${m.name} ${m.isLearner}`).sort(), ['eahost1 false', 'eahost2 false', 'eahost4 false']);
+  });
+
+  it('no write failed through the joins, the member down and the removal', async () => {
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, [], 'no write failed after retries of at most 2 s');
+    assert.ok(report.acknowledged.length > 50, `${report.acknowledged.length} writes`);
+    const keys = ok(await lab.etcdctl(1, ['get', 'membership/', '--prefix', '--keys-only'])).stdout.split('\n').filter(Boolean);
+    for (const k of report.acknowledged) assert.ok(keys.includes(k), `acknowledged ${k} present`);
+  });
+});
