@@ -5,6 +5,10 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { DEFAULTS } from '../config/defaults.js';
 import { resolveMemberPlan, resolveRecordedPlan, resolveRelease } from '../config/resolve.js';
+import type { ConfigDocument } from '../config/document.js';
+import { loadConfigFile } from '../config/file.js';
+import type { MemberFlags } from '../config/types.js';
+import { configCommand } from './config.js';
 import { acquireHostLock, type HostLock } from '../host/lock.js';
 import { readState } from '../host/state.js';
 import { Timings } from '../log/timings.js';
@@ -20,7 +24,7 @@ import { INIT_PHASES, initPreflight } from '../phases/init.js';
 import { runPhases } from '../phases/runner.js';
 import type { Phase } from '../phases/types.js';
 import { loggerFrom, reportFailure, stdout, type GlobalFlags } from './context.js';
-import { addOptions, memberOptions, toMemberFlags, type FlagSet } from './flags.js';
+import { addOptions, configOption, memberOptions, toMemberFlags, type FlagSet } from './flags.js';
 import { versionCommand } from './version.js';
 
 declare const ETCDADM_VERSION: string | undefined;
@@ -29,8 +33,15 @@ export const CLI_VERSION = typeof ETCDADM_VERSION === 'string' ? ETCDADM_VERSION
 /** The plan of what etcdadm already set up here (from /etc/etcd/etcdadm.yaml), flags filling in without a record. */
 async function recordedPlan(opts: Record<string, unknown>, log: Logger) {
   const state = await readState(DEFAULTS.stateFile);
-  if (!state) log.debug(`no ${DEFAULTS.stateFile}; using flags and defaults`);
-  return resolveRecordedPlan(toMemberFlags(opts), await gatherHostFacts(), state);
+  if (!state) log.debug(`no ${DEFAULTS.stateFile}; using flags, --config and defaults`);
+  const flags = toMemberFlags(opts);
+  return resolveRecordedPlan(flags, await gatherHostFacts(), state, await configFile(opts, flags, log));
+}
+
+/** The --config document, when given: parsed and validated (errors name field, file and line), warnings logged. */
+async function configFile(opts: Record<string, unknown>, flags: MemberFlags, log: Logger): Promise<ConfigDocument | undefined> {
+  if (typeof opts.config !== 'string') return undefined;
+  return loadConfigFile(opts.config, { ...(flags.version ? { etcdVersion: flags.version } : {}), onWarning: (w) => log.warn(w) });
 }
 
 type Action = (log: Logger, opts: Record<string, unknown>, cmd: Command<any, any, any>) => Promise<void>;
@@ -68,10 +79,10 @@ function endpointArgs(cmd: Command<any, any, any>): string[] {
   return (cmd.args as string[]).flatMap((a) => a.split(',')).filter(Boolean);
 }
 
-async function memberPlan(opts: Record<string, unknown>, cmd: Command<any, any, any>, withEndpoints: boolean) {
+async function memberPlan(opts: Record<string, unknown>, cmd: Command<any, any, any>, withEndpoints: boolean, log: Logger) {
   const flags = toMemberFlags(opts);
   if (withEndpoints) flags.endpoints = endpointArgs(cmd);
-  return resolveMemberPlan(flags, await gatherHostFacts());
+  return resolveMemberPlan(flags, await gatherHostFacts(), await configFile(opts, flags, log));
 }
 
 function phaseCommands(parent: Command<any, any, any>, phases: readonly Phase[], set: FlagSet, commandName: string): void {
@@ -85,7 +96,7 @@ function phaseCommands(parent: Command<any, any, any>, phases: readonly Phase[],
     sub.addHelpText('after', `\nExample:\n  etcdadm ${commandName} phase ${p.name}${join ? ' https://10.0.0.1:2379' : ''}\n`);
     sub.action(
       act(async (log, opts, cmd) => {
-        const plan = await memberPlan(opts, cmd, join);
+        const plan = await memberPlan(opts, cmd, join, log);
         await runPhases([p], { plan, log, out: stdout });
       }, { changesHost: true }),
     );
@@ -109,7 +120,7 @@ export function buildProgram(): Command<any, any, any> {
   init.addHelpText('after', `\nExample:\n  etcdadm init\n  etcdadm init --version 3.5.30 --release-url file:///srv/etcd-releases --name etcd-a\n`);
   init.action(
     act(async (log, opts, cmd) => {
-      const plan = await memberPlan(opts, cmd, false);
+      const plan = await memberPlan(opts, cmd, false, log);
       await initPreflight(plan, log);
       await runPhases(INIT_PHASES, { plan, log, out: stdout });
     }, { changesHost: true }),
@@ -124,7 +135,7 @@ export function buildProgram(): Command<any, any, any> {
   join.addHelpText('after', `\nBefore joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n`);
   join.action(
     act(async (log, opts, cmd) => {
-      const plan = await memberPlan(opts, cmd, true);
+      const plan = await memberPlan(opts, cmd, true, log);
       await runPhases(JOIN_PHASES, { plan, log, out: stdout });
     }, { changesHost: true }),
   );
@@ -133,6 +144,7 @@ export function buildProgram(): Command<any, any, any> {
   const reset = program
     .command('reset')
     .description('Remove this member from its cluster and remove etcd, its data and its certificates from this host')
+    .addOption(configOption())
     .addOption(new Option('--skip-remove-member', 'do not remove the member from the cluster (its data dir is then moved aside, not deleted)'))
     .addOption(new Option('--force', 'reset even the last member of a cluster, or when the cluster cannot be reached (the data dir is moved aside)'))
     .addOption(new Option('--data-dir <dir>', 'data dir, when this host has no record of its setup (/etc/etcd/etcdadm.yaml)'))
@@ -164,11 +176,13 @@ export function buildProgram(): Command<any, any, any> {
   download.addHelpText('after', `\nExample:\n  etcdadm download --version 3.5.30\n`);
   download.action(
     act(async (log, opts) => {
-      const r = await downloadRelease(resolveRelease(toMemberFlags(opts)), log.withPhase('download'));
+      const flags = toMemberFlags(opts);
+      const r = await downloadRelease(resolveRelease(flags, await configFile(opts, flags, log)), log.withPhase('download'));
       stdout(r.archivePath);
     }),
   );
 
+  program.addCommand(configCommand(act));
   program.addCommand(statusCommand(act, recordedPlan));
   program.addCommand(memberCommand(act, recordedPlan));
   program.addCommand(versionCommand(CLI_VERSION, act));

@@ -9,7 +9,7 @@ import * as v from 'valibot';
 import { DEFAULTS, INIT_SYSTEMS } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { etcdFlagList, knownEtcdFlags } from './etcd-flags.js';
-import { normalizeVersion, parseVersion, validateMemberName } from './resolve.js';
+import { DISK_PRIORITY, normalizeVersion, parseVersion, validateMemberName } from './validate.js';
 import { KEY_ALGORITHMS } from './types.js';
 
 export const CONFIG_API_VERSION = 'etcdadm.io/v1beta1';
@@ -215,7 +215,6 @@ function sanProblem(text: string): string | undefined {
   return p ? `must be an IP address or a DNS name, got ${describeValue(text)} (${p.replace(/^must be a DNS name: /, '')})` : undefined;
 }
 
-const DISK_PRIORITY = /^(Nice|IOSchedulingClass|IOSchedulingPriority|CPUSchedulingPolicy|CPUSchedulingPriority|CPUWeight|IOWeight)=\S+$/;
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.service$/;
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const IMAGE_REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/;

@@ -7,9 +7,13 @@ import { dirname, join } from 'node:path';
 import { EtcdadmError } from '../errors.js';
 import type { HostAddress } from '../host/net.js';
 import { chooseAdvertiseAddress, normalizeIp } from './address.js';
+import { DISK_PRIORITY, normalizeVersion, parseVersion, validateMemberName } from './validate.js';
+
+export { normalizeVersion, parseVersion, validateMemberName } from './validate.js';
 import { DEFAULTS, INIT_SYSTEMS, type InitSystemName } from './defaults.js';
+import { CONFIG_API_VERSION, DEFAULT_DOCUMENT_VALUES, type ConfigDocument } from './document.js';
 import { parseDuration } from './duration.js';
-import { KEY_ALGORITHMS, type KeyAlgorithm, type MemberFlags, type Plan } from './types.js';
+import { KEY_ALGORITHMS, type KeyAlgorithm, type MemberFlags, type Plan, type Settings } from './types.js';
 import { httpsUrl, isWildcard, parseEndpoint, sanSet } from './urls.js';
 
 export interface HostFacts {
@@ -23,29 +27,6 @@ export function invalid(flag: string, value: unknown, why: string): EtcdadmError
   return new EtcdadmError(`invalid ${flag} ${JSON.stringify(value)}: ${why}`, { hint: `run 'etcdadm <command> --help' for the accepted values`, exitCode: 2 });
 }
 
-const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
-
-/** Member names end up in DNS SANs and in ETCD_INITIAL_CLUSTER (name=url,...): DNS-1123 subdomains only. */
-export function validateMemberName(name: string): string | undefined {
-  if (!name) return 'must not be empty';
-  if (name.length > 253) return 'must be at most 253 characters';
-  if (!name.split('.').every((l) => LABEL.test(l)))
-    return 'must be a DNS name: letters, digits, "-" and ".", each dot-separated part starting and ending with a letter or digit';
-  return undefined;
-}
-
-const VERSION = /^v?(\d+)\.(\d+)\.(\d+)(-[0-9A-Za-z.-]+)?$/;
-
-export function parseVersion(v: string): { major: number; minor: number; patch: number; pre?: string } | undefined {
-  const m = VERSION.exec(v.trim());
-  if (!m) return undefined;
-  return { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]), ...(m[4] ? { pre: m[4].slice(1) } : {}) };
-}
-
-export function normalizeVersion(v: string): string {
-  return v.trim().replace(/^v/, '');
-}
-
 function validateReleaseUrl(url: string): string {
   let u: URL;
   try {
@@ -57,7 +38,6 @@ function validateReleaseUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-const DISK_PRIORITY = /^(Nice|IOSchedulingClass|IOSchedulingPriority|CPUSchedulingPolicy|CPUSchedulingPriority|CPUWeight|IOWeight)=\S+$/;
 
 function certFiles(dir: string) {
   const p = (n: string) => join(dir, n);
@@ -80,13 +60,13 @@ function absolute(flag: string, path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
-/** The address this member advertises and the one it binds, from --bind-address and the host's interfaces. */
-function addresses(flags: MemberFlags, host: HostFacts): { advertise: string; bind: string } {
+/** The address this member advertises and the one it binds, from the bind address setting and the host's interfaces. */
+function addresses(bindAddress: string, host: HostFacts): { advertise: string; bind: string } {
   const local = host.addresses.map((a) => normalizeIp(a.address));
   const detected = chooseAdvertiseAddress(host.addresses, host.defaultRouteIfaces);
-  if (flags.bindAddress !== undefined) {
-    const b = normalizeIp(flags.bindAddress);
-    if (!isIP(b)) throw invalid('--bind-address', flags.bindAddress, 'not an IP address');
+  if (bindAddress) {
+    const b = normalizeIp(bindAddress);
+    if (!isIP(b)) throw invalid('--bind-address', bindAddress, 'not an IP address');
     if (isWildcard(b)) {
       if (!detected) throw noAddress();
       return { advertise: detected, bind: b };
@@ -109,70 +89,128 @@ function noAddress(): EtcdadmError {
   });
 }
 
-/** The release part of the configuration (also all that `etcdadm download` needs). */
-export function resolveRelease(flags: MemberFlags): Plan['release'] {
-  const version = normalizeVersion(flags.version ?? DEFAULTS.etcdVersion);
-  if (!parseVersion(version)) throw invalid('--version', flags.version, 'not an etcd version such as 3.5.30');
-  const releaseUrl = validateReleaseUrl(flags.releaseUrl ?? DEFAULTS.releaseUrl);
-  const installDir = absolute('--install-dir', flags.installDir ?? DEFAULTS.installDir);
-  const cacheDir = absolute('--cache-dir', flags.cacheDir ?? DEFAULTS.cacheDir);
-  const timeoutText = flags.downloadConnectTimeout ?? DEFAULTS.downloadConnectTimeout;
-  const connectTimeoutMs = parseDuration(timeoutText);
-  if (connectTimeoutMs === undefined || connectTimeoutMs <= 0)
-    throw invalid('--download-connect-timeout', timeoutText, 'not a duration such as 10s');
-  return { version, releaseUrl, cacheDir, installDir, skipHashCheck: flags.skipHashCheck ?? false, connectTimeoutMs };
+type Layer = { [K in keyof Settings]?: { -readonly [F in keyof Settings[K]]?: Settings[K][F] } };
+
+/** A deep, mutable copy of the defaults with each layer's set fields laid over them, later layers winning. */
+export function mergeSettings(...layers: (Layer | ConfigDocument | undefined)[]): Settings {
+  const out = structuredClone(DEFAULT_DOCUMENT_VALUES) as unknown as Record<string, Record<string, unknown>>;
+  for (const layer of layers) {
+    if (!layer) continue;
+    for (const [section, fields] of Object.entries(layer)) {
+      if (section === 'apiVersion' || section === 'kind' || typeof fields !== 'object' || fields === null) continue;
+      for (const [k, v] of Object.entries(fields as Record<string, unknown>)) if (v !== undefined) out[section]![k] = structuredClone(v);
+    }
+  }
+  return out as unknown as Settings;
 }
 
-export function resolveMemberPlan(flags: MemberFlags, host: HostFacts): Plan {
-  const name = flags.name ?? host.hostname;
+/** The flags a user typed, as a settings layer (flags win over the config file). */
+export function flagsLayer(f: MemberFlags): Layer {
+  const layer: Layer = {
+    member: { name: f.name, dataDir: f.dataDir, bindAddress: f.bindAddress },
+    etcd: {
+      version: f.version,
+      releaseURL: f.releaseUrl,
+      skipHashCheck: f.skipHashCheck,
+      downloadConnectTimeout: f.downloadConnectTimeout,
+    },
+    pki: { certsDir: f.certsDir, keyAlgorithm: f.keyAlgorithm as KeyAlgorithm | undefined, serverCertExtraSANs: f.serverCertExtraSans },
+    install: { installDir: f.installDir, cacheDir: f.cacheDir },
+    service: {
+      initSystem: f.initSystem as InitSystemName | undefined,
+      imageRepository: f.imageRepository,
+      kubeletPodManifestPath: f.kubeletPodManifestPath,
+      diskPriorities: f.diskPriorities,
+    },
+    join: { endpoints: f.endpoints && f.endpoints.length > 0 ? f.endpoints : undefined, learner: f.learner, retry: f.retry },
+  };
+  return layer;
+}
+
+/** The release part of the configuration (also all that `etcdadm download` needs). */
+export function resolveRelease(flags: MemberFlags, file?: ConfigDocument): Plan['release'] {
+  return releaseOf(mergeSettings(file, flagsLayer(flags)));
+}
+
+function releaseOf(s: Settings): Plan['release'] {
+  const version = normalizeVersion(s.etcd.version);
+  if (!parseVersion(version)) throw invalid('--version', s.etcd.version, 'not an etcd version such as 3.5.30');
+  const releaseUrl = validateReleaseUrl(s.etcd.releaseURL);
+  const installDir = absolute('--install-dir', s.install.installDir);
+  const cacheDir = absolute('--cache-dir', s.install.cacheDir);
+  const connectTimeoutMs = parseDuration(s.etcd.downloadConnectTimeout);
+  if (connectTimeoutMs === undefined || connectTimeoutMs <= 0)
+    throw invalid('--download-connect-timeout', s.etcd.downloadConnectTimeout, 'not a duration such as 10s');
+  return { version, releaseUrl, cacheDir, installDir, skipHashCheck: s.etcd.skipHashCheck, connectTimeoutMs };
+}
+
+const isLoopbackUrl = (u: string) => {
+  const h = new URL(u).hostname.replace(/^\[(.*)\]$/, '$1');
+  return h === 'localhost' || h === '::1' || h.startsWith('127.');
+};
+
+/**
+ * flags (+ the --config document) + host facts → Plan. Flags win over the file, the file over the defaults; then
+ * everything else (URLs, SANs, paths) is derived.
+ */
+export function resolveMemberPlan(flags: MemberFlags, host: HostFacts, file?: ConfigDocument): Plan {
+  const settings = mergeSettings(file, flagsLayer(flags));
+  const m = settings.member;
+  const name = m.name || host.hostname;
   const nameProblem = validateMemberName(name);
   if (nameProblem) throw invalid('--name', name, nameProblem);
 
-  const release = resolveRelease(flags);
+  const release = releaseOf(settings);
   const { version, installDir } = release;
-  const certsDir = absolute('--certs-dir', flags.certsDir ?? DEFAULTS.certsDir);
-  const dataDir = absolute('--data-dir', flags.dataDir ?? DEFAULTS.dataDir);
-  const podManifestDir = absolute('--kubelet-pod-manifest-path', flags.kubeletPodManifestPath ?? DEFAULTS.podManifestDir);
+  const certsDir = absolute('--certs-dir', settings.pki.certsDir);
+  const dataDir = absolute('--data-dir', m.dataDir);
+  const walDir = m.walDir ? absolute('member.walDir', m.walDir) : undefined;
+  const svc = settings.service;
+  const podManifestDir = absolute('--kubelet-pod-manifest-path', svc.kubeletPodManifestPath);
 
-  const initSystem = (flags.initSystem ?? DEFAULTS.initSystem) as InitSystemName;
-  if (!INIT_SYSTEMS.includes(initSystem)) throw invalid('--init-system', flags.initSystem, `must be one of ${INIT_SYSTEMS.join(', ')}`);
-
-  const keyAlgorithm = (flags.keyAlgorithm ?? DEFAULTS.keyAlgorithm) as KeyAlgorithm;
-  if (!KEY_ALGORITHMS.includes(keyAlgorithm)) throw invalid('--key-algorithm', flags.keyAlgorithm, `must be one of ${KEY_ALGORITHMS.join(', ')}`);
-
-  const diskPriorities = (flags.diskPriorities ?? [...DEFAULTS.diskPriorities]).map((s) => s.trim()).filter(Boolean);
+  const initSystem = svc.initSystem as InitSystemName;
+  if (!INIT_SYSTEMS.includes(initSystem)) throw invalid('--init-system', svc.initSystem, `must be one of ${INIT_SYSTEMS.join(', ')}`);
+  const keyAlgorithm = settings.pki.keyAlgorithm as KeyAlgorithm;
+  if (!KEY_ALGORITHMS.includes(keyAlgorithm)) throw invalid('--key-algorithm', keyAlgorithm, `must be one of ${KEY_ALGORITHMS.join(', ')}`);
+  const diskPriorities = svc.diskPriorities.map((x) => x.trim()).filter(Boolean);
   for (const d of diskPriorities)
     if (!DISK_PRIORITY.test(d)) throw invalid('--disk-priorities', d, 'must be systemd settings such as Nice=-10,IOSchedulingClass=best-effort');
 
-  const { advertise, bind } = addresses(flags, host);
-  const clientPort = DEFAULTS.clientPort;
-  const peerPort = DEFAULTS.peerPort;
+  const { clientPort, peerPort } = m;
+  // the host's address is needed only for URLs the settings do not give
+  const needAddress = !m.advertiseClientURLs.length || !m.advertisePeerURLs.length || !m.listenClientURLs.length || !m.listenPeerURLs.length;
+  const { advertise, bind } = needAddress
+    ? addresses(m.bindAddress, host)
+    : { advertise: new URL(m.advertisePeerURLs[0]!).hostname.replace(/^\[(.*)\]$/, '$1'), bind: m.bindAddress };
   // loopback for local tools: 127.0.0.1, or ::1 on a host without IPv4 loopback
-  const localClient = httpsUrl(host.addresses.some((a) => a.family === 6 && a.internal) && !host.addresses.some((a) => a.family === 4 && a.internal) ? '::1' : '127.0.0.1', clientPort);
-  const listenClient = [...new Set([httpsUrl(bind, clientPort), localClient])];
+  const loopback = host.addresses.some((a) => a.family === 6 && a.internal) && !host.addresses.some((a) => a.family === 4 && a.internal) ? '::1' : '127.0.0.1';
+  const listenClient = m.listenClientURLs.length ? [...m.listenClientURLs] : [...new Set([httpsUrl(bind, clientPort), httpsUrl(loopback, clientPort)])];
+  const advertiseClient = m.advertiseClientURLs.length ? [...m.advertiseClientURLs] : [httpsUrl(advertise, clientPort)];
   const urls = {
     listenClient,
-    advertiseClient: [httpsUrl(advertise, clientPort)],
-    listenPeer: [httpsUrl(bind, peerPort)],
-    advertisePeer: [httpsUrl(advertise, peerPort)],
-    localClient,
+    advertiseClient,
+    listenPeer: m.listenPeerURLs.length ? [...m.listenPeerURLs] : [httpsUrl(bind, peerPort)],
+    advertisePeer: m.advertisePeerURLs.length ? [...m.advertisePeerURLs] : [httpsUrl(advertise, peerPort)],
+    localClient: listenClient.find(isLoopbackUrl) ?? advertiseClient[0]!,
+    listenMetrics: [...m.listenMetricsURLs],
   };
 
-  const extraSans = (flags.serverCertExtraSans ?? []).map((s) => s.trim()).filter(Boolean);
   const hostsOf = (list: string[]) => list.map((u) => new URL(u).hostname);
+  const clean = (list: readonly string[]) => list.map((x) => x.trim()).filter(Boolean);
   const sans = {
-    server: sanSet([name, ...hostsOf(urls.advertiseClient), ...hostsOf(urls.listenClient), '127.0.0.1', 'localhost', ...extraSans]),
-    peer: sanSet([name, ...hostsOf(urls.advertisePeer), ...hostsOf(urls.listenPeer), '127.0.0.1', 'localhost']),
+    server: sanSet([name, ...hostsOf(urls.advertiseClient), ...hostsOf(urls.listenClient), '127.0.0.1', 'localhost', ...clean(settings.pki.serverCertExtraSANs)]),
+    peer: sanSet([name, ...hostsOf(urls.advertisePeer), ...hostsOf(urls.listenPeer), '127.0.0.1', 'localhost', ...clean(settings.pki.peerCertExtraSANs)]),
   };
 
-  const endpoints = (flags.endpoints ?? []).flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean).map((e) => {
+  const endpoints = settings.join.endpoints.flatMap((e) => e.split(',')).map((e) => e.trim()).filter(Boolean).map((e) => {
     const u = parseEndpoint(e);
     if (!u) throw invalid('endpoint', e, 'not a client URL such as https://10.0.0.1:2379');
     return u;
   });
 
-  const unitName = DEFAULTS.unitName;
+  const unitName = svc.unitName;
   return {
+    settings,
     name,
     etcdVersion: version,
     release,
@@ -181,16 +219,19 @@ export function resolveMemberPlan(flags: MemberFlags, host: HostFacts): Plan {
     certsDir,
     certs: certFiles(certsDir),
     keyAlgorithm,
-    caValidityDays: DEFAULTS.caValidityDays,
-    certValidityDays: DEFAULTS.certValidityDays,
+    caValidityDays: settings.pki.caValidityDays,
+    certValidityDays: settings.pki.certValidityDays,
     renewBeforeDays: DEFAULTS.renewBeforeDays,
     sans,
     dataDir,
+    walDir,
+    serviceUser: svc.user,
+    tuning: { ...settings.etcd, tls: settings.tls },
     initSystem,
     unitName,
     unitFile: join(DEFAULTS.unitDir, unitName),
     podManifestFile: join(podManifestDir, 'etcd.yaml'),
-    imageRepository: flags.imageRepository ?? DEFAULTS.imageRepository,
+    imageRepository: svc.imageRepository,
     diskPriorities,
     envFile: DEFAULTS.envFile,
     etcdctlEnvFile: DEFAULTS.etcdctlEnvFile,
@@ -203,9 +244,9 @@ export function resolveMemberPlan(flags: MemberFlags, host: HostFacts): Plan {
     urls,
     snapshot: flags.snapshot,
     force: flags.force ?? false,
-    retry: flags.retry ?? true,
+    retry: settings.join.retry,
     endpoints,
-    learner: flags.learner ?? true,
+    learner: settings.join.learner,
     healthTimeoutMs: parseDuration(DEFAULTS.healthTimeout)!,
     gomaxprocs: Math.max(1, host.cpus),
   };
@@ -216,28 +257,28 @@ export function resolveMemberPlan(flags: MemberFlags, host: HostFacts): Plan {
  * there wins over flags, which only fill in when there is no record. Addresses come from the record as well, so a
  * host whose addresses changed can still be cleaned up.
  */
-export function resolveRecordedPlan(flags: MemberFlags, host: HostFacts, state: RecordedSetup | undefined): Plan {
-  if (!state) return resolveMemberPlan(flags, host);
+export function resolveRecordedPlan(flags: MemberFlags, host: HostFacts, state: RecordedSetup | undefined, file?: ConfigDocument): Plan {
+  if (!state) return resolveMemberPlan(flags, host, file);
   const advertiseHost = new URL(state.urls.advertisePeer[0] ?? state.urls.localClient).hostname.replace(/^\[(.*)\]$/, '$1');
   const facts: HostFacts = {
     ...host,
     // the recorded address counts as this host's even if it is gone now
     addresses: [...host.addresses, { iface: 'recorded', address: advertiseHost, family: isIP(advertiseHost) === 6 ? 6 : 4, internal: false }],
   };
-  const plan = resolveMemberPlan(
-    {
-      ...flags,
-      name: state.memberName,
-      version: state.etcdVersion,
-      dataDir: state.dataDir,
-      certsDir: state.certsDir,
-      installDir: state.installDir,
-      initSystem: state.initSystem,
-      kubeletPodManifestPath: dirname(state.podManifestFile),
-      bindAddress: advertiseHost,
-    },
-    facts,
-  );
+  // the record wins: flags and the file only fill in what an older record may lack
+  const recorded: MemberFlags = {
+    name: state.memberName,
+    version: state.etcdVersion,
+    dataDir: state.dataDir,
+    certsDir: state.certsDir,
+    installDir: state.installDir,
+    initSystem: state.initSystem,
+    kubeletPodManifestPath: dirname(state.podManifestFile),
+    bindAddress: advertiseHost,
+  };
+  const plan = state.settings
+    ? resolveMemberPlan({ ...recorded, snapshot: flags.snapshot, force: flags.force }, facts, { apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...state.settings } as ConfigDocument)
+    : resolveMemberPlan({ ...flags, ...recorded }, facts, file);
   return { ...plan, urls: state.urls, unitName: state.unitName, unitFile: state.unitFile, envFile: state.envFile, etcdctlEnvFile: state.etcdctlEnvFile, etcdctlWrapper: state.etcdctlWrapper };
 }
 
@@ -256,4 +297,6 @@ export interface RecordedSetup {
   etcdctlEnvFile: string;
   etcdctlWrapper: string;
   urls: Plan['urls'];
+  /** The settings init/join resolved (absent in records of older versions). */
+  settings?: Settings;
 }

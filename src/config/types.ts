@@ -3,7 +3,11 @@
  * and never mutated afterwards. Phases read it; what they learn from the world they return, not write back here.
  */
 import type { InitSystemName } from './defaults.js';
+import type { DocumentDefaults } from './document.js';
 import type { SanSet } from './urls.js';
+
+/** Every setting, defaults filled in: the config file's shape with nothing optional (see document.ts). */
+export type Settings = DocumentDefaults;
 
 export type KeyAlgorithm = 'ecdsa-p256' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
 export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
@@ -55,9 +59,13 @@ export interface Urls {
   advertisePeer: string[];
   /** The loopback client URL the local tools (health check, etcdctl.sh) use. */
   localClient: string;
+  /** Plain-http /health and /metrics for this host only (empty: not served). */
+  listenMetrics: string[];
 }
 
 export interface Plan {
+  /** The settings this plan was derived from (defaults ← config file ← flags), as recorded on the host. */
+  settings: Settings;
   name: string;
   etcdVersion: string;
   release: {
@@ -78,6 +86,12 @@ export interface Plan {
   renewBeforeDays: number;
   sans: { server: SanSet; peer: SanSet };
   dataDir: string;
+  /** Separate WAL dir, when set. */
+  walDir: string | undefined;
+  /** The account etcd runs as (systemd); root unless service.user says otherwise. */
+  serviceUser: string;
+  /** etcd's own settings beyond names, paths and URLs (raft timing, quota, compaction, TLS, corruption checks). */
+  tuning: Settings['etcd'] & { tls: Settings['tls'] };
   initSystem: InitSystemName;
   unitName: string;
   unitFile: string;

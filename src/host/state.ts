@@ -4,7 +4,9 @@
  * whatever flags they were given. Written atomically, mode 0600.
  */
 import { parse, stringify } from 'yaml';
-import type { Plan } from '../config/types.js';
+import type { Plan, Settings } from '../config/types.js';
+import { CONFIG_API_VERSION, configDocumentSchema } from '../config/document.js';
+import * as v from 'valibot';
 import { EtcdadmError } from '../errors.js';
 import { readIfExists, writeFileAtomic } from './files.js';
 
@@ -38,6 +40,8 @@ export interface HostState {
   etcdctlWrapper: string;
   caFingerprint?: string;
   urls: Plan['urls'];
+  /** The resolved settings (defaults ← config file ← flags) this member was set up with. */
+  settings?: Settings;
   updatedAt: string;
 }
 
@@ -75,6 +79,7 @@ export function stateFromPlan(plan: Plan, extra: StateFacts): HostState {
     etcdctlWrapper: plan.etcdctlWrapper,
     ...(extra.caFingerprint ? { caFingerprint: extra.caFingerprint } : {}),
     urls: plan.urls,
+    settings: plan.settings,
     updatedAt: new Date().toISOString(),
   };
 }
@@ -102,5 +107,14 @@ export async function readState(path: string): Promise<HostState | undefined> {
     throw new EtcdadmError(`${path} is not an etcdadm host state document (apiVersion ${STATE_API_VERSION}, kind ${STATE_KIND})`, {
       hint: 'restore it from a backup or remove it and pass the flags explicitly',
     });
+  if (d.settings !== undefined) {
+    // a hand-edited record that no longer validates is reported, never half-used
+    const r = v.safeParse(configDocumentSchema({ etcdVersion: d.etcdVersion }), { apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...d.settings });
+    if (!r.success) {
+      const issue = r.issues[0];
+      const where = (issue.path ?? []).map((p) => String(p.key)).join('.');
+      throw new EtcdadmError(`${path}: settings.${where}: ${issue.message}`, { hint: 'fix or restore the file (etcdadm writes it at init/join); nothing was changed' });
+    }
+  }
   return d as HostState;
 }

@@ -1,6 +1,7 @@
 /** Small pieces several phases share: the local etcd client, the data-dir check, the cluster token. */
 import { randomBytes } from 'node:crypto';
-import { readFile, rename, stat } from 'node:fs/promises';
+import { chown, readFile, rename, stat } from 'node:fs/promises';
+import { chownTree, ensureServiceAccount, type Account } from '../host/user.js';
 import { join } from 'node:path';
 import type { Plan } from '../config/types.js';
 import { EtcdClient } from '../etcd/client.js';
@@ -91,4 +92,23 @@ export async function recordState(plan: Plan, learned: Partial<StateFacts> = {})
   const state = stateFromPlan(plan, facts);
   await writeState(plan.stateFile, state);
   return state;
+}
+
+/**
+ * With a non-root service user (systemd only): create it if missing, and give it what etcd must read or write — the
+ * certs dir, ca.crt, its own server and peer certificates and keys (still 0600), the data and WAL dirs. The CA key and
+ * the client keys stay root's. Returns the account, or undefined when etcd runs as root.
+ */
+export async function grantServiceUser(plan: Plan, log: Logger, what: 'certificates' | 'data'): Promise<Account | undefined> {
+  if (plan.serviceUser === 'root' || plan.initSystem !== 'systemd') return undefined;
+  const who = await ensureServiceAccount(plan.serviceUser, plan.dataDir, log);
+  if (what === 'certificates') {
+    const c = plan.certs;
+    for (const f of [plan.certsDir, c.caCert, c.serverCert, c.serverKey, c.peerCert, c.peerKey]) await chown(f, who.uid, who.gid);
+  } else {
+    await chownTree(plan.dataDir, who);
+    if (plan.walDir) await chownTree(plan.walDir, who);
+  }
+  log.debug(`${what === 'certificates' ? 'certificates' : 'data dir'} owned by ${who.name}`);
+  return who;
 }

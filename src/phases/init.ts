@@ -4,7 +4,7 @@
  * Before them, `init` (not `init phase X`) runs preflight checks that refuse to touch a host where etcd already runs
  * or whose data dir holds a member, unless --force.
  */
-import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
@@ -16,7 +16,7 @@ import { readState } from '../host/state.js';
 import { initSystemFor } from '../initsystem/index.js';
 import type { Logger } from '../log/logger.js';
 import { renderEnvFile, type ClusterFacts } from '../service/render.js';
-import { clusterToken, dataDirHasMember, moveDataDirAside, recordState } from './common.js';
+import { clusterToken, dataDirHasMember, grantServiceUser, moveDataDirAside, recordState } from './common.js';
 import { certificatesPhase, ensureDataDir, etcdctlPhase, healthPhase, installPhase, startPhase } from './member.js';
 import type { Phase } from './types.js';
 
@@ -41,8 +41,13 @@ export const snapshotPhase: Phase = {
     }
     const token = await clusterToken(plan);
     await recordState(plan, { createdBy: 'init', clusterToken: token }); // the token must survive until configure writes it into etcd.env
+    if (plan.walDir)
+      throw new EtcdadmError('restoring a snapshot into a cluster with a separate WAL dir (member.walDir) is not supported', {
+        hint: 'restore without member.walDir, or restore with etcdutl yourself',
+        exitCode: 2,
+      });
     const parent = dirname(plan.dataDir);
-    await ensureDataDir(parent);
+    await mkdir(parent, { recursive: true, mode: 0o755 });
     const tmp = await mkdtemp(join(parent, `.${basename(plan.dataDir)}.restore-`));
     const target = join(tmp, 'data');
     const useUtl = await exists(plan.binaries.etcdutl);
@@ -65,6 +70,7 @@ export const snapshotPhase: Phase = {
     await rm(plan.dataDir, { recursive: false, force: true }).catch(() => undefined); // only an empty dir goes
     await rename(target, plan.dataDir);
     await rm(tmp, { recursive: true, force: true });
+    await grantServiceUser(plan, log, 'data');
     log.info(`Restored the snapshot into ${plan.dataDir}`);
   },
 };
@@ -75,7 +81,7 @@ export const initConfigurePhase: Phase = {
   long: 'Writes /etc/etcd/etcd.env (a new one-member cluster), the etcd unit (systemd) and /etc/etcd/etcdadm.yaml, the record of what etcdadm set up on this host.',
   async run({ plan, log, timings }) {
     const token = await clusterToken(plan);
-    await ensureDataDir(plan.dataDir);
+    await ensureDataDir(plan, log);
     await writeFileAtomic(plan.envFile, renderEnvFile(plan, initClusterFacts(plan, token)), { mode: 0o644 });
     log.info(`Wrote ${plan.envFile}`);
     const init = initSystemFor(plan.initSystem);
@@ -139,7 +145,7 @@ export async function initPreflight(plan: Plan, log: Logger): Promise<void> {
     if (active) await init.stop(plan);
     if (hasMember) await moveDataDirAside(plan.dataDir, plog);
   }
-  const hosts = [...new Set([...plan.urls.listenClient, ...plan.urls.listenPeer])].map((u) => new URL(u));
+  const hosts = [...new Set([...plan.urls.listenClient, ...plan.urls.listenPeer, ...plan.urls.listenMetrics])].map((u) => new URL(u));
   for (const u of hosts) {
     const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
     if (await portInUse(host, Number(u.port)))

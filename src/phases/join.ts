@@ -198,7 +198,7 @@ export const joinConfigurePhase: Phase = {
         hint: "run 'etcdadm join phase membership' first",
       });
     const token = await clusterToken(plan);
-    await ensureDataDir(plan.dataDir);
+    await ensureDataDir(plan, log);
     const cluster = { initialCluster: joinInitialCluster(plan, list.members, self), state: 'existing' as const, token };
     await writeFileAtomic(plan.envFile, renderEnvFile(plan, cluster), { mode: 0o644 });
     log.info(`Wrote ${plan.envFile}`);

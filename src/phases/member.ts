@@ -3,14 +3,16 @@
  * appear in both commands' phase lists.
  */
 import { mkdir, stat } from 'node:fs/promises';
+import type { Plan } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
 import { writeFileAtomic } from '../host/files.js';
 import { initSystemFor } from '../initsystem/index.js';
 import { downloadRelease, installRelease, installedVersion } from '../release/index.js';
 import { ensurePki } from '../pki/index.js';
 import { renderEtcdctlEnv, renderEtcdctlWrapper } from '../service/render.js';
 import { waitFor } from '../util/retry.js';
-import { clientFor, recordState } from './common.js';
+import { clientFor, grantServiceUser, recordState } from './common.js';
 import type { Phase, PhaseContext } from './types.js';
 
 export const installPhase: Phase = {
@@ -50,6 +52,7 @@ export function certificatesPhase(allowCreateCA: boolean): Phase {
         log,
         { allowCreate: allowCreateCA },
       );
+      await grantServiceUser(plan, log, 'certificates');
     },
   };
 }
@@ -125,9 +128,12 @@ export const healthPhase: Phase = {
   },
 };
 
-/** Create the data dir with mode 0700 (etcd itself insists on 0700). */
-export async function ensureDataDir(path: string): Promise<void> {
-  await mkdir(path, { recursive: true, mode: 0o700 });
-  const st = await stat(path);
-  if (!st.isDirectory()) throw new EtcdadmError(`the data dir ${path} exists but is not a directory`, { hint: 'pass another --data-dir' });
+/** Create the data dir (and WAL dir) with mode 0700, as etcd insists, owned by the service user. */
+export async function ensureDataDir(plan: Plan, log: Logger): Promise<void> {
+  for (const path of [plan.dataDir, ...(plan.walDir ? [plan.walDir] : [])]) {
+    await mkdir(path, { recursive: true, mode: 0o700 });
+    const st = await stat(path);
+    if (!st.isDirectory()) throw new EtcdadmError(`${path} exists but is not a directory`, { hint: 'choose another data dir' });
+  }
+  await grantServiceUser(plan, log, 'data');
 }

@@ -4,6 +4,9 @@
  * /etc/etcd/etcdctl.env and <install-dir>/etcdctl.sh, or a static Pod manifest for --init-system kubelet.
  */
 import type { Plan } from '../config/types.js';
+import { effectiveCipherSuites } from '../config/document.js';
+import { isKnownEtcdFlag } from '../config/etcd-flags.js';
+import { extraArgsEnv } from '../config/file.js';
 
 export interface ClusterFacts {
   initialCluster: string;
@@ -32,9 +35,40 @@ export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, str
     ['ETCD_KEY_FILE', c.serverKey],
     ['ETCD_TRUSTED_CA_FILE', c.caCert],
     ['ETCD_DATA_DIR', plan.dataDir],
+    ...(plan.walDir ? ([['ETCD_WAL_DIR', plan.walDir]] as [string, string][]) : []),
     ['ETCD_STRICT_RECONFIG_CHECK', 'true'],
     ['GOMAXPROCS', String(plan.gomaxprocs)],
+    ...productionSettings(plan),
+    ...extraArgsEnv(plan.tuning.extraArgs),
   ];
+}
+
+/** ETCD_FOO_BAR for the flag foo-bar. */
+export const envName = (flag: string): string => `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
+
+/**
+ * The production settings (README: "Production defaults"), as flag → value. Each is written only when the etcd
+ * version that will run knows the flag (3.4 and 3.5 differ), so etcd never meets a variable it does not accept.
+ */
+export function productionSettings(plan: Plan): [string, string][] {
+  const t = plan.tuning;
+  const wanted: [string, string | undefined][] = [
+    ['listen-metrics-urls', plan.urls.listenMetrics.join(',') || undefined],
+    ['quota-backend-bytes', String(t.quotaBackendBytes)],
+    ['auto-compaction-mode', t.autoCompactionRetention !== '0' ? t.autoCompactionMode : undefined],
+    ['auto-compaction-retention', t.autoCompactionRetention !== '0' ? t.autoCompactionRetention : undefined],
+    ['heartbeat-interval', String(t.heartbeatInterval)],
+    ['election-timeout', String(t.electionTimeout)],
+    ['tls-min-version', t.tls.minVersion],
+    ['cipher-suites', effectiveCipherSuites(t.tls.minVersion, t.tls.cipherSuites).join(',') || undefined],
+    ['peer-cert-allowed-cn', t.tls.peerCertAllowedCN || undefined],
+    ['experimental-initial-corrupt-check', t.corruptCheck ? 'true' : undefined],
+    ['experimental-corrupt-check-time', t.corruptCheck ? '5m' : undefined],
+    ['experimental-compact-hash-check-enabled', t.corruptCheck ? 'true' : undefined],
+  ];
+  return wanted
+    .filter((e): e is [string, string] => e[1] !== undefined && isKnownEtcdFlag(plan.etcdVersion, e[0]))
+    .map(([flag, value]) => [envName(flag), value]);
 }
 
 const SECTIONS: Record<string, string> = {
@@ -42,13 +76,17 @@ const SECTIONS: Record<string, string> = {
   ETCD_INITIAL_ADVERTISE_PEER_URLS: '# Peer configuration',
   ETCD_ADVERTISE_CLIENT_URLS: '# Client/server configuration',
   ETCD_DATA_DIR: '# Other',
+  ETCD_LISTEN_METRICS_URLS: '# Production settings (etcdadm defaults, see its README; only flags this etcd version knows)',
 };
 
 /** /etc/etcd/etcd.env, in etcdadm's layout (sections and variable names). */
 export function renderEnvFile(plan: Plan, cluster: ClusterFacts): string {
   const lines: string[] = ['# Written by etcdadm. Changes are overwritten by etcdadm init/join.'];
+  const extra = new Set(extraArgsEnv(plan.tuning.extraArgs).map(([k]) => k));
+  let extraHeader = false;
   for (const [k, v] of etcdEnvironment(plan, cluster)) {
-    const section = SECTIONS[k];
+    const section = extra.has(k) && !extraHeader ? '# Extra arguments (etcd.extraArgs)' : SECTIONS[k];
+    if (extra.has(k)) extraHeader = true;
     if (section) lines.push('', section);
     if (k === 'ETCD_CLIENT_CERT_AUTH' || k === 'ETCD_PEER_CLIENT_CERT_AUTH') lines.push('');
     lines.push(`${k}=${v}`);
@@ -79,7 +117,7 @@ Conflicts=etcd-member.service
 Conflicts=etcd2.service
 
 [Service]
-EnvironmentFile=${plan.envFile}
+${plan.serviceUser !== 'root' ? `User=${plan.serviceUser}\nGroup=${plan.serviceUser}\n` : ''}EnvironmentFile=${plan.envFile}
 ExecStart=${plan.binaries.etcd}
 
 Type=notify

@@ -142,7 +142,6 @@ describe('resolveMemberPlan', () => {
     rejects({ name: 'bad name' }, /invalid --name "bad name"/);
     rejects({ name: 'a=b' }, /invalid --name/);
     rejects({ name: '-a' }, /invalid --name/);
-    rejects({ name: '' }, /invalid --name/);
   });
   it('rejects bad versions, URLs, durations, paths and priorities', () => {
     rejects({ version: '3.5' }, /invalid --version/);
