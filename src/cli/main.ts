@@ -130,7 +130,7 @@ export function buildProgram(): Command<any, any, any> {
   const join = program
     .command('join')
     .description('Join this host to an existing cluster: certificates from the cluster CA, install etcd, add the member, start it')
-    .argument('<endpoints...>', "client URL(s) of existing members, e.g. https://10.0.0.1:2379 (comma-separated or several)");
+    .argument('[endpoints...]', "client URL(s) of existing members, e.g. https://10.0.0.1:2379 (comma-separated or several; or join.endpoints in --config)");
   addOptions(join, memberOptions('join'));
   join.addHelpText('after', `\nBefore joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n`);
   join.action(

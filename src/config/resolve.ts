@@ -277,7 +277,7 @@ export function resolveRecordedPlan(flags: MemberFlags, host: HostFacts, state: 
     bindAddress: advertiseHost,
   };
   const plan = state.settings
-    ? resolveMemberPlan({ ...recorded, snapshot: flags.snapshot, force: flags.force }, facts, { apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...state.settings } as ConfigDocument)
+    ? resolveMemberPlan({ ...recorded, snapshot: flags.snapshot, force: flags.force }, facts, { apiVersion: CONFIG_API_VERSION, kind: 'JoinConfiguration', ...state.settings } as ConfigDocument)
     : resolveMemberPlan({ ...flags, ...recorded }, facts, file);
   return { ...plan, urls: state.urls, unitName: state.unitName, unitFile: state.unitFile, envFile: state.envFile, etcdctlEnvFile: state.etcdctlEnvFile, etcdctlWrapper: state.etcdctlWrapper };
 }

@@ -109,7 +109,7 @@ export async function readState(path: string): Promise<HostState | undefined> {
     });
   if (d.settings !== undefined) {
     // a hand-edited record that no longer validates is reported, never half-used
-    const r = v.safeParse(configDocumentSchema({ etcdVersion: d.etcdVersion }), { apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...d.settings });
+    const r = v.safeParse(configDocumentSchema({ etcdVersion: d.etcdVersion }), { apiVersion: CONFIG_API_VERSION, kind: 'JoinConfiguration', ...d.settings });
     if (!r.success) {
       const issue = r.issues[0];
       const where = (issue.path ?? []).map((p) => String(p.key)).join('.');

@@ -61,6 +61,11 @@ async function assertInitialized(i: number, version: string): Promise<void> {
     'ETCD_DATA_DIR=/var/lib/etcd',
   ])
     assert.ok(env.split('\n').includes(line), `etcd.env has ${line}`);
+  // etcd itself says which variables it took: every ETCD_* line of etcd.env, and nothing it did not recognize
+  const etcdLog = ok(await lab.on(i, ['cat', '/var/log/journal/etcd.service.log'])).stdout;
+  assert.doesNotMatch(etcdLog, /unrecognized environment variable/i);
+  for (const key of env.split('\n').filter((l) => l.startsWith('ETCD_')).map((l) => l.split('=')[0]!))
+    assert.match(etcdLog, new RegExp(`recognized and used environment variable[^\\n]*${key}(=|")`), `etcd ${version} took ${key}`);
   const unit = ok(await lab.on(i, ['cat', '/etc/systemd/system/etcd.service'])).stdout;
   for (const line of ['Type=notify', 'ExecStart=/opt/bin/etcd', 'EnvironmentFile=/etc/etcd/etcd.env', 'Restart=on-failure', 'Nice=-10'])
     assert.ok(unit.split('\n').includes(line), `unit has ${line}`);

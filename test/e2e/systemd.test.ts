@@ -9,7 +9,7 @@ import { sleep } from '../../src/util/retry.js';
 
 let lab: NspawnLab;
 before(async () => {
-  lab = await NspawnLab.up(3);
+  lab = await NspawnLab.up(4);
 });
 after(async () => {
   await lab?.down();
@@ -62,5 +62,23 @@ describe('real systemd', () => {
     await waitHealthy(2, 30_000);
     const newPid = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
     assert.notEqual(newPid, pid);
+  });
+
+  it('with service.user etcd: etcd runs as etcd, owns its data dir and its own keys (0600); the CA key stays root\'s', async () => {
+    const doc = 'apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nservice:\n  user: etcd\n';
+    ok(await lab.sh(4, `printf '${doc}' > /root/etcdadm.yaml`));
+    ok(await lab.etcdadm(4, ['init', '--config', '/root/etcdadm.yaml', ...R]), 'init as etcd');
+    const pid = ok(await lab.on(4, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
+    assert.equal(ok(await lab.on(4, ['ps', '-o', 'user=', '-p', pid])).stdout.trim(), 'etcd');
+    assert.equal(ok(await lab.on(4, ['stat', '-c', '%U %a', '/var/lib/etcd'])).stdout.trim(), 'etcd 700');
+    const keys = ok(await lab.sh(4, 'stat -c "%n %U %a" /etc/etcd/pki/*.key')).stdout.trim().split('\n');
+    assert.deepEqual(keys, [
+      '/etc/etcd/pki/apiserver-etcd-client.key root 600',
+      '/etc/etcd/pki/ca.key root 600',
+      '/etc/etcd/pki/etcdctl-etcd-client.key root 600',
+      '/etc/etcd/pki/peer.key etcd 600',
+      '/etc/etcd/pki/server.key etcd 600',
+    ]);
+    ok(await lab.etcdctl(4, ['endpoint', 'health']));
   });
 });

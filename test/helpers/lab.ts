@@ -96,15 +96,17 @@ abstract class BaseLab {
 
 /** Network-namespace hosts eahost1..N at 10.88.0.1..N, daemonless systemctl. */
 export class NetnsLab extends BaseLab {
-  static async up(n: number, opts: { route?: boolean } = {}): Promise<NetnsLab> {
+  private family: 4 | 6 = 4;
+  static async up(n: number, opts: { route?: boolean; family?: 4 | 6 } = {}): Promise<NetnsLab> {
     const dir = `/tmp/etcdadm-lab-${process.pid}-${Date.now()}`;
     const lab = new NetnsLab(n, dir, join(REPO, 'lab/hosts.sh'));
+    lab.family = opts.family ?? 4;
     await run('bash', [lab.script, 'down', String(n)], { env: lab.env() }); // a lab a crashed run left behind
-    ok(await run('bash', [lab.script, 'up', String(n)], { env: { ...lab.env(), ROUTE: opts.route ? '1' : '0' } }), 'hosts.sh up');
+    ok(await run('bash', [lab.script, 'up', String(n)], { env: { ...lab.env(), ROUTE: opts.route ? '1' : '0', FAMILY: String(lab.family) } }), 'hosts.sh up');
     return lab;
   }
   ip(i: number): string {
-    return `10.88.0.${i}`;
+    return this.family === 6 ? `fd00::${i}` : `10.88.0.${i}`;
   }
   hostname(i: number): string {
     return `eahost${i}`;
