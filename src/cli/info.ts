@@ -2,8 +2,7 @@
 import { stringify } from 'yaml';
 import type { Plan } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
-import { readState } from '../host/state.js';
-import { clientFor } from '../phases/common.js';
+import { clientFor, memberEndpoints } from '../phases/common.js';
 import { findSelf } from '../phases/join.js';
 
 export interface MemberInfo {
@@ -16,8 +15,7 @@ export interface MemberInfo {
 }
 
 export async function localMemberInfo(plan: Plan): Promise<MemberInfo> {
-  const state = await readState(plan.stateFile);
-  const client = await clientFor(plan, [plan.urls.localClient, ...(state?.clusterEndpoints ?? []).filter((u) => !plan.urls.advertiseClient.includes(u))]);
+  const client = await clientFor(plan, await memberEndpoints(plan));
   try {
     const list = await client.memberList(false);
     const self = findSelf(plan, list.members);

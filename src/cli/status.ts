@@ -6,13 +6,12 @@
  * client URL plus the other members' client URLs from the host record, or --endpoints) and a client with this
  * host's etcdctl client certificate.
  */
-import { readFile } from 'node:fs/promises';
 import { Command, Option } from '@commander-js/extra-typings';
 import type { Plan } from '../config/types.js';
+import { clientTls, memberEndpoints } from '../phases/common.js';
 import { clusterStatus, formatStatus, statusExitCode, EXIT_ERROR, type StatusFormat } from '../cluster/status.js';
 import { EtcdClient, type EtcdTls } from '../etcd/client.js';
 import { EtcdadmError } from '../errors.js';
-import { readState } from '../host/state.js';
 import type { Logger } from '../log/logger.js';
 import { sleep } from '../util/retry.js';
 import { stdout } from './context.js';
@@ -36,34 +35,16 @@ export function opsOptions(): Option[] {
 
 /** --endpoints when given, else the local client URL plus the other members' client URLs recorded on this host. */
 export async function opsEndpoints(plan: Plan, given: unknown): Promise<string[]> {
-  if (Array.isArray(given) && given.length > 0) return given as string[];
-  const state = await readState(plan.stateFile).catch(() => undefined);
-  const own = new Set([...plan.urls.advertiseClient, plan.urls.localClient]);
-  return [plan.urls.localClient, ...(state?.clusterEndpoints ?? []).filter((u) => !own.has(u))];
+  return Array.isArray(given) && given.length > 0 ? (given as string[]) : memberEndpoints(plan);
 }
 
 /**
- * A client for `endpoints` with this host's etcdctl client certificate (as clientFor in src/phases/common.ts), with
- * short timeouts fit for operating a cluster that may be partly down; also the TLS material, for GET /health.
+ * A client for `endpoints` with this host's etcdctl client certificate, with short timeouts fit for operating a
+ * cluster that may be partly down; also the TLS material, for GET /health.
  */
 export async function opsClient(plan: Plan, endpoints: string[], timeouts: { dialTimeoutMs?: number; requestTimeoutMs?: number } = {}): Promise<{ client: EtcdClient; tls: EtcdTls }> {
-  const [ca, cert, key] = await Promise.all([
-    readFile(plan.certs.caCert),
-    readFile(plan.certs.etcdctlCert),
-    readFile(plan.certs.etcdctlKey),
-  ]).catch((err: NodeJS.ErrnoException) => {
-    throw new EtcdadmError(`cannot read the client certificate files in ${plan.certsDir}: ${err.message}`, {
-      hint: 'run this on a member host (set up by etcdadm init or join), or pass --certs-dir',
-      cause: err,
-    });
-  });
-  const tls: EtcdTls = { ca, cert, key, caFile: plan.certs.caCert, certFile: plan.certs.etcdctlCert };
-  const client = EtcdClient.create({
-    endpoints,
-    tls,
-    dialTimeoutMs: timeouts.dialTimeoutMs ?? 2000,
-    requestTimeoutMs: timeouts.requestTimeoutMs ?? 5000,
-  });
+  const tls = await clientTls(plan);
+  const client = EtcdClient.create({ endpoints, tls, dialTimeoutMs: timeouts.dialTimeoutMs ?? 2000, requestTimeoutMs: timeouts.requestTimeoutMs ?? 5000 });
   return { client, tls };
 }
 

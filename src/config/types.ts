@@ -4,6 +4,7 @@
  */
 import type { InitSystemName } from './defaults.js';
 import type { DocumentDefaults } from './document.js';
+import type { ReleaseSpec } from '../release/spec.js';
 import type { SanSet } from './urls.js';
 
 /** Every setting, defaults filled in: the config file's shape with nothing optional (see document.ts). */
@@ -68,14 +69,7 @@ export interface Plan {
   settings: Settings;
   name: string;
   etcdVersion: string;
-  release: {
-    version: string;
-    releaseUrl: string;
-    cacheDir: string;
-    installDir: string;
-    skipHashCheck: boolean;
-    connectTimeoutMs: number;
-  };
+  release: ReleaseSpec;
   installDir: string;
   binaries: { etcd: string; etcdctl: string; etcdutl: string };
   certsDir: string;

@@ -4,7 +4,7 @@ import { chown, readFile, rename, stat } from 'node:fs/promises';
 import { chownTree, ensureServiceAccount, type Account } from '../host/user.js';
 import { join } from 'node:path';
 import type { Plan } from '../config/types.js';
-import { EtcdClient } from '../etcd/client.js';
+import { EtcdClient, type EtcdTls } from '../etcd/client.js';
 import { EtcdadmError } from '../errors.js';
 import { exists, readIfExists } from '../host/files.js';
 import { readState, stateFromPlan, writeState, type HostState, type StateFacts } from '../host/state.js';
@@ -12,19 +12,35 @@ import { caFingerprint } from '../pki/index.js';
 import type { Logger } from '../log/logger.js';
 import { parseEnvFile } from '../service/render.js';
 
-/** A client for `endpoints` (tried in order, dialed at the first request) with this host's etcdctl client certificate. */
-export async function clientFor(plan: Plan, endpoints: string[]): Promise<EtcdClient> {
+/** This host's etcdctl client certificate, key and the cluster CA, to talk to etcd. */
+export async function clientTls(plan: Plan): Promise<EtcdTls> {
   const [ca, cert, key] = await Promise.all([
     readFile(plan.certs.caCert),
     readFile(plan.certs.etcdctlCert),
     readFile(plan.certs.etcdctlKey),
   ]).catch((err: NodeJS.ErrnoException) => {
     throw new EtcdadmError(`cannot read the client certificate files in ${plan.certsDir}: ${err.message}`, {
-      hint: "run 'etcdadm init phase certificates' (or join phase certificates) first",
+      hint: "run this on a member host set up by etcdadm init or join (or run 'etcdadm init|join phase certificates' first), or pass --certs-dir",
       cause: err,
     });
   });
-  return EtcdClient.create({ endpoints, tls: { ca, cert, key, caFile: plan.certs.caCert, certFile: plan.certs.etcdctlCert } });
+  return { ca, cert, key, caFile: plan.certs.caCert, certFile: plan.certs.etcdctlCert };
+}
+
+/** A client for `endpoints` (tried in order, dialed at the first request) with this host's etcdctl client certificate. */
+export async function clientFor(
+  plan: Plan,
+  endpoints: string[],
+  timeouts: { dialTimeoutMs?: number; requestTimeoutMs?: number } = {},
+): Promise<EtcdClient> {
+  return EtcdClient.create({ endpoints, tls: await clientTls(plan), ...timeouts });
+}
+
+/** This member's local client URL first, then the other members' client URLs as the host record last saw them. */
+export async function memberEndpoints(plan: Plan): Promise<string[]> {
+  const state = await readState(plan.stateFile).catch(() => undefined);
+  const own = new Set([...plan.urls.advertiseClient, plan.urls.localClient]);
+  return [plan.urls.localClient, ...(state?.clusterEndpoints ?? []).filter((u) => !own.has(u))];
 }
 
 /** Whether the data dir holds an etcd member (its `member` subdirectory exists). */

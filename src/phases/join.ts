@@ -17,8 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { renderEnvFile } from '../service/render.js';
 import { retry, waitFor } from '../util/retry.js';
 import { MEMBERSHIP_RETRY } from '../cluster/members.js';
-import { readFile } from 'node:fs/promises';
-import { clientFor, clusterToken, dataDirHasMember, moveDataDirAside, recordState } from './common.js';
+import { clientFor, clientTls, clusterToken, dataDirHasMember, moveDataDirAside, recordState } from './common.js';
 import { certificatesPhase, ensureDataDir, etcdctlPhase, installPhase, startPhase, waitHealthy } from './member.js';
 import type { Phase, PhaseContext } from './types.js';
 
@@ -225,14 +224,14 @@ export const joinHealthPhase: Phase = {
   short: 'Wait until the new member serves, promote it from learner, and check a quorum read',
   async run(ctx) {
     const { plan, log, timings } = ctx;
-    const [ca, cert, key] = await Promise.all([readFile(plan.certs.caCert), readFile(plan.certs.etcdctlCert), readFile(plan.certs.etcdctlKey)]);
+    const tls = await clientTls(plan);
     const local = plan.urls.localClient;
     log.info(`Waiting for the new member at ${local} to serve`);
     let last = '';
     const up = await timings.wait('etcd', () =>
       waitFor(
         async () => {
-          const h = await httpHealth(local, { ca, cert, key }, { timeoutMs: 2000 });
+          const h = await httpHealth(local, tls, { timeoutMs: 2000 });
           last = h.error ?? h.body;
           return h.status === 200 || h.status === 503; // 503: serving, but not (yet) healthy as a learner may report
         },

@@ -10,10 +10,9 @@
  *   cleanup        data dir (deleted only when the member was proven removed, else moved aside), certificates,
  *                  unit, env files, binaries, etcdctl wrapper, the host record
  */
-import { readFile, readdir, rm, rmdir } from 'node:fs/promises';
+import { readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { MemberListResult } from '../etcd/client.js';
-import type { Plan } from '../config/types.js';
 import { memberListAnyView } from '../cluster/status.js';
 import { removeMember } from '../cluster/members.js';
 import { EtcdadmError } from '../errors.js';
@@ -21,7 +20,7 @@ import { exists, removeFile } from '../host/files.js';
 import { readState } from '../host/state.js';
 import { initSystemFor } from '../initsystem/index.js';
 import { uninstallRelease } from '../release/index.js';
-import { clientFor, dataDirHasMember, moveDataDirAside } from './common.js';
+import { clientFor, clientTls, dataDirHasMember, memberEndpoints, moveDataDirAside } from './common.js';
 import { findSelf } from './join.js';
 import type { Phase, PhaseContext } from './types.js';
 
@@ -34,11 +33,6 @@ export interface ResetOptions {
 export interface Departure {
   /** True when the cluster provably no longer has this member (removed now, or found absent). */
   leftCluster: boolean;
-}
-
-async function tlsOf(plan: Plan) {
-  const [ca, cert, key] = await Promise.all([readFile(plan.certs.caCert), readFile(plan.certs.etcdctlCert), readFile(plan.certs.etcdctlKey)]);
-  return { ca, cert, key, caFile: plan.certs.caCert };
 }
 
 /** Leave the cluster (unless told not to); says whether the cluster provably no longer has this member. */
@@ -58,8 +52,7 @@ export async function leaveCluster(ctx: PhaseContext, opts: ResetOptions): Promi
     });
   }
   const state = await readState(plan.stateFile).catch(() => undefined);
-  const own = new Set([...plan.urls.advertiseClient, plan.urls.localClient]);
-  const endpoints = [plan.urls.localClient, ...(state?.clusterEndpoints ?? []).filter((u) => !own.has(u))];
+  const endpoints = await memberEndpoints(plan);
   const client = await clientFor(plan, endpoints);
   try {
     let list: MemberListResult;
@@ -87,7 +80,7 @@ export async function leaveCluster(ctx: PhaseContext, opts: ResetOptions): Promi
       return { leftCluster: false };
     }
     // quorum guard, leadership transfer, removal through another member, lost answers: as `etcdadm member remove`
-    const tls = await tlsOf(plan);
+    const tls = await clientTls(plan);
     await timings.wait('etcd', () => removeMember(client, self.idHex, { log, tls, force: opts.force }));
     return { leftCluster: true };
   } finally {
