@@ -167,3 +167,37 @@ describe('resolveMemberPlan', () => {
     });
   });
 });
+
+describe('settings from a config document', () => {
+  const doc = (extra: object) => ({ apiVersion: 'etcdadm.io/v1beta1', kind: 'InitConfiguration', ...extra }) as never;
+  it('flags win over the file, the file over the defaults', () => {
+    const p = resolveMemberPlan(
+      { dataDir: '/flag/data' },
+      facts([eth0('10.0.0.5')]),
+      doc({ member: { dataDir: '/file/data', clientPort: 12379 }, etcd: { version: '3.4.23' } }),
+    );
+    assert.equal(p.dataDir, '/flag/data');
+    assert.equal(p.etcdVersion, '3.4.23');
+    assert.deepEqual(p.urls.advertiseClient, ['https://10.0.0.5:12379']);
+    assert.equal(p.urls.localClient, 'https://127.0.0.1:12379');
+    assert.equal(p.tuning.quotaBackendBytes, 2 * 1024 ** 3);
+  });
+  it('a dual-stack host advertises both families when the file lists both, with SANs for both', () => {
+    const p = resolveMemberPlan(
+      {},
+      facts([eth0('10.0.0.5'), eth0('fd00::5', 6)]),
+      doc({
+        member: {
+          advertiseClientURLs: ['https://10.0.0.5:2379', 'https://[fd00::5]:2379'],
+          listenClientURLs: ['https://10.0.0.5:2379', 'https://[fd00::5]:2379', 'https://127.0.0.1:2379'],
+          advertisePeerURLs: ['https://10.0.0.5:2380', 'https://[fd00::5]:2380'],
+          listenPeerURLs: ['https://10.0.0.5:2380', 'https://[fd00::5]:2380'],
+        },
+      }),
+    );
+    assert.deepEqual(p.urls.advertisePeer, ['https://10.0.0.5:2380', 'https://[fd00::5]:2380']);
+    assert.deepEqual(p.sans.server.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
+    assert.deepEqual(p.sans.peer.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
+    assert.equal(p.urls.localClient, 'https://127.0.0.1:2379');
+  });
+});
