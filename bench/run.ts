@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { Logger } from '../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
 import { etcdBinDir } from '../test/helpers/etcd-bin.js';
-import { MIRROR_URL, NetnsLab, ok, run } from '../test/helpers/lab.js';
+import { MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
 
 interface Timing {
   totalMs: number;
@@ -105,20 +105,23 @@ async function benchPki(): Promise<void> {
   }
 }
 
-async function benchCluster(lab: NetnsLab): Promise<void> {
-  console.log('\n== 3-host cluster: init + 2 learner-first joins (archive cached)');
-  for (const i of [3, 4, 5]) ok(await lab.etcdadm(i, ['download', '--release-url', MIRROR_URL]), 'download');
+async function benchCluster(lab: NetnsLab | NspawnLab, hosts: [number, number, number], what: string): Promise<void> {
+  console.log(`\n== 3-host cluster: init + 2 learner-first joins (archive cached), ${what}`);
+  const [a, b, c] = hosts;
+  for (const i of hosts) ok(await lab.etcdadm(i, ['download', '--release-url', MIRROR_URL]), 'download');
   const t0 = performance.now();
-  const init = ok(await lab.etcdadm(3, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']), 'init');
+  const init = ok(await lab.etcdadm(a, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']), 'init');
   const tInit = performance.now() - t0;
   const joins: [Timing, number][] = [];
-  for (const i of [4, 5]) {
-    await lab.copyCA(3, i);
-    const [r, wall] = await timed(() => lab.etcdadm(i, ['join', `https://${lab.ip(3)}:2379`, '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
+  for (const i of [b, c]) {
+    await lab.copyCA(a, i);
+    const [r, wall] = await timed(() => lab.etcdadm(i, ['join', `https://${lab.ip(a)}:2379`, '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
     joins.push([parseTimings(ok(r, `join ${i}`).stderr), wall]);
   }
   const total = performance.now() - t0;
-  console.log(`  init                                   ${ms(tInit)}   (etcd ${ms(parseTimings(init.stderr).waitEtcdMs)})`);
+  const ti = parseTimings(init.stderr);
+  console.log(`  init                                   ${ms(tInit)}   (waiting on etcd ${ms(ti.waitEtcdMs)}, systemctl ${ms(ti.waitSystemctlMs)})`);
+  printPhases(ti);
   joins.forEach(([t, wall], k) => {
     console.log(`  join ${k + 1}                                 ${ms(wall)}   (waiting on etcd ${ms(t.waitEtcdMs)}, systemctl ${ms(t.waitSystemctlMs)})`);
     printPhases(t);
@@ -133,9 +136,15 @@ async function main(): Promise<void> {
   try {
     await benchInit(lab);
     await benchPki();
-    await benchCluster(lab);
+    await benchCluster(lab, [3, 4, 5], 'netns hosts with the daemonless systemctl');
   } finally {
     await lab.down();
+  }
+  const sd = await NspawnLab.up(3);
+  try {
+    await benchCluster(sd, [1, 2, 3], 'hosts booted with real systemd');
+  } finally {
+    await sd.down();
   }
 }
 
