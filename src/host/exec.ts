@@ -17,11 +17,12 @@ export interface ExecOptions {
 /** Run `cmd args`; resolves with the exit code and output (a non-zero exit is not an exception). */
 export function execFile(cmd: string, args: string[], opts: ExecOptions = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    // stdin is a pipe only when there is input: writing to a program that exited without reading it raises EPIPE
+    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           child.kill('SIGKILL');
@@ -36,7 +37,10 @@ export function execFile(cmd: string, args: string[], opts: ExecOptions = {}): P
       if (timer) clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined); // the program may exit before reading all of it; its exit code tells
+      child.stdin.end(opts.input);
+    }
   });
 }
 
