@@ -20,6 +20,9 @@ await build({
   format: 'cjs',
   outfile: 'dist/etcdadm.cjs',
   sourcemap: 'linked',
+  // smaller to parse at every start (-40 ms on --help); identifiers kept so stack traces stay readable
+  minifyWhitespace: true,
+  minifySyntax: true,
   logLevel: 'warning',
   define: {
     ETCDADM_VERSION: JSON.stringify(pkg.version),
