@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Logger } from '../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
 import { etcdBinDir } from '../test/helpers/etcd-bin.js';
+import { pkiSpec } from '../test/helpers/pki-spec.js';
 import { MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
 
 interface Timing {
@@ -93,7 +94,7 @@ async function benchPki(): Promise<void> {
       const dir = mkdtempSync(join(tmpdir(), 'etcdadm-bench-pki-'));
       const [, t] = await timed(() =>
         ensurePki(
-          { certsDir: join(dir, 'pki'), keyAlgorithm: alg, caValidityDays: 3650, certValidityDays: 365, renewBeforeDays: 30, memberName: 'bench', server: { dnsNames: ['bench', 'localhost'], ipAddresses: ['10.0.0.1', '127.0.0.1'] }, peer: { dnsNames: ['bench'], ipAddresses: ['10.0.0.1'] } },
+          pkiSpec(join(dir, 'pki'), { keyAlgorithm: alg, memberName: 'bench', server: { dnsNames: ['bench', 'localhost'], ipAddresses: ['10.0.0.1', '127.0.0.1'] }, peer: { dnsNames: ['bench'], ipAddresses: ['10.0.0.1'] } }),
           log,
           { allowCreate: true },
         ),

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { Logger } from '../../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm, type PkiSpec } from '../../src/pki/index.js';
 import { etcdBinDir } from '../helpers/etcd-bin.js';
+import { pkiSpec } from '../helpers/pki-spec.js';
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-etcd-'));
 const children = new Set<ChildProcess>();
@@ -39,18 +40,9 @@ async function freePort(): Promise<number> {
   });
 }
 
-function pkiSpec(certsDir: string, memberName: string, keyAlgorithm: KeyAlgorithm): PkiSpec {
+function memberPki(certsDir: string, memberName: string, keyAlgorithm: KeyAlgorithm): PkiSpec {
   const sans = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1', '::1'] };
-  return {
-    certsDir,
-    keyAlgorithm,
-    caValidityDays: 3650,
-    certValidityDays: 365,
-    renewBeforeDays: 30,
-    memberName,
-    server: sans,
-    peer: sans,
-  };
+  return pkiSpec(certsDir, { memberName, keyAlgorithm, server: sans, peer: sans });
 }
 
 interface Member {
@@ -183,7 +175,7 @@ async function makePki(dir: string, alg: KeyAlgorithm, opensslCA: boolean): Prom
       '-subj', '/O=Kubernetes Ops/CN=kubernetes-etcd-ca']);
     assert.equal(r.code, 0, r.out);
   }
-  await ensurePki(pkiSpec(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
+  await ensurePki(memberPki(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
 }
 
 const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boolean; join: boolean }[] = [
@@ -196,7 +188,7 @@ const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boo
 describe('certificates from ensurePki work with a real etcd', () => {
   // another CA's client certificate, for the must-be-rejected checks
   const otherDir = join(base, 'other');
-  const otherReady = ensurePki(pkiSpec(join(otherDir, 'pki'), 'intruder', 'ecdsa-p256'), quiet, { allowCreate: true });
+  const otherReady = ensurePki(memberPki(join(otherDir, 'pki'), 'intruder', 'ecdsa-p256'), quiet, { allowCreate: true });
 
   for (const c of cases) {
     test(c.title, async () => {
@@ -238,7 +230,7 @@ describe('certificates from ensurePki work with a real etcd', () => {
           const dir2 = join(base, `${c.version}-node2`);
           mkdirSync(join(dir2, 'pki'), { recursive: true, mode: 0o700 });
           for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(dir, 'pki', f), join(dir2, 'pki', f));
-          const out = await ensurePki(pkiSpec(join(dir2, 'pki'), 'node2', c.alg), quiet, { allowCreate: false });
+          const out = await ensurePki(memberPki(join(dir2, 'pki'), 'node2', c.alg), quiet, { allowCreate: false });
           assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
           const ports = { client: await freePort(), peer: await freePort() };
           const peerURL = `https://127.0.0.1:${ports.peer}`;

@@ -23,24 +23,14 @@ import {
 import { ensurePrivateDir } from '../../src/host/files.js';
 import { encodeTlv, readTlv } from '../../src/pki/der.js';
 import { bytesToIp, ipToBytes } from '../../src/pki/ip.js';
+import { pkiSpec } from '../helpers/pki-spec.js';
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-helpers-'));
 after(() => rmSync(base, { recursive: true, force: true }));
 const openssl = (...args: string[]): string =>
   execFileSync('openssl', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 
-function spec(certsDir: string): PkiSpec {
-  return {
-    certsDir,
-    keyAlgorithm: 'ecdsa-p256',
-    caValidityDays: 3650,
-    certValidityDays: 365,
-    renewBeforeDays: 30,
-    memberName: 'm',
-    server: { dnsNames: [], ipAddresses: [] },
-    peer: { dnsNames: [], ipAddresses: [] },
-  };
-}
+const spec = (certsDir: string): PkiSpec => pkiSpec(certsDir, { memberName: 'm', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } });
 
 describe('IP addresses', () => {
   test('canonical spelling', () => {

@@ -27,6 +27,7 @@ import {
 } from '../../src/pki/index.js';
 import { rawCertificateParts } from '../../src/pki/der.js';
 import * as x509 from '../../src/pki/x509.js';
+import { pkiSpec } from '../helpers/pki-spec.js';
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -37,17 +38,11 @@ const DAY = 86_400_000;
 const FILES = ['ca', ...LEAF_NAMES].flatMap((n) => [`${n}.crt`, `${n}.key`]);
 
 function spec(certsDir: string, over: Partial<PkiSpec> = {}): PkiSpec {
-  return {
-    certsDir,
-    keyAlgorithm: 'ecdsa-p256',
-    caValidityDays: 3650,
-    certValidityDays: 365,
-    renewBeforeDays: 30,
-    memberName: 'node1',
+  return pkiSpec(certsDir, {
     server: { dnsNames: ['localhost', 'node1.example.com'], ipAddresses: ['127.0.0.1', '::1', '10.0.0.1'] },
     peer: { dnsNames: ['node1.example.com'], ipAddresses: ['10.0.0.1', 'fd00::1'] },
     ...over,
-  };
+  });
 }
 
 function capture(): { log: Logger; lines: string[] } {
