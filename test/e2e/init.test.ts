@@ -194,3 +194,23 @@ describe('etcdadm init: the advertised address', () => {
     assert.equal(r.stdout.trim(), 'etcdadm join https://10.88.0.4:2379');
   });
 });
+
+describe('etcdadm download and version', () => {
+  it('download fetches a release into the cache, verified, and prints its path', async () => {
+    const r = ok(await lab.etcdadm(4, ['download', '--release-url', MIRROR_URL, '--version', '3.5.16']));
+    const path = r.stdout.trim();
+    assert.equal(path, '/var/cache/etcdadm/etcd/v3.5.16/etcd-v3.5.16-linux-amd64.tar.gz');
+    const sum = ok(await lab.sh(4, `cd /var/cache/etcdadm/etcd/v3.5.16 && sha256sum -c SHA256SUMS`));
+    assert.match(sum.stdout, /etcd-v3\.5\.16-linux-amd64\.tar\.gz: OK/);
+    const again = ok(await lab.etcdadm(4, ['download', '--release-url', 'http://10.88.0.200:8081', '--version', '3.5.16']));
+    assert.equal(again.stdout.trim(), path, 'a cached, verified archive needs no server');
+  });
+  it('version prints etcdadm\'s own version: plain, --short, -o json, -o yaml', async () => {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(ok(await lab.etcdadm(4, ['version', '--short'])).stdout.trim(), `v${pkg.version}`);
+    const json = JSON.parse(ok(await lab.etcdadm(4, ['version', '-o', 'json'])).stdout) as { version: string; gitCommit: string };
+    assert.equal(json.version, `v${pkg.version}`);
+    assert.match(ok(await lab.etcdadm(4, ['version', '-o', 'yaml'])).stdout, new RegExp(`^version: v${pkg.version.replace(/\./g, '\\.')}$`, 'm'));
+    assert.match(ok(await lab.etcdadm(4, ['version'])).stdout, /^etcdadm version: \{"version":"v/);
+  });
+});
