@@ -1,98 +1,145 @@
 /**
- * Flag definitions, written once and added to every command that takes them (init, join, their phases, download).
- * Names and defaults follow kubernetes-sigs/etcdadm.
+ * The flags, written once as a table: each one that is a setting names its place in the configuration document, so
+ * that the flags become one more settings layer, validated by the same schema as a file (an invalid value is
+ * reported as `invalid --flag "value": why`). Names and defaults follow kubernetes-sigs/etcdadm. Flags carry no
+ * commander defaults: an unset flag must not hide the config file; the default is only shown in --help.
  */
 import { Option, type Command } from '@commander-js/extra-typings';
-import { DEFAULTS } from '../config/defaults.js';
-import type { MemberFlags } from '../config/types.js';
-import { KEY_ALGORITHMS } from '../config/types.js';
+import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from '../config/defaults.js';
+import type { DocumentPath } from '../config/document.js';
+import { namedLayer, type PartialSettings, type SettingsLayer } from '../config/settings.js';
 
-/** How a default shows in --help (flags carry no commander defaults: an unset flag must not hide the config file). */
-function show(v: unknown): string {
-  return Array.isArray(v) ? v.join(',') : String(v);
+export type FlagSet = 'init' | 'join' | 'download' | 'reset' | 'ops';
+
+interface FlagDef {
+  /** commander's spec, e.g. "--data-dir <dir>". */
+  spec: string;
+  description: string;
+  /** The setting it sets: [section, field]. */
+  path?: readonly [string, string];
+  kind?: 'string' | 'list' | 'bool' | 'negatable';
+  choices?: readonly string[];
+  sets: readonly FlagSet[];
 }
+
+const show = (v: unknown): string => (Array.isArray(v) ? v.join(',') : String(v));
+const MEMBER: readonly FlagSet[] = ['init', 'join'];
+const RELEASE: readonly FlagSet[] = ['init', 'join', 'download'];
+
+export const FLAGS: readonly FlagDef[] = [
+  { spec: '--name <name>', description: "member name (default: this host's hostname)", path: ['member', 'name'], sets: MEMBER },
+  { spec: '--version <version>', description: `etcd version to install (default: ${DEFAULTS.etcdVersion})`, path: ['etcd', 'version'], sets: RELEASE },
+  {
+    spec: '--release-url <url>',
+    description: `URL of etcd releases (http(s):// or file://; layout vX.Y.Z/etcd-vX.Y.Z-linux-ARCH.tar.gz + SHA256SUMS) (default: ${DEFAULTS.releaseUrl})`,
+    path: ['etcd', 'releaseURL'],
+    sets: RELEASE,
+  },
+  { spec: '--cache-dir <dir>', description: `where downloaded releases are cached (default: ${DEFAULTS.cacheDir})`, path: ['install', 'cacheDir'], sets: RELEASE },
+  {
+    spec: '--download-connect-timeout <duration>',
+    description: `how long to wait for the release server to answer (default: ${DEFAULTS.downloadConnectTimeout})`,
+    path: ['etcd', 'downloadConnectTimeout'],
+    sets: RELEASE,
+  },
+  { spec: '--skip-hash-check', description: 'accept a release that has no SHA256SUMS (not recommended)', path: ['etcd', 'skipHashCheck'], kind: 'bool', sets: ['init', 'download'] },
+  { spec: '--certs-dir <dir>', description: `certificates directory (default: ${DEFAULTS.certsDir})`, path: ['pki', 'certsDir'], sets: [...MEMBER, 'reset', 'ops'] },
+  { spec: '--bind-address <ip>', description: "address etcd listens on and advertises (default: the default-route interface's address)", path: ['member', 'bindAddress'], sets: MEMBER },
+  {
+    spec: '--server-cert-extra-sans <names>',
+    description: 'extra Subject Alternative Names for the server certificate (comma-separated, repeatable)',
+    path: ['pki', 'serverCertExtraSANs'],
+    kind: 'list',
+    sets: MEMBER,
+  },
+  { spec: '--install-dir <dir>', description: `directory for the etcd binaries (default: ${DEFAULTS.installDir})`, path: ['install', 'installDir'], sets: [...MEMBER, 'reset'] },
+  { spec: '--data-dir <dir>', description: `etcd data directory (default: ${DEFAULTS.dataDir})`, path: ['member', 'dataDir'], sets: [...MEMBER, 'reset'] },
+  {
+    spec: '--disk-priorities <settings>',
+    description: `systemd disk/CPU priority settings for etcd (comma-separated) (default: ${show(DEFAULTS.diskPriorities)})`,
+    path: ['service', 'diskPriorities'],
+    kind: 'list',
+    sets: MEMBER,
+  },
+  {
+    spec: '--init-system <name>',
+    description: `how etcd is run: systemd or kubelet (static Pod) (default: ${DEFAULTS.initSystem})`,
+    path: ['service', 'initSystem'],
+    choices: INIT_SYSTEMS,
+    sets: [...MEMBER, 'reset'],
+  },
+  {
+    spec: '--image-repository <repo>',
+    description: `image repository for the static Pod (--init-system kubelet) (default: ${DEFAULTS.imageRepository})`,
+    path: ['service', 'imageRepository'],
+    sets: MEMBER,
+  },
+  {
+    spec: '--kubelet-pod-manifest-path <dir>',
+    description: `where the kubelet reads static Pod manifests (default: ${DEFAULTS.podManifestDir})`,
+    path: ['service', 'kubeletPodManifestPath'],
+    sets: MEMBER,
+  },
+  { spec: '--key-algorithm <alg>', description: `key algorithm for new keys (default: ${DEFAULTS.keyAlgorithm})`, path: ['pki', 'keyAlgorithm'], choices: KEY_ALGORITHMS, sets: MEMBER },
+  { spec: '--retry [bool]', description: `retry membership changes while the cluster is briefly unavailable (default: ${show(true)})`, path: ['join', 'retry'], kind: 'bool', sets: ['join'] },
+  {
+    spec: '--no-learner',
+    description: 'add the member as a voting member at once instead of as a learner that is promoted once it caught up',
+    path: ['join', 'learner'],
+    kind: 'negatable',
+    sets: ['join'],
+  },
+];
 
 /** "a,b" and repeated flags both give a list. */
 export function collectList(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
 }
 
-export type FlagSet = 'init' | 'join' | 'download';
-
-/** Add the release flags (version, release URL, cache, timeouts). */
-function releaseOptions(set: FlagSet): Option[] {
-  const opts = [
-    new Option('--version <version>', `etcd version to install (default: ${show(DEFAULTS.etcdVersion)})`),
-    new Option('--release-url <url>', `URL of etcd releases (http(s):// or file://; layout vX.Y.Z/etcd-vX.Y.Z-linux-ARCH.tar.gz + SHA256SUMS) (default: ${show(DEFAULTS.releaseUrl)})`),
-    new Option('--cache-dir <dir>', `where downloaded releases are cached (default: ${show(DEFAULTS.cacheDir)})`),
-    new Option('--download-connect-timeout <duration>', `how long to wait for the release server to answer (default: ${show(DEFAULTS.downloadConnectTimeout)})`),
-  ];
-  if (set !== 'join') opts.push(new Option('--skip-hash-check', 'accept a release that has no SHA256SUMS (not recommended)'));
-  return opts;
+/** commander's attribute name of a flag spec: "--data-dir <dir>" → "dataDir", "--no-learner" → "learner". */
+function attribute(spec: string): string {
+  const long = spec.split(/[ ,]/).find((p) => p.startsWith('--'))!.slice(2).replace(/^no-/, '');
+  return long.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
 export const configOption = (): Option =>
   new Option('--config <file>', 'a configuration document (apiVersion etcdadm.io/v1beta1); flags given as well win over it');
 
-export function memberOptions(set: FlagSet): Option[] {
-  if (set === 'download') return [configOption(), ...releaseOptions(set)];
-  const opts: Option[] = [
-    configOption(),
-    new Option('--name <name>', 'member name (default: this host\'s hostname)'),
-    ...releaseOptions(set),
-    new Option('--certs-dir <dir>', `certificates directory (default: ${show(DEFAULTS.certsDir)})`),
-    new Option('--bind-address <ip>', 'address etcd listens on and advertises (default: the default-route interface\'s address)'),
-    new Option('--server-cert-extra-sans <names>', 'extra Subject Alternative Names for the server certificate (comma-separated, repeatable)').argParser(collectList),
-    new Option('--install-dir <dir>', `directory for the etcd binaries (default: ${show(DEFAULTS.installDir)})`),
-    new Option('--data-dir <dir>', `etcd data directory (default: ${show(DEFAULTS.dataDir)})`),
-    new Option('--disk-priorities <settings>', `systemd disk/CPU priority settings for etcd (comma-separated) (default: ${show(DEFAULTS.diskPriorities)})`).argParser(collectList),
-    new Option('--init-system <name>', `how etcd is run: systemd or kubelet (static Pod) (default: ${DEFAULTS.initSystem})`).choices(['systemd', 'kubelet']),
-    new Option('--image-repository <repo>', `image repository for the static Pod (--init-system kubelet) (default: ${show(DEFAULTS.imageRepository)})`),
-    new Option('--kubelet-pod-manifest-path <dir>', `where the kubelet reads static Pod manifests (default: ${show(DEFAULTS.podManifestDir)})`),
-    new Option('--key-algorithm <alg>', `key algorithm for new keys (default: ${DEFAULTS.keyAlgorithm})`).choices([...KEY_ALGORITHMS]),
-  ];
-  if (set === 'init') {
-    opts.push(new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot'));
-    opts.push(new Option('--force', 'take over a host where etcd already runs or the data dir holds a member (the data dir is moved aside, never deleted)'));
+/** The setting flags of a command, as commander options (plus --config). */
+export function settingOptions(set: FlagSet): Option[] {
+  const out = set === 'ops' ? [] : [configOption()];
+  for (const f of FLAGS.filter((x) => x.sets.includes(set))) {
+    const recorded = set === 'reset' || set === 'ops';
+    const o = new Option(f.spec, recorded ? `${f.description.replace(/ \(default: .*\)$/, '')}, when this host has no record (/etc/etcd/etcdadm.yaml)` : f.description);
+    if (f.kind === 'list') o.argParser(collectList);
+    if (f.choices) o.choices([...f.choices]);
+    out.push(o);
   }
-  if (set === 'join') {
-    opts.push(new Option('--retry [bool]', `retry membership changes while the cluster is briefly unavailable (default: ${show(true)})`));
-    opts.push(new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)'));
-    opts.push(new Option('--no-learner', 'add the member as a voting member at once instead of as a learner that is promoted once it caught up'));
+  return out;
+}
+
+/** The flags a user typed (commander's parsed options) as a settings layer, validated by the schema. */
+export function flagsLayer(opts: Record<string, unknown>, set: FlagSet, extra: PartialSettings = {}, etcdVersion?: string): SettingsLayer {
+  const values: Record<string, Record<string, unknown>> = structuredClone(extra) as Record<string, Record<string, unknown>>;
+  const names = new Map<string, string>();
+  for (const f of FLAGS.filter((x) => x.sets.includes(set) && x.path)) {
+    const [section, field] = f.path!;
+    names.set(`${section}.${field}`, f.spec.split(' ')[0]!);
+    const raw = opts[attribute(f.spec)];
+    let value: unknown;
+    if (f.kind === 'negatable') value = raw === false ? false : undefined;
+    else if (f.kind === 'bool') value = raw === undefined ? undefined : raw === true || raw === 'true';
+    else if (f.kind === 'list') value = Array.isArray(raw) ? raw : undefined;
+    else value = typeof raw === 'string' ? raw : undefined;
+    if (value === undefined) continue;
+    (values[section] ??= {})[field] = value;
   }
-  return opts;
+  names.set('join.endpoints', 'endpoint');
+  const nameOf = (path: DocumentPath) => names.get(path.slice(0, 2).join('.')) ?? path.join('.');
+  return namedLayer('flags', values as PartialSettings, nameOf, etcdVersion ? { etcdVersion } : {});
 }
 
 export function addOptions<C extends Command<any, any, any>>(cmd: C, options: Option[]): C {
   for (const o of options) cmd.addOption(o);
   return cmd;
-}
-
-/** The typed subset of parsed options that configuration resolution reads. */
-export function toMemberFlags(o: Record<string, unknown>): MemberFlags {
-  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : undefined);
-  const list = (k: string) => (Array.isArray(o[k]) ? (o[k] as string[]) : undefined);
-  const bool = (k: string) => (o[k] === undefined ? undefined : o[k] === true || o[k] === 'true');
-  return {
-    name: str('name'),
-    version: str('version'),
-    releaseUrl: str('releaseUrl'),
-    certsDir: str('certsDir'),
-    bindAddress: str('bindAddress'),
-    serverCertExtraSans: list('serverCertExtraSans'),
-    installDir: str('installDir'),
-    cacheDir: str('cacheDir'),
-    downloadConnectTimeout: str('downloadConnectTimeout'),
-    diskPriorities: list('diskPriorities'),
-    initSystem: str('initSystem'),
-    imageRepository: str('imageRepository'),
-    dataDir: str('dataDir'),
-    kubeletPodManifestPath: str('kubeletPodManifestPath'),
-    keyAlgorithm: str('keyAlgorithm'),
-    skipHashCheck: bool('skipHashCheck'),
-    snapshot: str('snapshot'),
-    force: bool('force'),
-    retry: bool('retry'),
-    learner: o.learner === false ? false : undefined,
-  };
 }

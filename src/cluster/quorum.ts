@@ -11,8 +11,9 @@
  * - A 2-member cluster losing one is unsafe (etcd's docs: quorum is 2 until the removal is applied, so if either
  *   member fails during the change the cluster is stuck), and removing the last voter destroys the cluster.
  * - Adding a voter raises quorum at once while the new member has not started yet: the healthy voters must already
- *   make the new quorum, or the cluster stalls until the new member runs. (etcd itself lets a 1-member cluster grow
- *   to 2 this way; etcdadm refuses it too and points at adding a learner, which is what `etcdadm join` does.)
+ *   make the new quorum, or the cluster stalls until the new member runs. The one exception is etcd's own: a plain
+ *   1-member cluster may grow to 2 voting members (how its recovery guide rebuilds a cluster from one restored
+ *   member); quorum is then 2 until the new member starts. Learners never need the exception.
  *
  * Health is "started and answering" (a quorum read served, or /health for a learner), keyed by the member ID as
  * etcdctl prints it (hex); a member missing from the health map counts as unhealthy.
@@ -174,6 +175,11 @@ export function addCheck(members: readonly QuorumMember[], health: HealthByMembe
   const q = quorumInfo(members, health);
   if (!q.hasQuorum) return noQuorum(q);
   if (opts.learner) return { ok: true, note: 'a learner does not count for quorum' };
+  if (members.length === 1 && q.healthyVoters === 1)
+    return {
+      ok: true,
+      note: 'growing a 1-member cluster to 2 voting members (etcd allows it, as its recovery guide does): quorum is 2 until the new member starts',
+    };
   const after = q.voters + 1;
   const quorumAfter = quorumSize(after);
   if (q.healthyVoters < quorumAfter) {

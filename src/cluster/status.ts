@@ -17,7 +17,6 @@
  *   3  EXIT_DEGRADED     quorum holds, but a member is unhealthy, unreachable or unstarted, or an alarm is raised
  *   4  EXIT_UNAVAILABLE  no quorum, or no member answers at all
  */
-import { stringify } from 'yaml';
 import {
   httpHealth,
   isTlsError,
@@ -29,8 +28,9 @@ import {
   type Member,
   type MemberListResult,
 } from '../etcd/client.js';
+import { compareVersions, parseVersion } from '../config/version.js';
 import { EtcdadmError } from '../errors.js';
-import { canLoseText, memberLabel, plural, quorumInfo, type QuorumInfo } from './quorum.js';
+import { memberLabel, plural, quorumInfo, type QuorumInfo } from './quorum.js';
 
 export const EXIT_HEALTHY = 0;
 export const EXIT_ERROR = 1;
@@ -40,7 +40,6 @@ export const EXIT_UNAVAILABLE = 4;
 export type MemberRole = 'leader' | 'follower' | 'learner' | 'unstarted';
 export type MemberHealth = 'healthy' | 'unhealthy' | 'unreachable';
 export type ClusterHealth = 'healthy' | 'degraded' | 'unavailable';
-export type StatusFormat = 'table' | 'json' | 'yaml';
 
 export interface MemberStatus {
   name: string;
@@ -177,19 +176,6 @@ async function probeMember(client: EtcdClient, m: Member, opts: ClusterStatusOpt
   return { member: m, status, health: h.healthy ? 'healthy' : 'unhealthy', error: h.healthy ? undefined : (h.error ?? 'unhealthy') };
 }
 
-/** Compare dotted versions numerically ("3.5.9" < "3.5.30"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split(/[.-]/).map((x) => Number.parseInt(x, 10));
-  const pb = b.split(/[.-]/).map((x) => Number.parseInt(x, 10));
-  for (let i = 0; i < Math.max(pa.length, pb.length); i++) {
-    const x = pa[i] ?? 0;
-    const y = pb[i] ?? 0;
-    if (Number.isNaN(x) || Number.isNaN(y)) return a < b ? -1 : a > b ? 1 : 0;
-    if (x !== y) return x - y;
-  }
-  return 0;
-}
-
 /** The leader most answering members agree on (a member's own claim wins ties); 0n when none. */
 function agreedLeader(probes: Probe[]): bigint {
   const votes = new Map<bigint, number>();
@@ -209,6 +195,11 @@ function agreedLeader(probes: Probe[]): bigint {
 }
 
 const ALARM_IN_ERROR = /alarm:\s*([A-Z]+)/;
+
+/** Version order; a version that does not parse sorts by its text. */
+function olderOrEqual(a: string, b: string): boolean {
+  return parseVersion(a) && parseVersion(b) ? compareVersions(a, b) <= 0 : a <= b;
+}
 
 /**
  * Status of every member of `list` (listed with memberListAnyView when not given), probed in parallel with
@@ -257,7 +248,7 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
   });
 
   const versions = members.map((m) => m.version).filter((v): v is string => v !== null);
-  const version = versions.length ? versions.reduce((a, b) => (compareVersions(a, b) <= 0 ? a : b)) : null;
+  const version = versions.length ? versions.reduce((a, b) => (olderOrEqual(a, b) ? a : b)) : null;
   const leaderMember = ml.members.find((m) => m.id === leader);
 
   const problems: string[] = [];
@@ -296,79 +287,4 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
 /** 0 healthy, 3 degraded, 4 unavailable (see the module comment). */
 export function statusExitCode(s: Pick<ClusterStatus, 'health'>): number {
   return s.health === 'healthy' ? EXIT_HEALTHY : s.health === 'degraded' ? EXIT_DEGRADED : EXIT_UNAVAILABLE;
-}
-
-// ------------------------------------------------------------------ formatting
-
-/** Bytes as etcdctl prints them (go-humanize Bytes: SI units, "20 kB", "1.5 MB"). */
-export function humanBytes(n: number): string {
-  if (n < 10) return `${n} B`;
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB'];
-  const e = Math.min(units.length - 1, Math.floor(Math.log(n) / Math.log(1000)));
-  const val = Math.floor((n / Math.pow(1000, e)) * 10 + 0.5) / 10;
-  if (val < 10) return `${val.toFixed(1)} ${units[e]}`;
-  // Go's %.0f rounds a tie to even (20.5 → "20")
-  const whole = val - Math.floor(val) === 0.5 ? (Math.floor(val) % 2 === 0 ? Math.floor(val) : Math.ceil(val)) : Math.round(val);
-  return `${whole} ${units[e]}`;
-}
-
-/** A table in etcdctl's (tablewriter) style: +---+ borders, centered headers (extra space on the right), right-aligned cells. */
-export function renderTable(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = '+' + widths.map((w) => '-'.repeat(w + 2)).join('+') + '+';
-  const center = (s: string, w: number): string => {
-    const left = Math.floor((w - s.length) / 2);
-    return ' '.repeat(left) + s + ' '.repeat(w - s.length - left);
-  };
-  const head = '|' + headers.map((h, i) => ` ${center(h, widths[i]!)} `).join('|') + '|';
-  const body = rows.map((r) => '|' + widths.map((w, i) => ` ${(r[i] ?? '').padStart(w)} `).join('|') + '|');
-  return [line, head, line, ...body, line].join('\n');
-}
-
-/** "cluster 8576aad9335a146c, version 3.5.30, leader eahost1, quorum 2 of 3, can lose 1 member". */
-export function summaryLine(s: ClusterStatus): string {
-  const q: QuorumInfo = {
-    voters: s.voters,
-    healthyVoters: s.healthyVoters,
-    learners: s.learners,
-    quorum: s.quorum,
-    hasQuorum: s.hasQuorum,
-    canLose: s.canLose,
-    faultTolerance: 0,
-  };
-  const parts = [
-    `cluster ${s.clusterId}`,
-    `version ${s.version ?? 'unknown'}${s.mixedVersions ? ' (mixed)' : ''}`,
-    `leader ${s.leaderName ?? 'none'}`,
-    `quorum ${s.quorum} of ${s.voters}${s.healthyVoters < s.voters ? ` (${s.healthyVoters} healthy)` : ''}`,
-  ];
-  if (s.learners) parts.push(plural(s.learners, 'learner'));
-  parts.push(canLoseText(q));
-  return parts.join(', ');
-}
-
-const dash = (v: string | number | null): string => (v === null || v === '' ? '-' : String(v));
-
-/** The status as a table (one for the whole cluster plus summary lines), JSON or YAML. */
-export function formatStatus(s: ClusterStatus, format: StatusFormat): string {
-  if (format === 'json') return JSON.stringify(s, null, 2);
-  if (format === 'yaml') return stringify(s).trimEnd();
-  const headers = ['NAME', 'ID', 'ROLE', 'HEALTH', 'CLIENT URLS', 'PEER URLS', 'VERSION', 'DB SIZE', 'DB SIZE IN USE', 'RAFT TERM', 'RAFT INDEX', 'ALARMS'];
-  const rows = s.members.map((m) => [
-    dash(m.name),
-    m.id,
-    m.role,
-    m.health,
-    dash(m.clientURLs.join(',')),
-    dash(m.peerURLs.join(',')),
-    dash(m.version),
-    m.dbSize === null ? '-' : humanBytes(m.dbSize),
-    m.dbSizeInUse === null ? '-' : humanBytes(m.dbSizeInUse),
-    dash(m.raftTerm),
-    dash(m.raftIndex),
-    dash(m.alarms.join(',')),
-  ]);
-  const lines = [renderTable(headers, rows), summaryLine(s), `status: ${s.health}`];
-  for (const p of s.problems) lines.push(`  - ${p}`);
-  return lines.join('\n');
 }

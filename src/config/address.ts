@@ -1,6 +1,6 @@
 /** Choosing this member's address. Pure: the host facts come in as arguments. */
 import { isIP } from 'node:net';
-import type { HostAddress } from '../host/net.js';
+import type { HostAddress } from './types.js';
 
 export function isGlobalUnicast(address: string): boolean {
   const fam = isIP(address);

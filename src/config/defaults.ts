@@ -1,5 +1,7 @@
 /**
- * etcdadm's defaults. Names, paths and formats follow kubernetes-sigs/etcdadm so that existing scripts keep working.
+ * etcdadm's defaults and fixed paths, each written once. Names, paths and formats follow kubernetes-sigs/etcdadm so
+ * that existing scripts keep working. The configuration schema (schema.ts) takes its field defaults from here; the
+ * other modules import what they need from here and define no default of their own.
  */
 export const DEFAULTS = {
   etcdVersion: '3.5.30',
@@ -8,27 +10,51 @@ export const DEFAULTS = {
   cacheDir: '/var/cache/etcdadm/etcd',
   certsDir: '/etc/etcd/pki',
   dataDir: '/var/lib/etcd',
-  configDir: '/etc/etcd',
-  envFile: '/etc/etcd/etcd.env',
-  etcdctlEnvFile: '/etc/etcd/etcdctl.env',
-  stateFile: '/etc/etcd/etcdadm.yaml',
-  lockFile: '/run/etcdadm.lock',
   unitName: 'etcd.service',
-  unitDir: '/etc/systemd/system',
   podManifestDir: '/etc/kubernetes/manifests',
   imageRepository: 'quay.io/coreos/etcd',
   initSystem: 'systemd' as const,
+  serviceUser: 'root',
   clientPort: 2379,
   peerPort: 2380,
+  metricsURL: 'http://127.0.0.1:2381',
   downloadConnectTimeout: '10s',
   diskPriorities: ['Nice=-10', 'IOSchedulingClass=best-effort', 'IOSchedulingPriority=2'],
   keyAlgorithm: 'ecdsa-p256' as const,
   caValidityDays: 3650,
   certValidityDays: 365,
+  /** A leaf certificate expiring within this many days is renewed. */
   renewBeforeDays: 30,
-  /** How long `health` waits for a quorum read after start. */
+  quotaBackendBytes: 2 * 1024 ** 3,
+  heartbeatIntervalMs: 100,
+  electionTimeoutMs: 1000,
+  /** How long `health` waits for etcd to serve after start. */
   healthTimeout: '2m',
 } as const;
 
+/** Files whose place is fixed (etcdadm's layout; not settings). */
+export const PATHS = {
+  configDir: '/etc/etcd',
+  envFile: '/etc/etcd/etcd.env',
+  etcdctlEnvFile: '/etc/etcd/etcdctl.env',
+  /** The host record: what etcdadm set up here. */
+  recordFile: '/etc/etcd/etcdadm.yaml',
+  lockFile: '/run/etcdadm.lock',
+  unitDir: '/etc/systemd/system',
+  /** The static Pod's file name inside the kubelet's manifest dir. */
+  podManifestName: 'etcd.yaml',
+  /** etcdctl with the client certificate, inside the install dir. */
+  etcdctlWrapperName: 'etcdctl.sh',
+} as const;
+
+/**
+ * Free space a data or WAL dir's filesystem must have before etcd is set up there: etcd preallocates 64 MiB per WAL
+ * segment and exits at once when it cannot; the rest is room for the first snapshot and the backend.
+ */
+export const MIN_FREE_BYTES = 128 * 1024 * 1024;
+
 export const INIT_SYSTEMS = ['systemd', 'kubelet'] as const;
 export type InitSystemName = (typeof INIT_SYSTEMS)[number];
+
+export const KEY_ALGORITHMS = ['ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'] as const;
+export type KeyAlgorithm = (typeof KEY_ALGORITHMS)[number];

@@ -6,11 +6,25 @@
  */
 import { isIP } from 'node:net';
 import * as v from 'valibot';
-import { DEFAULTS, INIT_SYSTEMS } from './defaults.js';
+import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { etcdFlagList, knownEtcdFlags } from './etcd-flags.js';
-import { DISK_PRIORITY, normalizeVersion, parseVersion, validateMemberName } from './validate.js';
-import { KEY_ALGORITHMS } from './types.js';
+import { atLeastMinor, normalizeVersion, parseVersion } from './version.js';
+import { releaseUrlProblem } from '../release/spec.js';
+
+const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
+
+/** Member names end up in DNS SANs and in ETCD_INITIAL_CLUSTER (name=url,...): DNS-1123 subdomains only. */
+export function validateMemberName(name: string): string | undefined {
+  if (!name) return 'must not be empty';
+  if (name.length > 253) return 'must be at most 253 characters';
+  if (!name.split('.').every((l) => LABEL.test(l)))
+    return 'must be a DNS name: letters, digits, "-" and ".", each dot-separated part starting and ending with a letter or digit';
+  return undefined;
+}
+
+/** A systemd [Service] priority setting etcdadm accepts in service.diskPriorities. */
+export const DISK_PRIORITY = /^(Nice|IOSchedulingClass|IOSchedulingPriority|CPUSchedulingPolicy|CPUSchedulingPriority|CPUWeight|IOWeight)=\S+$/;
 
 export const CONFIG_API_VERSION = 'etcdadm.io/v1beta1';
 export const CONFIG_KINDS = ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration'] as const;
@@ -135,13 +149,17 @@ function validated<TInput, TOutput, TIssue extends v.BaseIssue<unknown>>(
 
 const str = (what = 'a string') => v.string(typeMessage(what));
 
+/** An absolute path, without trailing slashes ("/srv/etcd/" is "/srv/etcd"). */
 function absolutePath(allowEmpty: boolean) {
-  return validated(str('an absolute path'), (p) => {
-    if (p === '' && allowEmpty) return undefined;
-    if (!p.startsWith('/')) return `must be an absolute path, got ${describeValue(p)}`;
-    if (/[\0\n]/.test(p)) return 'must not contain NUL or newline characters';
-    return undefined;
-  });
+  return v.pipe(
+    validated(str('an absolute path'), (p) => {
+      if (p === '' && allowEmpty) return undefined;
+      if (!p.startsWith('/')) return `must be an absolute path, got ${describeValue(p)}`;
+      if (/[\0\n]/.test(p)) return 'must not contain NUL or newline characters';
+      return undefined;
+    }),
+    v.transform((p) => (p.length > 1 ? p.replace(/\/+$/, '') || '/' : p)),
+  );
 }
 
 function wholeNumber(what: string, min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -178,6 +196,8 @@ interface UrlRules {
   /** An advertised URL: not a wildcard address. */
   advertise?: boolean;
   example: string;
+  /** What the URL is, in messages ("client URL"); default "URL". */
+  what?: string;
 }
 
 /** etcd's rules for a member URL: scheme://host:port, IPv6 in brackets, no path, query or user info. */
@@ -188,7 +208,7 @@ export function urlProblem(text: string, rules: UrlRules): string | undefined {
   try {
     u = new URL(text);
   } catch {
-    return `not a URL such as ${rules.example}: ${describeValue(text)}`;
+    return `not a ${rules.what ?? 'URL'} such as ${rules.example}: ${describeValue(text)}`;
   }
   if (!rules.schemes.includes(u.protocol.slice(0, -1))) return `must be an ${schemes} URL, got ${describeValue(text)}`;
   if (!u.hostname) return `must name a host, got ${describeValue(text)}`;
@@ -279,18 +299,13 @@ const etcdSection = section(
       v.pipe(
         v.string(typeMessage('an etcd version such as "3.5.30" (a string)')),
         v.check((s) => parseVersion(s) !== undefined, (i) => `not an etcd version such as 3.5.30: ${describeValue(i.input)}`),
-        v.transform(normalizeVersion),
+        v.transform((s) => normalizeVersion(s)!),
       ),
     ),
     releaseURL: v.optional(
       validated(str('a URL'), (u) => {
-        let url: URL;
-        try {
-          url = new URL(u);
-        } catch {
-          return `not a URL such as ${DEFAULTS.releaseUrl}: ${describeValue(u)}`;
-        }
-        return ['http:', 'https:', 'file:'].includes(url.protocol) ? undefined : `must be an http://, https:// or file:// URL, got ${describeValue(u)}`;
+        const p = releaseUrlProblem(u);
+        return p === undefined ? undefined : `${p}, got ${describeValue(u)}`;
       }),
     ),
     skipHashCheck: v.optional(bool()),
@@ -321,7 +336,7 @@ const etcdSection = section(
 const pkiSection = section(
   {
     certsDir: v.optional(absolutePath(false)),
-    keyAlgorithm: v.optional(picklist(KEY_ALGORITHMS as readonly ['ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'])),
+    keyAlgorithm: v.optional(picklist(KEY_ALGORITHMS)),
     caValidityDays: v.optional(wholeNumber('a number of days', 1)),
     certValidityDays: v.optional(wholeNumber('a number of days', 1)),
     serverCertExtraSANs: v.optional(list(validated(str('an IP address or DNS name'), sanProblem), 'IP addresses or DNS names')),
@@ -371,7 +386,7 @@ const serviceSection = section(
 
 const joinSection = section(
   {
-    endpoints: v.optional(urls({ schemes: ['https', 'http'], example: 'https://10.0.0.1:2379' })),
+    endpoints: v.optional(urls({ schemes: ['https', 'http'], example: 'https://10.0.0.1:2379', what: 'client URL' })),
     learner: v.optional(bool()),
     retry: v.optional(bool()),
   },
@@ -499,7 +514,7 @@ interface Problem {
 function checkedVersion(doc: unknown, options: SchemaOptions): string | undefined {
   const fromFile = field(doc, 'etcd', 'version');
   const text = options.etcdVersion ?? (fromFile === undefined ? DEFAULTS.etcdVersion : typeof fromFile === 'string' ? fromFile : undefined);
-  return text !== undefined && parseVersion(text) ? normalizeVersion(text) : undefined;
+  return text === undefined ? undefined : normalizeVersion(text);
 }
 
 function crossFieldProblems(doc: unknown, options: SchemaOptions): Problem[] {
@@ -559,7 +574,7 @@ function crossFieldProblems(doc: unknown, options: SchemaOptions): Problem[] {
   const suites = field(doc, 'tls', 'cipherSuites');
   if (minVersion === 'TLS1.3' && Array.isArray(suites) && suites.length > 0)
     out.push({ path: ['tls', 'cipherSuites'], atKey: false, message: 'must be empty when tls.minVersion is TLS1.3 (TLS 1.3 suites are not configurable; etcd refuses the combination)' });
-  if (minVersion === 'TLS1.3' && version && parseVersion(version)!.major === 3 && parseVersion(version)!.minor < 5)
+  if (minVersion === 'TLS1.3' && version && !atLeastMinor(version, 3, 5))
     out.push({ path: ['tls', 'minVersion'], atKey: false, message: `TLS1.3 needs etcd 3.5 or newer; etcd ${version} has no --tls-min-version` });
 
   // extraArgs
@@ -681,18 +696,18 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     advertiseClientURLs: [],
     listenPeerURLs: [],
     advertisePeerURLs: [],
-    listenMetricsURLs: ['http://127.0.0.1:2381'],
+    listenMetricsURLs: [DEFAULTS.metricsURL],
   },
   etcd: {
     version: DEFAULTS.etcdVersion,
     releaseURL: DEFAULTS.releaseUrl,
     skipHashCheck: false,
     downloadConnectTimeout: DEFAULTS.downloadConnectTimeout,
-    quotaBackendBytes: 2 * 1024 ** 3,
+    quotaBackendBytes: DEFAULTS.quotaBackendBytes,
     autoCompactionMode: 'periodic',
     autoCompactionRetention: '0',
-    heartbeatInterval: 100,
-    electionTimeout: 1000,
+    heartbeatInterval: DEFAULTS.heartbeatIntervalMs,
+    electionTimeout: DEFAULTS.electionTimeoutMs,
     corruptCheck: true,
     extraArgs: {},
   },
@@ -709,7 +724,7 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
   service: {
     initSystem: DEFAULTS.initSystem,
     unitName: DEFAULTS.unitName,
-    user: 'root',
+    user: DEFAULTS.serviceUser,
     diskPriorities: [...DEFAULTS.diskPriorities],
     imageRepository: DEFAULTS.imageRepository,
     kubeletPodManifestPath: DEFAULTS.podManifestDir,

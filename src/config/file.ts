@@ -19,6 +19,7 @@ import {
   type DocumentPath,
   type SchemaOptions,
 } from './document.js';
+import type { PartialSettings, SettingsLayer } from './settings.js';
 
 export interface ConfigProblem {
   /** 1-based line in the file. */
@@ -157,6 +158,11 @@ function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
 
 /** Parse and validate a configuration document; `source` names it in errors (the file path). */
 export function parseConfigText(text: string, source: string, options: ParseOptions = {}): ConfigDocument {
+  return parseConfig(text, source, options).document;
+}
+
+/** The document and a way to find the line of a field in it. */
+function parseConfig(text: string, source: string, options: ParseOptions): { document: ConfigDocument; lineOf: (path: DocumentPath, atKey: boolean) => number } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -200,18 +206,36 @@ export function parseConfigText(text: string, source: string, options: ParseOpti
   if (options.onWarning)
     for (const w of documentWarnings(result.output, options))
       options.onWarning(`${source}:${locate(doc, lc, w.path, false)}: ${formatPath(w.path)}: ${w.message}`);
-  return result.output;
+  return { document: result.output, lineOf: (path, atKey) => locate(doc, lc, path, atKey) };
+}
+
+async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new EtcdadmError(`cannot read the configuration file ${path}: ${describe(err)}`, { hint: 'check the --config path', exitCode: 2, cause: err });
+  }
 }
 
 /** Read and validate a configuration file. */
 export async function loadConfigFile(path: string, options: ParseOptions = {}): Promise<ConfigDocument> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new EtcdadmError(`cannot read the configuration file ${path}: ${describe(err)}`, { hint: 'check the --config path', exitCode: 2, cause: err });
-  }
-  return parseConfigText(text, path, options);
+  return parseConfigText(await readConfigFile(path), path, options);
+}
+
+/** A configuration document as a settings layer: its problems, also those found after merging, name the file and line. */
+export function parseConfigLayer(text: string, source: string, options: ParseOptions = {}): SettingsLayer {
+  const { document, lineOf } = parseConfig(text, source, options);
+  const { apiVersion: _a, kind: _k, ...values } = document;
+  return {
+    name: source,
+    values: values as PartialSettings,
+    problem: (at, message) => new ConfigFileError(source, [{ line: lineOf(at, false), path: formatPath(at), message }]),
+  };
+}
+
+/** A configuration file as a settings layer. */
+export async function loadConfigLayer(path: string, options: ParseOptions = {}): Promise<SettingsLayer> {
+  return parseConfigLayer(await readConfigFile(path), path, options);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,56 +1,30 @@
 /**
- * The Plan: everything a command will do on this host, resolved once (flags → config file → defaults → derived values)
- * and never mutated afterwards. Phases read it; what they learn from the world they return, not write back here.
+ * The Plan: everything a command will do on this host, resolved once (defaults ← config file or host record ← flags,
+ * then derived values) and frozen. One section per concern, each derived by its own module under config/plan/.
+ * Phases read it; what they learn from the world they return or record in the host record, never write back here.
  */
-import type { InitSystemName } from './defaults.js';
 import type { DocumentDefaults } from './document.js';
-import type { ReleaseSpec } from '../release/spec.js';
-import type { SanSet } from './urls.js';
+import type { InitSystemName, KeyAlgorithm } from './defaults.js';
+import type { EtcdBinaryPaths, ReleaseSpec } from '../release/spec.js';
+import type { PkiFiles } from '../pki/store.js';
+import type { SanSet } from '../pki/types.js';
 
 /** Every setting, defaults filled in: the config file's shape with nothing optional (see document.ts). */
 export type Settings = DocumentDefaults;
 
-export type KeyAlgorithm = 'ecdsa-p256' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
-
-/** The flags every member-making command (init, join) shares, as the user typed them. */
-export interface MemberFlags {
-  name?: string;
-  version?: string;
-  releaseUrl?: string;
-  certsDir?: string;
-  bindAddress?: string;
-  serverCertExtraSans?: string[];
-  installDir?: string;
-  cacheDir?: string;
-  downloadConnectTimeout?: string;
-  diskPriorities?: string[];
-  initSystem?: string;
-  imageRepository?: string;
-  dataDir?: string;
-  kubeletPodManifestPath?: string;
-  keyAlgorithm?: string;
-  skipHashCheck?: boolean;
-  snapshot?: string;
-  force?: boolean;
-  retry?: boolean;
-  /** join: client URLs of existing members (comma-separated or repeated). */
-  endpoints?: string[];
-  /** join: add the member as a learner first (default), promote it once caught up. */
-  learner?: boolean;
+/** The facts about this host that resolution needs (pure input: tests pass their own). */
+export interface HostFacts {
+  hostname: string;
+  addresses: HostAddress[];
+  defaultRouteIfaces: string[];
+  cpus: number;
 }
 
-export interface CertFiles {
-  caCert: string;
-  caKey: string;
-  serverCert: string;
-  serverKey: string;
-  peerCert: string;
-  peerKey: string;
-  etcdctlCert: string;
-  etcdctlKey: string;
-  apiserverCert: string;
-  apiserverKey: string;
+export interface HostAddress {
+  iface: string;
+  address: string;
+  family: 4 | 6;
+  internal: boolean;
 }
 
 export interface Urls {
@@ -64,49 +38,94 @@ export interface Urls {
   listenMetrics: string[];
 }
 
-export interface Plan {
-  /** The settings this plan was derived from (defaults ← config file ← flags), as recorded on the host. */
-  settings: Settings;
+export interface MemberPlan {
   name: string;
-  etcdVersion: string;
-  release: ReleaseSpec;
-  installDir: string;
-  binaries: { etcd: string; etcdctl: string; etcdutl: string };
+  dataDir: string;
+  /** Separate WAL dir, when set. */
+  walDir: string | undefined;
+  /** The address other members and clients reach this member at. */
+  advertiseAddress: string;
+  /** The address etcd binds ('' when every URL is given explicitly). */
+  bindAddress: string;
+  clientPort: number;
+  peerPort: number;
+  urls: Urls;
+}
+
+export interface InstallPlan {
+  /** The stable names etcd, etcdctl, etcdutl in the install dir (symlinks into the version dir). */
+  binaries: EtcdBinaryPaths;
+  /** <install dir>/etcdctl.sh */
+  etcdctlWrapper: string;
+}
+
+export interface PkiPlan {
   certsDir: string;
-  certs: CertFiles;
+  files: PkiFiles;
   keyAlgorithm: KeyAlgorithm;
   caValidityDays: number;
   certValidityDays: number;
   renewBeforeDays: number;
   sans: { server: SanSet; peer: SanSet };
-  dataDir: string;
-  /** Separate WAL dir, when set. */
-  walDir: string | undefined;
-  /** The account etcd runs as (systemd); root unless service.user says otherwise. */
-  serviceUser: string;
-  /** etcd's own settings beyond names, paths and URLs (raft timing, quota, compaction, TLS, corruption checks). */
-  tuning: Settings['etcd'] & { tls: Settings['tls'] };
+}
+
+/** etcd's own settings beyond names, paths and URLs. */
+export interface EtcdPlan {
+  quotaBackendBytes: number;
+  autoCompactionMode: Settings['etcd']['autoCompactionMode'];
+  autoCompactionRetention: string;
+  heartbeatInterval: number;
+  electionTimeout: number;
+  corruptCheck: boolean;
+  extraArgs: Readonly<Record<string, string>>;
+  /** GOMAXPROCS for etcd: the host's CPUs. */
+  gomaxprocs: number;
+}
+
+export interface TlsPlan {
+  minVersion: Settings['tls']['minVersion'];
+  /** The suites etcd gets (none when only TLS 1.3 is allowed). */
+  cipherSuites: string[];
+  peerCertAllowedCN: string;
+}
+
+export interface ServicePlan {
   initSystem: InitSystemName;
   unitName: string;
   unitFile: string;
   podManifestFile: string;
   imageRepository: string;
   diskPriorities: string[];
+  /** The account etcd runs as (systemd); root unless service.user says otherwise. */
+  user: string;
+}
+
+/** Files of etcdadm's layout (fixed paths; a section so that tests can place them elsewhere). */
+export interface FilesPlan {
   envFile: string;
   etcdctlEnvFile: string;
-  etcdctlWrapper: string;
-  stateFile: string;
-  advertiseAddress: string;
-  bindAddress: string;
-  clientPort: number;
-  peerPort: number;
-  urls: Urls;
-  snapshot: string | undefined;
-  force: boolean;
-  retry: boolean;
-  /** join: client URLs of the cluster to join, tried in order. Empty for init. */
+  record: string;
+}
+
+export interface JoinPlan {
+  /** Client URLs of the cluster to join, tried in order. Empty outside join. */
   endpoints: string[];
   learner: boolean;
-  healthTimeoutMs: number;
-  gomaxprocs: number;
+  retry: boolean;
+}
+
+export interface Plan {
+  /** The settings this plan was derived from, derived values filled in: what the host record keeps. */
+  readonly settings: Settings;
+  readonly member: MemberPlan;
+  readonly release: ReleaseSpec;
+  readonly install: InstallPlan;
+  readonly pki: PkiPlan;
+  readonly etcd: EtcdPlan;
+  readonly tls: TlsPlan;
+  readonly service: ServicePlan;
+  readonly files: FilesPlan;
+  readonly join: JoinPlan;
+  /** How long `health` waits for etcd to serve. */
+  readonly healthTimeoutMs: number;
 }

@@ -2,6 +2,7 @@
  * URL and SAN arithmetic. Pure: no I/O. IPv6 hosts are always bracketed in URLs (`https://[fd00::1]:2379`).
  */
 import { isIP } from 'node:net';
+import type { SanSet } from '../pki/types.js';
 
 /** `host:port` with IPv6 bracketed. */
 export function hostPort(host: string, port: number): string {
@@ -24,6 +25,12 @@ export function urlPort(url: string): number {
   return u.protocol === 'https:' ? 443 : 80;
 }
 
+/** Whether a URL's host is this host's loopback (127.x, ::1, localhost). */
+export function isLoopbackUrl(url: string): boolean {
+  const h = urlHost(url);
+  return h === 'localhost' || h === '::1' || h.startsWith('127.');
+}
+
 export function isWildcard(host: string): boolean {
   return host === '0.0.0.0' || host === '::';
 }
@@ -39,11 +46,6 @@ export function parseEndpoint(text: string): string | undefined {
   if (u.protocol !== 'https:' && u.protocol !== 'http:') return undefined;
   if (!u.hostname || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return undefined;
   return `${u.protocol}//${u.host}`;
-}
-
-export interface SanSet {
-  dnsNames: string[];
-  ipAddresses: string[];
 }
 
 /** Split names into DNS names and IP addresses, dropping wildcards and duplicates, keeping first-seen order. */

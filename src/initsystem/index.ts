@@ -1,83 +1,150 @@
 /**
  * How etcd is run on this host: a systemd unit, or a static Pod that the kubelet runs. The only module that calls
- * systemctl. Both implement the same interface so that phases do not care which one is in use.
+ * systemctl. Both implement the same interface so that phases do not care which one is in use; `initSystemFor`
+ * returns one bound to a Host, with the time spent in it counted as waiting on systemctl.
  */
 import type { Plan } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
-import { execChecked, execFile } from '../host/exec.js';
-import { exists, readIfExists, removeFile, writeFileAtomic } from '../host/files.js';
+import type { Host } from '../host/host.js';
+import type { Timings } from '../log/timings.js';
 import { parseEnvFile, renderPodManifest, renderUnit } from '../service/render.js';
 
 export interface InitSystem {
   readonly name: 'systemd' | 'kubelet';
-  /** Write the unit (or nothing for kubelet: its manifest is written by start). */
+  /** Write the unit (nothing for kubelet: its manifest is the start signal, written by start). */
   configure(plan: Plan): Promise<void>;
-  /** Enable and start etcd with the settings in plan.envFile; returns when the init system reports it started. */
+  /** Enable and start etcd with the settings in the env file; returns when the init system reports it started. */
   start(plan: Plan): Promise<void>;
-  /** Stop etcd (and keep it from starting at boot). Idempotent. */
+  /** Stop etcd and keep it from starting at boot. Idempotent. */
   stop(plan: Plan): Promise<void>;
   isActive(plan: Plan): Promise<boolean>;
+  /** Whether etcd is set up to start at boot (enabled unit / manifest present). */
+  isInstalled(plan: Plan): Promise<boolean>;
   /** Remove what configure/start wrote. Idempotent. */
   remove(plan: Plan): Promise<void>;
+  /** Why etcd is not running (exited, failed, restarting), with etcd's own last error; undefined while it runs. */
+  down(plan: Plan): Promise<string | undefined>;
+  /** Where the operator finds etcd's log. */
+  logHint(plan: Plan): string;
 }
 
 const SYSTEMCTL = 'systemctl';
 
-export const systemd: InitSystem = {
-  name: 'systemd',
-  async configure(plan) {
-    await writeFileAtomic(plan.unitFile, renderUnit(plan), { mode: 0o644 });
-    await execChecked(SYSTEMCTL, ['daemon-reload']);
-  },
-  async start(plan) {
-    if (!(await exists(plan.unitFile)))
-      throw new EtcdadmError(`the unit ${plan.unitFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
-    const r = await execFile(SYSTEMCTL, ['enable', '--now', plan.unitName]);
-    if (r.code !== 0) {
-      const last = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '';
-      throw new EtcdadmError(`systemctl could not start ${plan.unitName}${last ? `: ${last}` : ''}`, {
-        hint: `see 'journalctl -u ${plan.unitName}' for etcd's own error`,
-      });
+/** etcd's last error from its log (JSON lines, or text): "msg: error", one line. */
+export function lastEtcdError(log: string): string | undefined {
+  const lines = log.split('\n').map((l) => l.trim()).filter(Boolean);
+  for (let i = lines.length - 1; i >= 0 && i >= lines.length - 200; i--) {
+    const line = lines[i]!;
+    const json = line.indexOf('{');
+    if (json >= 0) {
+      try {
+        const o = JSON.parse(line.slice(json)) as { level?: string; msg?: string; error?: string };
+        if (o.level && /^(fatal|panic|error)$/.test(o.level) && o.msg) return o.error ? `${o.msg}: ${o.error}` : o.msg;
+      } catch {
+        /* not JSON */
+      }
     }
-  },
-  async stop(plan) {
-    if (!(await exists(plan.unitFile))) return;
-    // stop before disable: a stopped unit answers is-active reliably everywhere
-    await execFile(SYSTEMCTL, ['stop', plan.unitName]);
-    await execFile(SYSTEMCTL, ['disable', plan.unitName]);
-  },
-  async isActive(plan) {
-    const r = await execFile(SYSTEMCTL, ['is-active', plan.unitName]);
-    return r.code === 0 && r.stdout.trim() === 'active';
-  },
-  async remove(plan) {
-    if (await removeFile(plan.unitFile)) await execFile(SYSTEMCTL, ['daemon-reload']);
-  },
-};
+    if (/\b(fatal|panic)\b/i.test(line)) return line.slice(0, 300);
+  }
+  return undefined;
+}
 
-export const kubelet: InitSystem = {
-  name: 'kubelet',
-  async configure() {
-    /* the manifest is the start signal for the kubelet: written by start */
-  },
-  async start(plan) {
-    const envText = await readIfExists(plan.envFile);
-    if (envText === undefined)
-      throw new EtcdadmError(`${plan.envFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
-    const env = [...parseEnvFile(envText).entries()];
-    await writeFileAtomic(plan.podManifestFile, renderPodManifest(plan, env), { mode: 0o600, dirMode: 0o755 });
-  },
-  async stop(plan) {
-    await removeFile(plan.podManifestFile);
-  },
-  async isActive(plan) {
-    return exists(plan.podManifestFile);
-  },
-  async remove(plan) {
-    await removeFile(plan.podManifestFile);
-  },
-};
+function systemd(host: Host): InitSystem {
+  const run = (args: string[]) => host.exec(SYSTEMCTL, args);
+  const journal = async (unit: string): Promise<string> => {
+    const j = await host.exec('journalctl', ['-u', unit, '-n', '200', '-o', 'cat', '--no-pager']).catch(() => undefined);
+    if (j && j.code === 0 && j.stdout.trim()) return j.stdout;
+    // Debian's daemonless systemctl (no journald) keeps each unit's output here
+    return (await host.read(`/var/log/journal/${unit}.log`).catch(() => undefined)) ?? '';
+  };
+  return {
+    name: 'systemd',
+    async configure(plan) {
+      await host.write(plan.service.unitFile, renderUnit(plan), { mode: 0o644 });
+      const r = await run(['daemon-reload']);
+      if (r.code !== 0) throw new EtcdadmError(`systemctl daemon-reload failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`, { hint: 'check that systemd runs on this host' });
+    },
+    async start(plan) {
+      const unit = plan.service.unitName;
+      if (!(await host.exists(plan.service.unitFile)))
+        throw new EtcdadmError(`the unit ${plan.service.unitFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
+      const r = await run(['enable', '--now', unit]);
+      if (r.code !== 0) {
+        const etcd = lastEtcdError(await journal(unit));
+        const last = etcd ?? ((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '');
+        throw new EtcdadmError(`${unit} did not start${last ? `: ${last}` : ''}`, { hint: this.logHint(plan) });
+      }
+    },
+    async stop(plan) {
+      if (!(await host.exists(plan.service.unitFile))) return;
+      // stop before disable: a stopped unit answers is-active reliably everywhere
+      await run(['stop', plan.service.unitName]);
+      await run(['disable', plan.service.unitName]);
+    },
+    async isActive(plan) {
+      const r = await run(['is-active', plan.service.unitName]);
+      return r.code === 0 && r.stdout.trim() === 'active';
+    },
+    async isInstalled(plan) {
+      return host.exists(plan.service.unitFile);
+    },
+    async remove(plan) {
+      if (await host.remove(plan.service.unitFile)) await run(['daemon-reload']);
+    },
+    async down(plan) {
+      const unit = plan.service.unitName;
+      const r = await run(['is-active', unit]);
+      const state = r.stdout.trim();
+      if (state === 'active') return undefined;
+      const etcd = lastEtcdError(await journal(unit));
+      return `${unit} is ${state || 'not active'}${etcd ? `; etcd said: ${etcd}` : ''}`;
+    },
+    logHint(plan) {
+      return `see 'journalctl -u ${plan.service.unitName}' for etcd's own log`;
+    },
+  };
+}
 
-export function initSystemFor(name: Plan['initSystem']): InitSystem {
-  return name === 'kubelet' ? kubelet : systemd;
+function kubelet(host: Host): InitSystem {
+  return {
+    name: 'kubelet',
+    async configure() {
+      /* the manifest is the start signal for the kubelet: written by start */
+    },
+    async start(plan) {
+      const envText = await host.read(plan.files.envFile);
+      if (envText === undefined) throw new EtcdadmError(`${plan.files.envFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
+      const env = [...parseEnvFile(envText).entries()];
+      await host.write(plan.service.podManifestFile, renderPodManifest(plan, env), { mode: 0o600, dirMode: 0o755 });
+    },
+    async stop(plan) {
+      await host.remove(plan.service.podManifestFile);
+    },
+    async isActive(plan) {
+      return host.exists(plan.service.podManifestFile);
+    },
+    async isInstalled(plan) {
+      return host.exists(plan.service.podManifestFile);
+    },
+    async remove(plan) {
+      await host.remove(plan.service.podManifestFile);
+    },
+    async down() {
+      return undefined; // the kubelet restarts the Pod; etcdadm cannot see it
+    },
+    logHint() {
+      return 'see the kubelet and container logs';
+    },
+  };
+}
+
+/** The init system `name` on `host`; with `timings`, every call counts as waiting on systemctl. */
+export function initSystemFor(name: Plan['service']['initSystem'], host: Host, timings?: Timings): InitSystem {
+  const impl = name === 'kubelet' ? kubelet(host) : systemd(host);
+  if (!timings) return impl;
+  const timed = {} as Record<string, unknown>;
+  for (const [k, fn] of Object.entries(impl)) {
+    timed[k] = typeof fn === 'function' && k !== 'logHint' ? (...args: unknown[]) => timings.wait('systemctl', () => (fn as (...a: unknown[]) => Promise<unknown>).apply(impl, args)) : fn;
+  }
+  return timed as unknown as InitSystem;
 }

@@ -1,110 +1,179 @@
 /**
- * `etcdadm init`: a new single-member cluster on this host. Phases, in etcdadm's order:
- * install, certificates, snapshot, configure, start, etcdctl, health, post-init-instructions.
- * Before them, `init` (not `init phase X`) runs preflight checks that refuse to touch a host where etcd already runs
- * or whose data dir holds a member, unless --force.
+ * `etcdadm init`: a new one-member cluster on this host. Phases, in etcdadm's order after preflight:
+ * preflight, install, certificates, snapshot, configure, start, etcdctl, health, post-init-instructions.
  */
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
-import { dirname, basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
 import { EtcdadmError } from '../errors.js';
-import { execFile } from '../host/exec.js';
-import { exists, writeFileAtomic } from '../host/files.js';
-import { portInUse } from '../host/net.js';
-import { readState } from '../host/state.js';
-import { initSystemFor } from '../initsystem/index.js';
-import type { Logger } from '../log/logger.js';
+import { moveAside, movedAside } from '../host/dirs.js';
+import { waitQuorumRead } from '../cluster/health.js';
+import type { PhaseContext } from '../run/context.js';
+import { phase, type Phase } from '../run/phase.js';
 import { renderEnvFile, type ClusterFacts } from '../service/render.js';
-import { clusterToken, dataDirHasMember, grantServiceUser, moveDataDirAside, recordState } from './common.js';
-import { certificatesPhase, ensureDataDir, etcdctlPhase, healthPhase, installPhase, startPhase } from './member.js';
-import type { Phase } from './types.js';
+import {
+  checkCA,
+  checkSnapshot,
+  decideInitTakeover,
+  hostProblem,
+  observeHost,
+  portProblem,
+  refuse,
+  type HostObservation,
+  type InitTakeover,
+} from './preflight.js';
+import {
+  certificatesPhase,
+  clusterToken,
+  dataDirHasMember,
+  ensureDataDirs,
+  etcdctlPhase,
+  grantServiceUser,
+  installPhase,
+  newClusterToken,
+  recordFacts,
+  startPhase,
+  waitOptions,
+} from './shared.js';
 
 function initClusterFacts(plan: Plan, token: string): ClusterFacts {
-  return { initialCluster: initialCluster([{ name: plan.name, peerURLs: plan.urls.advertisePeer }]), state: 'new', token };
+  return { initialCluster: initialCluster([{ name: plan.member.name, peerURLs: plan.member.urls.advertisePeer }]), state: 'new', token };
 }
 
-export const snapshotPhase: Phase = {
+export const initPreflightPhase: Phase = phase<HostObservation, { problem?: ReturnType<typeof hostProblem>; takeover: InitTakeover; ports: ReturnType<typeof portProblem> }>({
+  name: 'preflight',
+  short: 'Check the host before changing it: directories, free space, ports, the CA, the snapshot, an earlier setup',
+  long: 'Refuses (unless --force) when etcd already runs here or the data dir holds a member; refuses always when a directory is not dedicated to etcd, its filesystem has too little free space, or a port etcd needs is taken. Records the run in /etc/etcd/etcdadm.yaml.',
+  observe: observeHost,
+  decide: (plan, obs, options) => ({ problem: hostProblem(plan, obs), takeover: decideInitTakeover(plan, obs, options), ports: portProblem(obs.portsTaken) }),
+  async act(ctx, d) {
+    const { plan, log } = ctx;
+    if (d.problem) refuse(d.problem);
+    if (d.takeover.kind === 'refuse') refuse(d.takeover);
+    if (d.takeover.kind !== 'take-over' && d.ports) refuse(d.ports);
+    await checkCA(ctx, false);
+    await checkSnapshot(ctx);
+    if (d.takeover.kind === 'resume') {
+      log.info(`Resuming the interrupted init of ${plan.member.name} recorded in ${plan.files.record}`);
+      return;
+    }
+    if (d.takeover.kind === 'take-over') {
+      log.warn('--force: taking over a host where etcd was set up before');
+      if (d.takeover.stop) await ctx.init.stop(plan);
+      if (d.takeover.moveData) {
+        const to = await moveAside(ctx.host, 'data dir', plan.member.dataDir, ctx.record.created(plan.member.dataDir));
+        if (to) log.warn(movedAside('data dir', plan.member.dataDir, to));
+      }
+      if (d.ports) refuse(d.ports);
+    }
+    // a new cluster always gets a new random token (never an earlier cluster's: its IDs would come back)
+    await ctx.record.begin({ createdBy: 'init', clusterToken: newClusterToken(), memberName: plan.member.name, settings: plan.settings });
+    log.info('The host is ready for etcd');
+  },
+});
+
+export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
   name: 'snapshot',
   short: 'Restore the data dir from a snapshot (--snapshot)',
   long: 'With --snapshot FILE, restores FILE into --data-dir (etcdutl on 3.5+, etcdctl on 3.4) so the new cluster starts with its data. Without --snapshot it does nothing.',
-  async run({ plan, log }) {
-    if (!plan.snapshot) {
-      log.info('No snapshot given; the cluster starts empty');
+  runIf: (ctx) => (ctx.options.snapshot ? true : 'no --snapshot given; the cluster starts empty'),
+  observe: dataDirHasMember,
+  decide: (_plan, member) => (member ? 'keep' : 'restore'),
+  async act(ctx, decision) {
+    const { plan, host, log } = ctx;
+    const file = ctx.options.snapshot!;
+    const dataDir = plan.member.dataDir;
+    if (decision === 'keep') {
+      log.info(`${dataDir} already holds a member; not restoring the snapshot over it`);
       return;
     }
-    if (!(await exists(plan.snapshot)))
-      throw new EtcdadmError(`the snapshot ${plan.snapshot} does not exist`, { hint: 'pass the path of a snapshot taken with etcdctl snapshot save or etcdadm backup', exitCode: 2 });
-    if (await dataDirHasMember(plan.dataDir)) {
-      log.info(`${plan.dataDir} already holds a member; not restoring the snapshot over it`);
-      return;
-    }
-    const token = await clusterToken(plan);
-    await recordState(plan, { createdBy: 'init', clusterToken: token }); // the token must survive until configure writes it into etcd.env
-    if (plan.walDir)
-      throw new EtcdadmError('restoring a snapshot into a cluster with a separate WAL dir (member.walDir) is not supported', {
-        hint: 'restore without member.walDir, or restore with etcdutl yourself',
-        exitCode: 2,
-      });
-    const parent = dirname(plan.dataDir);
-    await mkdir(parent, { recursive: true, mode: 0o755 });
-    const tmp = await mkdtemp(join(parent, `.${basename(plan.dataDir)}.restore-`));
-    const target = join(tmp, 'data');
-    const useUtl = await exists(plan.binaries.etcdutl);
-    const tool = useUtl ? plan.binaries.etcdutl : plan.binaries.etcdctl;
+    await checkSnapshot(ctx);
+    const token = clusterToken(ctx);
+    await recordFacts(ctx, { clusterToken: token });
+    const parent = dirname(dataDir);
+    await host.mkdir(parent, 0o755);
+    const tmp = join(parent, `.${basename(dataDir)}.restore-${process.pid}`);
+    await host.removeTree(tmp);
+    const useUtl = await host.exists(plan.install.binaries.etcdutl);
+    const tool = useUtl ? plan.install.binaries.etcdutl : plan.install.binaries.etcdctl;
     const args = [
-      'snapshot', 'restore', plan.snapshot,
-      '--name', plan.name,
+      'snapshot', 'restore', file,
+      '--name', plan.member.name,
       '--initial-cluster', initClusterFacts(plan, token).initialCluster,
       '--initial-cluster-token', token,
-      '--initial-advertise-peer-urls', plan.urls.advertisePeer.join(','),
-      '--data-dir', target,
+      '--initial-advertise-peer-urls', plan.member.urls.advertisePeer.join(','),
+      '--data-dir', join(tmp, 'data'),
     ];
-    log.info(`Restoring ${plan.snapshot} into ${plan.dataDir} with ${basename(tool)}`);
-    const r = await execFile(tool, args, { env: { ...process.env, ETCDCTL_API: '3' } });
+    log.info(`Restoring ${file} into ${dataDir} with ${basename(tool)}`);
+    const r = await host.exec(tool, args, { env: { ...process.env, ETCDCTL_API: '3' } });
     if (r.code !== 0) {
-      await rm(tmp, { recursive: true, force: true });
+      await host.removeTree(tmp);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '';
-      throw new EtcdadmError(`restoring the snapshot ${plan.snapshot} failed: ${last}`, { hint: 'check that the file is an etcd v3 snapshot' });
+      throw new EtcdadmError(`restoring the snapshot ${file} failed: ${last}`, { hint: 'check that the file is an etcd v3 snapshot' });
     }
-    await rm(plan.dataDir, { recursive: false, force: true }).catch(() => undefined); // only an empty dir goes
-    await rename(target, plan.dataDir);
-    await rm(tmp, { recursive: true, force: true });
-    await grantServiceUser(plan, log, 'data');
-    log.info(`Restored the snapshot into ${plan.dataDir}`);
+    const existed = await host.exists(dataDir);
+    if (existed) await host.removeTree(dataDir); // preflight proved it holds nothing of etcd's
+    await host.rename(join(tmp, 'data'), dataDir);
+    await host.removeTree(tmp);
+    ctx.changes.add(`restore into ${dataDir}`, async () => void (await moveAside(host, 'data dir', dataDir, true)));
+    if (!existed) await recordFacts(ctx, { addCreatedDirs: [dataDir] });
+    await grantServiceUser(ctx, 'data');
+    log.info(`Restored the snapshot into ${dataDir}`);
   },
-};
+});
 
-export const initConfigurePhase: Phase = {
+export const initConfigurePhase: Phase = phase<undefined, undefined>({
   name: 'configure',
   short: 'Write etcd.env, the systemd unit and the host record',
   long: 'Writes /etc/etcd/etcd.env (a new one-member cluster), the etcd unit (systemd) and /etc/etcd/etcdadm.yaml, the record of what etcdadm set up on this host.',
-  async run({ plan, log, timings }) {
-    const token = await clusterToken(plan);
-    await ensureDataDir(plan, log);
-    await writeFileAtomic(plan.envFile, renderEnvFile(plan, initClusterFacts(plan, token)), { mode: 0o644 });
-    log.info(`Wrote ${plan.envFile}`);
-    const init = initSystemFor(plan.initSystem);
-    await timings.wait('systemctl', () => init.configure(plan));
-    if (plan.initSystem === 'systemd') log.info(`Wrote ${plan.unitFile}`);
-    await recordState(plan, { createdBy: 'init', clusterToken: token, complete: false });
-    log.debug(`Recorded this host's setup in ${plan.stateFile}`);
+  async act(ctx) {
+    const { plan, host, log } = ctx;
+    const token = clusterToken(ctx);
+    await recordFacts(ctx, { clusterToken: token });
+    await ensureDataDirs(ctx);
+    await host.write(plan.files.envFile, renderEnvFile(plan, initClusterFacts(plan, token)), { mode: 0o644 });
+    log.info(`Wrote ${plan.files.envFile}`);
+    if (plan.service.initSystem === 'systemd') ctx.changes.add('systemctl daemon-reload', async () => void (await host.exec('systemctl', ['daemon-reload'])));
+    await ctx.init.configure(plan);
+    if (plan.service.initSystem === 'systemd') log.info(`Wrote ${plan.service.unitFile}`);
+    log.debug(`Recorded this host's setup in ${plan.files.record}`);
   },
-};
+});
 
-export const postInitInstructionsPhase: Phase = {
+/** Wait for a quorum read through the local client URL, then record who this member is. */
+export async function healthAndRecord(ctx: PhaseContext): Promise<void> {
+  const { plan, log } = ctx;
+  const url = plan.member.urls.localClient;
+  log.info(`Waiting for etcd at ${url} to answer a quorum read (up to ${Math.round(plan.healthTimeoutMs / 1000)}s)`);
+  const h = await ctx.cluster();
+  await waitQuorumRead(h, url, waitOptions(ctx));
+  const list = await h.via([url]).members({ refresh: true, serializable: true });
+  const self = list.members.find((m) => m.id === list.memberId);
+  await recordFacts(ctx, { memberId: list.memberIdHex, clusterId: list.clusterIdHex, clusterEndpoints: list.members.flatMap((m) => m.clientURLs) });
+  log.info(`etcd is healthy: member ${self?.name || plan.member.name} (${list.memberIdHex}) of cluster ${list.clusterIdHex}`);
+}
+
+export const healthPhase: Phase = phase<undefined, undefined>({
+  name: 'health',
+  short: 'Wait until etcd answers a quorum read',
+  act: (ctx) => healthAndRecord(ctx),
+});
+
+export const postInitInstructionsPhase: Phase = phase<undefined, undefined>({
   name: 'post-init-instructions',
   short: 'Print how to add members',
-  async run({ plan, log, out }) {
-    await recordState(plan, { complete: true }); // the last phase: from now on a new init here is refused
-    const endpoint = plan.urls.advertiseClient[0]!;
+  async act(ctx) {
+    const { plan, log } = ctx;
+    await recordFacts(ctx, { complete: true }); // the last phase: from now on a new init here is refused
+    const endpoint = plan.member.urls.advertiseClient[0]!;
     log.info('To add another member to the cluster, copy the CA cert/key to its file system and, run');
     log.info(`\tetcdadm join ${endpoint}`);
-    out(`etcdadm join ${endpoint}`);
+    ctx.out(`etcdadm join ${endpoint}`);
   },
-};
+});
 
 export const INIT_PHASES: readonly Phase[] = [
+  initPreflightPhase,
   installPhase,
   certificatesPhase(true),
   snapshotPhase,
@@ -114,43 +183,3 @@ export const INIT_PHASES: readonly Phase[] = [
   healthPhase,
   postInitInstructionsPhase,
 ];
-
-/**
- * Checks `init` makes before changing anything. Refuses (unless --force) when etcd already runs here or the data dir
- * holds a member; refuses always when a port etcd needs is taken by another process.
- */
-export async function initPreflight(plan: Plan, log: Logger): Promise<void> {
-  const plog = log.withPhase('preflight');
-  const init = initSystemFor(plan.initSystem);
-  const active = await init.isActive(plan);
-  const hasMember = await dataDirHasMember(plan.dataDir);
-  // An init of this same member that was interrupted (its record says so) is finished, not refused.
-  const state = await readState(plan.stateFile).catch(() => undefined);
-  const resuming =
-    state !== undefined && state.createdBy === 'init' && state.complete !== true && state.memberName === plan.name && state.dataDir === plan.dataDir;
-  if ((active || hasMember) && resuming) {
-    plog.info(`Resuming the interrupted init of ${plan.name} recorded in ${plan.stateFile}`);
-    return;
-  }
-  if ((active || hasMember) && !plan.force) {
-    const what = active
-      ? `etcd is already running on this host (${plan.initSystem === 'systemd' ? plan.unitName : plan.podManifestFile} is active)`
-      : `the data dir ${plan.dataDir} already holds an etcd member`;
-    throw new EtcdadmError(`${what}; refusing to initialize a new cluster over it`, {
-      hint: `run 'etcdadm reset' first, or pass --force to stop it and move the data dir aside (it is never deleted)`,
-    });
-  }
-  if (active || hasMember) {
-    plog.warn('--force: taking over a host where etcd was set up before');
-    if (active) await init.stop(plan);
-    if (hasMember) await moveDataDirAside(plan.dataDir, plog);
-  }
-  const hosts = [...new Set([...plan.urls.listenClient, ...plan.urls.listenPeer, ...plan.urls.listenMetrics])].map((u) => new URL(u));
-  for (const u of hosts) {
-    const host = u.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (await portInUse(host, Number(u.port)))
-      throw new EtcdadmError(`port ${u.port} on ${host} is already in use by another process`, {
-        hint: `find it with 'ss -ltnp sport = :${u.port}' and stop it, or give etcd other ports`,
-      });
-  }
-}

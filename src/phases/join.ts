@@ -1,274 +1,287 @@
 /**
- * `etcdadm join <endpoint>`: add this host to an existing cluster. Phases, in etcdadm's order:
- * stop, certificates, install, membership, configure, start, etcdctl, health.
- * Everything that can fail locally (CA present, certificates, download, SHA-256, install, version check) runs before
- * `membership` changes the cluster, so a local failure never leaves a member added that cannot start.
- * Each phase re-reads the cluster instead of remembering: run alone, twice, or after a crash, it does the right thing.
+ * `etcdadm join <endpoint>`: add this host to an existing cluster. Phases, in etcdadm's order after preflight:
+ * preflight, stop, certificates, install, membership, configure, start, etcdctl, health.
+ * Everything that can fail locally (CA, directories, free space, certificates, download, SHA-256, install) runs before
+ * `membership` changes the cluster, so a local failure never leaves a member added that cannot start. Each phase
+ * re-reads the cluster instead of remembering: run alone, twice, or after a crash, it does the right thing. A host
+ * that already is a started member of that cluster is left alone (nothing to do).
  */
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
-import type { EtcdClient, Member, MemberListResult } from '../etcd/client.js';
-import { httpHealth, isLearnerNotReady, isTooManyLearners, isUnhealthyCluster } from '../etcd/client.js';
-import { EtcdadmError } from '../errors.js';
-import { writeFileAtomic } from '../host/files.js';
-import { readState } from '../host/state.js';
-import { initSystemFor } from '../initsystem/index.js';
-import type { Logger } from '../log/logger.js';
+import type { Member } from '../etcd/client.js';
+import { addMember, findByPeerURLs, promoteMember } from '../cluster/membership.js';
+import { waitQuorumRead, waitServing } from '../cluster/health.js';
+import { moveAside, movedAside } from '../host/dirs.js';
+import type { RecordFacts } from '../host/record.js';
+import { joinEndpoints, type PhaseContext, type RunOptions } from '../run/context.js';
+import { phase, type Phase } from '../run/phase.js';
 import { renderEnvFile } from '../service/render.js';
-import { retry, waitFor } from '../util/retry.js';
-import { MEMBERSHIP_RETRY } from '../cluster/members.js';
-import { clientFor, clientTls, clusterToken, dataDirHasMember, moveDataDirAside, recordState } from './common.js';
-import { certificatesPhase, ensureDataDir, etcdctlPhase, installPhase, startPhase, waitHealthy } from './member.js';
-import type { Phase, PhaseContext } from './types.js';
-
-function requireEndpoints(plan: Plan): string[] {
-  if (plan.endpoints.length === 0)
-    throw new EtcdadmError('no endpoint of the cluster to join was given', { hint: 'pass a member\'s client URL: etcdadm join https://10.0.0.1:2379', exitCode: 2 });
-  return plan.endpoints;
-}
-
-/** This host's entry in the member list: found by peer URL (an added, unstarted member has no name yet). */
-export function findSelf(plan: Plan, members: Member[]): Member | undefined {
-  return members.find((m) => m.peerURLs.some((u) => plan.urls.advertisePeer.includes(u)));
-}
+import {
+  checkCA,
+  decideLocalEtcd,
+  hostProblem,
+  observeHost,
+  observeLocalEtcd,
+  portProblem,
+  refuse,
+  type HostObservation,
+  type LocalEtcdDecision,
+  type LocalEtcdObservation,
+  type Refusal,
+} from './preflight.js';
+import {
+  certificatesPhase,
+  clusterToken,
+  dataDirHasMember,
+  ensureDataDirs,
+  etcdctlPhase,
+  installPhase,
+  newClusterToken,
+  recordFacts,
+  startPhase,
+  waitOptions,
+} from './shared.js';
 
 /** ETCD_INITIAL_CLUSTER for joining: every member, this one under its own name, unstarted others under their ID. */
-export function joinInitialCluster(plan: Plan, members: Member[], self: Member): string {
-  return initialCluster(members.map((m) => ({ name: m.id === self.id ? plan.name : m.name || m.idHex, peerURLs: m.peerURLs })));
+export function joinInitialCluster(plan: Plan, members: readonly Member[], self: Member): string {
+  return initialCluster(members.map((m) => ({ name: m.id === self.id ? plan.member.name : m.name || m.idHex, peerURLs: m.peerURLs })));
 }
 
-/**
- * The member list as the endpoint sees it, without needing quorum: right after a voting member is added to a
- * 1-member cluster, quorum is 2 until the new member starts, and the join must still go on.
- */
-async function listMembers(ctx: PhaseContext, client: EtcdClient): Promise<MemberListResult> {
-  return ctx.timings.wait('etcd', () => client.memberList(false));
+// ------------------------------------------------------------------ preflight and stop
+
+interface JoinObservation {
+  host: HostObservation;
+  local: LocalEtcdObservation;
 }
 
-export const stopPhase: Phase = {
-  name: 'stop',
-  short: 'Stop etcd if it runs on this host',
-  async run({ plan, log, timings }) {
-    const init = initSystemFor(plan.initSystem);
-    if (!(await timings.wait('systemctl', () => init.isActive(plan)))) {
-      log.info('etcd is not running on this host');
-      return;
-    }
-    log.info(`Stopping ${plan.initSystem === 'systemd' ? plan.unitName : 'the etcd static Pod'}`);
-    await timings.wait('systemctl', () => init.stop(plan));
+export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEtcdDecision; problem: Refusal | undefined; ports: Refusal | undefined }>({
+  name: 'preflight',
+  short: 'Check the host before changing it; leave a host that already is a member of the cluster alone',
+  long: 'Finds out first whether etcd runs here and, if so, whether it already is a started member of the cluster at the endpoint (then there is nothing to do) or proven not to be one. Then checks the directories, free space, ports and the cluster CA copied into --certs-dir, and records the run.',
+  async observe(ctx) {
+    joinEndpoints(ctx.plan);
+    return { local: await observeLocalEtcd(ctx), host: await observeHost(ctx) };
   },
-};
+  decide: (plan, obs) => ({
+    local: decideLocalEtcd(plan, obs.local, obs.host.record),
+    problem: hostProblem(plan, obs.host),
+    ports: obs.local.active ? undefined : portProblem(obs.host.portsTaken),
+  }),
+  async act(ctx, d) {
+    const { plan, log } = ctx;
+    if (d.local.kind === 'member') return { done: d.local.why };
+    if (d.local.kind === 'refuse') refuse(d.local);
+    if (d.problem) refuse(d.problem);
+    if (d.ports) refuse(d.ports);
+    await checkCA(ctx, true);
+    if (d.local.kind === 'continue') log.info(d.local.why);
+    if (d.local.kind === 'stop') log.info(`${d.local.why}; it will be stopped`);
+    const r = ctx.record.facts;
+    if (!r) await ctx.record.begin({ createdBy: 'join', clusterToken: newClusterToken(), memberName: plan.member.name, settings: plan.settings });
+    else await ctx.record.update({ createdBy: 'join', complete: false, memberName: plan.member.name, settings: plan.settings });
+    log.info('The host is ready to join');
+  },
+});
 
-/**
- * What to do with a data dir found before joining, when this host is not (or not yet a started) member. Its data
- * can only be from an earlier membership: if the recorded state proves it was of this same cluster, this member
- * is gone from it, so the data is unused and is moved aside. Data of another or an unknown cluster is refused
- * unless --force (and then moved aside too). Never deleted.
- */
-async function clearStaleDataDir(plan: Plan, log: Logger, clusterIdHex: string, why: string): Promise<void> {
-  if (!(await dataDirHasMember(plan.dataDir))) return;
-  const state = await readState(plan.stateFile).catch(() => undefined);
-  const sameCluster = state?.clusterId === clusterIdHex && state.dataDir === plan.dataDir;
-  if (!sameCluster && !plan.force)
-    throw new EtcdadmError(
-      `the data dir ${plan.dataDir} holds a member of ${state?.clusterId ? `another cluster (${state.clusterId})` : 'an unknown cluster'}, not of cluster ${clusterIdHex}`,
-      { hint: 'move it away yourself, or pass --force to have it moved aside (it is never deleted)' },
-    );
-  log.info(`${plan.dataDir} holds data of ${sameCluster ? 'an earlier membership of this cluster' : 'another cluster (--force)'} (${why})`);
-  await moveDataDirAside(plan.dataDir, log);
+export const stopPhase: Phase = phase<LocalEtcdObservation & { record: Readonly<RecordFacts> | undefined }, LocalEtcdDecision>({
+  name: 'stop',
+  short: 'Stop etcd if it runs on this host and is proven not to be a member of the cluster',
+  async observe(ctx) {
+    return { ...(await observeLocalEtcd(ctx)), record: ctx.record.facts };
+  },
+  decide: (plan, obs) => decideLocalEtcd(plan, obs, obs.record),
+  async act(ctx, d) {
+    const { plan, log } = ctx;
+    switch (d.kind) {
+      case 'none':
+        log.info('etcd is not running on this host');
+        return;
+      case 'refuse':
+        refuse(d);
+      // eslint-disable-next-line no-fallthrough
+      case 'member':
+      case 'continue':
+        log.info(`${d.why}; keeping it running`);
+        return;
+      case 'stop':
+        log.info(`Stopping ${plan.service.initSystem === 'systemd' ? plan.service.unitName : 'the etcd static Pod'}: ${d.why}`);
+        await ctx.init.stop(plan);
+    }
+  },
+});
+
+// ------------------------------------------------------------------ membership
+
+export interface MembershipWorld {
+  clusterIdHex: string;
+  members: Member[];
+  dataHasMember: boolean;
+  /** The record as this command found it: proof that a data dir belongs to an earlier membership of this cluster. */
+  record: Readonly<RecordFacts> | undefined;
+  /** The data dir the record's settings name. */
+  recordedDataDir: string | undefined;
 }
 
+/** What to do with a data dir found before joining: nothing, move it aside, or refuse. */
+export type StaleData = { kind: 'none' } | { kind: 'move'; why: string } | ({ kind: 'refuse' } & Refusal);
+
+export type MembershipDecision =
+  | { kind: 'keep'; member: Member; why: string }
+  | { kind: 'start-added'; member: Member; data: StaleData }
+  | { kind: 'add'; data: StaleData }
+  | ({ kind: 'refuse' } & Refusal);
+
 /**
- * etcd (with --strict-reconfig-check, which etcdadm always sets) accepts a member add, even of a learner, only once
- * its leader has been connected to EVERY voting member for 5 s. With a voting member down it would answer
- * "unhealthy cluster" forever: say so at once, naming the member, instead of retrying into a timeout.
+ * A data dir found before joining belongs to an earlier membership: if the record proves it was of this same cluster,
+ * this member is gone from it, so the data is unused and moves aside. Data of another or an unknown cluster is refused
+ * unless --force (then moved aside too). Never deleted. Pure.
  */
-async function checkVotersReachable(ctx: PhaseContext, client: EtcdClient, members: Member[]): Promise<void> {
-  const voters = members.filter((m) => !m.isLearner && m.clientURLs.length > 0);
-  const down: Member[] = [];
-  await Promise.all(
-    voters.map(async (m) => {
-      const ok = await client.status(m.clientURLs[0]!).then(() => true, () => false);
-      if (!ok) down.push(m);
-    }),
-  );
-  const unstarted = members.filter((m) => !m.isLearner && m.clientURLs.length === 0);
-  const blocking = [...down, ...unstarted];
-  if (blocking.length > 0) {
-    const names = blocking.map((m) => `${m.name || '(unstarted)'} (${m.idHex})`).join(', ');
-    throw new EtcdadmError(
-      `etcd refuses to add members while a voting member is ${down.length ? 'unreachable' : 'not started'}: ${names}`,
-      {
-        hint: `bring it back, or remove it first from a member host ('etcdadm member remove ${blocking[0]!.name || blocking[0]!.idHex}'), then join again`,
-      },
-    );
+export function decideStaleData(plan: Plan, w: MembershipWorld, options: RunOptions, why: string): StaleData {
+  if (!w.dataHasMember) return { kind: 'none' };
+  const sameCluster = w.record?.clusterId === w.clusterIdHex && w.recordedDataDir === plan.member.dataDir;
+  if (sameCluster) return { kind: 'move', why: `${plan.member.dataDir} holds data of an earlier membership of this cluster (${why})` };
+  if (options.force) return { kind: 'move', why: `${plan.member.dataDir} holds data of another cluster (--force)` };
+  return {
+    kind: 'refuse',
+    message: `the data dir ${plan.member.dataDir} holds a member of ${w.record?.clusterId ? `another cluster (${w.record.clusterId})` : 'an unknown cluster'}, not of cluster ${w.clusterIdHex}`,
+    hint: 'move it away yourself, or pass --force to have it moved aside (it is never deleted)',
+  };
+}
+
+/** join's membership decision for every shape of the member list. Pure. */
+export function decideMembership(plan: Plan, w: MembershipWorld, options: RunOptions): MembershipDecision {
+  const self = findByPeerURLs(w.members, plan.member.urls.advertisePeer);
+  const clash = w.members.find((m) => m.name === plan.member.name && m !== self);
+  if (clash)
+    return { kind: 'refuse', message: `the member name "${plan.member.name}" is already used by member ${clash.idHex} (${clash.peerURLs.join(',')})`, hint: 'pick another --name, or remove that member first', exitCode: 2 };
+  if (self?.name) {
+    if (w.dataHasMember) return { kind: 'keep', member: self, why: `This host is already member ${self.idHex} of the cluster and has its data in ${plan.member.dataDir}; keeping it` };
+    return {
+      kind: 'refuse',
+      message: `this host is member ${self.idHex} ("${self.name}") of the cluster, but its data dir ${plan.member.dataDir} is empty`,
+      hint: `remove the member first ('etcdadm member remove ${self.idHex}' on another member), then join again`,
+    };
   }
+  if (self) return { kind: 'start-added', member: self, data: decideStaleData(plan, w, options, 'the member was added but never started') };
+  return { kind: 'add', data: decideStaleData(plan, w, options, 'this host is not a member') };
 }
 
-async function checkQuorum(ctx: PhaseContext, client: EtcdClient): Promise<void> {
-  const h = await ctx.timings.wait('etcd', () => client.healthCheck());
-  if (!h.healthy)
-    throw new EtcdadmError(`the cluster at ${h.endpoint} cannot serve a quorum read, so no member can be added: ${h.error ?? 'unhealthy'}`, {
-      hint: 'bring the cluster back to quorum first (etcdctl.sh endpoint health --cluster on a member shows which members are down)',
-    });
+async function clearStaleData(ctx: PhaseContext, data: StaleData): Promise<void> {
+  if (data.kind === 'none') return;
+  if (data.kind === 'refuse') refuse(data);
+  ctx.log.info(data.why);
+  const to = await moveAside(ctx.host, 'data dir', ctx.plan.member.dataDir, ctx.record.created(ctx.plan.member.dataDir));
+  if (to) ctx.log.warn(movedAside('data dir', ctx.plan.member.dataDir, to));
 }
 
-export const membershipPhase: Phase = {
+export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision>({
   name: 'membership',
   short: 'Add this host to the cluster as a member (if it is not one already)',
-  long: 'Lists the members through the given endpoint with a client certificate signed by the cluster CA, finds this host by its peer URL, and adds it when missing (retrying while etcd answers "unhealthy cluster"). A member that was added but never started is reused.',
-  async run(ctx) {
+  long: 'Lists the members through the given endpoint (a serializable read: it works right after a voting member was added to a 1-member cluster) with a client certificate signed by the cluster CA, finds this host by its peer URL, and adds it when missing — as a learner unless --no-learner, after the same quorum and one-change-at-a-time guards as `etcdadm member add`, waiting for another join\'s learner to finish. A member that was added but never started is reused.',
+  async observe(ctx) {
+    joinEndpoints(ctx.plan);
+    const h = await ctx.cluster();
+    const list = await h.members({ refresh: true, serializable: true });
+    return {
+      clusterIdHex: list.clusterIdHex,
+      members: list.members,
+      dataHasMember: await dataDirHasMember(ctx),
+      record: ctx.record.facts,
+      recordedDataDir: ctx.record.layer()?.values.member?.dataDir,
+    };
+  },
+  decide: decideMembership,
+  async act(ctx, d) {
     const { plan, log } = ctx;
-    const client = await clientFor(plan, requireEndpoints(plan));
-    try {
-      const list = await listMembers(ctx, client);
-      const self = findSelf(plan, list.members);
-      const clash = list.members.find((m) => m.name === plan.name && m !== self);
-      if (clash)
-        throw new EtcdadmError(
-          `the member name "${plan.name}" is already used by member ${clash.idHex} (${clash.peerURLs.join(',')})`,
-          { hint: 'pick another --name, or remove that member first', exitCode: 2 },
-        );
-      if (self?.name) {
-        if (await dataDirHasMember(plan.dataDir)) {
-          log.info(`This host is already member ${self.idHex} of the cluster and has its data in ${plan.dataDir}; keeping it`);
-          return;
-        }
-        throw new EtcdadmError(`this host is member ${self.idHex} ("${self.name}") of the cluster, but its data dir ${plan.dataDir} is empty`, {
-          hint: `remove the member first ('etcdctl.sh member remove ${self.idHex}' on another member), then join again`,
-        });
-      }
-      if (self) {
-        await clearStaleDataDir(plan, log, list.clusterIdHex, 'the member was added but never started');
-        log.info(`This host was already added as member ${self.idHex} but has not started yet; it will start with the cluster's member list`);
+    switch (d.kind) {
+      case 'refuse':
+        refuse(d);
+      // eslint-disable-next-line no-fallthrough
+      case 'keep':
+        log.info(d.why);
         return;
-      }
-      await clearStaleDataDir(plan, log, list.clusterIdHex, 'this host is not a member');
-      await checkQuorum(ctx, client);
-      await ctx.timings.wait('etcd', () => checkVotersReachable(ctx, client, list.members));
-      const as = plan.learner ? 'learner' : 'voting member';
-      log.info(`Adding ${plan.name} (${plan.urls.advertisePeer.join(',')}) as a ${as} to cluster ${list.clusterIdHex} through ${client.endpoint}`);
-      const added = await ctx.timings.wait('etcd', () =>
-        retry(() => client.memberAdd(plan.urls.advertisePeer, plan.learner), {
-          deadlineMs: plan.retry ? 60_000 : 0,
-          attempts: plan.retry ? undefined : 1,
-          ...MEMBERSHIP_RETRY,
-          retryIf: (e) => isUnhealthyCluster(e) || isTooManyLearners(e),
-          onRetry: (e, n) => {
-            if (n === 1 || n % 8 === 0)
-              log.info(
-                isTooManyLearners(e)
-                  ? 'another learner is still joining (etcd allows one at a time); waiting'
-                  : 'etcd accepts membership changes only once every member has been connected for 5s; waiting',
-              );
-          },
-        }),
-      ).catch((err: unknown) => {
-        if (isTooManyLearners(err))
-          throw new EtcdadmError('another learner is still joining the cluster and did not finish within 60s', {
-            hint: 'finish or remove that member first (etcdctl.sh member list shows it), then run join again',
-            cause: err,
+      case 'start-added':
+        await clearStaleData(ctx, d.data);
+        log.info(`This host was already added as member ${d.member.idHex} but has not started yet; it will start with the cluster's member list`);
+        await recordFacts(ctx, { memberId: d.member.idHex });
+        return;
+      case 'add': {
+        await clearStaleData(ctx, d.data);
+        const h = await ctx.cluster();
+        const added = await addMember(h, plan.member.urls.advertisePeer, { learner: plan.join.learner, name: plan.member.name, log, whenPending: 'wait', retry: plan.join.retry });
+        if (!added.existed)
+          ctx.changes.add(`add member ${added.member.idHex}`, async () => {
+            const now = await h.members({ refresh: true, serializable: true });
+            const m = now.members.find((x) => x.id === added.member.id);
+            if (m && m.name === '') await h.client.memberRemove(m.id);
           });
-        throw err;
-      });
-      log.info(`Added ${as} ${added.member.idHex}`);
-      await recordState(plan, { createdBy: 'join', clusterToken: await clusterToken(plan), memberId: added.member.idHex, clusterId: added.clusterIdHex });
-    } finally {
-      client.close();
+        await recordFacts(ctx, { memberId: added.member.idHex, clusterId: added.clusterIdHex, clusterToken: clusterToken(ctx) });
+      }
     }
   },
-};
+});
 
-export const joinConfigurePhase: Phase = {
+// ------------------------------------------------------------------ configure, health
+
+export const joinConfigurePhase: Phase = phase<{ members: Member[]; clusterIdHex: string }, { initialCluster: string; self: Member } | ({ kind: 'refuse' } & Refusal)>({
   name: 'configure',
   short: 'Write etcd.env (existing cluster), the systemd unit and the host record',
-  async run(ctx) {
-    const { plan, log, timings } = ctx;
-    const client = await clientFor(plan, requireEndpoints(plan));
-    let list: MemberListResult;
-    try {
-      list = await listMembers(ctx, client);
-    } finally {
-      client.close();
-    }
-    const self = findSelf(plan, list.members);
-    if (!self)
-      throw new EtcdadmError(`this host (${plan.urls.advertisePeer.join(',')}) is not a member of the cluster at ${plan.endpoints.join(',')}`, {
-        hint: "run 'etcdadm join phase membership' first",
-      });
-    const token = await clusterToken(plan);
-    await ensureDataDir(plan, log);
-    const cluster = { initialCluster: joinInitialCluster(plan, list.members, self), state: 'existing' as const, token };
-    await writeFileAtomic(plan.envFile, renderEnvFile(plan, cluster), { mode: 0o644 });
-    log.info(`Wrote ${plan.envFile}`);
-    await timings.wait('systemctl', () => initSystemFor(plan.initSystem).configure(plan));
-    if (plan.initSystem === 'systemd') log.info(`Wrote ${plan.unitFile}`);
-    await recordState(plan, {
-      createdBy: 'join',
-      complete: false,
-      clusterToken: token,
-      memberId: self.idHex,
-      clusterId: list.clusterIdHex,
-      clusterEndpoints: list.members.flatMap((m) => m.clientURLs),
-    });
+  async observe(ctx) {
+    joinEndpoints(ctx.plan);
+    const list = await (await ctx.cluster()).members({ refresh: true, serializable: true });
+    return { members: list.members, clusterIdHex: list.clusterIdHex };
   },
-};
+  decide(plan, w) {
+    const self = findByPeerURLs(w.members, plan.member.urls.advertisePeer);
+    if (!self)
+      return { kind: 'refuse', message: `this host (${plan.member.urls.advertisePeer.join(',')}) is not a member of the cluster at ${plan.join.endpoints.join(',')}`, hint: "run 'etcdadm join phase membership' first" };
+    return { initialCluster: joinInitialCluster(plan, w.members, self), self };
+  },
+  async act(ctx, d) {
+    if ('kind' in d) refuse(d);
+    const { plan, host, log } = ctx;
+    const token = clusterToken(ctx);
+    await ensureDataDirs(ctx);
+    await host.write(plan.files.envFile, renderEnvFile(plan, { initialCluster: d.initialCluster, state: 'existing', token }), { mode: 0o644 });
+    log.info(`Wrote ${plan.files.envFile}`);
+    if (plan.service.initSystem === 'systemd') ctx.changes.add('systemctl daemon-reload', async () => void (await host.exec('systemctl', ['daemon-reload'])));
+    await ctx.init.configure(plan);
+    if (plan.service.initSystem === 'systemd') log.info(`Wrote ${plan.service.unitFile}`);
+    const list = await (await ctx.cluster()).members({ serializable: true });
+    await recordFacts(ctx, { clusterToken: token, memberId: d.self.idHex, clusterId: list.clusterIdHex, clusterEndpoints: list.members.flatMap((m) => m.clientURLs) });
+  },
+});
 
 /**
  * join's health: wait until the local member serves (GET /health works on a learner, where a quorum read does not),
  * promote it if it is a learner (retrying while etcd says it has not caught up with the leader), then wait for a
  * quorum read like init.
  */
-export const joinHealthPhase: Phase = {
+export const joinHealthPhase: Phase = phase<undefined, undefined>({
   name: 'health',
   short: 'Wait until the new member serves, promote it from learner, and check a quorum read',
-  async run(ctx) {
-    const { plan, log, timings } = ctx;
-    const tls = await clientTls(plan);
-    const local = plan.urls.localClient;
-    log.info(`Waiting for the new member at ${local} to serve`);
-    let last = '';
-    const up = await timings.wait('etcd', () =>
-      waitFor(
-        async () => {
-          const h = await httpHealth(local, tls, { timeoutMs: 2000 });
-          last = h.error ?? h.body;
-          return h.status === 200 || h.status === 503; // 503: serving, but not (yet) healthy as a learner may report
-        },
-        { timeoutMs: plan.healthTimeoutMs, intervalMs: 100 },
-      ),
-    );
-    if (!up)
-      throw new EtcdadmError(`the new member at ${local} did not start serving within ${Math.round(plan.healthTimeoutMs / 1000)}s${last ? `: ${last}` : ''}`, {
-        hint: plan.initSystem === 'systemd' ? `see 'journalctl -u ${plan.unitName}' for etcd's own error` : 'see the kubelet and container logs',
-      });
-    const client = await clientFor(plan, [local, ...plan.endpoints]);
-    try {
-      const list = await listMembers(ctx, client);
-      const self = findSelf(plan, list.members);
-      if (self?.isLearner) {
-        log.info(`Member ${self.idHex} is a learner; promoting it once it has caught up with the leader`);
-        await timings.wait('etcd', () =>
-          retry(() => client.memberPromote(self.id), {
-            deadlineMs: plan.healthTimeoutMs,
-            ...MEMBERSHIP_RETRY,
-            retryIf: (e) => isLearnerNotReady(e) || isUnhealthyCluster(e),
-            onRetry: (e, n) => {
-              if (n === 1 || n % 10 === 0) log.info(isLearnerNotReady(e) ? 'The learner is still catching up with the leader' : 'The cluster is settling after a membership change');
-            },
-          }),
-        );
-        log.info(`Promoted member ${self.idHex} to a voting member`);
-      }
-    } finally {
-      client.close();
+  async act(ctx) {
+    const { plan, log } = ctx;
+    const url = plan.member.urls.localClient;
+    const h = await ctx.cluster();
+    log.info(`Waiting for the new member at ${url} to serve`);
+    await waitServing(h, url, waitOptions(ctx));
+    const list = await h.members({ refresh: true, serializable: true });
+    const self = findByPeerURLs(list.members, plan.member.urls.advertisePeer);
+    if (self?.isLearner) {
+      log.info(`Member ${self.idHex} is a learner; promoting it once it has caught up with the leader`);
+      await promoteMember(h, self.id, { log, deadlineMs: plan.healthTimeoutMs });
     }
-    await waitHealthy(ctx, local);
-    await recordState(plan, { complete: true });
+    log.info(`Waiting for etcd at ${url} to answer a quorum read (up to ${Math.round(plan.healthTimeoutMs / 1000)}s)`);
+    await waitQuorumRead(h, url, waitOptions(ctx));
+    const now = await h.members({ refresh: true, serializable: true });
+    await recordFacts(ctx, { complete: true, clusterEndpoints: now.members.flatMap((m) => m.clientURLs) });
+    log.info(`etcd is healthy: member ${plan.member.name}${self ? ` (${self.idHex})` : ''} of cluster ${now.clusterIdHex}`);
   },
-};
+});
 
 export const JOIN_PHASES: readonly Phase[] = [
+  joinPreflightPhase,
   stopPhase,
   certificatesPhase(false),
   installPhase,

@@ -11,9 +11,9 @@ import { validateSpec } from './spec.js';
 import { pairPaths } from './store.js';
 import type { PkiOutcome, PkiSpec } from './types.js';
 
-export { KEY_ALGORITHMS, DEFAULT_CERTS_DIR, PKI_DEFAULTS } from './types.js';
+export { KEY_ALGORITHMS } from './types.js';
 export type { KeyAlgorithm, LeafRequest, PkiSpec, PkiOutcome, LoadedCA, SanSet, CertUsage } from './types.js';
-export { ensureCA, loadCA, createCA, CA_COMMON_NAME } from './ca.js';
+export { ensureCA, loadCA, createCA, prepareCA, CA_COMMON_NAME } from './ca.js';
 export { ensureLeafCerts, issueCertificate, leafProblem, leafRequests, CLIENT_ORGANIZATION } from './leaf.js';
 export { validateSpec, CLOCK_SKEW_MS } from './spec.js';
 export type { IssueOptions, IssuedCert } from './leaf.js';
@@ -23,7 +23,7 @@ export { generateKey, keyMatchesCert, parsePrivateKey } from './keys.js';
 export type { GeneratedKey } from './keys.js';
 export { canonicalIp } from './ip.js';
 export { LEAF_NAMES, pairPaths, pkiFiles } from './store.js';
-export type { LeafName, PairPaths } from './store.js';
+export type { LeafName, PairPaths, PkiFiles } from './store.js';
 
 /** The CA (created when absent and allowCreate), then the four leaves. The CA's outcome comes first. */
 export async function ensurePki(spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<PkiOutcome[]> {

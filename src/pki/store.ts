@@ -22,8 +22,10 @@ export function pairPaths(certsDir: string, base: 'ca' | LeafName): PairPaths {
   return { certPath: join(certsDir, `${base}.crt`), keyPath: join(certsDir, `${base}.key`) };
 }
 
-/** Every file of the PKI, for callers that list, back up or copy them. */
-export function pkiFiles(certsDir: string): Record<'ca' | LeafName, PairPaths> {
+export type PkiFiles = Readonly<Record<'ca' | LeafName, PairPaths>>;
+
+/** Every file of the PKI (etcdadm's file names, defined here only), for callers that list, remove or copy them. */
+export function pkiFiles(certsDir: string): PkiFiles {
   const out = { ca: pairPaths(certsDir, 'ca') } as Record<'ca' | LeafName, PairPaths>;
   for (const n of LEAF_NAMES) out[n] = pairPaths(certsDir, n);
   return out;

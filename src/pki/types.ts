@@ -3,8 +3,9 @@ import type { KeyObject, X509Certificate as NodeX509Certificate } from 'node:cry
 import type { CertFacts } from './inspect.js';
 import type * as x509 from './x509.js';
 
-export type KeyAlgorithm = 'ecdsa-p256' | 'rsa-2048' | 'rsa-3072' | 'rsa-4096';
-export const KEY_ALGORITHMS: readonly KeyAlgorithm[] = ['ecdsa-p256', 'rsa-2048', 'rsa-3072', 'rsa-4096'];
+import type { KeyAlgorithm } from '../config/defaults.js';
+
+export { KEY_ALGORITHMS, type KeyAlgorithm } from '../config/defaults.js';
 
 export type CertUsage = 'server' | 'client';
 
@@ -37,14 +38,6 @@ export interface PkiSpec {
   /** The current time, for tests. */
   now?: Date;
 }
-
-export const DEFAULT_CERTS_DIR = '/etc/etcd/pki';
-export const PKI_DEFAULTS = {
-  certsDir: DEFAULT_CERTS_DIR,
-  caValidityDays: 3650,
-  certValidityDays: 365,
-  renewBeforeDays: 30,
-} as const;
 
 /** One outcome per certificate/key pair; `file` is the certificate's path (the key is the same path with `.key`). */
 export interface PkiOutcome {

@@ -6,14 +6,11 @@
  *   const { binaries } = await installRelease(spec, archivePath, log);
  */
 export {
-  DEFAULT_CACHE_DIR,
-  DEFAULT_CONNECT_TIMEOUT_MS,
-  DEFAULT_INSTALL_DIR,
-  DEFAULT_RELEASE_URL,
   cacheVersionDir,
   etcdBinaryPaths,
   hostArch,
   releaseSpec,
+  releaseUrlProblem,
   releaseUrls,
   validateVersion,
   versionDirPath,
@@ -25,4 +22,4 @@ export {
 export { expectedSha256, parseSha256Sums, sha256File, type SumEntry } from './sums.js';
 export { cachedArchivePath, downloadRelease, type DownloadResult } from './download.js';
 export { installRelease, installedVersion, type InstallResult } from './install.js';
-export { uninstallRelease } from './uninstall.js';
+export { installState, restoreInstall, uninstallRelease, type InstallState } from './uninstall.js';

@@ -3,6 +3,9 @@
  * an upstream etcd release: <releaseUrl>/v<version>/etcd-v<version>-linux-<arch>.tar.gz next to SHA256SUMS.
  */
 import { join } from 'node:path';
+import { DEFAULTS } from '../config/defaults.js';
+import { parseDuration } from '../config/duration.js';
+import { normalizeVersion } from '../config/version.js';
 import { EtcdadmError } from '../errors.js';
 
 export type ReleaseArch = 'amd64' | 'arm64';
@@ -24,19 +27,14 @@ export interface ReleaseSpec {
   arch?: ReleaseArch;
 }
 
-export const DEFAULT_RELEASE_URL = 'https://github.com/etcd-io/etcd/releases/download';
-export const DEFAULT_CACHE_DIR = '/var/cache/etcdadm/etcd';
-export const DEFAULT_INSTALL_DIR = '/opt/bin';
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
-
-/** A complete, validated ReleaseSpec from the given fields and the defaults. */
+/** A complete, validated ReleaseSpec from the given fields and etcdadm's defaults (config/defaults.ts). */
 export function releaseSpec(input: Partial<ReleaseSpec> & { version: string }): ReleaseSpec {
   const spec: ReleaseSpec = {
-    releaseUrl: DEFAULT_RELEASE_URL,
-    cacheDir: DEFAULT_CACHE_DIR,
-    installDir: DEFAULT_INSTALL_DIR,
+    releaseUrl: DEFAULTS.releaseUrl,
+    cacheDir: DEFAULTS.cacheDir,
+    installDir: DEFAULTS.installDir,
     skipHashCheck: false,
-    connectTimeoutMs: DEFAULT_CONNECT_TIMEOUT_MS,
+    connectTimeoutMs: parseDuration(DEFAULTS.downloadConnectTimeout)!,
     ...stripUndefined(input),
     version: validateVersion(input.version),
   };
@@ -51,20 +49,29 @@ function stripUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$/;
-
 /**
- * The version in canonical form ("3.5.30"). A single leading "v" is tolerated and dropped ("v3.5.30" is what people
- * type after reading release pages); anything else that is not X.Y.Z[-prerelease] is an EtcdadmError.
+ * The version in canonical form ("3.5.30"): the one grammar of config/version.ts (X.Y.Z[-prerelease], at most one
+ * leading "v"); anything else is an EtcdadmError.
  */
 export function validateVersion(version: string): string {
-  const v = version.trim().replace(/^v/, '');
-  if (!SEMVER.test(v)) {
+  const v = normalizeVersion(version);
+  if (v === undefined) {
     throw new EtcdadmError(`Invalid etcd version "${version}"`, {
       hint: 'Use a release version like 3.5.30 (X.Y.Z, optionally with a -prerelease suffix)',
     });
   }
   return v;
+}
+
+/** Why `url` cannot be a release URL (etcdadm fetches http://, https:// and file://), or undefined when it can. */
+export function releaseUrlProblem(url: string): string | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return `not a URL such as ${DEFAULTS.releaseUrl}`;
+  }
+  return ['http:', 'https:', 'file:'].includes(u.protocol) ? undefined : 'must be an http://, https:// or file:// URL';
 }
 
 /** The release architecture of this machine. */
@@ -98,7 +105,7 @@ export function releaseUrls(spec: Pick<ReleaseSpec, 'version' | 'releaseUrl' | '
     throw new EtcdadmError(`Unsupported architecture "${String(arch)}"`, { hint: 'Use amd64 or arm64' });
   }
   const base = spec.releaseUrl.trim().replace(/\/+$/, '');
-  if (!/^(https?|file):\/\/./i.test(base)) {
+  if (releaseUrlProblem(base) !== undefined) {
     throw new EtcdadmError(`Invalid release URL "${spec.releaseUrl}"`, {
       hint: 'Use an http://, https:// or file:// URL of the directory holding the v<version>/ release directories',
     });

@@ -4,7 +4,6 @@
  * /etc/etcd/etcdctl.env and <install-dir>/etcdctl.sh, or a static Pod manifest for --init-system kubelet.
  */
 import type { Plan } from '../config/types.js';
-import { effectiveCipherSuites } from '../config/document.js';
 import { isKnownEtcdFlag } from '../config/etcd-flags.js';
 import { extraArgsEnv } from '../config/file.js';
 
@@ -16,30 +15,31 @@ export interface ClusterFacts {
 
 /** The etcd settings as ordered KEY=value pairs; the env file and the static Pod both render from this. */
 export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, string][] {
-  const c = plan.certs;
+  const f = plan.pki.files;
+  const m = plan.member;
   return [
-    ['ETCD_NAME', plan.name],
+    ['ETCD_NAME', m.name],
     ['ETCD_INITIAL_CLUSTER', cluster.initialCluster],
     ['ETCD_INITIAL_CLUSTER_TOKEN', cluster.token],
     ['ETCD_INITIAL_CLUSTER_STATE', cluster.state],
-    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', plan.urls.advertisePeer.join(',')],
-    ['ETCD_LISTEN_PEER_URLS', plan.urls.listenPeer.join(',')],
+    ['ETCD_INITIAL_ADVERTISE_PEER_URLS', m.urls.advertisePeer.join(',')],
+    ['ETCD_LISTEN_PEER_URLS', m.urls.listenPeer.join(',')],
     ['ETCD_CLIENT_CERT_AUTH', 'true'],
-    ['ETCD_PEER_CERT_FILE', c.peerCert],
-    ['ETCD_PEER_KEY_FILE', c.peerKey],
-    ['ETCD_PEER_TRUSTED_CA_FILE', c.caCert],
-    ['ETCD_ADVERTISE_CLIENT_URLS', plan.urls.advertiseClient.join(',')],
-    ['ETCD_LISTEN_CLIENT_URLS', plan.urls.listenClient.join(',')],
+    ['ETCD_PEER_CERT_FILE', f.peer.certPath],
+    ['ETCD_PEER_KEY_FILE', f.peer.keyPath],
+    ['ETCD_PEER_TRUSTED_CA_FILE', f.ca.certPath],
+    ['ETCD_ADVERTISE_CLIENT_URLS', m.urls.advertiseClient.join(',')],
+    ['ETCD_LISTEN_CLIENT_URLS', m.urls.listenClient.join(',')],
     ['ETCD_PEER_CLIENT_CERT_AUTH', 'true'],
-    ['ETCD_CERT_FILE', c.serverCert],
-    ['ETCD_KEY_FILE', c.serverKey],
-    ['ETCD_TRUSTED_CA_FILE', c.caCert],
-    ['ETCD_DATA_DIR', plan.dataDir],
-    ...(plan.walDir ? ([['ETCD_WAL_DIR', plan.walDir]] as [string, string][]) : []),
+    ['ETCD_CERT_FILE', f.server.certPath],
+    ['ETCD_KEY_FILE', f.server.keyPath],
+    ['ETCD_TRUSTED_CA_FILE', f.ca.certPath],
+    ['ETCD_DATA_DIR', m.dataDir],
+    ...(m.walDir ? ([['ETCD_WAL_DIR', m.walDir]] as [string, string][]) : []),
     ['ETCD_STRICT_RECONFIG_CHECK', 'true'],
-    ['GOMAXPROCS', String(plan.gomaxprocs)],
+    ['GOMAXPROCS', String(plan.etcd.gomaxprocs)],
     ...productionSettings(plan),
-    ...extraArgsEnv(plan.tuning.extraArgs),
+    ...extraArgsEnv(plan.etcd.extraArgs),
   ];
 }
 
@@ -51,23 +51,24 @@ export const envName = (flag: string): string => `ETCD_${flag.toUpperCase().repl
  * version that will run knows the flag (3.4 and 3.5 differ), so etcd never meets a variable it does not accept.
  */
 export function productionSettings(plan: Plan): [string, string][] {
-  const t = plan.tuning;
+  const t = plan.etcd;
+  const tls = plan.tls;
   const wanted: [string, string | undefined][] = [
-    ['listen-metrics-urls', plan.urls.listenMetrics.join(',') || undefined],
+    ['listen-metrics-urls', plan.member.urls.listenMetrics.join(',') || undefined],
     ['quota-backend-bytes', String(t.quotaBackendBytes)],
     ['auto-compaction-mode', t.autoCompactionRetention !== '0' ? t.autoCompactionMode : undefined],
     ['auto-compaction-retention', t.autoCompactionRetention !== '0' ? t.autoCompactionRetention : undefined],
     ['heartbeat-interval', String(t.heartbeatInterval)],
     ['election-timeout', String(t.electionTimeout)],
-    ['tls-min-version', t.tls.minVersion],
-    ['cipher-suites', effectiveCipherSuites(t.tls.minVersion, t.tls.cipherSuites).join(',') || undefined],
-    ['peer-cert-allowed-cn', t.tls.peerCertAllowedCN || undefined],
+    ['tls-min-version', tls.minVersion],
+    ['cipher-suites', tls.cipherSuites.join(',') || undefined],
+    ['peer-cert-allowed-cn', tls.peerCertAllowedCN || undefined],
     ['experimental-initial-corrupt-check', t.corruptCheck ? 'true' : undefined],
     ['experimental-corrupt-check-time', t.corruptCheck ? '5m' : undefined],
     ['experimental-compact-hash-check-enabled', t.corruptCheck ? 'true' : undefined],
   ];
   return wanted
-    .filter((e): e is [string, string] => e[1] !== undefined && isKnownEtcdFlag(plan.etcdVersion, e[0]))
+    .filter((e): e is [string, string] => e[1] !== undefined && isKnownEtcdFlag(plan.release.version, e[0]))
     .map(([flag, value]) => [envName(flag), value]);
 }
 
@@ -82,7 +83,7 @@ const SECTIONS: Record<string, string> = {
 /** /etc/etcd/etcd.env, in etcdadm's layout (sections and variable names). */
 export function renderEnvFile(plan: Plan, cluster: ClusterFacts): string {
   const lines: string[] = ['# Written by etcdadm. Changes are overwritten by etcdadm init/join.'];
-  const extra = new Set(extraArgsEnv(plan.tuning.extraArgs).map(([k]) => k));
+  const extra = new Set(extraArgsEnv(plan.etcd.extraArgs).map(([k]) => k));
   let extraHeader = false;
   for (const [k, v] of etcdEnvironment(plan, cluster)) {
     const section = extra.has(k) && !extraHeader ? '# Extra arguments (etcd.extraArgs)' : SECTIONS[k];
@@ -117,8 +118,8 @@ Conflicts=etcd-member.service
 Conflicts=etcd2.service
 
 [Service]
-${plan.serviceUser !== 'root' ? `User=${plan.serviceUser}\nGroup=${plan.serviceUser}\n` : ''}EnvironmentFile=${plan.envFile}
-ExecStart=${plan.binaries.etcd}
+${plan.service.user !== 'root' ? `User=${plan.service.user}\nGroup=${plan.service.user}\n` : ''}EnvironmentFile=${plan.files.envFile}
+ExecStart=${plan.install.binaries.etcd}
 
 Type=notify
 TimeoutStartSec=0
@@ -126,7 +127,7 @@ Restart=on-failure
 RestartSec=5s
 
 LimitNOFILE=65536
-${plan.diskPriorities.join('\n')}
+${plan.service.diskPriorities.join('\n')}
 MemoryLow=200M
 
 [Install]
@@ -134,28 +135,45 @@ WantedBy=multi-user.target
 `;
 }
 
-/** /etc/etcd/etcdctl.env: what etcdctl.sh sources (etcdadm's variables). */
+/**
+ * /etc/etcd/etcdctl.env: what etcdctl.sh sources, exactly etcdadm's variables. No ETCDCTL_ENDPOINTS: etcdctl 3.5 exits
+ * ("conflicting environment variable is shadowed by corresponding command-line flag") when a script that sourced the
+ * file also passes --endpoints; etcdctl.sh adds the local endpoint itself.
+ */
 export function renderEtcdctlEnv(plan: Plan): string {
+  const f = plan.pki.files;
   return `export ETCDCTL_API=3
 
-export ETCDCTL_CACERT=${plan.certs.caCert}
-export ETCDCTL_CERT=${plan.certs.etcdctlCert}
-export ETCDCTL_KEY=${plan.certs.etcdctlKey}
-export ETCDCTL_ENDPOINTS=${plan.urls.localClient}
+export ETCDCTL_CACERT=${f.ca.certPath}
+export ETCDCTL_CERT=${f['etcdctl-etcd-client'].certPath}
+export ETCDCTL_KEY=${f['etcdctl-etcd-client'].keyPath}
 
 export ETCDCTL_DIAL_TIMEOUT=3s
 `;
 }
 
-/** <install-dir>/etcdctl.sh: etcdctl with the client certificate, as etcdadm ships it. */
+/**
+ * <install-dir>/etcdctl.sh: etcdctl with the client certificate, as etcdadm ships it, talking to the local member
+ * (also on a non-default client port) unless the caller names endpoints itself (--endpoints, or ETCDCTL_ENDPOINTS).
+ */
 export function renderEtcdctlWrapper(plan: Plan): string {
+  const env = plan.files.etcdctlEnvFile;
+  const etcdctl = plan.install.binaries.etcdctl;
   return `#!/usr/bin/env sh
-if ! [ -r "${plan.etcdctlEnvFile}" ]; then
-	echo "Unable to read the etcdctl environment file '${plan.etcdctlEnvFile}'. The file must exist, and this wrapper must be run as root."
+if ! [ -r "${env}" ]; then
+	echo "Unable to read the etcdctl environment file '${env}'. The file must exist, and this wrapper must be run as root."
 	exit 1
 fi
-. "${plan.etcdctlEnvFile}"
-"${plan.binaries.etcdctl}" "$@"
+. "${env}"
+if [ -z "\${ETCDCTL_ENDPOINTS:-}" ]; then
+	for arg in "$@"; do
+		case "$arg" in
+		--endpoints|--endpoints=*) exec "${etcdctl}" "$@" ;;
+		esac
+	done
+	exec "${etcdctl}" --endpoints="${plan.member.urls.localClient}" "$@"
+fi
+exec "${etcdctl}" "$@"
 `;
 }
 
@@ -177,7 +195,7 @@ metadata:
     component: etcd
     tier: control-plane
   annotations:
-    etcdadm.io/advertise-client-urls: ${yamlString(plan.urls.advertiseClient.join(','))}
+    etcdadm.io/advertise-client-urls: ${yamlString(plan.member.urls.advertiseClient.join(','))}
 spec:
   hostNetwork: true
   priorityClassName: system-node-critical
@@ -186,7 +204,7 @@ spec:
       type: RuntimeDefault
   containers:
   - name: etcd
-    image: ${yamlString(`${plan.imageRepository}:v${plan.etcdVersion}`)}
+    image: ${yamlString(`${plan.service.imageRepository}:v${plan.release.version}`)}
     imagePullPolicy: IfNotPresent
     command:
     - /usr/local/bin/etcd
@@ -198,18 +216,18 @@ ${envYaml}
         memory: 100Mi
     volumeMounts:
     - name: etcd-certs
-      mountPath: ${yamlString(plan.certsDir)}
+      mountPath: ${yamlString(plan.pki.certsDir)}
       readOnly: true
     - name: etcd-data
-      mountPath: ${yamlString(plan.dataDir)}
+      mountPath: ${yamlString(plan.member.dataDir)}
   volumes:
   - name: etcd-certs
     hostPath:
-      path: ${yamlString(plan.certsDir)}
+      path: ${yamlString(plan.pki.certsDir)}
       type: DirectoryOrCreate
   - name: etcd-data
     hostPath:
-      path: ${yamlString(plan.dataDir)}
+      path: ${yamlString(plan.member.dataDir)}
       type: DirectoryOrCreate
 `;
 }

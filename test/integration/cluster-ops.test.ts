@@ -9,8 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { addMember, listMembers, promoteMember, removeMember } from '../../src/cluster/members.js';
-import { clusterStatus, EXIT_DEGRADED, EXIT_HEALTHY, formatStatus, statusExitCode, type ClusterStatus } from '../../src/cluster/status.js';
+import { ClusterHandle } from '../../src/cluster/handle.js';
+import { addMember, promoteMember, removeMember } from '../../src/cluster/membership.js';
+import { clusterStatus, EXIT_DEGRADED, EXIT_HEALTHY, memberListAnyView, statusExitCode, type ClusterStatus } from '../../src/cluster/status.js';
+import { formatStatus } from '../../src/cli/output.js';
 import { EtcdClient, EtcdClientError, type EtcdStatus, type EtcdTls, type Member, type MemberListResult } from '../../src/etcd/client.js';
 import { EtcdadmError } from '../../src/errors.js';
 import { Logger, type LogSink } from '../../src/log/logger.js';
@@ -24,6 +26,12 @@ function captureLog(): { log: Logger; lines: string[] } {
   const sink: LogSink = { write: (l) => void lines.push(l), isTTY: false };
   return { log: new Logger('debug', 'text', sink), lines };
 }
+
+/** A cluster handle around `client`, as the commands have one. */
+function handle(client: EtcdClient, tls?: EtcdTls): ClusterHandle {
+  return new ClusterHandle(client, { tls: tls ?? TLS!, log: captureLog().log });
+}
+let TLS: EtcdTls | undefined;
 
 function byName(st: ClusterStatus, name: string) {
   const m = st.members.find((x) => x.name === name);
@@ -46,6 +54,7 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
     cluster = await startEtcdCluster({ size: 3, tls: true, version: '3.5.30' });
     const f = cluster.tls!;
     tls = { ca: f.ca, cert: f.cert, key: f.key, caFile: f.caFile, certFile: f.clientCertFile };
+    TLS = tls;
     client = EtcdClient.create({ endpoints: cluster.endpoints, tls, dialTimeoutMs: 1000, requestTimeoutMs: 3000 });
   });
   after(async () => {
@@ -104,16 +113,16 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
 
   test('removing a healthy member while one is down is refused by the quorum guard, with the numbers', T, async () => {
     await assert.rejects(
-      removeMember(client, survivor.name, { log, tls }),
+      removeMember(handle(client), survivor.name, { log }),
       (err: unknown) =>
         err instanceof EtcdadmError &&
         err.message === `refusing to remove ${survivor.name}: removing ${survivor.name} would leave 2 voting members of which 1 is healthy; quorum of 2 needs 2`,
     );
-    assert.equal((await listMembers(client)).members.length, 3);
+    assert.equal((await memberListAnyView(client)).members.length, 3);
   });
 
   test('removing the dead member is allowed: back to 2 healthy members', T, async () => {
-    const r = await removeMember(client, dead.name, { log, tls, retryDeadlineMs: 20_000 });
+    const r = await removeMember(handle(client), dead.name, { log, deadlineMs: 20_000 });
     assert.equal(r.removed.name, dead.name);
     assert.equal(r.leaderMovedTo, undefined);
     assert.deepEqual(r.members.map((m) => m.name).sort(), [leaderName, survivor.name].sort());
@@ -129,18 +138,18 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
   });
 
   test('removing one of two members is refused as unsafe', T, async () => {
-    await assert.rejects(removeMember(client, survivor.name, { log, tls }), /a 2-member cluster loses quorum safety when one is removed/);
+    await assert.rejects(removeMember(handle(client), survivor.name, { log }), /a 2-member cluster loses quorum safety when one is removed/);
   });
 
   test('a learner is added (one change at a time), started, and promoted', T, async () => {
     const alloc = await allocateMember(true);
-    const added = await addMember(client, [alloc.peerURL], { log, tls, learner: true });
+    const added = await addMember(handle(client), [alloc.peerURL], { log, learner: true });
     assert.equal(added.member.isLearner, true);
     assert.equal(added.existed, false);
     // the same add again is a no-op; another add waits for this change to finish
-    assert.equal((await addMember(client, [alloc.peerURL], { log, tls, learner: true })).existed, true);
+    assert.equal((await addMember(handle(client), [alloc.peerURL], { log, learner: true })).existed, true);
     const other = await allocateMember(true);
-    await assert.rejects(addMember(client, [other.peerURL], { log, tls, learner: true }), /one membership change at a time/);
+    await assert.rejects(addMember(handle(client), [other.peerURL], { log, learner: true }), /one membership change at a time/);
     // an added, unstarted member shows, and makes the cluster degraded (quorum unchanged: learners do not count)
     const pending = await clusterStatus(client, undefined, { tls });
     const p = pending.members.find((m) => m.id === added.member.idHex)!;
@@ -157,7 +166,7 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
     );
     assert.equal(byName(st, 'etcd-3').role, 'learner');
 
-    const promoted = await promoteMember(client, 'etcd-3', { log, tls, retryDeadlineMs: 20_000 });
+    const promoted = await promoteMember(handle(client), 'etcd-3', { log, deadlineMs: 20_000 });
     assert.equal(promoted.isLearner, false);
     const after = await waitFor(
       async () => {
@@ -172,7 +181,7 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
   test('removing the leader moves leadership first, then removes it through another member', T, async () => {
     const before = await clusterStatus(client, undefined, { tls });
     const leader = before.leaderName!;
-    const r = await removeMember(client, leader, { log, tls, retryDeadlineMs: 20_000 });
+    const r = await removeMember(handle(client), leader, { log, deadlineMs: 20_000 });
     assert.ok(r.leaderMovedTo, 'leadership was moved');
     assert.notEqual(r.leaderMovedTo.name, leader);
     assert.ok(lines.some((l) => l.includes(`${leader} is the leader; moving leadership to ${r.leaderMovedTo!.name}`)));
@@ -280,7 +289,7 @@ describe('membership changes whose answer was lost (fake client)', () => {
   test('a removal that went through counts as done; it is sent through the other members first', async () => {
     const f = await fakeCluster({ loseAnswer: true });
     // m4 is a learner: removing m2 keeps 2 of 2 healthy voters
-    const r = await removeMember(f.client, 'm2', { log });
+    const r = await removeMember(handle(f.client), 'm2', { log });
     assert.equal(r.removed.name, 'm2');
     assert.deepEqual(r.members.map((m) => m.name), ['m1', 'm3', 'm4']);
     // healthy voters, then the (unhealthy) learner, the target last
@@ -289,23 +298,23 @@ describe('membership changes whose answer was lost (fake client)', () => {
 
   test('"unhealthy cluster" is retried with backoff', async () => {
     const f = await fakeCluster({ loseAnswer: false, unhealthyFirst: 2 });
-    await removeMember(f.client, '0x3', { log, retryDeadlineMs: 10_000 });
+    await removeMember(handle(f.client), '0x3', { log, deadlineMs: 10_000 });
     assert.deepEqual(f.calls.slice(1), ['MemberRemove:unhealthy', 'MemberRemove:unhealthy', 'MemberRemove']);
   });
 
   test('an add whose answer was lost returns the member found by its peer URL', async () => {
     const f = await fakeCluster({ loseAnswer: true });
     // the learner m4 must go first: one change at a time
-    await assert.rejects(addMember(f.client, ['https://127.0.0.2:2399'], { log, learner: true }), /m4 \(4\) is still a learner/);
-    await removeMember(f.client, 'm4', { log });
-    const r = await addMember(f.client, ['https://127.0.0.2:2399'], { log, learner: true });
+    await assert.rejects(addMember(handle(f.client), ['https://127.0.0.2:2399'], { log, learner: true }), /m4 \(4\) is still a learner/);
+    await removeMember(handle(f.client), 'm4', { log });
+    const r = await addMember(handle(f.client), ['https://127.0.0.2:2399'], { log, learner: true });
     assert.equal(r.member.idHex, '63');
     assert.equal(r.existed, false);
   });
 
   test('a promotion whose answer was lost returns the promoted member', async () => {
     const f = await fakeCluster({ loseAnswer: true });
-    const m = await promoteMember(f.client, 'm4', { log });
+    const m = await promoteMember(handle(f.client), 'm4', { log });
     assert.equal(m.isLearner, false);
   });
 
@@ -315,7 +324,7 @@ describe('membership changes whose answer was lost (fake client)', () => {
     c.memberRemove = async () => {
       throw new EtcdClientError(`cannot reach etcd at ${f.url(1)}: connection lost (ECONNRESET)`, { kind: 'unreachable' });
     };
-    await assert.rejects(removeMember(f.client, 'm2', { log }), /connection lost/);
+    await assert.rejects(removeMember(handle(f.client), 'm2', { log }), /connection lost/);
     assert.equal(f.members().length, 4);
   });
 });

@@ -2,20 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { chooseAdvertiseAddress, isGlobalUnicast } from '../../src/config/address.js';
 import { parseDuration, formatDuration } from '../../src/config/duration.js';
-import { resolveMemberPlan, resolveRelease, validateMemberName, type HostFacts } from '../../src/config/resolve.js';
+import { flagsLayer } from '../../src/cli/flags.js';
+import { validateMemberName } from '../../src/config/document.js';
+import { releasePlan } from '../../src/config/plan/release.js';
+import { mergeSettings } from '../../src/config/settings.js';
 import { hostPort, httpsUrl, initialCluster, parseEndpoint, sanSet } from '../../src/config/urls.js';
 import { EtcdadmError } from '../../src/errors.js';
-import type { HostAddress } from '../../src/host/net.js';
+import { LOOPBACK as lo, eth0, eth1, hostFacts as facts, planOf } from '../helpers/plan.js';
 
-const lo: HostAddress[] = [
-  { iface: 'lo', address: '127.0.0.1', family: 4, internal: true },
-  { iface: 'lo', address: '::1', family: 6, internal: true },
-];
-function facts(extra: HostAddress[], defaultRouteIfaces: string[] = []): HostFacts {
-  return { hostname: 'node-a', addresses: [...lo, ...extra], defaultRouteIfaces, cpus: 4 };
-}
-const eth0 = (address: string, family: 4 | 6 = 4): HostAddress => ({ iface: 'eth0', address, family, internal: false });
-const eth1 = (address: string, family: 4 | 6 = 4): HostAddress => ({ iface: 'eth1', address, family, internal: false });
+const resolveMemberPlan = (flags: Record<string, unknown>, host: ReturnType<typeof facts>, doc?: object) => planOf(flags, host, doc);
 
 describe('address choice', () => {
   it('prefers the default-route interface over the first interface', () => {
@@ -79,21 +74,21 @@ describe('durations', () => {
 describe('resolveMemberPlan', () => {
   it('derives etcdadm defaults from the host', () => {
     const p = resolveMemberPlan({}, facts([eth0('10.0.0.5'), eth1('192.168.1.7')], ['eth1']));
-    assert.equal(p.name, 'node-a');
-    assert.equal(p.etcdVersion, '3.5.30');
-    assert.equal(p.advertiseAddress, '192.168.1.7');
-    assert.deepEqual(p.urls.listenClient, ['https://192.168.1.7:2379', 'https://127.0.0.1:2379']);
-    assert.deepEqual(p.urls.advertiseClient, ['https://192.168.1.7:2379']);
-    assert.deepEqual(p.urls.listenPeer, ['https://192.168.1.7:2380']);
-    assert.deepEqual(p.urls.advertisePeer, ['https://192.168.1.7:2380']);
-    assert.equal(p.certs.serverKey, '/etc/etcd/pki/server.key');
-    assert.equal(p.binaries.etcdctl, '/opt/bin/etcdctl');
-    assert.equal(p.etcdctlWrapper, '/opt/bin/etcdctl.sh');
-    assert.equal(p.unitFile, '/etc/systemd/system/etcd.service');
-    assert.deepEqual(p.diskPriorities, ['Nice=-10', 'IOSchedulingClass=best-effort', 'IOSchedulingPriority=2']);
-    assert.deepEqual(p.sans.server, { dnsNames: ['node-a', 'localhost'], ipAddresses: ['192.168.1.7', '127.0.0.1'] });
+    assert.equal(p.member.name, 'node-a');
+    assert.equal(p.release.version, '3.5.30');
+    assert.equal(p.member.advertiseAddress, '192.168.1.7');
+    assert.deepEqual(p.member.urls.listenClient, ['https://192.168.1.7:2379', 'https://127.0.0.1:2379']);
+    assert.deepEqual(p.member.urls.advertiseClient, ['https://192.168.1.7:2379']);
+    assert.deepEqual(p.member.urls.listenPeer, ['https://192.168.1.7:2380']);
+    assert.deepEqual(p.member.urls.advertisePeer, ['https://192.168.1.7:2380']);
+    assert.equal(p.pki.files.server.keyPath, '/etc/etcd/pki/server.key');
+    assert.equal(p.install.binaries.etcdctl, '/opt/bin/etcdctl');
+    assert.equal(p.install.etcdctlWrapper, '/opt/bin/etcdctl.sh');
+    assert.equal(p.service.unitFile, '/etc/systemd/system/etcd.service');
+    assert.deepEqual(p.service.diskPriorities, ['Nice=-10', 'IOSchedulingClass=best-effort', 'IOSchedulingPriority=2']);
+    assert.deepEqual(p.pki.sans.server, { dnsNames: ['node-a', 'localhost'], ipAddresses: ['192.168.1.7', '127.0.0.1'] });
     assert.equal(p.release.connectTimeoutMs, 10_000);
-    assert.equal(p.gomaxprocs, 4);
+    assert.equal(p.etcd.gomaxprocs, 4);
   });
   it('takes flags over defaults', () => {
     const p = resolveMemberPlan(
@@ -110,29 +105,29 @@ describe('resolveMemberPlan', () => {
       },
       facts([eth0('10.0.0.5'), eth1('192.168.1.7')], ['eth1']),
     );
-    assert.equal(p.name, 'etcd-1');
-    assert.equal(p.etcdVersion, '3.4.23');
-    assert.equal(p.advertiseAddress, '10.0.0.5');
-    assert.equal(p.installDir, '/usr/local/bin');
-    assert.equal(p.binaries.etcd, '/usr/local/bin/etcd');
-    assert.equal(p.dataDir, '/srv/etcd');
+    assert.equal(p.member.name, 'etcd-1');
+    assert.equal(p.release.version, '3.4.23');
+    assert.equal(p.member.advertiseAddress, '10.0.0.5');
+    assert.equal(p.release.installDir, '/usr/local/bin');
+    assert.equal(p.install.binaries.etcd, '/usr/local/bin/etcd');
+    assert.equal(p.member.dataDir, '/srv/etcd');
     assert.equal(p.release.connectTimeoutMs, 3000);
     assert.equal(p.release.releaseUrl, 'file:///srv/releases');
-    assert.deepEqual(p.diskPriorities, ['Nice=-5']);
-    assert.deepEqual(p.sans.server.dnsNames, ['etcd-1', 'localhost', 'etcd.example.com']);
-    assert.deepEqual(p.sans.server.ipAddresses, ['10.0.0.5', '127.0.0.1', '192.0.2.10']);
-    assert.deepEqual(p.sans.peer.ipAddresses, ['10.0.0.5', '127.0.0.1']);
+    assert.deepEqual(p.service.diskPriorities, ['Nice=-5']);
+    assert.deepEqual(p.pki.sans.server.dnsNames, ['etcd-1', 'localhost', 'etcd.example.com']);
+    assert.deepEqual(p.pki.sans.server.ipAddresses, ['10.0.0.5', '127.0.0.1', '192.0.2.10']);
+    assert.deepEqual(p.pki.sans.peer.ipAddresses, ['10.0.0.5', '127.0.0.1']);
   });
   it('builds bracketed URLs for an IPv6 bind address', () => {
     const p = resolveMemberPlan({ bindAddress: 'fd00::5' }, facts([eth0('fd00::5', 6)]));
-    assert.deepEqual(p.urls.advertisePeer, ['https://[fd00::5]:2380']);
-    assert.ok(p.sans.server.ipAddresses.includes('fd00::5'));
+    assert.deepEqual(p.member.urls.advertisePeer, ['https://[fd00::5]:2380']);
+    assert.ok(p.pki.sans.server.ipAddresses.includes('fd00::5'));
   });
   it('listens on all addresses and advertises the detected one with a wildcard bind address', () => {
     const p = resolveMemberPlan({ bindAddress: '0.0.0.0' }, facts([eth0('10.0.0.5')]));
-    assert.deepEqual(p.urls.listenClient, ['https://0.0.0.0:2379', 'https://127.0.0.1:2379']);
-    assert.deepEqual(p.urls.advertiseClient, ['https://10.0.0.5:2379']);
-    assert.ok(!p.sans.server.ipAddresses.includes('0.0.0.0'));
+    assert.deepEqual(p.member.urls.listenClient, ['https://0.0.0.0:2379', 'https://127.0.0.1:2379']);
+    assert.deepEqual(p.member.urls.advertiseClient, ['https://10.0.0.5:2379']);
+    assert.ok(!p.pki.sans.server.ipAddresses.includes('0.0.0.0'));
   });
   const rejects = (flags: Parameters<typeof resolveMemberPlan>[0], pattern: RegExp) =>
     assert.throws(() => resolveMemberPlan(flags, facts([eth0('10.0.0.5')])), (e: unknown) => e instanceof EtcdadmError && pattern.test(e.oneLine()));
@@ -150,6 +145,10 @@ describe('resolveMemberPlan', () => {
     rejects({ dataDir: 'relative/dir' }, /invalid --data-dir/);
     rejects({ diskPriorities: ['Nice'] }, /invalid --disk-priorities/);
     rejects({ initSystem: 'upstart' }, /invalid --init-system/);
+    rejects({ version: 'vv3.5.30' }, /invalid --version "vv3.5.30": not an etcd version/);
+    rejects({ version: '3.5.30 ' }, /invalid --version/);
+    rejects({ serverCertExtraSans: ['ok.example', 'not a name!'] }, /invalid --server-cert-extra-sans "ok\.example,not a name!": must be an IP address or a DNS name/);
+    rejects({ certsDir: 'pki' }, /invalid --certs-dir "pki": must be an absolute path/);
   });
   it('validates member names as DNS names', () => {
     assert.equal(validateMemberName('etcd-1.example.com'), undefined);
@@ -157,7 +156,7 @@ describe('resolveMemberPlan', () => {
     assert.ok(validateMemberName('x'.repeat(64)));
   });
   it('resolves the release alone (download)', () => {
-    assert.deepEqual(resolveRelease({ version: '3.4.23' }), {
+    assert.deepEqual(releasePlan(mergeSettings([flagsLayer({ version: '3.4.23' }, 'download')])), {
       version: '3.4.23',
       releaseUrl: 'https://github.com/etcd-io/etcd/releases/download',
       cacheDir: '/var/cache/etcdadm/etcd',
@@ -169,18 +168,18 @@ describe('resolveMemberPlan', () => {
 });
 
 describe('settings from a config document', () => {
-  const doc = (extra: object) => ({ apiVersion: 'etcdadm.io/v1beta1', kind: 'InitConfiguration', ...extra }) as never;
+  const doc = (extra: object) => extra;
   it('flags win over the file, the file over the defaults', () => {
     const p = resolveMemberPlan(
       { dataDir: '/flag/data' },
       facts([eth0('10.0.0.5')]),
       doc({ member: { dataDir: '/file/data', clientPort: 12379 }, etcd: { version: '3.4.23' } }),
     );
-    assert.equal(p.dataDir, '/flag/data');
-    assert.equal(p.etcdVersion, '3.4.23');
-    assert.deepEqual(p.urls.advertiseClient, ['https://10.0.0.5:12379']);
-    assert.equal(p.urls.localClient, 'https://127.0.0.1:12379');
-    assert.equal(p.tuning.quotaBackendBytes, 2 * 1024 ** 3);
+    assert.equal(p.member.dataDir, '/flag/data');
+    assert.equal(p.release.version, '3.4.23');
+    assert.deepEqual(p.member.urls.advertiseClient, ['https://10.0.0.5:12379']);
+    assert.equal(p.member.urls.localClient, 'https://127.0.0.1:12379');
+    assert.equal(p.etcd.quotaBackendBytes, 2 * 1024 ** 3);
   });
   it('a dual-stack host advertises both families when the file lists both, with SANs for both', () => {
     const p = resolveMemberPlan(
@@ -195,9 +194,9 @@ describe('settings from a config document', () => {
         },
       }),
     );
-    assert.deepEqual(p.urls.advertisePeer, ['https://10.0.0.5:2380', 'https://[fd00::5]:2380']);
-    assert.deepEqual(p.sans.server.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
-    assert.deepEqual(p.sans.peer.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
-    assert.equal(p.urls.localClient, 'https://127.0.0.1:2379');
+    assert.deepEqual(p.member.urls.advertisePeer, ['https://10.0.0.5:2380', 'https://[fd00::5]:2380']);
+    assert.deepEqual(p.pki.sans.server.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
+    assert.deepEqual(p.pki.sans.peer.ipAddresses, ['10.0.0.5', 'fd00::5', '127.0.0.1']);
+    assert.equal(p.member.urls.localClient, 'https://127.0.0.1:2379');
   });
 });

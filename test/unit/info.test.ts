@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { formatInfo, type MemberInfo } from '../../src/cli/info.js';
+import { formatInfo, type MemberInfo } from '../../src/cli/output.js';
 
 const info: MemberInfo = {
   id: '8e9e05c52164694d',

@@ -189,11 +189,10 @@ describe('addCheck', () => {
   });
 
   it('a voter: refused when the healthy voters are below the new quorum', () => {
-    // 1 → 2: quorum 2, only 1 healthy until the new one starts
-    const one = cluster(1);
-    const r1 = refused(addCheck(one.members, one.health, { learner: false }));
-    assert.equal(r1.kind, 'quorum-loss');
-    assert.match(r1.reason, /^adding a voting member would make 2 voting members with quorum 2, but only 1 is healthy/);
+    // 2 with 1 down → 3: quorum 2, only 1 healthy until the new one starts
+    const two = cluster(2, { down: ['a2'] });
+    const r1 = refused(addCheck(two.members, two.health, { learner: false }));
+    assert.equal(r1.kind, 'no-quorum');
     // 3 with 1 down → 4: quorum 3, 2 healthy
     const three = cluster(3, { down: ['a3'] });
     assert.match(refused(addCheck(three.members, three.health, { learner: false })).reason, /4 voting members with quorum 3, but only 2 are healthy/);
@@ -207,6 +206,15 @@ describe('addCheck', () => {
       const c = cluster(n);
       assert.equal(addCheck(c.members, c.health, { learner: false }).ok, true, `${n} voters`);
     }
+  });
+
+  it('a plain 1-member cluster may grow to 2 voters, as etcd allows for recovery (quorum 2 until the new one starts)', () => {
+    const one = cluster(1);
+    const c = addCheck(one.members, one.health, { learner: false });
+    assert.equal(c.ok, true);
+    assert.match(c.ok ? c.note : '', /quorum is 2 until the new member starts/);
+    const down = cluster(1, { down: ['a1'] });
+    assert.equal(refused(addCheck(down.members, down.health, { learner: false })).kind, 'no-quorum');
   });
 
   it('learners already there do not count for the new quorum', () => {

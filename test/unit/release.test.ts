@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EtcdadmError } from '../../src/errors.js';
 import {
-  DEFAULT_RELEASE_URL,
   etcdBinaryPaths,
   expectedSha256,
   parseSha256Sums,
@@ -18,7 +17,7 @@ const H2 = '0123456789abcdef'.repeat(4);
 
 test('releaseUrls: upstream GitHub layout by default', () => {
   const spec = releaseSpec({ version: '3.5.30', arch: 'amd64' });
-  assert.equal(spec.releaseUrl, DEFAULT_RELEASE_URL);
+  assert.equal(spec.releaseUrl, 'https://github.com/etcd-io/etcd/releases/download');
   assert.deepEqual(releaseUrls(spec), {
     archive: 'https://github.com/etcd-io/etcd/releases/download/v3.5.30/etcd-v3.5.30-linux-amd64.tar.gz',
     sums: 'https://github.com/etcd-io/etcd/releases/download/v3.5.30/SHA256SUMS',

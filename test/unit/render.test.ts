@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { resolveMemberPlan } from '../../src/config/resolve.js';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { planOf } from '../helpers/plan.js';
 import {
   etcdEnvironment,
   parseEnvFile,
@@ -12,18 +16,16 @@ import {
   renderUnit,
 } from '../../src/service/render.js';
 
-const plan = resolveMemberPlan(
-  { name: 'etcd-a' },
-  {
-    hostname: 'h',
-    addresses: [
-      { iface: 'lo', address: '127.0.0.1', family: 4, internal: true },
-      { iface: 'eth0', address: '10.88.0.1', family: 4, internal: false },
-    ],
-    defaultRouteIfaces: [],
-    cpus: 2,
-  },
-);
+const HOST = {
+  hostname: 'h',
+  addresses: [
+    { iface: 'lo', address: '127.0.0.1', family: 4 as const, internal: true },
+    { iface: 'eth0', address: '10.88.0.1', family: 4 as const, internal: false },
+  ],
+  defaultRouteIfaces: [],
+  cpus: 2,
+};
+const plan = planOf({ name: 'etcd-a' }, HOST);
 const cluster = { initialCluster: 'etcd-a=https://10.88.0.1:2380', state: 'new' as const, token: 'etcd-0123' };
 
 describe('etcd.env', () => {
@@ -79,10 +81,32 @@ describe('unit and wrappers', () => {
     assert.match(env, /^export ETCDCTL_CACERT=\/etc\/etcd\/pki\/ca.crt$/m);
     assert.match(env, /^export ETCDCTL_CERT=\/etc\/etcd\/pki\/etcdctl-etcd-client.crt$/m);
     assert.match(env, /^export ETCDCTL_KEY=\/etc\/etcd\/pki\/etcdctl-etcd-client.key$/m);
+    assert.doesNotMatch(env, /ETCDCTL_ENDPOINTS/, 'etcdctl 3.5 refuses ETCDCTL_ENDPOINTS together with --endpoints');
     const sh = renderEtcdctlWrapper(plan);
     assert.match(sh, /^#!\/usr\/bin\/env sh/);
     assert.match(sh, /\. "\/etc\/etcd\/etcdctl.env"/);
-    assert.match(sh, /"\/opt\/bin\/etcdctl" "\$@"/);
+  });
+  it('etcdctl.sh reaches the local member on its port, unless the caller names endpoints', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcdadm-wrapper-'));
+    try {
+      const custom = planOf({ name: 'etcd-a' }, HOST, { member: { clientPort: 12379, peerPort: 12380 } });
+      const fake = join(dir, 'etcdctl');
+      writeFileSync(fake, '#!/bin/sh\necho "args:$*|env:${ETCDCTL_ENDPOINTS:-}"\n');
+      chmodSync(fake, 0o755);
+      const envFile = join(dir, 'etcdctl.env');
+      const p = { ...custom, files: { ...custom.files, etcdctlEnvFile: envFile }, install: { ...custom.install, binaries: { ...custom.install.binaries, etcdctl: fake } } };
+      writeFileSync(envFile, renderEtcdctlEnv(p));
+      const wrapper = join(dir, 'etcdctl.sh');
+      writeFileSync(wrapper, renderEtcdctlWrapper(p));
+      chmodSync(wrapper, 0o755);
+      const run = (args: string[], env: NodeJS.ProcessEnv = {}) => execFileSync(wrapper, args, { env: { PATH: process.env.PATH, ...env } }).toString().trim();
+      assert.equal(run(['endpoint', 'health']), 'args:--endpoints=https://127.0.0.1:12379 endpoint health|env:');
+      assert.equal(run(['--endpoints=https://10.0.0.1:12379,https://10.0.0.2:12379', 'endpoint', 'status']), 'args:--endpoints=https://10.0.0.1:12379,https://10.0.0.2:12379 endpoint status|env:');
+      assert.equal(run(['endpoint', 'status', '--endpoints', 'https://10.0.0.3:12379']), 'args:endpoint status --endpoints https://10.0.0.3:12379|env:');
+      assert.equal(run(['get', 'k'], { ETCDCTL_ENDPOINTS: 'https://10.0.0.9:12379' }), 'args:get k|env:https://10.0.0.9:12379');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   it('renders a valid static Pod manifest', () => {
     const doc = parse(renderPodManifest(plan, etcdEnvironment(plan, cluster)));

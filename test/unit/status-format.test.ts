@@ -1,21 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
-import {
-  compareVersions,
-  EXIT_DEGRADED,
-  EXIT_ERROR,
-  EXIT_HEALTHY,
-  EXIT_UNAVAILABLE,
-  formatStatus,
-  humanBytes,
-  renderTable,
-  statusExitCode,
-  summaryLine,
-  type ClusterStatus,
-  type MemberStatus,
-} from '../../src/cluster/status.js';
-import { formatMemberList, memberListView, resolveMember } from '../../src/cluster/members.js';
+import { EXIT_DEGRADED, EXIT_ERROR, EXIT_HEALTHY, EXIT_UNAVAILABLE, statusExitCode, type ClusterStatus, type MemberStatus } from '../../src/cluster/status.js';
+import { resolveMember } from '../../src/cluster/membership.js';
+import { formatMemberList, formatStatus, humanBytes, memberListView, renderTable, summaryLine } from '../../src/cli/output.js';
+import { compareVersions, parseVersion } from '../../src/config/version.js';
 import type { Member } from '../../src/etcd/client.js';
 import { EtcdadmError } from '../../src/errors.js';
 
@@ -142,10 +131,13 @@ describe('status formatting', () => {
     ]);
   });
 
-  it('versions compare numerically', () => {
+  it('versions compare numerically, with one grammar (at most one leading v)', () => {
     assert.ok(compareVersions('3.5.9', '3.5.30') < 0);
     assert.ok(compareVersions('3.4.23', '3.5.0') < 0);
     assert.equal(compareVersions('3.5.30', '3.5.30'), 0);
+    assert.ok(compareVersions('3.6.0-rc.1', '3.6.0') < 0);
+    assert.deepEqual(parseVersion('v3.6.16'), { major: 3, minor: 6, patch: 16 });
+    for (const bad of ['vv3.5.30', '3.5', '3.5.30.1', ' 3.5.30', '03.5.30']) assert.equal(parseVersion(bad), undefined, bad);
   });
 
   it('renderTable pads ragged rows', () => {

@@ -1,13 +1,11 @@
 /** `etcdadm version`: the CLI's own version (never on --version, which is etcd's, as in etcdadm). */
 import { Command, Option } from '@commander-js/extra-typings';
 import { stringify } from 'yaml';
-import { EtcdadmError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import { stdout } from './context.js';
+import { EtcdadmError } from '../../errors.js';
+import { action } from '../command.js';
+import { stdout } from '../context.js';
 
 declare const ETCDADM_COMMIT: string | undefined;
-
-type Act = (fn: (log: Logger, opts: Record<string, unknown>) => Promise<void>) => (...args: unknown[]) => Promise<void>;
 
 export function versionInfo(version: string) {
   return {
@@ -18,14 +16,14 @@ export function versionInfo(version: string) {
   };
 }
 
-export function versionCommand(version: string, act: Act): Command<any, any, any> {
+export function versionCommand(version: string): Command<any, any, any> {
   const cmd = new Command('version')
     .description("Print etcdadm's own version")
     .addOption(new Option('--short', 'print only the version number'))
     .addOption(new Option('-o, --output <format>', 'output format: json or yaml').choices(['json', 'yaml']));
   cmd.addHelpText('after', '\nExample:\n  etcdadm version --short\n  etcdadm version -o json\n');
   cmd.action(
-    act(async (_log, opts) => {
+    action(async ({ opts }) => {
       const info = versionInfo(version);
       if (opts.output === 'json') stdout(JSON.stringify(info, null, 2));
       else if (opts.output === 'yaml') stdout(stringify(info).trimEnd());

@@ -1,0 +1,61 @@
+/** `etcdadm init`, `join` and `reset`: the phase workflows, each with `phase <name>` subcommands and --skip-phases. */
+import { Command, Option } from '@commander-js/extra-typings';
+import { INIT_PHASES } from '../../phases/init.js';
+import { JOIN_PHASES } from '../../phases/join.js';
+import { RESET_PHASES } from '../../phases/reset.js';
+import { joinEndpoints, memberEndpoints } from '../../run/context.js';
+import { workflowCommand } from '../command.js';
+
+export function initCommand(): Command<any, any, any> {
+  const cmd = new Command('init').description('Initialize a new etcd cluster: install etcd, create the PKI, start a one-member cluster and print the join command');
+  workflowCommand(cmd, {
+    name: 'init',
+    set: 'init',
+    phases: INIT_PHASES,
+    useRecord: false,
+    rollback: true,
+    contextEndpoints: (plan) => [plan.member.urls.localClient],
+    extraOptions: () => [
+      new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot (checked before anything is installed)'),
+      new Option('--force', 'take over a host where etcd already runs or the data dir holds a member (the data dir is moved aside, never deleted)'),
+    ],
+    example: 'Example:\n  etcdadm init\n  etcdadm init --version 3.5.30 --release-url file:///srv/etcd-releases --name etcd-a\n  etcdadm init --skip-phases etcdctl\n',
+  });
+  return cmd;
+}
+
+export function joinCommand(): Command<any, any, any> {
+  const cmd = new Command('join')
+    .description('Join this host to an existing cluster: certificates from the cluster CA, install etcd, add the member, start it')
+    .argument('[endpoints...]', 'client URL(s) of existing members, e.g. https://10.0.0.1:2379 (comma-separated or several; or join.endpoints in --config)');
+  workflowCommand(cmd, {
+    name: 'join',
+    set: 'join',
+    phases: JOIN_PHASES,
+    endpoints: true,
+    useRecord: false,
+    rollback: true,
+    contextEndpoints: (plan) => joinEndpoints(plan),
+    extraOptions: () => [new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)')],
+    example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n',
+  });
+  return cmd;
+}
+
+export function resetCommand(): Command<any, any, any> {
+  const cmd = new Command('reset').description('Remove this member from its cluster and remove etcd, its data and its certificates from this host');
+  workflowCommand(cmd, {
+    name: 'reset',
+    set: 'reset',
+    phases: RESET_PHASES,
+    useRecord: true,
+    rollback: false,
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [
+      new Option('--skip-remove-member', 'do not remove the member from the cluster (its data dir is then moved aside, not deleted)'),
+      new Option('--force', 'reset even the last member of a cluster, or when the cluster cannot be reached (the data dir is moved aside)'),
+    ],
+    example: 'reset acts on what init/join recorded in /etc/etcd/etcdadm.yaml; the flags only fill in when there is no record.\n\nExample:\n  etcdadm reset\n  etcdadm reset phase remove-member\n',
+  });
+  return cmd;
+}

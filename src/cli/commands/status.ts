@@ -1,0 +1,93 @@
+/**
+ * `etcdadm status`: the health of the whole cluster from any member host (one table, or JSON/YAML), with exit codes
+ * for scripts and monitoring: 0 healthy, 1 error, 3 degraded, 4 unavailable (see src/cluster/status.ts). It ends
+ * within a bounded time when members are unreachable: every probe has a 2 s bound and the handle is closed.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
+import { EtcdadmError } from '../../errors.js';
+import { sleep } from '../../util/retry.js';
+import { action } from '../command.js';
+import { formatStatus, OUTPUT_FORMATS, type OutputFormat } from '../output.js';
+import { stdout } from '../context.js';
+import { opsOptions, withCluster } from './ops.js';
+
+/** `--watch [seconds]`: undefined without the flag, 2 when given without a value. */
+export function watchInterval(value: unknown): number | undefined {
+  if (value === undefined || value === false) return undefined;
+  if (value === true) return 2;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new EtcdadmError(`invalid --watch "${String(value)}": must be a number of seconds > 0`, { exitCode: 2 });
+  return n;
+}
+
+const CLEAR = '\x1b[H\x1b[2J';
+
+export function statusCommand(): Command<any, any, any> {
+  const cmd = new Command('status')
+    .description("Show the health of the whole cluster: every member's role, health, version, DB size and raft state, quorum and how many members it can lose")
+    .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'))
+    .addOption(new Option('-w, --watch [seconds]', 'refresh every N seconds (default 2) until interrupted'));
+  for (const o of opsOptions()) cmd.addOption(o);
+  cmd.addHelpText(
+    'after',
+    `
+Exit codes: 0 healthy, 1 error (the check could not run), 3 degraded (quorum holds but a member is unhealthy,
+unreachable or unstarted, or an alarm is raised), 4 unavailable (no quorum, or no member answers).
+
+Example:
+  etcdadm status
+  etcdadm status -o json --endpoints https://10.0.0.1:2379,https://10.0.0.2:2379
+  etcdadm status --watch 5
+`,
+  );
+  cmd.action(
+    action(
+      async (inv) => {
+        const format = String(inv.opts.output ?? 'table') as OutputFormat;
+        const interval = watchInterval(inv.opts.watch);
+        await withCluster(
+          inv,
+          async (h) => {
+            if (interval === undefined) {
+              const st = await h.status({ serializable: true });
+              stdout(formatStatus(st, format));
+              process.exitCode = statusExitCode(st);
+              return;
+            }
+            const stop = new AbortController();
+            const onSignal = (): void => stop.abort();
+            process.once('SIGINT', onSignal);
+            process.once('SIGTERM', onSignal);
+            const tty = process.stdout.isTTY === true;
+            try {
+              while (!stop.signal.aborted) {
+                let text: string;
+                let code: number;
+                try {
+                  const st = await h.status({ refresh: true, serializable: true });
+                  text = formatStatus(st, format);
+                  code = statusExitCode(st);
+                } catch (err) {
+                  text = `error: ${err instanceof EtcdadmError ? err.oneLine() : String(err)}`;
+                  code = err instanceof EtcdadmError ? err.exitCode : EXIT_ERROR;
+                }
+                if (stop.signal.aborted) break;
+                const header = `Every ${interval}s: etcdadm status (${h.endpoints.join(',')})  ${new Date().toISOString()}`;
+                process.stdout.write(tty ? `${CLEAR}${header}\n\n${text}\n` : `${header}\n${text}\n\n`);
+                process.exitCode = code;
+                await sleep(interval * 1000, stop.signal).catch(() => undefined);
+              }
+            } finally {
+              process.off('SIGINT', onSignal);
+              process.off('SIGTERM', onSignal);
+            }
+          },
+          { requestTimeoutMs: 2000 },
+        );
+      },
+      { record: true },
+    ),
+  );
+  return cmd;
+}

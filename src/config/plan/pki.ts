@@ -1,0 +1,25 @@
+/** The pki section of the Plan: where the certificates live, how new keys are made, and the SANs. Pure. */
+import { DEFAULTS } from '../defaults.js';
+import { pkiFiles } from '../../pki/store.js';
+import type { MemberPlan, PkiPlan, Settings } from '../types.js';
+import { sanSet } from '../urls.js';
+
+const hostsOf = (list: readonly string[]) => list.map((u) => new URL(u).hostname);
+const clean = (list: readonly string[]) => list.map((x) => x.trim()).filter(Boolean);
+
+export function pkiPlan(settings: Settings, member: MemberPlan): PkiPlan {
+  const p = settings.pki;
+  const u = member.urls;
+  return {
+    certsDir: p.certsDir,
+    files: pkiFiles(p.certsDir),
+    keyAlgorithm: p.keyAlgorithm,
+    caValidityDays: p.caValidityDays,
+    certValidityDays: p.certValidityDays,
+    renewBeforeDays: DEFAULTS.renewBeforeDays,
+    sans: {
+      server: sanSet([member.name, ...hostsOf(u.advertiseClient), ...hostsOf(u.listenClient), '127.0.0.1', 'localhost', ...clean(p.serverCertExtraSANs)]),
+      peer: sanSet([member.name, ...hostsOf(u.advertisePeer), ...hostsOf(u.listenPeer), '127.0.0.1', 'localhost', ...clean(p.peerCertExtraSANs)]),
+    },
+  };
+}

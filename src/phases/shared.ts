@@ -1,0 +1,168 @@
+/**
+ * Phases and steps that init and join share: install, certificates, start, etcdctl; the data dir, the service user
+ * and the host record's facts. Defined once; both commands list them.
+ */
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import type { Plan } from '../config/types.js';
+import { EtcdadmError } from '../errors.js';
+import type { Account } from '../host/user.js';
+import { type RecordFacts } from '../host/record.js';
+import { caFingerprint, ensurePki, pkiFiles } from '../pki/index.js';
+import { installRelease, installState, installedVersion, restoreInstall } from '../release/index.js';
+import type { PhaseContext } from '../run/context.js';
+import { phase, type Phase } from '../run/phase.js';
+import { renderEtcdctlEnv, renderEtcdctlWrapper } from '../service/render.js';
+
+/** A new random cluster token: a cluster rebuilt from the same names and addresses never gets an earlier one's IDs. */
+export function newClusterToken(): string {
+  return `etcd-${randomBytes(8).toString('hex')}`;
+}
+
+/**
+ * Write facts into the host record; when there is none yet (a phase run on its own), the first write records this
+ * run (created by this command, not complete, a new cluster token) with the plan's settings.
+ */
+export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts> & { addCreatedDirs?: string[] }): Promise<void> {
+  const caPem = await ctx.host.read(ctx.plan.pki.files.ca.certPath).catch(() => undefined);
+  const fp = caPem ? { caFingerprint: caFingerprint(caPem) } : {};
+  if (ctx.record.exists) return ctx.record.update({ ...fp, ...facts, settings: ctx.plan.settings, memberName: ctx.plan.member.name });
+  await ctx.record.update({
+    createdBy: ctx.command === 'join' ? 'join' : 'init',
+    complete: false,
+    clusterToken: newClusterToken(),
+    ...fp,
+    ...facts,
+    memberName: ctx.plan.member.name,
+    settings: ctx.plan.settings,
+  });
+}
+
+/** The cluster token of this run: the record's (written first by preflight), or a new one. */
+export function clusterToken(ctx: PhaseContext): string {
+  return ctx.record.facts?.clusterToken ?? newClusterToken();
+}
+
+/**
+ * With a non-root service user (systemd only): create it if missing, and give it what etcd must read or write — the
+ * certs dir, ca.crt, its own server and peer certificates and keys (still 0600), the data and WAL dirs. The CA key and
+ * the client keys stay root's.
+ */
+export async function grantServiceUser(ctx: PhaseContext, what: 'certificates' | 'data'): Promise<Account | undefined> {
+  const { plan, host, log } = ctx;
+  if (plan.service.user === 'root' || plan.service.initSystem !== 'systemd') return undefined;
+  const who = await host.ensureServiceUser(plan.service.user, plan.member.dataDir, log);
+  if (what === 'certificates') {
+    const f = plan.pki.files;
+    for (const p of [plan.pki.certsDir, f.ca.certPath, f.server.certPath, f.server.keyPath, f.peer.certPath, f.peer.keyPath]) await host.chown(p, who);
+  } else {
+    await host.chownTree(plan.member.dataDir, who);
+    if (plan.member.walDir) await host.chownTree(plan.member.walDir, who);
+  }
+  log.debug(`${what === 'certificates' ? 'certificates' : 'data dir'} owned by ${who.name}`);
+  return who;
+}
+
+/** Create the data dir (and WAL dir) with mode 0700, as etcd insists; the ones it creates are recorded as etcdadm's. */
+export async function ensureDataDirs(ctx: PhaseContext): Promise<void> {
+  const { plan, host } = ctx;
+  const created: string[] = [];
+  for (const path of [plan.member.dataDir, ...(plan.member.walDir ? [plan.member.walDir] : [])]) {
+    if (await host.mkdir(path, 0o700)) created.push(path);
+    const st = await host.stat(path);
+    if (st?.kind !== 'dir') throw new EtcdadmError(`${path} exists but is not a directory`, { hint: 'choose another data dir' });
+  }
+  if (created.length) await recordFacts(ctx, { addCreatedDirs: created });
+  await grantServiceUser(ctx, 'data');
+}
+
+/** Whether the data dir holds an etcd member (its `member` subdirectory exists). */
+export async function dataDirHasMember(ctx: PhaseContext): Promise<boolean> {
+  return (await ctx.host.stat(join(ctx.plan.member.dataDir, 'member')))?.kind === 'dir';
+}
+
+// ------------------------------------------------------------------ install
+
+export const installPhase: Phase = phase<string | undefined, 'install' | 'keep'>({
+  name: 'install',
+  short: 'Download etcd, verify its SHA-256 and install it',
+  long: "Downloads the etcd release archive (or takes it from the cache), verifies it against the release's SHA256SUMS, and installs etcd, etcdctl and etcdutl into --install-dir.",
+  observe: (ctx) => installedVersion(ctx.plan.install.binaries.etcd),
+  decide: (plan, have) => (have === plan.release.version ? 'keep' : 'install'),
+  async act(ctx, decision) {
+    const { plan, log } = ctx;
+    const dir = plan.release.installDir;
+    if (decision === 'keep') {
+      log.info(`etcd v${plan.release.version} is already installed in ${dir}`);
+      return;
+    }
+    const dl = await ctx.download(plan.release, log);
+    await ctx.host.mkdir(dir, 0o755);
+    const before = await installState(dir);
+    ctx.changes.add(`install etcd v${plan.release.version} into ${dir}`, () => restoreInstall(dir, before));
+    await installRelease(plan.release, dl.archivePath, log);
+  },
+});
+
+// ------------------------------------------------------------------ certificates
+
+export function certificatesPhase(allowCreateCA: boolean): Phase {
+  return phase<undefined, undefined>({
+    name: 'certificates',
+    short: allowCreateCA ? "Generate the CA (unless present) and this member's certificates" : "Generate this member's certificates from the cluster CA",
+    long: allowCreateCA
+      ? 'Reuses ca.crt/ca.key in --certs-dir when present, else creates a CA; then generates server, peer, etcdctl-etcd-client and apiserver-etcd-client certificates. Valid certificates that already cover the wanted names are kept.'
+      : "Uses the cluster CA (ca.crt and ca.key copied from an existing member into --certs-dir) to generate this member's server, peer and client certificates.",
+    async act(ctx) {
+      const { plan, host, log } = ctx;
+      const dir = plan.pki.certsDir;
+      const dirExisted = await host.exists(dir);
+      const files = Object.values(pkiFiles(dir)).flatMap((p) => [p.certPath, p.keyPath]);
+      const existed = new Set<string>();
+      for (const f of files) if (await host.exists(f)) existed.add(f);
+      ctx.changes.add(`certificates in ${dir}`, async () => {
+        for (const f of files) if (!existed.has(f)) await host.remove(f);
+        if (!dirExisted && ((await host.list(dir)) ?? []).length === 0) await host.removeTree(dir);
+      });
+      await ensurePki({ ...plan.pki, memberName: plan.member.name, server: plan.pki.sans.server, peer: plan.pki.sans.peer }, log, { allowCreate: allowCreateCA });
+      if (!dirExisted) await recordFacts(ctx, { addCreatedDirs: [dir] });
+      await grantServiceUser(ctx, 'certificates');
+    },
+  });
+}
+
+// ------------------------------------------------------------------ start, etcdctl
+
+export const startPhase: Phase = phase<boolean, 'start' | 'running'>({
+  name: 'start',
+  short: 'Start etcd through the init system',
+  observe: (ctx) => ctx.init.isActive(ctx.plan),
+  decide: (_plan, active) => (active ? 'running' : 'start'),
+  async act(ctx, decision) {
+    const { plan, log } = ctx;
+    const kubelet = plan.service.initSystem === 'kubelet';
+    if (decision === 'running' && !kubelet) {
+      log.info(`${plan.service.unitName} is already active`);
+      return;
+    }
+    log.info(kubelet ? `Writing the static Pod manifest ${plan.service.podManifestFile}; the kubelet starts etcd from it` : `Starting ${plan.service.unitName}`);
+    ctx.changes.add(`start ${plan.service.unitName}`, () => ctx.init.stop(plan));
+    await ctx.init.start(plan);
+  },
+});
+
+export const etcdctlPhase: Phase = phase<undefined, undefined>({
+  name: 'etcdctl',
+  short: 'Install etcdctl.env and the etcdctl.sh wrapper',
+  async act(ctx) {
+    const { plan, host, log } = ctx;
+    await host.write(plan.files.etcdctlEnvFile, renderEtcdctlEnv(plan), { mode: 0o644 });
+    await host.write(plan.install.etcdctlWrapper, renderEtcdctlWrapper(plan), { mode: 0o755 });
+    log.info(`Wrote ${plan.files.etcdctlEnvFile} and ${plan.install.etcdctlWrapper}; run '${plan.install.etcdctlWrapper} endpoint health' to use etcdctl`);
+  },
+});
+
+/** How the health waits watch etcd: the init system says when it exited, and where its log is. */
+export function waitOptions(ctx: PhaseContext, plan: Plan = ctx.plan) {
+  return { timeoutMs: plan.healthTimeoutMs, down: () => ctx.init.down(plan), logHint: ctx.init.logHint(plan) };
+}

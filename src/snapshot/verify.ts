@@ -1,0 +1,62 @@
+/**
+ * Checking that a file is an etcd v3 snapshot before anything is installed: what `etcdctl snapshot save` (and the
+ * Maintenance.Snapshot stream) writes is etcd's bbolt database followed by the SHA-256 of it (32 bytes). A database
+ * is a whole number of 512-byte-aligned pages whose first meta page carries bbolt's magic number.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { EtcdadmError } from '../errors.js';
+
+const BOLT_MAGIC = 0xed0cdaed;
+const HASH_BYTES = 32;
+
+export interface SnapshotFacts {
+  path: string;
+  /** Bytes of the file, hash included. */
+  size: number;
+  pageSize: number;
+  /** SHA-256 of the database (hex), which the file's last 32 bytes repeat. */
+  sha256: string;
+}
+
+function bad(path: string, why: string): EtcdadmError {
+  return new EtcdadmError(`${path} is not a usable etcd snapshot: ${why}`, {
+    hint: "pass a snapshot taken with 'etcdctl snapshot save' (or etcdadm snapshot save), copied whole",
+    exitCode: 2,
+  });
+}
+
+/** The facts of a valid snapshot file; an EtcdadmError (exit code 2) naming what is wrong otherwise. */
+export async function verifySnapshotFile(path: string): Promise<SnapshotFacts> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw bad(path, code === 'ENOENT' ? 'it does not exist' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message);
+  }
+  let size: number;
+  let pageSize: number;
+  let tail: Buffer;
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw bad(path, 'it is not a regular file');
+    size = st.size;
+    if (size === 0) throw bad(path, 'it is empty');
+    if (size % 512 !== HASH_BYTES) throw bad(path, `its size (${size} bytes) is not a database plus its 32-byte SHA-256: truncated, or not a snapshot`);
+    const head = Buffer.alloc(32);
+    await fh.read(head, 0, 32, 0);
+    if (head.readUInt32LE(16) !== BOLT_MAGIC) throw bad(path, 'it does not start with an etcd (bbolt) database');
+    pageSize = head.readUInt32LE(24);
+    tail = Buffer.alloc(HASH_BYTES);
+    await fh.read(tail, 0, HASH_BYTES, size - HASH_BYTES);
+  } finally {
+    await fh.close();
+  }
+  const hash = createHash('sha256');
+  if (size > HASH_BYTES) for await (const chunk of createReadStream(path, { start: 0, end: size - HASH_BYTES - 1 })) hash.update(chunk as Buffer);
+  const digest = hash.digest();
+  if (!digest.equals(tail)) throw bad(path, 'its SHA-256 does not match the one stored in it: the file is corrupt');
+  return { path, size, pageSize, sha256: digest.toString('hex') };
+}
