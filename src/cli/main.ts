@@ -35,6 +35,9 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(err.exitCode);
   });
   await program.parseAsync(argv);
+  // Every command closes what it opened; should anything still hold the event loop (a socket the kernel keeps
+  // connecting), the command still ends by its own deadline: monitoring calls `status` with a timeout.
+  setTimeout(() => process.exit(), 1000).unref();
 }
 
 // Run when executed as the CLI (the esbuild bundle, or node build/src/cli/main.js).

@@ -29,7 +29,8 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, createSecureContext } from 'node:tls';
 import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { EtcdadmError } from '../errors.js';
@@ -183,6 +184,8 @@ export interface HttpHealthResult {
 interface Conn {
   endpoint: string;
   manager: Http2SessionManager;
+  /** The sockets this connection opened: destroyed on close (see `socketsFor`). */
+  sockets: Set<Socket>;
   kv: Client<typeof KV>;
   cluster: Client<typeof Cluster>;
   maintenance: Client<typeof Maintenance>;
@@ -312,7 +315,7 @@ export class EtcdClient {
   /** Closes all connections. The client cannot be used afterwards. */
   close(): void {
     this.closed = true;
-    for (const c of this.conns.values()) c.manager.abort();
+    for (const c of this.conns.values()) abortConn(c);
     this.conns.clear();
   }
 
@@ -567,13 +570,14 @@ export class EtcdClient {
     if (this.closed) throw new EtcdadmError('etcd client used after close()');
     let c = this.conns.get(endpoint);
     if (c) return c;
-    const tls = this.opts.tls;
-    const nodeOptions = endpoint.startsWith('https:') && tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {};
-    const manager = new Http2SessionManager(endpoint, {}, nodeOptions);
+    const tls = endpoint.startsWith('https:') ? this.opts.tls : undefined;
+    const sockets = new Set<Socket>();
+    const manager = new Http2SessionManager(endpoint, {}, { createConnection: socketsFor(sockets, tls) });
     const transport = createGrpcTransport({ baseUrl: endpoint, sessionManager: manager });
     c = {
       endpoint,
       manager,
+      sockets,
       kv: createClient(KV, transport),
       cluster: createClient(Cluster, transport),
       maintenance: createClient(Maintenance, transport),
@@ -594,7 +598,7 @@ export class EtcdClient {
       const res = await Promise.race([c.manager.connect(), timeout]);
       if (res === 'timeout') {
         const err = new DialTimeoutError(this.dialTimeoutMs);
-        c.manager.abort(err);
+        abortConn(c, err);
         throw err;
       }
       if (res === 'error') throw c.manager.error() ?? new Error('connection failed');
@@ -659,7 +663,7 @@ export class EtcdClient {
         const moveOn =
           (t !== undefined && (t.notSent || opts.idempotent)) || (opts.idempotent && endpointSpecific(err));
         if (!moveOn) throw this.wrap(err, ep, op);
-        if (t !== undefined) c.manager.abort();
+        if (t !== undefined) abortConn(c);
         failures.push({ endpoint: ep, error: this.wrap(err, ep, op) });
         this.opts.logger?.debug('etcd request failed, trying the next endpoint', { endpoint: ep, op, error: failures.at(-1)!.error.message });
       }
@@ -669,6 +673,33 @@ export class EtcdClient {
     if (learner) throw learner.error;
     throw unreachableError(failures);
   }
+}
+
+/**
+ * The sockets of an HTTP/2 session, made by us so that they can be destroyed: destroying a session that is still
+ * connecting does not destroy its socket (connect-node says so too), and a TCP connect to a host whose packets are
+ * dropped then keeps the process alive until the kernel gives up (a minute or more).
+ */
+function socketsFor(sockets: Set<Socket>, tls: EtcdTls | undefined): (authority: URL) => Socket {
+  return (authority) => {
+    const host = authority.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = Number(authority.port) || (tls ? 443 : 80);
+    const s: Socket = tls
+      ? tlsConnect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: ['h2'], ...(isIP(host) ? {} : { servername: host }) })
+      : netConnect({ host, port });
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    // the session reports failures while it lives; an error after it was destroyed (a late TLS alert) has no one left
+    // to tell, and must not crash the process
+    s.on('error', () => undefined);
+    return s;
+  };
+}
+
+/** Abort a connection's session, and destroy its sockets that are still connecting (the session cannot). */
+function abortConn(c: Conn, reason?: Error): void {
+  c.manager.abort(reason);
+  for (const s of c.sockets) if (s.connecting || s.pending) s.destroy();
 }
 
 /** Fails early, with the file names, when the CA/cert/key are not usable PEM or the key does not match the cert. */

@@ -22,7 +22,7 @@ export interface SnapshotFacts {
 
 function bad(path: string, why: string): EtcdadmError {
   return new EtcdadmError(`${path} is not a usable etcd snapshot: ${why}`, {
-    hint: "pass a snapshot taken with 'etcdctl snapshot save' (or etcdadm snapshot save), copied whole",
+    hint: "pass a snapshot taken with 'etcdctl snapshot save', copied whole",
     exitCode: 2,
   });
 }

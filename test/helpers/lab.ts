@@ -34,6 +34,15 @@ export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv
   });
 }
 
+/** A failed command that printed exactly one ERROR line, matching `pattern`; returns that line. */
+export function oneErrorLine(r: RunResult, pattern: RegExp): string {
+  if (r.code === 0) throw new Error(`must fail, but exited 0:\n${r.stderr}`);
+  const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
+  if (errors.length !== 1) throw new Error(`exactly one error line expected, got ${errors.length}:\n${r.stderr}`);
+  if (!pattern.test(errors[0]!)) throw new Error(`the error line does not match ${pattern}:\n${errors[0]}`);
+  return errors[0]!;
+}
+
 /** Throws with the output when the command failed. */
 export function ok(r: RunResult, what = 'command'): RunResult {
   if (r.code !== 0) throw new Error(`${what} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
@@ -88,6 +97,18 @@ abstract class BaseLab {
     );
   }
 
+  /** Copy the cluster CA from host `from`, then join host `to` through host `via`'s client URL. */
+  async join(to: number, via: number, args: string[] = [], from = via): Promise<RunResult> {
+    await this.copyCA(from, to);
+    return ok(await this.etcdadm(to, ['join', `https://${this.ipInUrl(via)}:2379`, ...args]), `join host${to}`);
+  }
+
+  /** The host's address as it goes into a URL (IPv6 bracketed). */
+  ipInUrl(i: number): string {
+    const ip = this.ip(i);
+    return ip.includes(':') ? `[${ip}]` : ip;
+  }
+
   /** Names of etcd processes running on host i (lab hosts share the PID namespace, so look by network namespace). */
   abstract etcdProcesses(i: number): Promise<string[]>;
 
@@ -112,8 +133,12 @@ export class NetnsLab extends BaseLab {
     return `eahost${i}`;
   }
   async etcdProcesses(i: number): Promise<string[]> {
-    const r = await run('bash', ['-c', `for p in $(ip netns pids eahost${i}); do cat /proc/$p/comm 2>/dev/null; done`]);
-    return r.stdout.split('\n').filter((c) => c === 'etcd');
+    return (await this.etcdPids(i)).map(() => 'etcd');
+  }
+  /** PIDs of the etcd processes on host i. */
+  async etcdPids(i: number): Promise<number[]> {
+    const r = await run('bash', ['-c', `for p in $(ip netns pids eahost${i}); do [ "$(cat /proc/$p/comm 2>/dev/null)" = etcd ] && echo $p; done; true`]);
+    return r.stdout.split('\n').filter(Boolean).map(Number);
   }
   async down(): Promise<void> {
     await run('bash', [this.script, 'down', String(this.n)], { env: this.env() });
