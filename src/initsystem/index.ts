@@ -30,23 +30,30 @@ export interface InitSystem {
 
 const SYSTEMCTL = 'systemctl';
 
-/** etcd's last error from its log (JSON lines, or text): "msg: error", one line. */
+/**
+ * etcd's last error from its log (JSON lines, or text): "msg: error", one line. A fatal, panic or error entry wins;
+ * else the last entry that carries an error (etcd logs "failed to verify flags" as a warning, then exits).
+ */
 export function lastEtcdError(log: string): string | undefined {
   const lines = log.split('\n').map((l) => l.trim()).filter(Boolean);
+  let withError: string | undefined;
   for (let i = lines.length - 1; i >= 0 && i >= lines.length - 200; i--) {
     const line = lines[i]!;
     const json = line.indexOf('{');
     if (json >= 0) {
       try {
         const o = JSON.parse(line.slice(json)) as { level?: string; msg?: string; error?: string };
-        if (o.level && /^(fatal|panic|error)$/.test(o.level) && o.msg) return o.error ? `${o.msg}: ${o.error}` : o.msg;
+        const text = o.error ? `${o.msg ?? 'error'}: ${o.error}` : o.msg;
+        if (o.level && /^(fatal|panic|error)$/.test(o.level) && text) return text;
+        if (o.error && !withError) withError = text;
+        continue;
       } catch {
         /* not JSON */
       }
     }
     if (/\b(fatal|panic)\b/i.test(line)) return line.slice(0, 300);
   }
-  return undefined;
+  return withError;
 }
 
 function systemd(host: Host): InitSystem {

@@ -124,3 +124,20 @@ describe('unit and wrappers', () => {
     );
   });
 });
+
+describe("etcd's own last error, from its log", () => {
+  it('a fatal or error entry wins; else the last entry with an error; plain text fatal lines too', async () => {
+    const { lastEtcdError } = await import('../../src/initsystem/index.js');
+    const j = (o: object) => JSON.stringify(o);
+    assert.equal(
+      lastEtcdError([j({ level: 'info', msg: 'starting' }), j({ level: 'warn', msg: 'failed to verify flags', error: 'invalid value "lots" for ETCD_MAX_TXN_OPS: parse error' })].join('\n')),
+      'failed to verify flags: invalid value "lots" for ETCD_MAX_TXN_OPS: parse error',
+    );
+    assert.equal(
+      lastEtcdError([j({ level: 'fatal', msg: 'failed to start etcd', error: 'no space left on device' }), j({ level: 'warn', msg: 'x', error: 'later' })].join('\n')),
+      'failed to start etcd: no space left on device',
+    );
+    assert.equal(lastEtcdError('Jan 01 etcd[1]: panic: runtime error\n'), 'Jan 01 etcd[1]: panic: runtime error');
+    assert.equal(lastEtcdError(j({ level: 'info', msg: 'serving' })), undefined);
+  });
+});
