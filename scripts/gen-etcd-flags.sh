@@ -2,7 +2,9 @@
 # gen-etcd-flags.sh [VERSION...]
 # Regenerates the per-minor etcd flag lists in src/config/etcd-flags.ts (the block between the BEGIN/END GENERATED
 # markers) from real etcd binaries, taken from the local release mirror (lab/release-mirror.sh builds it).
-# Default versions: 3.4.23 3.5.30. With several patch versions of one minor, the newest one's list is kept.
+# Default versions: 3.4.23 3.5.30 3.6.16 3.7.3. With several patch versions of one minor, the newest one's list is
+# kept. The mirror's other patches gave the same lists when checked (3.5.35 as 3.5.30, 3.6.14 as 3.6.16); 3.5.30
+# stays the 3.5 source as etcdadm's default version.
 #
 # The list of a version is what its `etcd` binary really accepts:
 #   1. every `--flag` that `etcd --help` documents;
@@ -11,16 +13,19 @@
 #      variable (env -i, no flags). etcd maps each of its flags to ETCD_<FLAG>, logs "unrecognized environment
 #      variable" for every ETCD_* variable that is not a flag, and then stops on the deliberately invalid
 #      ETCD_HEARTBEAT_INTERVAL=x (or a candidate's invalid "0") before it would start a server. Candidates it does not
-#      call unrecognized are flags. About a minute per version (some 2000 runs of etcd).
-# Left out: deprecated flags etcd parses but ignores (e.g. --peer-heartbeat-interval), and `version`, `help` and
-# `config-file`, which are no settings (ETCD_CONFIG_FILE would even make etcd ignore every other variable).
+#      call unrecognized are flags. One to two minutes per version (some 2000 runs of etcd).
+# Left out: deprecated flags etcd parses but ignores (e.g. --peer-heartbeat-interval), flags --help documents that
+# the binary does not define (3.7.3 documents --discovery and --discovery-proxy but rejects them), and `version`,
+# `help` and `config-file`, which are no settings (ETCD_CONFIG_FILE would even make etcd ignore every other variable).
+# Kept: flags etcd accepts although --help calls them deprecated (3.6's experimental-* flags, which 3.7 removed;
+# see lab/ETCD-VERSIONS.md).
 # KEEP_TMP=1 keeps the work dir (binaries, candidate batches, etcd's logs) for debugging.
 set -euo pipefail
 export LC_ALL=C
 cd "$(dirname "$0")/.."
 MIRROR=${ETCDADM_MIRROR_DIR:-/var/cache/etcdadm-lab/mirror}
 OUT=src/config/etcd-flags.ts
-VERSIONS=$(printf '%s\n' "${@:-3.4.23 3.5.30}" | tr ' ' '\n' | sed '/^$/d' | sort -V)
+VERSIONS=$(printf '%s\n' "${@:-3.4.23 3.5.30 3.6.16 3.7.3}" | tr ' ' '\n' | sed '/^$/d' | sort -V)
 SENTINEL=ETCD_HEARTBEAT_INTERVAL=x        # a real flag with an invalid value: etcd stops once it has read env
 BOGUS=ETCD_ETCDADM_NO_SUCH_FLAG           # must come back as unrecognized from every batch
 

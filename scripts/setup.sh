@@ -1,7 +1,8 @@
 #!/bin/bash
-# setup.sh — everything a fresh Debian machine (root, Node 20) needs to build etcdadm and run its tests and demo:
-# Debian packages, npm dependencies, the build, the local etcd release mirror, and the lab's systemctl stand-in.
-# Idempotent and quick once done.
+# setup.sh — everything a fresh Debian machine (root, Node 20, Go >= 1.26) needs to build etcdadm and run its tests and
+# demo: Debian packages, npm dependencies, the build, the local etcd release mirror, and the lab's systemctl stand-in.
+# Idempotent and quick once done; the first time, building etcd 3.5.35/3.6/3.7 for the mirror from Go modules takes
+# about 6 min (lab/build-etcd.sh; its caches under /var/cache/etcdadm-lab keep later runs instant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,7 @@ echo "== build"
 npm run -s build
 
 echo "== etcd release mirror (lab/release-mirror.sh)"
+# its progress (and the Go builds' "== etcd vX.Y.Z: ..." lines) goes to stderr; stdout is only the mirror's file list
 bash lab/release-mirror.sh >/dev/null
 
 # the daemonless systemctl the netns lab hosts use (downloaded once from Debian, not installed on this machine)

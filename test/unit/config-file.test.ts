@@ -192,12 +192,27 @@ describe('config file errors name file, line and field', () => {
 
 describe('extraArgs and the etcd flag lists', () => {
   it('the lists come from the real binaries', () => {
-    assert.deepEqual(ETCD_FLAG_SOURCES, { '3.4': '3.4.23', '3.5': '3.5.30' });
+    assert.deepEqual(ETCD_FLAG_SOURCES, { '3.4': '3.4.23', '3.5': '3.5.30', '3.6': '3.6.16', '3.7': '3.7.3' });
     for (const list of Object.values(ETCD_FLAGS)) {
       assert.deepEqual([...list], [...list].sort(), 'sorted');
-      for (const f of ['name', 'data-dir', 'heartbeat-interval', 'cipher-suites', 'max-txn-ops', 'experimental-initial-corrupt-check']) assert.ok(list.includes(f), f);
+      for (const f of ['name', 'data-dir', 'heartbeat-interval', 'cipher-suites', 'max-txn-ops']) assert.ok(list.includes(f), f);
       for (const f of ['version', 'help', 'config-file', 'peer-heartbeat-interval']) assert.ok(!list.includes(f), f);
     }
+    // 3.6 still accepts the experimental names (deprecated) next to the new ones; 3.7 has only the new ones
+    for (const f of ['feature-gates', 'corrupt-check-time', 'compact-hash-check-time']) {
+      assert.equal(isKnownEtcdFlag('3.5.30', f), false, f);
+      assert.equal(isKnownEtcdFlag('3.6.16', f), true, f);
+      assert.equal(isKnownEtcdFlag('3.7.3', f), true, f);
+    }
+    for (const f of ['experimental-initial-corrupt-check', 'experimental-corrupt-check-time', 'experimental-compact-hash-check-enabled']) {
+      assert.equal(isKnownEtcdFlag('3.5.30', f), true, f);
+      assert.equal(isKnownEtcdFlag('3.6.16', f), true, f);
+      assert.equal(isKnownEtcdFlag('3.7.3', f), false, f);
+    }
+    assert.deepEqual(ETCD_FLAGS['3.7'].filter((f) => f.startsWith('experimental-')), []);
+    // 3.7.3's --help still documents --discovery, but the binary rejects it
+    assert.equal(isKnownEtcdFlag('3.6.16', 'discovery'), true);
+    assert.equal(isKnownEtcdFlag('3.7.3', 'discovery'), false);
     // 3.5 only, and one flag 3.5.30 accepts although its --help leaves it out
     for (const f of ['experimental-memory-mlock', 'tls-min-version', 'experimental-snapshot-catchup-entries']) {
       assert.equal(isKnownEtcdFlag('3.5.30', f), true, f);
@@ -212,9 +227,11 @@ describe('extraArgs and the etcd flag lists', () => {
   it('picks the list by major.minor; unknown minors get the nearest older list, not exact', () => {
     assert.deepEqual(etcdFlagList('3.5.16'), { minor: '3.5', exact: true });
     assert.deepEqual(etcdFlagList('3.4.0-rc.1'), { minor: '3.4', exact: true });
-    assert.deepEqual(etcdFlagList('3.6.2'), { minor: '3.5', exact: false });
+    assert.deepEqual(etcdFlagList('3.6.2'), { minor: '3.6', exact: true });
+    assert.deepEqual(etcdFlagList('3.7.0'), { minor: '3.7', exact: true });
+    assert.deepEqual(etcdFlagList('3.8.1'), { minor: '3.7', exact: false });
     assert.deepEqual(etcdFlagList('3.3.27'), { minor: '3.4', exact: false });
-    assert.equal(knownEtcdFlags('3.6.2'), knownEtcdFlags('3.5.30'));
+    assert.equal(knownEtcdFlags('3.8.1'), knownEtcdFlags('3.7.3'));
     assert.equal(knownEtcdFlags('latest'), undefined);
     assert.equal(isKnownEtcdFlag('latest', 'name'), false);
   });
@@ -246,10 +263,18 @@ describe('extraArgs and the etcd flag lists', () => {
 
   it('for an etcd minor without a list, unknown flags are warnings with their line', () => {
     const warnings: string[] = [];
+    const doc = parseConfigText(withArgs('3.8.1', '    experimental-memory-mlock: "true"\n'), FILE, { onWarning: (w) => warnings.push(w) });
+    assert.equal(doc.etcd?.extraArgs?.['experimental-memory-mlock'], 'true');
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /^\/etc\/etcdadm\.yaml:6: etcd\.extraArgs\.experimental-memory-mlock: etcd 3\.7 has no flag --experimental-memory-mlock; etcdadm has no flag list for etcd 3\.8\.1/);
+  });
+
+  it('etcd 3.6 has a list of its own: --feature-gates is known, no warning', () => {
+    const warnings: string[] = [];
     const doc = parseConfigText(withArgs('3.6.1', '    feature-gates: InitialCorruptCheck=true\n'), FILE, { onWarning: (w) => warnings.push(w) });
     assert.equal(doc.etcd?.extraArgs?.['feature-gates'], 'InitialCorruptCheck=true');
-    assert.equal(warnings.length, 1);
-    assert.match(warnings[0]!, /^\/etc\/etcdadm\.yaml:6: etcd\.extraArgs\.feature-gates: etcd 3\.5 has no flag --feature-gates; etcdadm has no flag list for etcd 3\.6\.1/);
+    assert.deepEqual(warnings, []);
+    fails(withArgs('3.7.3', '    experimental-memory-mlock: "true"\n'), { line: 6, path: 'etcd.extraArgs.experimental-memory-mlock', message: /etcd 3\.7\.3 has no flag --experimental-memory-mlock/ });
   });
 
   it('extraArgsEnv: ETCD_<FLAG_NAME> pairs, sorted', () => {
