@@ -1,5 +1,5 @@
 /** What every command action needs: the logger built from the global flags, and the error boundary. */
-import { EtcdadmError, causeChain, describe } from '../errors.js';
+import { EtcdadmError, causeChain, describe, systemError } from '../errors.js';
 import { LOG_FORMATS, LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../log/logger.js';
 
 export interface GlobalFlags {
@@ -19,6 +19,7 @@ export const stdout = (line: string): void => void process.stdout.write(line + '
 
 /** Print a failure as one line (plus the cause chain at debug level) and set the exit code. */
 export function reportFailure(err: unknown, log: Logger): number {
+  err = systemError(err) ?? err;
   if (err instanceof EtcdadmError) {
     log.error(err.oneLine());
     if (log.enabled('debug')) for (const c of causeChain(err).slice(1)) log.debug(`caused by: ${c}`);
