@@ -60,12 +60,21 @@ export const LEADER_CHANGED: Condition = {
   note: 'the leader changed meanwhile; trying again',
 };
 
+/** Time, for the retry loop (tests pass a fake one). */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const REAL_CLOCK: Clock = { now: () => Date.now(), sleep: (ms) => sleep(ms) };
+
 export interface RetryOnOptions {
   /** Give up (rethrowing the last error) once this much time has passed. */
   deadlineMs: number;
   /** At most this many calls (default unlimited within the deadline). */
   attempts?: number;
   log?: Logger;
+  clock?: Clock;
 }
 
 /**
@@ -73,7 +82,8 @@ export interface RetryOnOptions {
  * the deadline. Other errors are rethrown at once.
  */
 export async function retryOn<T>(conditions: readonly Condition[], fn: (attempt: number) => Promise<T>, opts: RetryOnOptions): Promise<T> {
-  const start = Date.now();
+  const clock = opts.clock ?? REAL_CLOCK;
+  const start = clock.now();
   const seen = new Map<Condition, number>();
   for (let attempt = 1; ; attempt++) {
     try {
@@ -83,10 +93,10 @@ export async function retryOn<T>(conditions: readonly Condition[], fn: (attempt:
       if (!c || attempt >= (opts.attempts ?? Infinity)) throw err;
       const n = (seen.get(c) ?? 0) + 1;
       seen.set(c, n);
-      const left = opts.deadlineMs - (Date.now() - start);
+      const left = opts.deadlineMs - (clock.now() - start);
       if (left <= 0) throw err;
       if (n === 1 || n % 8 === 0) opts.log?.info(c.note);
-      await sleep(Math.min(left, backoffDelay(n, c)));
+      await clock.sleep(Math.min(left, backoffDelay(n, c)));
     }
   }
 }

@@ -4,8 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
+import { holdsAt, testHold } from '../testhooks.js';
 
 export interface WriteOptions {
   /** File mode; default 0o644. Private keys use 0o600. */
@@ -29,9 +30,16 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
   const mode = opts.mode ?? 0o644;
   const dir = dirname(path);
   await ensureDir(dir, opts.dirMode ?? 0o755);
+  await removeStaleTemps(dir, basename(path));
   const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
+    if (holdsAt(`write:${path}`)) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      await fh.writeFile(bytes.subarray(0, bytes.length >> 1));
+      await fh.sync();
+      await testHold(`write:${path}`);
+    }
     await fh.writeFile(data);
     await fh.chmod(mode); // the umask may have narrowed the mode given to open()
     await fh.sync();
@@ -48,6 +56,13 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     throw err;
   }
   await fsyncDir(dir);
+}
+
+/** Temp files an interrupted write of `name` left in `dir` (etcdadm changes a host one command at a time). */
+async function removeStaleTemps(dir: string, name: string): Promise<void> {
+  const prefix = `.${name}.`;
+  for (const e of await readdir(dir).catch(() => [] as string[]))
+    if (e.startsWith(prefix) && /^\.[^/]+\.[0-9a-f]{12}\.tmp$/.test(e)) await unlink(join(dir, e)).catch(() => undefined);
 }
 
 export async function fsyncDir(dir: string): Promise<void> {

@@ -16,6 +16,7 @@ import type { RecordFacts } from '../host/record.js';
 import { joinEndpoints, type PhaseContext, type RunOptions } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { renderEnvFile } from '../service/render.js';
+import { testHold } from '../testhooks.js';
 import {
   checkCA,
   decideLocalEtcd,
@@ -209,6 +210,7 @@ export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision>
         await clearStaleData(ctx, d.data);
         const h = await ctx.cluster();
         const added = await addMember(h, plan.member.urls.advertisePeer, { learner: plan.join.learner, name: plan.member.name, log, whenPending: 'wait', retry: plan.join.retry });
+        await testHold('member-added');
         if (!added.existed)
           ctx.changes.add(`add member ${added.member.idHex}`, async () => {
             const now = await h.members({ refresh: true, serializable: true });

@@ -5,6 +5,7 @@
  * the run changed is undone before the error goes up. Logging, timing and skipping live here and nowhere else.
  */
 import { EtcdadmError } from '../errors.js';
+import { testHold } from '../testhooks.js';
 import type { RunContext } from './context.js';
 import type { Phase } from './phase.js';
 
@@ -40,6 +41,7 @@ export async function runPhases(ctx: RunContext, phases: readonly Phase[], opts:
         log.info(`Skipped: ${cond}`);
         ctx.timings.recordPhase(phase.name, performance.now() - t0);
         log.debug('phase completed', { durationMs: Math.round(performance.now() - t0), skipped: true });
+        await testHold(`after:${phase.name}`);
         continue;
       }
       const world = phase.observe ? await phase.observe(pctx) : undefined;
@@ -49,6 +51,7 @@ export async function runPhases(ctx: RunContext, phases: readonly Phase[], opts:
       const ms = performance.now() - t0;
       ctx.timings.recordPhase(phase.name, ms);
       log.debug('phase completed', { durationMs: Math.round(ms) });
+      await testHold(`after:${phase.name}`);
       if (result?.done) {
         log.info(result.done);
         break;

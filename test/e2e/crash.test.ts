@@ -2,7 +2,9 @@
  * Crash safety: etcdadm init, join and reset are SIGKILLed at every phase boundary (and once inside the membership
  * phase, after the member was added but before it started), then the same command is run again. It must complete,
  * the cluster must end with the intended members, all voting and healthy, and no key written before the crash may
- * be missing. The kill lands while the next phase is already running: phase ends are logged synchronously to a pipe.
+ * be missing. The kill lands exactly where the test says: etcdadm is told to hold at that point (ETCDADM_TEST_HOLD,
+ * src/testhooks.ts) and is killed while it holds, so the test asserts it died of SIGKILL with nothing of a later
+ * phase logged. Atomic writes: a write killed half-way leaves the old file.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,8 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NetnsLab, REPO, ok } from '../helpers/lab.js';
 
 const R = ['--release-url', MIRROR_URL];
-const INIT_PHASES = ['install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health'];
-const JOIN_PHASES = ['stop', 'certificates', 'install', 'membership', 'configure', 'start', 'etcdctl'];
+const INIT_PHASES = ['preflight', 'install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health'];
+const JOIN_PHASES = ['preflight', 'stop', 'certificates', 'install', 'membership', 'configure', 'start', 'etcdctl'];
 
 let lab: NetnsLab;
 before(async () => {
@@ -24,35 +26,43 @@ after(async () => {
 
 const url = (i: number) => `https://${lab.ip(i)}:2379`;
 
-/** Run etcdadm on host i and SIGKILL it as soon as a JSON log line matches. Resolves whether it was killed. */
-function runAndKill(i: number, args: string[], when: (log: Record<string, unknown>) => boolean): Promise<{ killed: boolean; stderr: string }> {
+interface Killed {
+  /** How the process ended: must be 'SIGKILL'. */
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** The JSON log lines before the kill. */
+  logs: Record<string, unknown>[];
+}
+
+/** Run etcdadm on host i, told to hold at `point`, and SIGKILL it once it holds there. */
+function runAndKill(i: number, args: string[], point: string): Promise<Killed> {
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), join(REPO, 'bin/etcdadm'), ...args, '-l', 'debug', '--log-format', 'json'], {
-      env: { ...process.env, LAB: lab.dir },
+      env: { ...process.env, LAB: lab.dir, ETCDADM_TEST_HOLD: point },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let killed = false;
-    let buf = '';
     let stderr = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
     child.stderr.on('data', (d: Buffer) => {
-      buf += d.toString();
       stderr += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (killed || !line.startsWith('{')) continue;
-        if (when(JSON.parse(line) as Record<string, unknown>)) {
-          killed = true;
-          child.kill('SIGKILL'); // bash → nsenter → the launcher all exec: this PID is etcdadm's node process
-        }
-      }
+      if (stderr.includes(`etcdadm-test-hold ${point}\n`)) child.kill('SIGKILL'); // bash → nsenter → the launcher all exec
     });
     child.on('error', reject);
-    child.on('close', () => resolve({ killed, stderr }));
+    child.on('close', (_code, signal) => {
+      clearTimeout(timer);
+      const logs = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+      resolve({ signal, stderr, logs });
+    });
   });
 }
-const afterPhase = (p: string) => (l: Record<string, unknown>) => l.msg === 'phase completed' && l.phase === p;
+
+/** It died of SIGKILL while holding at `point`: the hold was reached, and nothing of a later phase was logged. */
+function assertKilledAt(k: Killed, point: string, phase: string): void {
+  assert.equal(k.signal, 'SIGKILL', `killed, not ended by itself:\n${k.stderr}`);
+  assert.ok(k.stderr.includes(`etcdadm-test-hold ${point}`), `held at ${point}:\n${k.stderr}`);
+  const last = k.logs.at(-1);
+  assert.equal(last?.phase, phase, `the last line is of phase ${phase}:\n${JSON.stringify(last)}`);
+}
 
 async function voters(i: number): Promise<string[]> {
   const r = ok(await lab.etcdctl(i, ['member', 'list']), 'member list');
@@ -74,8 +84,7 @@ describe('crash safety', () => {
     const points = [...INIT_PHASES];
     const work = async (h: number) => {
       for (let p = points.shift(); p; p = points.shift()) {
-        const { killed, stderr } = await runAndKill(h, ['init', ...R], afterPhase(p));
-        assert.ok(killed, `init was killed after ${p}:\n${stderr}`);
+        assertKilledAt(await runAndKill(h, ['init', ...R], `after:${p}`), `after:${p}`, p);
         const again = await lab.etcdadm(h, ['init', ...R]);
         ok(again, `init after a crash after ${p}`);
         ok(await lab.etcdctl(h, ['endpoint', 'health']), `healthy after ${p}`);
@@ -91,16 +100,15 @@ describe('crash safety', () => {
     ok(await lab.etcdadm(1, ['init', ...R]), 'init');
     await lab.copyCA(1, 2);
     ok(await lab.etcdadm(2, ['join', url(1), ...R]), 'join host2');
-    const points: [string, (l: Record<string, unknown>) => boolean][] = [
-      ...JOIN_PHASES.map((p): [string, (l: Record<string, unknown>) => boolean] => [`after ${p}`, afterPhase(p)]),
-      ['inside membership, after the add', (l) => typeof l.msg === 'string' && l.msg.startsWith('Added learner')],
+    const points: [string, string, string][] = [
+      ...JOIN_PHASES.map((p): [string, string, string] => [`after ${p}`, `after:${p}`, p]),
+      ['inside membership, after the add', 'member-added', 'membership'],
     ];
     let written = 0;
-    for (const [where, when] of points) {
+    for (const [where, point, phase] of points) {
       for (let k = 0; k < 3; k++) ok(await lab.etcdctl(1, ['put', `before-crash/${String(written++).padStart(3, '0')}`, where]));
       await lab.copyCA(1, 3);
-      const { killed, stderr } = await runAndKill(3, ['join', url(1), ...R], when);
-      assert.ok(killed, `join was killed ${where}:\n${stderr}`);
+      assertKilledAt(await runAndKill(3, ['join', url(1), ...R], point), point, phase);
       ok(await lab.etcdadm(3, ['join', url(1), ...R]), `join again after a crash ${where}`);
       assert.deepEqual(await voters(1), ['eahost1 started voter', 'eahost2 started voter', 'eahost3 started voter'], where);
       const health = ok(await lab.etcdctl(1, ['endpoint', 'health', '--cluster']));
@@ -112,20 +120,28 @@ describe('crash safety', () => {
 
   it('reset killed after each step completes when run again', async () => {
     let written = 0;
-    for (const step of ['remove-member', 'stop']) {
+    for (const step of ['preflight', 'remove-member', 'stop']) {
       await lab.copyCA(1, 3);
       ok(await lab.etcdadm(3, ['join', url(1), ...R]), 'join host3');
       for (let k = 0; k < 3; k++) ok(await lab.etcdctl(3, ['put', `before-reset-crash/${String(written++).padStart(3, '0')}`, step]));
-      const stepDone = (l: Record<string, unknown>) =>
-        (step === 'remove-member' && l.phase === 'remove-member' && String(l.msg).startsWith('Removed member')) ||
-        (step === 'stop' && l.phase === 'stop' && String(l.msg).startsWith('Stopped'));
-      const { killed, stderr } = await runAndKill(3, ['reset'], stepDone);
-      assert.ok(killed, `reset was killed after ${step}:\n${stderr}`);
+      assertKilledAt(await runAndKill(3, ['reset'], `after:${step}`), `after:${step}`, step);
       ok(await lab.etcdadm(3, ['reset']), `reset again after a crash after ${step}`);
       assert.deepEqual(await voters(1), ['eahost1 started voter', 'eahost2 started voter']);
       const left = ok(await lab.sh(3, 'find /etc/etcd /var/lib/etcd /etc/systemd/system/etcd.service /opt/bin \\( -type f -o -type l \\) 2>/dev/null; true'));
       assert.equal(left.stdout.trim(), '', `files left after reset:\n${left.stdout}`);
       await assertKeys(1, 'before-reset-crash/', written);
     }
+  });
+
+  it('a write killed half-way leaves the old file whole (env file and host record)', async () => {
+    // host 2 is a member: its files exist; re-running configure rewrites them with a new token
+    for (const file of ['/etc/etcd/etcd.env', '/etc/etcd/etcdadm.yaml']) {
+      const before = ok(await lab.on(2, ['cat', file])).stdout;
+      assertKilledAt(await runAndKill(2, ['join', 'phase', 'configure', url(1), ...R], `write:${file}`), `write:${file}`, 'configure');
+      assert.equal(ok(await lab.on(2, ['cat', file])).stdout, before, `${file} is the old file, whole`);
+      const temps = ok(await lab.sh(2, `ls -a ${file.replace(/[^/]+$/, '')} | grep '\\.tmp$'; true`)).stdout.trim();
+      assert.notEqual(temps, '', 'the half-written temp file is there, beside it (the kill landed inside the write)');
+    }
+    ok(await lab.etcdadm(2, ['status']), 'the record still reads, and the cluster is healthy');
   });
 });

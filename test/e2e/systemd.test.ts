@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NspawnLab, ok } from '../helpers/lab.js';
-import { sleep } from '../../src/util/retry.js';
+import { waitFor } from '../helpers/wait.js';
 
 let lab: NspawnLab;
 before(async () => {
@@ -19,13 +19,7 @@ const R = ['--release-url', MIRROR_URL];
 const url = (i: number) => `https://${lab.ip(i)}:2379`;
 
 async function waitHealthy(i: number, timeoutMs: number): Promise<void> {
-  const t0 = Date.now();
-  for (;;) {
-    const r = await lab.etcdctl(i, ['endpoint', 'health']);
-    if (r.code === 0) return;
-    if (Date.now() - t0 > timeoutMs) assert.fail(`etcd on ${lab.hostname(i)} not healthy after ${timeoutMs} ms:\n${r.stdout}${r.stderr}`);
-    await sleep(500);
-  }
+  await waitFor(async () => (await lab.etcdctl(i, ['endpoint', 'health'])).code === 0, { timeoutMs, intervalMs: 300, what: `etcd on ${lab.hostname(i)} to be healthy` });
 }
 
 describe('real systemd', () => {
@@ -58,9 +52,15 @@ describe('real systemd', () => {
   it('systemd restarts etcd after a crash (Restart=on-failure)', async () => {
     const pid = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
     ok(await lab.on(2, ['kill', '-9', pid]));
-    await sleep(6000); // RestartSec=5s
+    // RestartSec=5s: wait for systemd to start a new etcd, then for it to serve
+    const newPid = await waitFor(
+      async () => {
+        const p = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
+        return p !== '0' && p !== pid ? p : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 200, what: 'systemd to restart etcd' },
+    );
     await waitHealthy(2, 30_000);
-    const newPid = ok(await lab.on(2, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
     assert.notEqual(newPid, pid);
   });
 

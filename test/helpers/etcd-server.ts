@@ -195,29 +195,44 @@ export function makeOtherCa(dir: string): string {
 
 // ---------------------------------------------------------------- ports
 
-/** `n` distinct free ports on 127.0.0.1 (all held open together while choosing, so they differ). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
+/**
+ * Ports for test servers, chosen below the kernel's ephemeral range (net.ipv4.ip_local_port_range): the kernel never
+ * hands those out for outgoing connections or `listen(0)`, so a port found free here stays free until the test's own
+ * etcd binds it, even though the probe socket is closed first. Each process starts at its own offset.
+ */
+function portRange(): { low: number; high: number } {
+  let ephemeralLow = 32768;
   try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve, reject) => {
-        s.once('error', reject);
-        s.listen(0, HOST, () => resolve());
-      });
-      const addr = s.address();
-      if (addr === null || typeof addr === 'string') throw new Error('no port');
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
+    ephemeralLow = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || ephemeralLow;
+  } catch {
+    /* not Linux: keep the usual default */
   }
+  return { low: 20000, high: Math.min(ephemeralLow, 32768) - 1 };
+}
+const RANGE = portRange();
+let nextPort = RANGE.low + ((process.pid * 97) % Math.max(1, RANGE.high - RANGE.low));
+
+function listens(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(true));
+    s.listen({ port, host: HOST, exclusive: true }, () => s.close(() => resolve(false)));
+  });
 }
 
-/** A port on 127.0.0.1 where nothing listens: connecting to it is refused at once. */
+/** `n` distinct free ports on 127.0.0.1, outside the ephemeral range (see above). */
+export async function freePorts(n: number): Promise<number[]> {
+  const ports: number[] = [];
+  for (let tries = 0; ports.length < n; tries++) {
+    if (tries > 5000) throw new Error('no free port below the ephemeral range');
+    const p = nextPort;
+    nextPort = nextPort >= RANGE.high ? RANGE.low : nextPort + 1;
+    if (!(await listens(p))) ports.push(p);
+  }
+  return ports;
+}
+
+/** A port on 127.0.0.1 where nothing listens: connecting to it is refused at once (nothing will take it meanwhile). */
 export async function closedPort(): Promise<number> {
   const [port] = await freePorts(1);
   return port!;

@@ -15,6 +15,7 @@ export interface WriterReport {
 export class BackgroundWriter {
   private stopped = false;
   private done: Promise<WriterReport>;
+  private acked = 0;
 
   constructor(
     private readonly client: EtcdClient,
@@ -35,6 +36,7 @@ export class BackgroundWriter {
         try {
           await this.client.put(key, String(i));
           report.acknowledged.push(key);
+          this.acked++;
           report.maxRetryMs = Math.max(report.maxRetryMs, Date.now() - t0);
           break;
         } catch (err) {
@@ -49,6 +51,16 @@ export class BackgroundWriter {
       await sleep(intervalMs);
     }
     return report;
+  }
+
+  /** Until `n` more writes than now were acknowledged (the writer is really writing through whatever happens). */
+  async moreWrites(n: number, timeoutMs = 30_000): Promise<void> {
+    const target = this.acked + n;
+    const start = Date.now();
+    while (this.acked < target) {
+      if (Date.now() - start > timeoutMs) throw new Error(`only ${this.acked - target + n} of ${n} writes acknowledged within ${timeoutMs} ms`);
+      await sleep(20);
+    }
   }
 
   async stop(): Promise<WriterReport> {

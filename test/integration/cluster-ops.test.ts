@@ -16,7 +16,7 @@ import { formatStatus } from '../../src/cli/output.js';
 import { EtcdClient, EtcdClientError, type EtcdStatus, type EtcdTls, type Member, type MemberListResult } from '../../src/etcd/client.js';
 import { EtcdadmError } from '../../src/errors.js';
 import { Logger, type LogSink } from '../../src/log/logger.js';
-import { waitFor } from '../../src/util/retry.js';
+import { waitFor } from '../helpers/wait.js';
 import { allocateMember, freePorts, startEtcd, startEtcdCluster, type EtcdCluster, type EtcdServer } from '../helpers/etcd-server.js';
 
 const T = { timeout: 30_000 };

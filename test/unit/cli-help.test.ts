@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Command } from '@commander-js/extra-typings';
+import { REPO } from '../helpers/lab.js';
 import { buildProgram } from '../../src/cli/main.js';
 
 function* walk(cmd: Command<any, any, any>, path: string[] = []): Generator<[string, Command<any, any, any>]> {
@@ -28,9 +32,17 @@ describe('--help', () => {
       assert.match(text, /\nExample:\n  etcdadm /, text);
     });
   }
-  it('--version is etcd\'s version on init and join, never the CLI\'s', () => {
-    for (const [path, cmd] of all.filter(([p]) => p === 'init' || p === 'join')) {
-      assert.match(helpOf(cmd), /--version <version>\s+etcd version to install/, path);
+  it("--version on init and join takes etcd's version; the CLI's own version is `etcdadm version`", () => {
+    const cli = (args: string[]) => spawnSync(process.execPath, [join(REPO, 'dist/etcdadm.cjs'), ...args], { encoding: 'utf8' });
+    for (const c of ['init', 'join']) {
+      const r = cli([c, '--version']);
+      assert.notEqual(r.status, 0, c);
+      assert.match(r.stderr, /option '--version <version>' argument missing/, c);
     }
+    const root = cli(['--version']);
+    assert.notEqual(root.status, 0);
+    assert.match(root.stderr, /unknown option '--version'/);
+    const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    assert.equal(cli(['version', '--short']).stdout.trim(), `v${pkg.version}`);
   });
 });

@@ -1,14 +1,26 @@
+/**
+ * The retry loop of cluster operations (one policy per etcd condition) on a fake clock: which delays it sleeps, when
+ * it gives up, which errors it rethrows at once. No real timer is involved, so nothing depends on the machine's speed.
+ */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { backoffDelay, retry, sleep, waitFor } from '../../src/util/retry.js';
+import { LEARNER_NOT_READY, TOO_MANY_LEARNERS, UNHEALTHY_CLUSTER, retryOn, type Clock } from '../../src/cluster/retry-policy.js';
+import { ETCD_ERRORS } from '../../src/etcd/errors.js';
+import { backoffDelay, sleep } from '../../src/util/retry.js';
 
-const fast = { initialDelayMs: 5, maxDelayMs: 20, factor: 2 };
+/** A clock whose sleeps return at once and move time on; it records every sleep. */
+function fakeClock(): Clock & { slept: number[] } {
+  let t = 0;
+  const slept: number[] = [];
+  return { slept, now: () => t, sleep: async (ms) => void (slept.push(ms), (t += ms)) };
+}
 
-class Transient extends Error {}
-class Fatal extends Error {}
+const etcdError = (msg: string) => Object.assign(new Error(`etcd failed: ${msg}`), { details: msg });
+const unhealthy = () => etcdError(ETCD_ERRORS.unhealthy);
+const notReady = () => etcdError(ETCD_ERRORS.learnerNotReady);
 
-/** A fake operation failing with the given errors in turn, then resolving with `value`. */
-function flaky<T>(errors: Error[], value: T): { fn: (attempt: number) => Promise<T>; calls: number[] } {
+/** An operation failing with `errors` in turn, then resolving with `value`. */
+function flaky<T>(errors: Error[], value: T) {
   const calls: number[] = [];
   let i = 0;
   return {
@@ -30,141 +42,58 @@ describe('backoffDelay', () => {
   });
 });
 
-describe('retry', () => {
+describe('retryOn', () => {
   test('returns the first success without sleeping', async () => {
+    const clock = fakeClock();
     const f = flaky([], 'ok');
-    const start = Date.now();
-    assert.equal(await retry(f.fn, { ...fast, retryIf: () => true }), 'ok');
-    assert.deepEqual(f.calls, [1]);
-    assert.ok(Date.now() - start < 50);
+    assert.equal(await retryOn([UNHEALTHY_CLUSTER], f.fn, { deadlineMs: 1000, clock }), 'ok');
+    assert.deepEqual([f.calls, clock.slept], [[1], []]);
   });
 
-  test('retries retryable errors with growing delays, reporting each retry', async () => {
-    const f = flaky([new Transient('a'), new Transient('b'), new Transient('c')], 42);
-    const seen: [string, number, number][] = [];
-    const v = await retry(f.fn, {
-      ...fast,
-      attempts: 5,
-      retryIf: (e) => e instanceof Transient,
-      onRetry: (e, attempt, delay) => seen.push([(e as Error).message, attempt, delay]),
-    });
-    assert.equal(v, 42);
-    assert.deepEqual(f.calls, [1, 2, 3, 4]);
-    assert.deepEqual(seen, [
-      ['a', 1, 5],
-      ['b', 2, 10],
-      ['c', 3, 20],
-    ]);
+  test('each condition backs off on its own curve', async () => {
+    const clock = fakeClock();
+    const f = flaky([unhealthy(), unhealthy(), notReady(), unhealthy(), notReady()], 42);
+    assert.equal(await retryOn([UNHEALTHY_CLUSTER, LEARNER_NOT_READY], f.fn, { deadlineMs: 60_000, clock }), 42);
+    // unhealthy: 100, 150, 225 (cap 250); not ready: 200, 300
+    assert.deepEqual(clock.slept, [100, 150, 200, 225, 300]);
+    assert.deepEqual(f.calls, [1, 2, 3, 4, 5, 6]);
   });
 
-  test('rethrows at once an error that retryIf rejects', async () => {
-    const fatal = new Fatal('no');
-    const f = flaky([new Transient('a'), fatal], 1);
-    await assert.rejects(retry(f.fn, { ...fast, attempts: 10, retryIf: (e) => e instanceof Transient }), (e) => e === fatal);
-    assert.deepEqual(f.calls, [1, 2]);
+  test('an error of no listed condition is rethrown at once', async () => {
+    const clock = fakeClock();
+    const other = etcdError(ETCD_ERRORS.memberNotFound);
+    const f = flaky([unhealthy(), other], 1);
+    await assert.rejects(retryOn([UNHEALTHY_CLUSTER], f.fn, { deadlineMs: 60_000, clock }), (e) => e === other);
+    assert.deepEqual([f.calls, clock.slept], [[1, 2], [100]]);
+    await assert.rejects(retryOn([UNHEALTHY_CLUSTER], flaky([notReady()], 1).fn, { deadlineMs: 60_000, clock }), /in sync with leader/);
   });
 
-  test('gives up after `attempts` calls with the last error', async () => {
-    const errs = [new Transient('1'), new Transient('2'), new Transient('3')];
-    const f = flaky(errs, 1);
-    await assert.rejects(retry(f.fn, { ...fast, attempts: 3, retryIf: () => true }), (e) => e === errs[2]);
-    assert.deepEqual(f.calls, [1, 2, 3]);
+  test('gives up at the deadline with the last error, never sleeping past it', async () => {
+    const clock = fakeClock();
+    const errors = Array.from({ length: 100 }, () => etcdError(ETCD_ERRORS.tooManyLearners));
+    const f = flaky(errors, 1);
+    await assert.rejects(retryOn([TOO_MANY_LEARNERS], f.fn, { deadlineMs: 2000, clock }), (e) => e === errors[f.calls.length - 1]);
+    assert.equal(clock.slept.reduce((a, b) => a + b, 0), 2000, 'slept exactly up to the deadline');
+    assert.deepEqual(clock.slept, [250, 375, 562.5, 812.5], 'the last sleep is cut to the deadline');
   });
 
-  test('defaults to 5 attempts without a deadline', async () => {
-    const f = flaky(Array.from({ length: 10 }, () => new Transient('x')), 1);
-    await assert.rejects(retry(f.fn, { initialDelayMs: 1, maxDelayMs: 1, factor: 1, retryIf: () => true }));
-    assert.equal(f.calls.length, 5);
-  });
-
-  test('stops at the deadline, never sleeping past it', async () => {
-    let calls = 0;
-    const start = Date.now();
-    await assert.rejects(
-      retry(
-        async () => {
-          calls++;
-          throw new Transient('down');
-        },
-        { initialDelayMs: 20, maxDelayMs: 40, factor: 2, deadlineMs: 150, retryIf: () => true },
-      ),
-      /down/,
-    );
-    const took = Date.now() - start;
-    assert.ok(took >= 140 && took < 400, `took ${took}ms`);
-    assert.ok(calls >= 3 && calls <= 8, `calls ${calls}`);
-  });
-
-  test('an abort signal ends the waiting with the real error', async () => {
-    const ac = new AbortController();
-    const start = Date.now();
-    setTimeout(() => ac.abort(), 30);
-    await assert.rejects(
-      retry(
-        async () => {
-          throw new Transient('still down');
-        },
-        { initialDelayMs: 1000, maxDelayMs: 1000, factor: 1, attempts: 5, retryIf: () => true, signal: ac.signal },
-      ),
-      /still down/,
-    );
-    assert.ok(Date.now() - start < 500);
-  });
-
-  test('rejects nonsense options', async () => {
-    await assert.rejects(retry(async () => 1, { ...fast, factor: 0.5, retryIf: () => true }), RangeError);
-    await assert.rejects(retry(async () => 1, { ...fast, attempts: 0, retryIf: () => true }), RangeError);
+  test('a deadline of 0 (no retry) makes one call; attempts bounds the calls', async () => {
+    const clock = fakeClock();
+    const once = flaky([unhealthy(), unhealthy()], 1);
+    await assert.rejects(retryOn([UNHEALTHY_CLUSTER], once.fn, { deadlineMs: 0, clock }), /unhealthy cluster/);
+    assert.deepEqual(once.calls, [1]);
+    const three = flaky([unhealthy(), unhealthy(), unhealthy(), unhealthy()], 1);
+    await assert.rejects(retryOn([UNHEALTHY_CLUSTER], three.fn, { deadlineMs: 60_000, attempts: 3, clock }), /unhealthy cluster/);
+    assert.deepEqual(three.calls, [1, 2, 3]);
   });
 });
 
 describe('sleep', () => {
-  test('waits about the given time', async () => {
-    const start = Date.now();
-    await sleep(30);
-    assert.ok(Date.now() - start >= 25);
-  });
-
-  test('rejects when aborted', async () => {
+  test('rejects at once when aborted, with the reason', async () => {
     const ac = new AbortController();
-    setTimeout(() => ac.abort(new Error('stop')), 10);
-    await assert.rejects(sleep(5000, ac.signal), /stop/);
-  });
-});
-
-describe('waitFor', () => {
-  test('returns the first truthy value', async () => {
-    let n = 0;
-    const v = await waitFor(() => (++n >= 3 ? `done after ${n}` : undefined), { timeoutMs: 1000, intervalMs: 5 });
-    assert.equal(v, 'done after 3');
-  });
-
-  test('treats a throwing predicate as not yet', async () => {
-    let n = 0;
-    const v = await waitFor(
-      async () => {
-        if (++n < 3) throw new Error('not up');
-        return true;
-      },
-      { timeoutMs: 1000, intervalMs: 5 },
-    );
-    assert.equal(v, true);
-  });
-
-  test('times out naming what it waited for and the last error', async () => {
-    const start = Date.now();
-    await assert.rejects(
-      waitFor(
-        () => {
-          throw new Error('connection refused');
-        },
-        { timeoutMs: 60, intervalMs: 10, what: 'etcd to be healthy' },
-      ),
-      (e: Error) => {
-        assert.match(e.message, /^timed out after 60ms waiting for etcd to be healthy: connection refused$/);
-        assert.ok(e.cause instanceof Error);
-        return true;
-      },
-    );
-    assert.ok(Date.now() - start < 500);
+    const p = sleep(60_000, ac.signal);
+    ac.abort(new Error('stop'));
+    await assert.rejects(p, /stop/);
+    await assert.rejects(sleep(10, AbortSignal.abort(new Error('already'))), /already/);
   });
 });

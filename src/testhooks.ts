@@ -1,0 +1,27 @@
+/**
+ * Hold points for tests, and nothing else: with ETCDADM_TEST_HOLD=<point>[,<point>...] in its environment, etcdadm
+ * stops at that point — prints `etcdadm-test-hold <point>` to stderr and waits — so that a test can SIGKILL it exactly
+ * there, or look at the world in that state. It waits forever, or, with ETCDADM_TEST_RELEASE=<file>, until that file
+ * exists (then it goes on). Points: `after:<phase>` (the runner, once the phase completed), `member-added` (join,
+ * right after the member add), `write:<path>` (an atomic write of <path>, half of the temp file written and synced).
+ * Without the variable every call is a no-op.
+ */
+import { access } from 'node:fs/promises';
+
+const points = new Set((process.env.ETCDADM_TEST_HOLD ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+/** Whether a hold is set for `point`. */
+export function holdsAt(point: string): boolean {
+  return points.size > 0 && points.has(point);
+}
+
+/** Never returns when a hold is set for `point`. */
+export async function testHold(point: string): Promise<void> {
+  if (!holdsAt(point)) return;
+  process.stderr.write(`etcdadm-test-hold ${point}\n`);
+  const release = process.env.ETCDADM_TEST_RELEASE;
+  for (;;) {
+    if (release && (await access(release).then(() => true, () => false))) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
