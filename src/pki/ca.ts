@@ -4,7 +4,7 @@ import * as x509 from './x509.js';
 import { describe, EtcdadmError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { certFactsOf, keyIdentifier, loadNodeCertificate, signCertificate, subjectName } from './cert.js';
-import { KU, type CertFacts } from './inspect.js';
+import type { CertFacts } from './inspect.js';
 import { describeKey, generateKey, importSigningKey, keyObjectMatchesCert, parsePrivateKey, type SigningKey } from './keys.js';
 import { CLOCK_SKEW_MS, DAY_MS, validateSpec } from './spec.js';
 import { ensureCertsDir, pairPaths, readPem, tightenKeyMode, writePair } from './store.js';
@@ -104,7 +104,7 @@ export async function loadCA(spec: PkiSpec, certPem: string, keyPem: string): Pr
       hint: 'Use the cluster CA (ca.crt and ca.key), not a member certificate',
     });
   }
-  if (facts.keyUsage !== undefined && (facts.keyUsage & KU.keyCertSign) === 0) {
+  if (facts.keyUsage !== undefined && (facts.keyUsage & x509.KeyUsageFlags.keyCertSign) === 0) {
     throw new EtcdadmError(`the CA certificate ${paths.certPath} may not sign certificates (keyUsage lacks keyCertSign)`, {
       hint: 'Use a CA certificate made for signing (keyUsage keyCertSign)',
     });

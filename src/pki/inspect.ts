@@ -1,25 +1,29 @@
 /**
- * What the PKI needs to know about a certificate, read straight from its DER: names, validity, CA flag, key usages,
- * SANs, key identifiers. Parsing with @peculiar/x509 costs milliseconds per certificate (asn1js); this walk costs
- * microseconds, which matters because every run re-checks every certificate. Signatures and key matching are left to
+ * What the PKI needs to know about a certificate: names, validity, CA flag, key usages, SANs, key identifiers, and
+ * the exact DER of its subject, issuer and public key. The certificate is decoded once by asn1js, which keeps every
+ * element's own encoding (valueBeforeDecodeView), so the raw names are the bytes in the file and never a re-encoding
+ * of a parsed Name; extensions are read with the @peculiar/asn1-x509 classes. That is 0.3-0.6 ms per certificate;
+ * @peculiar/x509's X509Certificate maps the whole certificate onto its schema classes on top of the same asn1js parse,
+ * 1.3-2.5 ms with its extensions, and every run re-checks every certificate. Signatures and key matching are left to
  * node:crypto (OpenSSL).
  */
-import { children, readTlv, type Tlv } from './der.js';
-import { bytesToIp } from './ip.js';
+import * as asn1js from 'asn1js';
+import { AsnParser } from '@peculiar/asn1-schema';
+import {
+  BasicConstraints,
+  ExtendedKeyUsage,
+  KeyUsage,
+  SubjectAlternativeName,
+  SubjectKeyIdentifier,
+  id_ce_basicConstraints,
+  id_ce_extKeyUsage,
+  id_ce_keyUsage,
+  id_ce_subjectAltName,
+  id_ce_subjectKeyIdentifier,
+  id_kp_clientAuth,
+  id_kp_serverAuth,
+} from '@peculiar/asn1-x509';
 import type { CertUsage } from './types.js';
-
-/** Key usage bits, numbered like @peculiar/x509's KeyUsageFlags. */
-export const KU = {
-  digitalSignature: 1,
-  nonRepudiation: 2,
-  keyEncipherment: 4,
-  dataEncipherment: 8,
-  keyAgreement: 16,
-  keyCertSign: 32,
-  cRLSign: 64,
-  encipherOnly: 128,
-  decipherOnly: 256,
-} as const;
 
 export interface NameAttribute {
   /** Short name (CN, O, OU, C, ST, L, ...) or the dotted OID. */
@@ -39,7 +43,7 @@ export interface CertFacts {
   notBefore: Date;
   notAfter: Date;
   isCA: boolean;
-  /** KU bits; undefined when the extension is absent. */
+  /** Key usage bits, numbered like KeyUsageFlags; undefined when the extension is absent. */
   keyUsage: number | undefined;
   /** serverAuth/clientAuth found in extendedKeyUsage. */
   usages: CertUsage[];
@@ -61,102 +65,79 @@ const OID_SHORT: Record<string, string> = {
   '1.2.840.113549.1.9.1': 'E',
   '0.9.2342.19200300.100.1.25': 'DC',
 };
-const EKU_OIDS: Record<string, CertUsage> = { '1.3.6.1.5.5.7.3.1': 'server', '1.3.6.1.5.5.7.3.2': 'client' };
+const EKU_OIDS: Record<string, CertUsage> = { [id_kp_serverAuth]: 'server', [id_kp_clientAuth]: 'client' };
 
-export function decodeOid(bytes: Uint8Array): string {
-  if (bytes.length === 0) return '';
-  const first = bytes[0]!;
-  const parts: number[] = [first < 80 ? Math.floor(first / 40) : 2, first < 80 ? first % 40 : first - 80];
-  let n = 0;
-  for (let i = 1; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    n = n * 128 + (b & 0x7f);
-    if ((b & 0x80) === 0) {
-      parts.push(n);
-      n = 0;
-    }
-  }
-  return parts.join('.');
+/** One DER element decoded by asn1js, all of `der` consumed. Throws on malformed or truncated input. */
+export function parseDer(der: Uint8Array): asn1js.AsnType {
+  const { offset, result } = asn1js.fromBER(der, { parseEmbedded: false });
+  if (offset === -1 || result.error) throw new Error(`malformed DER (truncated?): ${result.error || 'no element'}`);
+  if (offset !== der.byteLength) throw new Error(`malformed DER: ${der.byteLength - offset} bytes after the element`);
+  return result;
 }
 
-function decodeString(tag: number, bytes: Uint8Array): string {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  switch (tag) {
-    case 0x0c: // UTF8String
-      return buf.toString('utf8');
-    case 0x1e: // BMPString (UCS-2 big endian)
-      return Buffer.from(buf).swap16().toString('utf16le');
-    case 0x1c: {
-      // UniversalString (UCS-4 big endian)
-      let s = '';
-      for (let i = 0; i + 3 < buf.length; i += 4) s += String.fromCodePoint(buf.readUInt32BE(i));
-      return s;
-    }
-    case 0x13: // PrintableString
-    case 0x16: // IA5String
-    case 0x14: // TeletexString (treated as Latin-1)
-      return buf.toString('latin1');
-    default:
-      return `#${buf.toString('hex')}`;
-  }
+function items(block: asn1js.AsnType | undefined): asn1js.AsnType[] {
+  if (!(block instanceof asn1js.Constructed)) throw new Error('not an X.509 certificate');
+  return block.valueBlock.value;
 }
 
-export function decodeName(der: Uint8Array, name: Tlv): NameAttribute[] {
+const hex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
+
+/** The content octets of an element (its encoding without tag and length). */
+function content(block: asn1js.AsnType): Uint8Array {
+  return block.valueBeforeDecodeView.subarray(block.idBlock.blockLength + block.lenBlock.blockLength);
+}
+
+function decodeName(name: asn1js.AsnType): NameAttribute[] {
   const out: NameAttribute[] = [];
-  for (const rdn of children(der, name)) {
-    for (const atv of children(der, rdn)) {
-      const [oid, value] = children(der, atv);
-      if (!oid || !value) continue;
-      const id = decodeOid(der.subarray(oid.contentStart, oid.end));
-      out.push({ type: OID_SHORT[id] ?? id, value: decodeString(value.tag, der.subarray(value.contentStart, value.end)) });
+  for (const rdn of items(name)) {
+    for (const atv of items(rdn)) {
+      const [oid, value] = items(atv);
+      if (!(oid instanceof asn1js.ObjectIdentifier) || !value) continue;
+      const id = oid.getValue();
+      out.push({
+        type: OID_SHORT[id] ?? id,
+        value: value instanceof asn1js.BaseStringBlock ? value.getValue() : `#${hex(content(value))}`,
+      });
     }
   }
   return out;
 }
 
-/** "O=system:masters, CN=kube-apiserver-etcd-client": attributes in certificate order. */
-export function nameToString(attrs: NameAttribute[]): string {
-  return attrs.map((a) => `${a.type}=${a.value}`).join(', ');
+function decodeTime(t: asn1js.AsnType | undefined): Date {
+  if (t instanceof asn1js.UTCTime || t instanceof asn1js.GeneralizedTime) return t.toDate();
+  throw new Error('bad certificate validity');
 }
 
-function decodeTime(tag: number, bytes: Uint8Array): Date {
-  const s = Buffer.from(bytes).toString('latin1');
-  let m: RegExpExecArray | null;
-  if (tag === 0x17 && (m = /^(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)?Z$/.exec(s))) {
-    const yy = Number(m[1]);
-    return new Date(Date.UTC(yy >= 50 ? 1900 + yy : 2000 + yy, Number(m[2]) - 1, +m[3]!, +m[4]!, +m[5]!, +(m[6] ?? 0)));
+/** The DNS names and canonical IP addresses of a subjectAltName extension's value. */
+export function decodeSan(extnValue: Uint8Array): { dnsNames: string[]; ipAddresses: string[] } {
+  const out = { dnsNames: [] as string[], ipAddresses: [] as string[] };
+  for (const gn of AsnParser.fromASN(parseDer(extnValue), SubjectAlternativeName)) {
+    if (gn.dNSName !== undefined) out.dnsNames.push(gn.dNSName);
+    else if (gn.iPAddress !== undefined) out.ipAddresses.push(gn.iPAddress); // spelled like ip.ts's bytesToIp
   }
-  if (tag === 0x18 && (m = /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)(?:\.\d+)?Z$/.exec(s))) {
-    return new Date(Date.UTC(+m[1]!, Number(m[2]) - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!));
-  }
-  throw new Error(`unsupported certificate time ${JSON.stringify(s)}`);
+  return out;
 }
 
 /** Facts about a DER certificate. Throws on malformed DER. */
 export function certFacts(der: Uint8Array): CertFacts {
-  const cert = readTlv(der, 0);
-  const tbs = children(der, cert)[0];
-  if (cert.tag !== 0x30 || !tbs || tbs.tag !== 0x30) throw new Error('not an X.509 certificate');
-  const f = children(der, tbs);
-  let i = f[0]?.tag === 0xa0 ? 1 : 0;
-  const [serial, , issuer, validity, subject, spki] = f.slice(i, i + 6);
-  if (!serial || !issuer || !validity || !subject || !spki) throw new Error('not an X.509 certificate');
-  i += 6;
-  const [nb, na] = children(der, validity);
-  if (!nb || !na) throw new Error('bad certificate validity');
-
-  let serialBytes = der.subarray(serial.contentStart, serial.end);
-  while (serialBytes.length > 1 && serialBytes[0] === 0) serialBytes = serialBytes.subarray(1);
+  const tbs = items(items(parseDer(der))[0]);
+  const i = tbs[0]?.idBlock.tagClass === 3 ? 1 : 0; // [0] EXPLICIT version, absent in v1
+  const [serial, , issuer, validity, subject, spki] = tbs.slice(i, i + 6);
+  if (!(serial instanceof asn1js.Integer) || !issuer || !validity || !subject || !spki) {
+    throw new Error('not an X.509 certificate');
+  }
+  const [notBefore, notAfter] = items(validity);
+  const serialHex = hex(serial.valueBlock.valueHexView).replace(/^(00)+(?=.)/, '').toUpperCase();
 
   const facts: CertFacts = {
-    rawSubject: der.subarray(subject.start, subject.end),
-    rawIssuer: der.subarray(issuer.start, issuer.end),
-    spki: der.subarray(spki.start, spki.end),
-    subject: decodeName(der, subject),
-    issuer: decodeName(der, issuer),
-    serialHex: Buffer.from(serialBytes).toString('hex').toUpperCase(),
-    notBefore: decodeTime(nb.tag, der.subarray(nb.contentStart, nb.end)),
-    notAfter: decodeTime(na.tag, der.subarray(na.contentStart, na.end)),
+    rawSubject: subject.valueBeforeDecodeView,
+    rawIssuer: issuer.valueBeforeDecodeView,
+    spki: spki.valueBeforeDecodeView,
+    subject: decodeName(subject),
+    issuer: decodeName(issuer),
+    serialHex,
+    notBefore: decodeTime(notBefore),
+    notAfter: decodeTime(notAfter),
     isCA: false,
     keyUsage: undefined,
     usages: [],
@@ -165,57 +146,43 @@ export function certFacts(der: Uint8Array): CertFacts {
     subjectKeyId: undefined,
   };
 
-  const extsWrapper = f.slice(i).find((t) => t.tag === 0xa3);
-  if (!extsWrapper) return facts;
-  const extsSeq = children(der, extsWrapper)[0];
-  if (!extsSeq) return facts;
-  for (const ext of children(der, extsSeq)) {
-    const parts = children(der, ext);
-    const oid = parts[0];
-    const valueWrapper = parts[parts.length - 1];
-    if (!oid || !valueWrapper || valueWrapper.tag !== 0x04) continue;
-    const id = decodeOid(der.subarray(oid.contentStart, oid.end));
-    const v = der.subarray(valueWrapper.contentStart, valueWrapper.end);
-    if (v.length === 0) continue;
-    const top = readTlv(v, 0);
-    switch (id) {
-      case '2.5.29.19': {
-        // basicConstraints: SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLen INTEGER OPTIONAL }
-        const first = children(v, top)[0];
-        facts.isCA = first?.tag === 0x01 && v[first.contentStart] !== 0;
+  // extensions: [3] EXPLICIT SEQUENCE OF SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }
+  const wrapper = tbs.slice(i + 6).find((t) => t.idBlock.tagClass === 3 && t.idBlock.tagNumber === 3);
+  if (!wrapper) return facts;
+  for (const ext of items(items(wrapper)[0])) {
+    const parts = items(ext);
+    const [oid, value] = [parts[0], parts[parts.length - 1]];
+    if (!(oid instanceof asn1js.ObjectIdentifier) || !(value instanceof asn1js.OctetString)) continue;
+    const v = value.valueBlock.valueHexView;
+    switch (oid.getValue()) {
+      case id_ce_basicConstraints:
+        facts.isCA = AsnParser.fromASN(parseDer(v), BasicConstraints).cA;
         break;
-      }
-      case '2.5.29.15': {
-        // keyUsage: BIT STRING, bit 0 = most significant bit of the first content byte
-        let bits = 0;
-        const content = v.subarray(top.contentStart + 1, top.end);
-        content.forEach((byte, bi) => {
-          for (let b = 0; b < 8; b++) if (byte & (0x80 >> b)) bits |= 1 << (bi * 8 + b);
-        });
-        facts.keyUsage = bits;
+      case id_ce_keyUsage:
+        facts.keyUsage = AsnParser.fromASN(parseDer(v), KeyUsage).toNumber();
         break;
-      }
-      case '2.5.29.37':
-        for (const o of children(v, top)) {
-          const u = EKU_OIDS[decodeOid(v.subarray(o.contentStart, o.end))];
+      case id_ce_extKeyUsage:
+        for (const o of AsnParser.fromASN(parseDer(v), ExtendedKeyUsage)) {
+          const u = EKU_OIDS[o];
           if (u && !facts.usages.includes(u)) facts.usages.push(u);
         }
         break;
-      case '2.5.29.17':
-        for (const gn of children(v, top)) {
-          const content = v.subarray(gn.contentStart, gn.end);
-          if (gn.tag === 0x82) facts.dnsNames.push(Buffer.from(content).toString('latin1'));
-          else if (gn.tag === 0x87) facts.ipAddresses.push(bytesToIp(content));
-        }
+      case id_ce_subjectAltName:
+        Object.assign(facts, decodeSan(v));
         break;
-      case '2.5.29.14':
-        facts.subjectKeyId = Buffer.from(v.subarray(top.contentStart, top.end)).toString('hex');
+      case id_ce_subjectKeyIdentifier:
+        facts.subjectKeyId = hex(new Uint8Array(AsnParser.fromASN(parseDer(v), SubjectKeyIdentifier).buffer));
         break;
       default:
         break;
     }
   }
   return facts;
+}
+
+/** "O=system:masters, CN=kube-apiserver-etcd-client": attributes in certificate order. */
+export function nameToString(attrs: NameAttribute[]): string {
+  return attrs.map((a) => `${a.type}=${a.value}`).join(', ');
 }
 
 export function nameField(attrs: NameAttribute[], type: string): string[] {

@@ -5,7 +5,7 @@
  * etcd listens on 127.0.0.1 only; processes are killed by PID; temp dirs are removed.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, copyFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,26 +163,38 @@ async function stop(m: Member): Promise<void> {
   children.delete(m.proc);
 }
 
-/** A PKI made by ensurePki, or one around a CA made by openssl with a PKCS#1 key and a UTF8String subject. */
-async function makePki(dir: string, alg: KeyAlgorithm, opensslCA: boolean): Promise<void> {
+/**
+ * A PKI made by ensurePki, or one around a CA made by openssl with a PKCS#1 key and a UTF8String subject (openssl's
+ * default string_mask utf8only) or, with `printable`, a PrintableString one (string_mask default).
+ */
+async function makePki(dir: string, alg: KeyAlgorithm, opensslCA: boolean, printable = false): Promise<void> {
   const pki = join(dir, 'pki');
   if (opensslCA) {
     mkdirSync(pki, { recursive: true });
     const sh = (args: string[]): Promise<Run> => run('openssl', args, 20_000);
     let r = await sh(['genrsa', '-traditional', '-out', join(pki, 'ca.key'), '2048']);
     assert.equal(r.code, 0, r.out);
+    const config: string[] = [];
+    if (printable) {
+      writeFileSync(join(dir, 'openssl.cnf'), '[req]\ndistinguished_name = dn\nstring_mask = default\n[dn]\n');
+      config.push('-config', join(dir, 'openssl.cnf'), '-addext', 'basicConstraints=critical,CA:TRUE',
+        '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature');
+    }
     r = await sh(['req', '-x509', '-new', '-key', join(pki, 'ca.key'), '-out', join(pki, 'ca.crt'), '-days', '3650',
-      '-subj', '/O=Kubernetes Ops/CN=kubernetes-etcd-ca']);
+      '-subj', '/O=Kubernetes Ops/CN=kubernetes-etcd-ca', ...config]);
     assert.equal(r.code, 0, r.out);
+    r = await sh(['asn1parse', '-in', join(pki, 'ca.crt')]);
+    assert.match(r.out, printable ? /PRINTABLESTRING +:kubernetes-etcd-ca/ : /UTF8STRING +:kubernetes-etcd-ca/);
   }
   await ensurePki(memberPki(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
 }
 
-const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boolean; join: boolean }[] = [
+const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boolean; printable?: boolean; join: boolean }[] = [
   { title: 'ECDSA PKI, etcd 3.5.30, second member joins over peer TLS', version: '3.5.30', alg: 'ecdsa-p256', opensslCA: false, join: true },
   { title: 'ECDSA PKI, etcd 3.4.23', version: '3.4.23', alg: 'ecdsa-p256', opensslCA: false, join: false },
   { title: 'RSA-2048 PKI, etcd 3.5.30', version: '3.5.30', alg: 'rsa-2048', opensslCA: false, join: false },
   { title: 'openssl RSA CA (PKCS#1, UTF8String subject) + ECDSA leaves, etcd 3.5.30', version: '3.5.30', alg: 'ecdsa-p256', opensslCA: true, join: false },
+  { title: 'openssl RSA CA (PKCS#1, PrintableString subject) + RSA leaves, etcd 3.4.23', version: '3.4.23', alg: 'rsa-2048', opensslCA: true, printable: true, join: false },
 ];
 
 describe('certificates from ensurePki work with a real etcd', () => {
@@ -193,8 +205,8 @@ describe('certificates from ensurePki work with a real etcd', () => {
   for (const c of cases) {
     test(c.title, async () => {
       await otherReady;
-      const dir = join(base, `${c.version}-${c.alg}-${c.opensslCA ? 'openssl' : 'own'}`);
-      await makePki(dir, c.alg, c.opensslCA);
+      const dir = join(base, `${c.version}-${c.alg}-${c.opensslCA ? 'openssl' : 'own'}${c.printable ? '-printable' : ''}`);
+      await makePki(dir, c.alg, c.opensslCA, c.printable);
       const m1 = await startMember(c.version, dir, 'node1', undefined);
       const members = [m1];
       try {

@@ -21,7 +21,8 @@ import {
   type PkiSpec,
 } from '../../src/pki/index.js';
 import { ensurePrivateDir } from '../../src/host/files.js';
-import { encodeTlv, readTlv } from '../../src/pki/der.js';
+import { encodeSan } from '../../src/pki/cert.js';
+import { decodeSan, parseDer } from '../../src/pki/inspect.js';
 import { bytesToIp, ipToBytes } from '../../src/pki/ip.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 
@@ -66,12 +67,18 @@ describe('IP addresses', () => {
 describe('DER', () => {
   test('long lengths encode and decode', () => {
     for (const n of [0, 1, 127, 128, 255, 256, 70000]) {
-      const tlv = encodeTlv(0x04, new Uint8Array(n));
-      const t = readTlv(tlv, 0);
-      assert.equal(t.end - t.contentStart, n);
-      assert.equal(t.end, tlv.length);
+      const der = new Uint8Array(encodeSan(['d'.repeat(n)], []));
+      const t = parseDer(der); // throws unless the element spans exactly the whole encoding
+      assert.equal(t.valueBeforeDecodeView.length, der.length);
+      assert.equal(decodeSan(der).dnsNames[0]!.length, n);
     }
-    assert.throws(() => readTlv(Uint8Array.of(0x30, 0x05, 0x00), 0), /truncated/);
+    assert.throws(() => parseDer(Uint8Array.of(0x30, 0x05, 0x00)), /truncated/);
+  });
+
+  test('IP SANs are the raw 4- and 16-byte addresses', () => {
+    const der = Buffer.from(encodeSan([], [ipToBytes('10.1.2.3')!, ipToBytes('2001:db8::1')!, ipToBytes('::ffff:10.1.2.4')!]));
+    assert.equal(der.toString('hex'), '301e' + '87040a010203' + '871020010db8000000000000000000000001' + '87040a010204');
+    assert.deepEqual(decodeSan(der).ipAddresses, ['10.1.2.3', '2001:db8::1', '10.1.2.4']);
   });
 });
 

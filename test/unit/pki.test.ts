@@ -25,7 +25,7 @@ import {
   type PkiOutcome,
   type PkiSpec,
 } from '../../src/pki/index.js';
-import { rawCertificateParts } from '../../src/pki/der.js';
+import { certFacts } from '../../src/pki/inspect.js';
 import * as x509 from '../../src/pki/x509.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 
@@ -345,17 +345,17 @@ describe('CAs made by openssl are reused', { concurrency: true }, () => {
     assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
     assert.equal(read(dir, 'ca.crt'), caBefore);
     assert.equal(read(dir, 'ca.key'), keyBefore);
-    const caRaw = rawCertificateParts(new Uint8Array(Buffer.from(caBefore.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
+    const caRaw = certFacts(new Uint8Array(Buffer.from(caBefore.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
     for (const n of LEAF_NAMES) {
       opensslVerify(dir, n);
       const pem = read(dir, `${n}.crt`);
-      const raw = rawCertificateParts(new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
-      assert.deepEqual(Buffer.from(raw.issuer), Buffer.from(caRaw.subject), n);
+      const raw = certFacts(new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64')));
+      assert.deepEqual(Buffer.from(raw.rawIssuer), Buffer.from(caRaw.rawSubject), n);
       assert.equal(certificateInfo(pem).issuer, 'O=Kubernetes Ops, CN=kubernetes-etcd-ca');
     }
     // the trap this guards against: re-encoding the issuer from its string gives other bytes (PrintableString)
     const reencoded = Buffer.from(new x509.Name('O=Kubernetes Ops, CN=kubernetes-etcd-ca').toArrayBuffer());
-    assert.notDeepEqual(reencoded, Buffer.from(caRaw.subject));
+    assert.notDeepEqual(reencoded, Buffer.from(caRaw.rawSubject));
     const text = openssl('x509', '-noout', '-text', '-in', join(dir, 'server.crt'));
     assert.match(text, /Signature Algorithm: sha256WithRSAEncryption/);
     assert.match(text, /Public Key Algorithm: id-ecPublicKey/);
