@@ -103,8 +103,8 @@ describe('learner-first joins, status and the quorum guard', () => {
     assert.equal(table.code, 3);
     // the rows, not just the names: the two that answer are healthy, the halted one unreachable
     const row = (name: string) => table.stdout.split('\n').find((l) => l.startsWith(`| ${name} `)) ?? '';
-    for (const n of ['eahost1', 'eahost2']) assert.match(row(n), /\| (leader|follower) \| healthy \|/, row(n));
-    assert.match(row('eahost3'), /\| follower \| unreachable \|/, row('eahost3'));
+    for (const n of ['eahost1', 'eahost2']) assert.match(row(n), /\|\s+(leader|follower) \|\s+healthy \|/, row(n));
+    assert.match(row('eahost3'), /\|\s+follower \|\s+unreachable \|/, row('eahost3'));
 
     const refused = await lab.etcdadm(1, ['member', 'remove', 'eahost2']);
     assert.notEqual(refused.code, 0);

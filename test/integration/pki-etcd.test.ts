@@ -6,7 +6,6 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -14,6 +13,7 @@ import assert from 'node:assert/strict';
 import { Logger } from '../../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm, type PkiSpec } from '../../src/pki/index.js';
 import { etcdBinDir } from '../helpers/etcd-bin.js';
+import { freePorts } from '../helpers/etcd-server.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-etcd-'));
@@ -28,16 +28,9 @@ after(() => {
 });
 const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
 
+/** A port below the ephemeral range: free when chosen and still free when etcd binds it (helpers/etcd-server.ts). */
 async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 function memberPki(certsDir: string, memberName: string, keyAlgorithm: KeyAlgorithm): PkiSpec {
