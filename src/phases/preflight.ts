@@ -200,6 +200,8 @@ export function decideLocalEtcd(plan: Plan, obs: LocalEtcdObservation, record: R
   }
   const self = findByPeerURLs(target.members, plan.member.urls.advertisePeer);
   if (local && local.clusterId === target.clusterId) {
+    if (!target.members.some((m) => m.idHex === local.memberId))
+      return { kind: 'stop', why: `etcd on this host was member ${local.memberId} of cluster ${target.clusterId} and has been removed from it` };
     if (self && self.idHex === local.memberId) {
       if (!self.isLearner && self.name !== '' && record?.complete === true)
         return { kind: 'member', why: `This host is already member ${self.name} (${self.idHex}) of cluster ${target.clusterId}; nothing to do` };

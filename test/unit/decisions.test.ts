@@ -112,10 +112,15 @@ describe("join's decision about an etcd already running here", () => {
     assert.equal(decide({ active: true, local: { clusterId: 'c9', memberId: '3' }, target: { clusterId: 'c1', members: voters } }).kind, 'stop');
     assert.equal(decide({ active: true, local: { error: 'refused' }, target: { clusterId: 'c1', members: voters } }).kind, 'stop');
   });
+  it('a member of this cluster that was removed from it (still running): stop it', () => {
+    const d = decide({ active: true, local: { clusterId: 'c1', memberId: '9' }, target: { clusterId: 'c1', members: voters } });
+    assert.equal(d.kind, 'stop');
+    assert.match(d.kind === 'stop' ? d.why : '', /was member 9 of cluster c1 and has been removed from it/);
+  });
   it('never stopped without proof: refused when the cluster cannot be asked, or it lists this host but the local etcd does not answer', () => {
     assert.equal(decide({ active: true, local, target: { error: 'unreachable' } }).kind, 'refuse');
     assert.equal(decide({ active: true, local: { error: 'refused' }, target }).kind, 'refuse');
-    assert.equal(decide({ active: true, local: { clusterId: 'c1', memberId: '7' }, target: { clusterId: 'c1', members: voters } }).kind, 'refuse');
+    assert.equal(decide({ active: true, local: { clusterId: 'c1', memberId: '1' }, target: { clusterId: 'c1', members: voters } }).kind, 'refuse', 'another member of it, under other peer URLs');
   });
 });
 
