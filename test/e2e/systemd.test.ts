@@ -64,6 +64,31 @@ describe('real systemd', () => {
     assert.notEqual(newPid, pid);
   });
 
+  it('a cold restart of every member at once (all hosts rebooted together) comes back healthy by itself', async () => {
+    await Promise.all([1, 2, 3].map((i) => lab.reboot(i)));
+    await waitHealthy(1, 120_000);
+    const health = await waitFor(
+      async () => {
+        const r = await lab.etcdctl(1, ['endpoint', 'health', '--cluster']);
+        return (r.stdout + r.stderr).match(/is healthy/g)?.length === 3 ? r : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, what: 'all three members healthy after the cold start' },
+    );
+    assert.ok(health);
+    assert.equal(ok(await lab.etcdctl(2, ['get', 'survives', '--print-value-only'])).stdout.trim(), 'reboot');
+  });
+
+  it('reset stops and disables the unit, then removes it', async () => {
+    ok(await lab.etcdadm(3, ['reset', 'phase', 'remove-member']), 'reset phase remove-member');
+    ok(await lab.etcdadm(3, ['reset', 'phase', 'stop']), 'reset phase stop');
+    assert.equal((await lab.on(3, ['systemctl', 'is-active', 'etcd.service'])).stdout.trim(), 'inactive');
+    assert.equal((await lab.on(3, ['systemctl', 'is-enabled', 'etcd.service'])).stdout.trim(), 'disabled');
+    ok(await lab.etcdadm(3, ['reset', 'phase', 'cleanup']), 'reset phase cleanup');
+    const unit = await lab.on(3, ['systemctl', 'list-unit-files', '--no-legend', 'etcd.service']);
+    assert.equal(unit.stdout.trim(), '', 'no etcd.service unit file any more');
+    assert.deepEqual(await lab.etcdProcesses(3), []);
+  });
+
   it('with service.user etcd: etcd runs as etcd, owns its data dir and its own keys (0600); the CA key stays root\'s', async () => {
     const doc = 'apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nservice:\n  user: etcd\n';
     ok(await lab.sh(4, `printf '${doc}' > /root/etcdadm.yaml`));
@@ -80,5 +105,14 @@ describe('real systemd', () => {
       '/etc/etcd/pki/server.key etcd 600',
     ]);
     ok(await lab.etcdctl(4, ['endpoint', 'health']));
+  });
+
+  it('reset of a member that runs as etcd leaves nothing of it (its data moved aside: the last member)', async () => {
+    const r = ok(await lab.etcdadm(4, ['reset', '--force']), 'reset --force');
+    assert.match(r.stderr, /Moved the existing data dir \/var\/lib\/etcd aside to \/var\/lib\/etcd\.bak-/);
+    assert.deepEqual(await lab.etcdProcesses(4), []);
+    const left = ok(await lab.sh(4, 'ls /etc/etcd /etc/systemd/system/etcd.service /var/lib/etcd /opt/bin/etcd 2>&1; true')).stdout;
+    assert.equal(left.match(/No such file/g)?.length, 4, left);
+    assert.equal(ok(await lab.sh(4, 'stat -c %U /var/lib/etcd.bak-*')).stdout.trim(), 'etcd', 'its data, still its own');
   });
 });
