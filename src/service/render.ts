@@ -181,11 +181,36 @@ function yamlString(s: string): string {
   return JSON.stringify(s);
 }
 
-/** The static Pod manifest for --init-system kubelet: hostNetwork, the image, the env, hostPath volumes. */
+/** The plain-http /health listener on this host the kubelet can probe (host and port), when there is one. */
+function probeTarget(plan: Plan): { host: string; port: number } | undefined {
+  for (const u of plan.member.urls.listenMetrics) {
+    const url = new URL(u);
+    if (url.protocol !== 'http:') continue;
+    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+    return { host: host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port: Number(url.port) };
+  }
+  return undefined;
+}
+
+/**
+ * The static Pod manifest for --init-system kubelet: hostNetwork, the image, the env, hostPath volumes mounted at
+ * their own paths, and kubeadm's probes on the plain-http metrics URL (liveness: a serializable /health, so that a
+ * cluster without quorum does not have every member restarted; startup: a quorum /health).
+ */
 export function renderPodManifest(plan: Plan, env: [string, string][]): string {
-  const envYaml = env
-    .map(([k, v]) => `    - name: ${k}\n      value: ${yamlString(v)}`)
-    .join('\n');
+  const envYaml = env.map(([k, v]) => `    - name: ${k}\n      value: ${yamlString(v)}`).join('\n');
+  const dirs: [string, string][] = [
+    ['etcd-certs', plan.pki.certsDir],
+    ['etcd-data', plan.member.dataDir],
+    ...(plan.member.walDir ? ([['etcd-wal', plan.member.walDir]] as [string, string][]) : []),
+  ];
+  const mounts = dirs.map(([name, path]) => `    - name: ${name}\n      mountPath: ${yamlString(path)}${name === 'etcd-certs' ? '\n      readOnly: true' : ''}`).join('\n');
+  const volumes = dirs.map(([name, path]) => `  - name: ${name}\n    hostPath:\n      path: ${yamlString(path)}\n      type: DirectoryOrCreate`).join('\n');
+  const t = probeTarget(plan);
+  const probe = (kind: string, path: string, failureThreshold: number) =>
+    t
+      ? `    ${kind}:\n      failureThreshold: ${failureThreshold}\n      httpGet:\n        host: ${yamlString(t.host)}\n        path: ${yamlString(path)}\n        port: ${t.port}\n        scheme: HTTP\n      initialDelaySeconds: 10\n      periodSeconds: 10\n      timeoutSeconds: 15\n`
+      : '';
   return `apiVersion: v1
 kind: Pod
 metadata:
@@ -210,24 +235,13 @@ spec:
     - /usr/local/bin/etcd
     env:
 ${envYaml}
-    resources:
+${probe('livenessProbe', '/health?serializable=true', 8)}${probe('startupProbe', '/health?serializable=false', 24)}    resources:
       requests:
         cpu: 100m
         memory: 100Mi
     volumeMounts:
-    - name: etcd-certs
-      mountPath: ${yamlString(plan.pki.certsDir)}
-      readOnly: true
-    - name: etcd-data
-      mountPath: ${yamlString(plan.member.dataDir)}
+${mounts}
   volumes:
-  - name: etcd-certs
-    hostPath:
-      path: ${yamlString(plan.pki.certsDir)}
-      type: DirectoryOrCreate
-  - name: etcd-data
-    hostPath:
-      path: ${yamlString(plan.member.dataDir)}
-      type: DirectoryOrCreate
+${volumes}
 `;
 }
