@@ -498,6 +498,7 @@ export const MANAGED_ETCD_FLAGS: Readonly<Record<string, string | null>> = {
   'peer-trusted-ca-file': null,
   'peer-client-cert-auth': null,
   'strict-reconfig-check': null,
+  logger: null,
   'config-file': null,
   version: null,
   help: null,

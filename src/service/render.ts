@@ -54,6 +54,8 @@ export function productionSettings(plan: Plan): [string, string][] {
   const t = plan.etcd;
   const tls = plan.tls;
   const wanted: [string, string | undefined][] = [
+    // structured (JSON) logs on every version: 3.4's default, capnslog, is deprecated and unstructured
+    ['logger', 'zap'],
     ['listen-metrics-urls', plan.member.urls.listenMetrics.join(',') || undefined],
     ['quota-backend-bytes', String(t.quotaBackendBytes)],
     ['auto-compaction-mode', t.autoCompactionRetention !== '0' ? t.autoCompactionMode : undefined],
@@ -77,7 +79,7 @@ const SECTIONS: Record<string, string> = {
   ETCD_INITIAL_ADVERTISE_PEER_URLS: '# Peer configuration',
   ETCD_ADVERTISE_CLIENT_URLS: '# Client/server configuration',
   ETCD_DATA_DIR: '# Other',
-  ETCD_LISTEN_METRICS_URLS: '# Production settings (etcdadm defaults, see its README; only flags this etcd version knows)',
+  ETCD_LOGGER: '# Production settings (etcdadm defaults, see its README; only flags this etcd version knows)',
 };
 
 /** /etc/etcd/etcd.env, in etcdadm's layout (sections and variable names). */
