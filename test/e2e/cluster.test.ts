@@ -146,6 +146,8 @@ describe('etcdadm join and reset: bad inputs and faults change nothing', () => {
   let before1: MemberRow[];
   const unchanged = async () => assert.deepEqual(await members(1), before1, 'member list unchanged');
   before(async () => {
+    await lab.ensureCluster([1, 2, 3], R);
+    await lab.ensureCluster([4, 5, 6], R);
     before1 = await members(1);
     assert.equal(before1.length, 3);
   });
@@ -210,6 +212,7 @@ describe('etcdadm join and reset: bad inputs and faults change nothing', () => {
 });
 
 describe('etcdadm join and reset: data dirs and stopped members', () => {
+  before(() => lab.ensureCluster([1, 2, 3], R));
   it('a data dir of an unknown cluster is refused, and moved aside (never deleted) with --force', async () => {
     ok(await lab.sh(7, 'rm -rf /etc/etcd /opt/bin/* /var/lib/etcd* && mkdir -p /var/lib/etcd/member/snap && echo precious > /var/lib/etcd/member/snap/db'));
     await lab.copyCA(1, 7);

@@ -81,6 +81,7 @@ describe('learner-first joins, status and the quorum guard', () => {
   });
 
   it('status: 1 leader, 2 followers, can lose 1 member, exit 0', async () => {
+    await lab.ensureCluster([1, 2, 3], R); // should the joins above have failed
     const r = await lab.etcdadm(1, ['status', '-o', 'json']);
     assert.equal(r.code, 0, r.stderr);
     const s = statusJson(r);

@@ -103,6 +103,24 @@ abstract class BaseLab {
     return ok(await this.etcdadm(to, ['join', `https://${this.ipInUrl(via)}:2379`, ...args]), `join host${to}`);
   }
 
+  /**
+   * Make sure `hosts` form one healthy cluster (the first one initialized, the others joined), rebuilding it when an
+   * earlier test left it otherwise: a suite that needs a cluster does not fail because another one did.
+   */
+  async ensureCluster(hosts: number[], args: string[]): Promise<void> {
+    const health = await this.etcdctl(hosts[0]!, ['endpoint', 'health', '--cluster']);
+    const list = await this.etcdctl(hosts[0]!, ['member', 'list']);
+    const names = list.stdout.split('\n').filter(Boolean).map((l) => l.split(', ')[2]).sort();
+    const want = hosts.map((h) => this.hostname(h)).sort();
+    if (health.code === 0 && (health.stdout + health.stderr).match(/is healthy/g)?.length === hosts.length && JSON.stringify(names) === JSON.stringify(want)) return;
+    await Promise.all(hosts.map(async (h) => {
+      await this.etcdadm(h, ['reset', '--force']);
+      await this.sh(h, 'rm -rf /etc/etcd /var/lib/etcd* /opt/bin/*');
+    }));
+    ok(await this.etcdadm(hosts[0]!, ['init', ...args]), `init host${hosts[0]} (rebuilding the cluster)`);
+    for (const h of hosts.slice(1)) await this.join(h, hosts[0]!, args);
+  }
+
   /** The host's address as it goes into a URL (IPv6 bracketed). */
   ipInUrl(i: number): string {
     const ip = this.ip(i);

@@ -2,10 +2,11 @@
  * Operating a cluster (src/cluster/): status, and membership changes under the quorum guard, against a REAL
  * 3-member etcd 3.5.30 cluster with TLS on 127.0.0.1; then the "answer lost" paths against a fake client.
  *
- * The real-cluster tests run in order and build on each other:
- *   healthy (1 leader, 2 followers, can lose 1) → a follower halted (degraded, exit 3) → removing a healthy member
- *   refused with the numbers → removing the dead one allowed → one of two refused → a learner added (one change at
- *   a time), started and promoted → the leader removed (leadership moves first).
+ * Two real clusters, each its own story, so that a failure in one cannot break the other:
+ *   3 members: healthy (1 leader, 2 followers, can lose 1) → a follower halted (degraded, exit 3) → removing a
+ *   healthy member refused with the numbers → removing the dead one allowed → one of two refused;
+ *   2 members: a learner added (one change at a time), started and promoted → the leader removed (leadership moves
+ *   first).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -43,8 +44,7 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
   let cluster: EtcdCluster;
   let client: EtcdClient;
   let tls: EtcdTls;
-  let learner: EtcdServer | undefined;
-  const { log, lines } = captureLog();
+  const { log } = captureLog();
   // chosen in the first test: the leader, the follower that is halted, the follower that stays
   let leaderName = '';
   let dead: EtcdServer;
@@ -59,7 +59,6 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
   });
   after(async () => {
     client?.close();
-    await learner?.stop();
     await cluster?.stop();
   });
 
@@ -139,6 +138,29 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
 
   test('removing one of two members is refused as unsafe', T, async () => {
     await assert.rejects(removeMember(handle(client), survivor.name, { log }), /a 2-member cluster loses quorum safety when one is removed/);
+  });
+
+});
+
+describe('learners and the leader, on a real 2-member etcd 3.5.30 cluster with TLS (its own, so that nothing above can break it)', () => {
+  let cluster: EtcdCluster;
+  let client: EtcdClient;
+  let tls: EtcdTls;
+  let learner: EtcdServer | undefined;
+  const { log, lines } = captureLog();
+
+  before(async () => {
+    cluster = await startEtcdCluster({ size: 2, tls: true, version: '3.5.30' });
+    const f = cluster.tls!;
+    tls = { ca: f.ca, cert: f.cert, key: f.key, caFile: f.caFile, certFile: f.clientCertFile };
+    TLS = tls;
+    client = EtcdClient.create({ endpoints: cluster.endpoints, tls, dialTimeoutMs: 1000, requestTimeoutMs: 3000 });
+    await waitFor(async () => (await clusterStatus(client, undefined, { tls })).health === 'healthy', { timeoutMs: 15_000, intervalMs: 200, what: 'a healthy cluster' });
+  });
+  after(async () => {
+    client?.close();
+    await learner?.stop();
+    await cluster?.stop();
   });
 
   test('a learner is added (one change at a time), started, and promoted', T, async () => {
