@@ -59,6 +59,13 @@ describe('retryOn', () => {
     assert.deepEqual(f.calls, [1, 2, 3, 4, 5, 6]);
   });
 
+  test('"unhealthy cluster" is retried every quarter second at most, so the change goes through soon after etcd accepts it', async () => {
+    const clock = fakeClock();
+    const f = flaky(Array.from({ length: 6 }, unhealthy), 'added');
+    assert.equal(await retryOn([UNHEALTHY_CLUSTER], f.fn, { deadlineMs: 60_000, clock }), 'added');
+    assert.deepEqual(clock.slept, [100, 150, 225, 250, 250, 250]);
+  });
+
   test('an error of no listed condition is rethrown at once', async () => {
     const clock = fakeClock();
     const other = etcdError(ETCD_ERRORS.memberNotFound);
