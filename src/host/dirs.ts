@@ -6,6 +6,7 @@
  * etcdadm put into it.
  */
 import { join, posix } from 'node:path';
+import { DEFAULTS, PATHS } from '../config/defaults.js';
 import { LEAF_NAMES } from '../pki/store.js';
 import type { Host } from './host.js';
 
@@ -15,8 +16,9 @@ export const SYSTEM_DIRS: readonly string[] = [
   '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/usr/bin', '/usr/include', '/usr/lib',
   '/usr/libexec', '/usr/local', '/usr/local/bin', '/usr/local/lib', '/usr/local/sbin', '/usr/sbin', '/usr/share',
   '/usr/src', '/var', '/var/backups', '/var/cache', '/var/lib', '/var/local', '/var/lock', '/var/log', '/var/mail',
-  '/var/opt', '/var/run', '/var/spool', '/var/tmp', '/etc/etcd', '/etc/kubernetes', '/etc/systemd', '/etc/systemd/system',
-  '/opt/bin',
+  '/var/opt', '/var/run', '/var/spool', '/var/tmp', '/etc/kubernetes', '/etc/systemd',
+  // etcdadm's own layout
+  PATHS.configDir, PATHS.unitDir, DEFAULTS.installDir,
 ];
 
 export type DirRole = 'data dir' | 'WAL dir' | 'certs dir';
