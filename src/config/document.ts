@@ -518,94 +518,98 @@ function checkedVersion(doc: unknown, options: SchemaOptions): string | undefine
   return text === undefined ? undefined : normalizeVersion(text);
 }
 
-function crossFieldProblems(doc: unknown, options: SchemaOptions): Problem[] {
-  if (!isRecord(doc)) return [];
-  const out: Problem[] = [];
-  const d = DEFAULT_DOCUMENT_VALUES;
+type Doc = Record<string, unknown>;
+type Rule = (doc: Doc, options: SchemaOptions) => Problem[];
+const D = () => DEFAULT_DOCUMENT_VALUES;
 
-  if (doc.join !== undefined && typeof doc.kind === 'string' && doc.kind !== 'JoinConfiguration' && (CONFIG_KINDS as readonly string[]).includes(doc.kind))
-    out.push({ path: ['join'], atKey: true, message: `only allowed in kind JoinConfiguration (this is ${doc.kind})` });
+const kindRule: Rule = (doc) =>
+  doc.join !== undefined && typeof doc.kind === 'string' && doc.kind !== 'JoinConfiguration' && (CONFIG_KINDS as readonly string[]).includes(doc.kind)
+    ? [{ path: ['join'], atKey: true, message: `only allowed in kind JoinConfiguration (this is ${doc.kind})` }]
+    : [];
 
-  // ports
-  const clientPort = num(field(doc, 'member', 'clientPort'), d.member.clientPort);
-  const peerPort = num(field(doc, 'member', 'peerPort'), d.member.peerPort);
-  if (clientPort === peerPort)
-    out.push({
-      path: ['member', has(doc, 'member', 'peerPort') ? 'peerPort' : 'clientPort'],
+const portsRule: Rule = (doc) => {
+  const clientPort = num(field(doc, 'member', 'clientPort'), D().member.clientPort);
+  const peerPort = num(field(doc, 'member', 'peerPort'), D().member.peerPort);
+  if (clientPort !== peerPort) return [];
+  return [{ path: ['member', has(doc, 'member', 'peerPort') ? 'peerPort' : 'clientPort'], atKey: false, message: `member.clientPort and member.peerPort must differ, both are ${clientPort}` }];
+};
+
+/** etcd refuses to start with an election timeout below 5 heartbeats. */
+const raftRule: Rule = (doc) => {
+  const heartbeat = num(field(doc, 'etcd', 'heartbeatInterval'), D().etcd.heartbeatInterval);
+  const election = num(field(doc, 'etcd', 'electionTimeout'), D().etcd.electionTimeout);
+  if (election >= 5 * heartbeat) return [];
+  if (has(doc, 'etcd', 'electionTimeout'))
+    return [{ path: ['etcd', 'electionTimeout'], atKey: false, message: `must be at least 5 × etcd.heartbeatInterval (${heartbeat} ms), got ${election}` }];
+  return [
+    {
+      path: ['etcd', 'heartbeatInterval'],
       atKey: false,
-      message: `member.clientPort and member.peerPort must differ, both are ${clientPort}`,
-    });
+      message: `5 × ${heartbeat} ms is more than etcd.electionTimeout (${election} ms, the default); set etcd.electionTimeout to at least ${5 * heartbeat}`,
+    },
+  ];
+};
 
-  // raft timing (etcd refuses to start otherwise)
-  const heartbeat = num(field(doc, 'etcd', 'heartbeatInterval'), d.etcd.heartbeatInterval);
-  const election = num(field(doc, 'etcd', 'electionTimeout'), d.etcd.electionTimeout);
-  if (election < 5 * heartbeat) {
-    if (has(doc, 'etcd', 'electionTimeout'))
-      out.push({ path: ['etcd', 'electionTimeout'], atKey: false, message: `must be at least 5 × etcd.heartbeatInterval (${heartbeat} ms), got ${election}` });
-    else
-      out.push({
-        path: ['etcd', 'heartbeatInterval'],
-        atKey: false,
-        message: `5 × ${heartbeat} ms is more than etcd.electionTimeout (${election} ms, the default); set etcd.electionTimeout to at least ${5 * heartbeat}`,
-      });
-  }
-
-  // compaction retention, by mode
+const retentionRule: Rule = (doc) => {
   const retention = field(doc, 'etcd', 'autoCompactionRetention');
   const modeValue = field(doc, 'etcd', 'autoCompactionMode');
-  const mode = typeof modeValue === 'string' ? modeValue : d.etcd.autoCompactionMode;
-  if (typeof retention === 'string') {
-    const p = retentionProblem(retention, mode);
-    if (p) out.push({ path: ['etcd', 'autoCompactionRetention'], atKey: false, message: p });
-  }
+  const p = typeof retention === 'string' ? retentionProblem(retention, typeof modeValue === 'string' ? modeValue : D().etcd.autoCompactionMode) : undefined;
+  return p ? [{ path: ['etcd', 'autoCompactionRetention'], atKey: false, message: p }] : [];
+};
 
-  // certificates
-  const caDays = num(field(doc, 'pki', 'caValidityDays'), d.pki.caValidityDays);
-  const certDays = num(field(doc, 'pki', 'certValidityDays'), d.pki.certValidityDays);
-  if (certDays > caDays)
-    out.push({
+const validityRule: Rule = (doc) => {
+  const caDays = num(field(doc, 'pki', 'caValidityDays'), D().pki.caValidityDays);
+  const certDays = num(field(doc, 'pki', 'certValidityDays'), D().pki.certValidityDays);
+  if (certDays <= caDays) return [];
+  return [
+    {
       path: ['pki', has(doc, 'pki', 'certValidityDays') ? 'certValidityDays' : 'caValidityDays'],
       atKey: false,
       message: `pki.certValidityDays (${certDays}) must not exceed pki.caValidityDays (${caDays}): a certificate cannot outlive its CA`,
-    });
+    },
+  ];
+};
 
-  // TLS
+const tlsRule: Rule = (doc, options) => {
   const version = checkedVersion(doc, options);
   const minVersion = field(doc, 'tls', 'minVersion');
   const suites = field(doc, 'tls', 'cipherSuites');
+  const out: Problem[] = [];
   if (minVersion === 'TLS1.3' && Array.isArray(suites) && suites.length > 0)
     out.push({ path: ['tls', 'cipherSuites'], atKey: false, message: 'must be empty when tls.minVersion is TLS1.3 (TLS 1.3 suites are not configurable; etcd refuses the combination)' });
   if (minVersion === 'TLS1.3' && version && !atLeastMinor(version, 3, 5))
     out.push({ path: ['tls', 'minVersion'], atKey: false, message: `TLS1.3 needs etcd 3.5 or newer; etcd ${version} has no --tls-min-version` });
-
-  // extraArgs
-  const extraArgs = field(doc, 'etcd', 'extraArgs');
-  if (isRecord(extraArgs)) {
-    const list = version ? etcdFlagList(version) : undefined;
-    const flags = version ? knownEtcdFlags(version) : undefined;
-    for (const name of Object.keys(extraArgs)) {
-      const path = ['etcd', 'extraArgs', name];
-      const p = extraArgNameProblem(name);
-      if (p) {
-        out.push({ path, atKey: true, message: p });
-        continue;
-      }
-      if (name in MANAGED_ETCD_FLAGS) {
-        const owner = MANAGED_ETCD_FLAGS[name];
-        out.push({
-          path,
-          atKey: true,
-          message: owner ? `--${name} comes from ${owner}; set that field instead` : `--${name} is set by etcdadm and cannot be overridden`,
-        });
-        continue;
-      }
-      if (list?.exact && flags && !flags.has(name)) {
-        const near = closest(name, flags);
-        out.push({ path, atKey: true, message: `etcd ${version} has no flag --${name}${near ? `; did you mean ${near}?` : ''}` });
-      }
-    }
-  }
   return out;
+};
+
+/** One extraArgs key: a flag name, not one etcdadm sets, and a flag of that etcd version. */
+function extraArgProblem(name: string, version: string | undefined): string | undefined {
+  const p = extraArgNameProblem(name);
+  if (p) return p;
+  if (name in MANAGED_ETCD_FLAGS) {
+    const owner = MANAGED_ETCD_FLAGS[name];
+    return owner ? `--${name} comes from ${owner}; set that field instead` : `--${name} is set by etcdadm and cannot be overridden`;
+  }
+  const flags = version && etcdFlagList(version)?.exact ? knownEtcdFlags(version) : undefined;
+  if (!flags || flags.has(name)) return undefined;
+  const near = closest(name, flags);
+  return `etcd ${version} has no flag --${name}${near ? `; did you mean ${near}?` : ''}`;
+}
+
+const extraArgsRule: Rule = (doc, options) => {
+  const extraArgs = field(doc, 'etcd', 'extraArgs');
+  if (!isRecord(extraArgs)) return [];
+  const version = checkedVersion(doc, options);
+  return Object.keys(extraArgs).flatMap((name) => {
+    const message = extraArgProblem(name, version);
+    return message ? [{ path: ['etcd', 'extraArgs', name], atKey: true, message }] : [];
+  });
+};
+
+const CROSS_FIELD_RULES: readonly Rule[] = [kindRule, portsRule, raftRule, retentionRule, validityRule, tlsRule, extraArgsRule];
+
+function crossFieldProblems(doc: unknown, options: SchemaOptions): Problem[] {
+  return isRecord(doc) ? CROSS_FIELD_RULES.flatMap((rule) => rule(doc, options)) : [];
 }
 
 /** Flag names as etcd spells them: lower-case words joined by "-", without the leading "--". */
