@@ -44,7 +44,7 @@ export const initPreflightPhase: Phase = phase<HostObservation, { problem?: Retu
   name: 'preflight',
   short: 'Check the host before changing it: directories, free space, ports, the CA, the snapshot, an earlier setup',
   long: 'Refuses (unless --force) when etcd already runs here or the data dir holds a member; refuses always when a directory is not dedicated to etcd, its filesystem has too little free space, or a port etcd needs is taken. Records the run in /etc/etcd/etcdadm.yaml.',
-  observe: observeHost,
+  observe: (ctx) => observeHost(ctx),
   decide: (plan, obs, options) => ({ problem: hostProblem(plan, obs), takeover: decideInitTakeover(plan, obs, options), ports: portProblem(obs.portsTaken) }),
   async act(ctx, d) {
     const { plan, log } = ctx;

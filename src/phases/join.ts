@@ -61,7 +61,8 @@ export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEt
   long: 'Finds out first whether etcd runs here and, if so, whether it already is a started member of the cluster at the endpoint (then there is nothing to do) or proven not to be one. Then checks the directories, free space, ports and the cluster CA copied into --certs-dir, and records the run.',
   async observe(ctx) {
     joinEndpoints(ctx.plan);
-    return { local: await observeLocalEtcd(ctx), host: await observeHost(ctx) };
+    const local = await observeLocalEtcd(ctx);
+    return { local, host: await observeHost(ctx, { etcdActive: local.active }) };
   },
   decide: (plan, obs) => ({
     local: decideLocalEtcd(plan, obs.local, obs.host.record),

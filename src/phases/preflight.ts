@@ -44,13 +44,14 @@ async function dirState(ctx: PhaseContext, role: DirRole, path: string): Promise
   return { role, path, kind, entries: kind === 'dir' ? ((await ctx.host.list(path)) ?? []) : [] };
 }
 
-export async function observeHost(ctx: PhaseContext): Promise<HostObservation> {
+/** What preflight looks at on the host (`etcdActive` when the caller already asked the init system). */
+export async function observeHost(ctx: PhaseContext, known: { etcdActive?: boolean } = {}): Promise<HostObservation> {
   const { plan, host } = ctx;
   const m = plan.member;
   const dirs = [await dirState(ctx, 'data dir', m.dataDir), ...(m.walDir ? [await dirState(ctx, 'WAL dir', m.walDir)] : []), await dirState(ctx, 'certs dir', plan.pki.certsDir)];
   const free = [];
   for (const d of dirs.filter((d) => d.role !== 'certs dir')) free.push({ role: d.role, path: d.path, bytes: await host.freeBytes(d.path) });
-  const etcdActive = await ctx.init.isActive(plan);
+  const etcdActive = known.etcdActive ?? (await ctx.init.isActive(plan));
   const portsTaken: HostObservation['portsTaken'] = [];
   if (!etcdActive) {
     const listen = [...new Set([...m.urls.listenClient, ...m.urls.listenPeer, ...m.urls.listenMetrics])];
