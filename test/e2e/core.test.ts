@@ -132,14 +132,19 @@ describe('init --force over an earlier member', () => {
       assert.ok(id, r.stdout);
       return id;
     };
+    const memberId = async () => JSON.parse(ok(await lab.etcdadm(8, ['info'])).stdout).id as string;
     ok(await lab.etcdctl(8, ['put', 'old-cluster-key', 'kept']));
     const before = await clusterId();
+    const memberBefore = await memberId();
     ok(await lab.etcdadm(8, ['init', '--force', ...R]), 'init --force');
     const after = await clusterId();
     assert.notEqual(after, before, 'a rebuilt cluster never gets the earlier cluster ID');
+    assert.notEqual(await memberId(), memberBefore, 'nor the earlier member ID');
     const get = ok(await lab.etcdctl(8, ['get', 'old-cluster-key', '--print-value-only']));
     assert.equal(get.stdout.trim(), '', 'the new cluster starts empty');
     ok(await lab.sh(8, 'test -d /var/lib/etcd.bak-*/member/snap'), 'the old data is kept aside');
+    // intact: the old cluster's key is in its backend, which etcd flushed when it was stopped
+    ok(await lab.sh(8, 'grep -c old-cluster-key /var/lib/etcd.bak-*/member/snap/db'), 'the old key is in the moved data');
   });
 });
 
