@@ -228,6 +228,8 @@ export class HostRecord {
       settings: next.settings,
       updatedAt: next.updatedAt,
     };
+    const same = prev && JSON.stringify({ ...prev, updatedAt: '' }) === JSON.stringify({ ...ordered, updatedAt: '' });
+    if (same) return; // nothing new learned: no write
     const text = `# Written by etcdadm: what was set up on this host. Read by reset, info and later commands.\n${stringify(ordered)}`;
     await this.host.write(this.path, text, { mode: 0o600 });
     this.doc = ordered as unknown as RecordDocument;

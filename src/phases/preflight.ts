@@ -4,7 +4,6 @@
  * run is recorded in the host record. The decisions are pure functions of the plan and what was observed (tested
  * without root); the observations are a few reads.
  */
-import { join } from 'node:path';
 import { MIN_FREE_BYTES } from '../config/defaults.js';
 import type { Plan } from '../config/types.js';
 import { urlHost, urlPort } from '../config/urls.js';
@@ -268,6 +267,3 @@ export async function checkSnapshot(ctx: PhaseContext): Promise<void> {
   const facts = await verifySnapshotFile(file);
   ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes, SHA-256 ${facts.sha256.slice(0, 12)}...)`);
 }
-
-/** `<dir>/member`. */
-export const memberDir = (plan: Plan) => join(plan.member.dataDir, 'member');

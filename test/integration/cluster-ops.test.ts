@@ -28,6 +28,16 @@ function captureLog(): { log: Logger; lines: string[] } {
   return { log: new Logger('debug', 'text', sink), lines };
 }
 
+/** A real cluster of `size` members with TLS, a client on all of them, and the client's TLS material. */
+async function realCluster(size: number): Promise<{ cluster: EtcdCluster; client: EtcdClient; tls: EtcdTls }> {
+  const cluster = await startEtcdCluster({ size, tls: true, version: '3.5.30' });
+  const f = cluster.tls!;
+  const tls = { ca: f.ca, cert: f.cert, key: f.key, caFile: f.caFile, certFile: f.clientCertFile };
+  TLS = tls;
+  const client = EtcdClient.create({ endpoints: cluster.endpoints, tls, dialTimeoutMs: 1000, requestTimeoutMs: 3000 });
+  return { cluster, client, tls };
+}
+
 /** A cluster handle around `client`, as the commands have one. */
 function handle(client: EtcdClient, tls?: EtcdTls): ClusterHandle {
   return new ClusterHandle(client, { tls: tls ?? TLS!, log: captureLog().log });
@@ -51,11 +61,7 @@ describe('cluster operations on a real 3-member etcd 3.5.30 cluster with TLS', (
   let survivor: EtcdServer;
 
   before(async () => {
-    cluster = await startEtcdCluster({ size: 3, tls: true, version: '3.5.30' });
-    const f = cluster.tls!;
-    tls = { ca: f.ca, cert: f.cert, key: f.key, caFile: f.caFile, certFile: f.clientCertFile };
-    TLS = tls;
-    client = EtcdClient.create({ endpoints: cluster.endpoints, tls, dialTimeoutMs: 1000, requestTimeoutMs: 3000 });
+    ({ cluster, client, tls } = await realCluster(3));
   });
   after(async () => {
     client?.close();
@@ -150,11 +156,7 @@ describe('learners and the leader, on a real 2-member etcd 3.5.30 cluster with T
   const { log, lines } = captureLog();
 
   before(async () => {
-    cluster = await startEtcdCluster({ size: 2, tls: true, version: '3.5.30' });
-    const f = cluster.tls!;
-    tls = { ca: f.ca, cert: f.cert, key: f.key, caFile: f.caFile, certFile: f.clientCertFile };
-    TLS = tls;
-    client = EtcdClient.create({ endpoints: cluster.endpoints, tls, dialTimeoutMs: 1000, requestTimeoutMs: 3000 });
+    ({ cluster, client, tls } = await realCluster(2));
     await waitFor(async () => (await clusterStatus(client, undefined, { tls })).health === 'healthy', { timeoutMs: 15_000, intervalMs: 200, what: 'a healthy cluster' });
   });
   after(async () => {
