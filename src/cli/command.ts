@@ -9,7 +9,7 @@ import { PATHS } from '../config/defaults.js';
 import { loadConfigLayer } from '../config/file.js';
 import { resolvePlan } from '../config/plan/index.js';
 import type { SettingsLayer } from '../config/settings.js';
-import type { Plan } from '../config/types.js';
+import type { HostFacts, Plan } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
 import { LocalHost, type Host } from '../host/host.js';
 import { acquireHostLock, type HostLock } from '../host/lock.js';
@@ -101,6 +101,7 @@ export function runOptions(opts: Record<string, unknown>): Partial<RunOptions> {
   return {
     force: opts.force === true,
     skipRemoveMember: opts.skipRemoveMember === true,
+    dryRun: opts.dryRun === true,
     ...(typeof opts.snapshot === 'string' ? { snapshot: opts.snapshot } : {}),
   };
 }
@@ -137,6 +138,10 @@ export interface WorkflowSpec {
   /** init, join: undo a failed run. */
   rollback: boolean;
   contextEndpoints: ContextInput['endpoints'];
+  /** The settings layers, when not those of layersFor (upgrade: the record's, under the target version). */
+  layers?: (inv: Invocation) => Promise<SettingsLayer[]>;
+  /** Settings learned before the plan is resolved (join: the version the cluster runs), under the given layers. */
+  discover?: (layers: SettingsLayer[], facts: HostFacts, log: Logger) => Promise<SettingsLayer[]>;
   extraOptions?: () => Option[];
   example: string;
 }
@@ -146,7 +151,9 @@ function runWorkflow(spec: WorkflowSpec, phases: readonly Phase[], whole: boolea
   return action(
     async (inv) => {
       const endpoints = spec.endpoints ? endpointArgs(inv.cmd) : undefined;
-      const plan = await planFor(inv, spec.set, { useRecord: spec.useRecord, ...(endpoints ? { endpoints } : {}) });
+      const layers = spec.layers ? await spec.layers(inv) : await layersFor(inv, spec.set, { useRecord: spec.useRecord, ...(endpoints ? { endpoints } : {}) });
+      const facts = await inv.host.facts();
+      const plan = resolvePlan(spec.discover ? await spec.discover(layers, facts, inv.log.withPhase('preflight')) : layers, facts);
       const skip = whole ? checkSkipPhases(spec.phases, (inv.opts.skipPhases as string[] | undefined) ?? [], spec.name) : [];
       await withContext(inv, plan, { command: spec.name, endpoints: spec.contextEndpoints, rollback: whole && spec.rollback }, (ctx) =>
         runPhases(ctx, phases, { skip, rollbackOnFailure: whole && spec.rollback }),

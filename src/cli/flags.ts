@@ -9,7 +9,7 @@ import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from '../config/defaults.js';
 import type { DocumentPath } from '../config/document.js';
 import { namedLayer, type PartialSettings, type SettingsLayer } from '../config/settings.js';
 
-export type FlagSet = 'init' | 'join' | 'download' | 'reset' | 'ops';
+export type FlagSet = 'init' | 'join' | 'download' | 'reset' | 'ops' | 'upgrade';
 
 interface FlagDef {
   /** commander's spec, e.g. "--data-dir <dir>". */
@@ -24,11 +24,13 @@ interface FlagDef {
 
 const show = (v: unknown): string => (Array.isArray(v) ? v.join(',') : String(v));
 const MEMBER: readonly FlagSet[] = ['init', 'join'];
-const RELEASE: readonly FlagSet[] = ['init', 'join', 'download'];
+const INSTALL: readonly FlagSet[] = ['init', 'join', 'download'];
+/** Where releases come from: also for upgrade (its --version is its own option: the target). */
+const RELEASE: readonly FlagSet[] = [...INSTALL, 'upgrade'];
 
 export const FLAGS: readonly FlagDef[] = [
   { spec: '--name <name>', description: "member name (default: this host's hostname)", path: ['member', 'name'], sets: MEMBER },
-  { spec: '--version <version>', description: `etcd version to install (default: ${DEFAULTS.etcdVersion})`, path: ['etcd', 'version'], sets: RELEASE },
+  { spec: '--version <version>', description: `etcd version to install (default: ${DEFAULTS.etcdVersion})`, path: ['etcd', 'version'], sets: INSTALL },
   {
     spec: '--release-url <url>',
     description: `URL of etcd releases (http(s):// or file://; layout vX.Y.Z/etcd-vX.Y.Z-linux-ARCH.tar.gz + SHA256SUMS) (default: ${DEFAULTS.releaseUrl})`,

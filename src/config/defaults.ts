@@ -4,7 +4,7 @@
  * other modules import what they need from here and define no default of their own.
  */
 export const DEFAULTS = {
-  etcdVersion: '3.5.30',
+  etcdVersion: '3.6.16',
   releaseUrl: 'https://github.com/etcd-io/etcd/releases/download',
   installDir: '/opt/bin',
   cacheDir: '/var/cache/etcdadm/etcd',
@@ -40,6 +40,8 @@ export const PATHS = {
   /** The host record: what etcdadm set up here. */
   recordFile: '/etc/etcd/etcdadm.yaml',
   lockFile: '/run/etcdadm.lock',
+  /** Snapshots etcdadm takes before it changes a member (upgrade apply): 0700, each file 0600. */
+  backupDir: '/var/backups/etcdadm',
   unitDir: '/etc/systemd/system',
   /** The static Pod's file name inside the kubelet's manifest dir. */
   podManifestName: 'etcd.yaml',

@@ -8,7 +8,7 @@ import { isIP } from 'node:net';
 import * as v from 'valibot';
 import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from './defaults.js';
 import { parseDuration } from './duration.js';
-import { etcdFlagList, knownEtcdFlags } from './etcd-flags.js';
+import { describeRename, etcdFlagList, knownEtcdFlags, renamedFlag } from './etcd-flags.js';
 import { atLeastMinor, normalizeVersion, parseVersion } from './version.js';
 import { releaseUrlProblem } from '../release/spec.js';
 
@@ -483,6 +483,9 @@ export const MANAGED_ETCD_FLAGS: Readonly<Record<string, string | null>> = {
   'heartbeat-interval': 'etcd.heartbeatInterval',
   'election-timeout': 'etcd.electionTimeout',
   'experimental-initial-corrupt-check': 'etcd.corruptCheck',
+  'experimental-corrupt-check-time': 'etcd.corruptCheck',
+  'corrupt-check-time': 'etcd.corruptCheck',
+  'experimental-compact-hash-check-enabled': 'etcd.corruptCheck',
   'tls-min-version': 'tls.minVersion',
   'cipher-suites': 'tls.cipherSuites',
   'peer-cert-allowed-cn': 'tls.peerCertAllowedCN',
@@ -591,6 +594,8 @@ function extraArgProblem(name: string, version: string | undefined): string | un
     return owner ? `--${name} comes from ${owner}; set that field instead` : `--${name} is set by etcdadm and cannot be overridden`;
   }
   const flags = version && etcdFlagList(version)?.exact ? knownEtcdFlags(version) : undefined;
+  const renamed = version ? renamedFlag(version, name) : undefined;
+  if (renamed && flags && !flags.has(name)) return `etcd ${version} has no flag --${name}; etcd ${renamed.since} replaced it with ${describeRename(renamed)}`;
   if (!flags || flags.has(name)) return undefined;
   const near = closest(name, flags);
   return `etcd ${version} has no flag --${name}${near ? `; did you mean ${near}?` : ''}`;
@@ -651,6 +656,11 @@ export function documentWarnings(doc: ConfigDocument, options: SchemaOptions = {
   const q = quota === undefined ? undefined : quotaBackendBytesWarning(quota);
   if (q) out.push({ path: ['etcd', 'quotaBackendBytes'], message: q });
   const version = checkedVersion(doc, options);
+  for (const name of Object.keys(doc.etcd?.extraArgs ?? {})) {
+    const renamed = version ? renamedFlag(version, name) : undefined;
+    if (renamed && knownEtcdFlags(version!)?.has(name))
+      out.push({ path: ['etcd', 'extraArgs', name], message: `etcd ${renamed.since} deprecated --${name} (etcd logs a warning, and 3.7 removed it); use ${describeRename(renamed)}` });
+  }
   const list = version ? etcdFlagList(version) : undefined;
   if (version && list && !list.exact) {
     const flags = knownEtcdFlags(version)!;

@@ -735,24 +735,17 @@ function isPermissionDeniedError(err: EtcdClientError): boolean {
   return err.grpcCode === 7 || (err.etcdMessage ?? '').includes('etcdserver: permission denied');
 }
 
-// ------------------------------------------------------------------ HTTP /health
+// ------------------------------------------------------------------ HTTP /health, /version
 
-/**
- * GET <url>/health over HTTP/1.1: etcd's own health endpoint. Works on learners and on the plain-http metrics URL
- * (--listen-metrics-urls), where `healthCheck` (etcdctl endpoint health) does not. Healthy means HTTP 200 with
- * {"health":"true"}. Never throws: an unreachable URL gives healthy false and `error`.
- */
-export async function httpHealth(
-  url: string,
-  tls?: Pick<EtcdTls, 'ca' | 'cert' | 'key' | 'caFile' | 'certFile'>,
-  opts: { timeoutMs?: number } = {},
-): Promise<HttpHealthResult> {
-  const timeoutMs = opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+type HttpTls = Pick<EtcdTls, 'ca' | 'cert' | 'key' | 'caFile' | 'certFile'>;
+
+/** GET <url><path> over HTTP/1.1 (HTTPS with the client certificate). Never throws: a failure gives status 0 and `error`. */
+function httpGet(url: string, path: string, tls: HttpTls | undefined, timeoutMs: number): Promise<{ status: number; body: string; error?: string }> {
   let u: URL;
   try {
-    u = new URL(url.replace(/\/+$/, '') + '/health');
+    u = new URL(url.replace(/\/+$/, '') + path);
   } catch {
-    return { healthy: false, status: 0, body: '', error: `invalid URL "${url}"` };
+    return Promise.resolve({ status: 0, body: '', error: `invalid URL "${url}"` });
   }
   const https = u.protocol === 'https:';
   return new Promise((resolve) => {
@@ -765,23 +758,54 @@ export async function httpHealth(
         res.on('data', (chunk: string) => {
           if (body.length < 65536) body += chunk;
         });
-        res.on('end', () => {
-          let healthy = false;
-          try {
-            healthy = res.statusCode === 200 && (JSON.parse(body) as { health?: unknown }).health === 'true';
-          } catch {
-            healthy = false;
-          }
-          resolve({ healthy, status: res.statusCode ?? 0, body });
-        });
-        res.on('error', (err) => resolve({ healthy: false, status: res.statusCode ?? 0, body, error: err.message }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        res.on('error', (err) => resolve({ status: res.statusCode ?? 0, body, error: err.message }));
       },
     );
     req.on('timeout', () => req.destroy(new DialTimeoutError(timeoutMs)));
     req.on('error', (err) => {
       const t = transportFailure(err, { caFile: tls?.caFile, certFile: tls?.certFile }, u.hostname);
-      resolve({ healthy: false, status: 0, body: '', error: `cannot reach ${u.origin}: ${t ? t.why : err.message}` });
+      resolve({ status: 0, body: '', error: `cannot reach ${u.origin}: ${t ? t.why : err.message}` });
     });
     req.end();
   });
+}
+
+/**
+ * GET <url>/health: etcd's own health endpoint. Works on learners and on the plain-http metrics URL
+ * (--listen-metrics-urls), where `healthCheck` (etcdctl endpoint health) does not. Healthy means HTTP 200 with
+ * {"health":"true"}. Never throws: an unreachable URL gives healthy false and `error`.
+ */
+export async function httpHealth(url: string, tls?: HttpTls, opts: { timeoutMs?: number } = {}): Promise<HttpHealthResult> {
+  const r = await httpGet(url, '/health', tls, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  let healthy = false;
+  try {
+    healthy = r.status === 200 && (JSON.parse(r.body) as { health?: unknown }).health === 'true';
+  } catch {
+    healthy = false;
+  }
+  return { healthy, status: r.status, body: r.body, ...(r.error ? { error: r.error } : {}) };
+}
+
+export interface VersionInfo {
+  server: string;
+  /** "3.6.0"; "not_decided" right after a start. */
+  cluster: string;
+}
+
+/**
+ * GET <url>/version: {"etcdserver":"3.6.16","etcdcluster":"3.6.0"}. The cluster version, which no gRPC call reports,
+ * moves to a new minor only once every member runs it. Throws when the member does not answer.
+ */
+export async function httpVersion(url: string, tls: HttpTls, opts: { timeoutMs?: number } = {}): Promise<VersionInfo> {
+  const r = await httpGet(url, '/version', tls, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
+  let body: { etcdserver?: unknown; etcdcluster?: unknown } = {};
+  try {
+    body = JSON.parse(r.body) as typeof body;
+  } catch {
+    /* below */
+  }
+  if (r.status !== 200 || typeof body.etcdserver !== 'string' || typeof body.etcdcluster !== 'string')
+    throw new EtcdadmError(`${url}/version: ${r.error ?? `HTTP ${r.status}, not an etcd version answer`}`);
+  return { server: body.etcdserver, cluster: body.etcdcluster };
 }

@@ -34,6 +34,15 @@ export interface RecordFacts {
   caFingerprint?: string;
   /** Directories etcdadm created here (data, WAL, certs dir): reset removes a directory only when it is listed here. */
   createdDirs?: string[];
+  /** An `upgrade apply` under way on this member (written before it changes anything, removed when it is done). */
+  upgrade?: UpgradeInProgress;
+}
+
+export interface UpgradeInProgress {
+  from: string;
+  to: string;
+  /** The snapshot taken before the member was touched. */
+  snapshot?: string;
 }
 
 export interface RecordDocument extends RecordFacts {
@@ -56,6 +65,7 @@ const FACTS_SCHEMA = v.object({
   clusterEndpoints: v.optional(v.array(v.string())),
   caFingerprint: v.optional(v.string()),
   createdDirs: v.optional(v.array(v.string())),
+  upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()) })),
   updatedAt: v.optional(v.string()),
 });
 
@@ -198,8 +208,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[] }): Promise<void> {
-    const { settings, addCreatedDirs, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -209,6 +219,7 @@ export class HostRecord {
       settings: settings ?? prev?.settings,
       updatedAt: new Date().toISOString(),
     } as RecordDocument;
+    if (endUpgrade) delete next.upgrade;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -225,6 +236,7 @@ export class HostRecord {
       ...(next.clusterEndpoints ? { clusterEndpoints: next.clusterEndpoints } : {}),
       ...(next.caFingerprint ? { caFingerprint: next.caFingerprint } : {}),
       ...(next.createdDirs?.length ? { createdDirs: next.createdDirs } : {}),
+      ...(next.upgrade ? { upgrade: next.upgrade } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };

@@ -105,7 +105,7 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
       '--data-dir', join(tmp, 'data'),
     ];
     log.info(`Restoring ${file} into ${dataDir} with ${basename(tool)}`);
-    const r = await host.exec(tool, args, { env: { ...process.env, ETCDCTL_API: '3' } });
+    const r = await host.exec(tool, args, { env: useUtl ? process.env : { ...process.env, ETCDCTL_API: '3' } }); // 3.4's etcdctl
     if (r.code !== 0) {
       await host.removeTree(tmp);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '';

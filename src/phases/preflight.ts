@@ -6,6 +6,7 @@
  */
 import { MIN_FREE_BYTES } from '../config/defaults.js';
 import type { Plan } from '../config/types.js';
+import { pkiSpecOf } from '../config/plan/pki.js';
 import { urlHost, urlPort } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
 import { EtcdadmError, describe } from '../errors.js';
@@ -256,7 +257,7 @@ export async function checkCA(ctx: PhaseContext, required: boolean): Promise<voi
   const ca = pairPaths(plan.pki.certsDir, 'ca');
   const present = (await ctx.host.exists(ca.certPath)) || (await ctx.host.exists(ca.keyPath));
   if (!present && !required) return;
-  await prepareCA({ ...plan.pki, memberName: plan.member.name, server: plan.pki.sans.server, peer: plan.pki.sans.peer }, ctx.log, { allowCreate: !required });
+  await prepareCA(pkiSpecOf(plan), ctx.log, { allowCreate: !required });
 }
 
 export async function checkSnapshot(ctx: PhaseContext): Promise<void> {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Plan } from '../config/types.js';
+import { pkiSpecOf } from '../config/plan/pki.js';
 import { EtcdadmError } from '../errors.js';
 import type { Account } from '../host/user.js';
 import { type RecordFacts } from '../host/record.js';
@@ -23,7 +24,7 @@ export function newClusterToken(): string {
  * Write facts into the host record; when there is none yet (a phase run on its own), the first write records this
  * run (created by this command, not complete, a new cluster token) with the plan's settings.
  */
-export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts> & { addCreatedDirs?: string[] }): Promise<void> {
+export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts> & { addCreatedDirs?: string[]; endUpgrade?: boolean }): Promise<void> {
   const caPem = await ctx.host.read(ctx.plan.pki.files.ca.certPath).catch(() => undefined);
   const fp = caPem ? { caFingerprint: caFingerprint(caPem) } : {};
   if (ctx.record.exists) return ctx.record.update({ ...fp, ...facts, settings: ctx.plan.settings, memberName: ctx.plan.member.name });
@@ -124,7 +125,7 @@ export function certificatesPhase(allowCreateCA: boolean): Phase {
         for (const f of files) if (!existed.has(f)) await host.remove(f);
         if (!dirExisted && ((await host.list(dir)) ?? []).length === 0) await host.removeTree(dir);
       });
-      await ensurePki({ ...plan.pki, memberName: plan.member.name, server: plan.pki.sans.server, peer: plan.pki.sans.peer }, log, { allowCreate: allowCreateCA });
+      await ensurePki(pkiSpecOf(plan), log, { allowCreate: allowCreateCA });
       if (!dirExisted) await recordFacts(ctx, { addCreatedDirs: [dir] });
       await grantServiceUser(ctx, 'certificates');
     },

@@ -25,6 +25,8 @@ export interface RunOptions {
   snapshot?: string;
   /** reset: leave the member list alone. */
   skipRemoveMember: boolean;
+  /** upgrade apply: print the steps, change nothing. */
+  dryRun?: boolean;
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

@@ -4,8 +4,9 @@
  * /etc/etcd/etcdctl.env and <install-dir>/etcdctl.sh, or a static Pod manifest for --init-system kubelet.
  */
 import type { Plan } from '../config/types.js';
-import { isKnownEtcdFlag } from '../config/etcd-flags.js';
+import { mergeFeatureGates, spellEtcdFlags } from '../config/etcd-flags.js';
 import { extraArgsEnv } from '../config/file.js';
+import { atLeastMinor } from '../config/version.js';
 
 export interface ClusterFacts {
   initialCluster: string;
@@ -17,6 +18,13 @@ export interface ClusterFacts {
 export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, string][] {
   const f = plan.pki.files;
   const m = plan.member;
+  const production = productionSettings(plan);
+  const extra = extraArgsEnv(plan.etcd.extraArgs);
+  // one ETCD_FEATURE_GATES: etcdadm's gates merged with those of etcd.extraArgs (which win for a gate named twice)
+  const gates = 'ETCD_FEATURE_GATES';
+  const ours = production.find(([k]) => k === gates)?.[1];
+  const theirs = extra.find(([k]) => k === gates)?.[1];
+  const merged: [string, string][] = ours && theirs ? [[gates, mergeFeatureGates(ours, theirs)]] : [];
   return [
     ['ETCD_NAME', m.name],
     ['ETCD_INITIAL_CLUSTER', cluster.initialCluster],
@@ -38,8 +46,8 @@ export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, str
     ...(m.walDir ? ([['ETCD_WAL_DIR', m.walDir]] as [string, string][]) : []),
     ['ETCD_STRICT_RECONFIG_CHECK', 'true'],
     ['GOMAXPROCS', String(plan.etcd.gomaxprocs)],
-    ...productionSettings(plan),
-    ...extraArgsEnv(plan.etcd.extraArgs),
+    ...(merged.length ? production.filter(([k]) => k !== gates) : production),
+    ...(merged.length ? [...extra.filter(([k]) => k !== gates), ...merged].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) : extra),
   ];
 }
 
@@ -47,8 +55,10 @@ export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, str
 export const envName = (flag: string): string => `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 /**
- * The production settings (README: "Production defaults"), as flag → value. Each is written only when the etcd
- * version that will run knows the flag (3.4 and 3.5 differ), so etcd never meets a variable it does not accept.
+ * The production settings (README: "Production defaults"), as ETCD_* variable → value, spelled for the etcd version
+ * that will run (spellEtcdFlags: 3.6+ names and feature gates instead of 3.5's experimental flags) and written only
+ * when that version knows the flag (3.4 and 3.5 differ), so etcd never meets a variable it does not accept and logs
+ * no deprecation.
  */
 export function productionSettings(plan: Plan): [string, string][] {
   const t = plan.etcd;
@@ -69,9 +79,8 @@ export function productionSettings(plan: Plan): [string, string][] {
     ['experimental-corrupt-check-time', t.corruptCheck ? '5m' : undefined],
     ['experimental-compact-hash-check-enabled', t.corruptCheck ? 'true' : undefined],
   ];
-  return wanted
-    .filter((e): e is [string, string] => e[1] !== undefined && isKnownEtcdFlag(plan.release.version, e[0]))
-    .map(([flag, value]) => [envName(flag), value]);
+  const set = wanted.filter((e): e is [string, string] => e[1] !== undefined);
+  return spellEtcdFlags(plan.release.version, set).map(([flag, value]) => [envName(flag), value]);
 }
 
 const SECTIONS: Record<string, string> = {
@@ -140,13 +149,13 @@ WantedBy=multi-user.target
 /**
  * /etc/etcd/etcdctl.env: what etcdctl.sh sources, exactly etcdadm's variables. No ETCDCTL_ENDPOINTS: etcdctl 3.5 exits
  * ("conflicting environment variable is shadowed by corresponding command-line flag") when a script that sourced the
- * file also passes --endpoints; etcdctl.sh adds the local endpoint itself.
+ * file also passes --endpoints; etcdctl.sh adds the local endpoint itself. ETCDCTL_API=3 only for etcdctl 3.4/3.5:
+ * 3.6 removed the v2 API and warns "unrecognized environment variable" about it on every command.
  */
 export function renderEtcdctlEnv(plan: Plan): string {
   const f = plan.pki.files;
-  return `export ETCDCTL_API=3
-
-export ETCDCTL_CACERT=${f.ca.certPath}
+  const api = atLeastMinor(plan.release.version, 3, 6) ? '' : 'export ETCDCTL_API=3\n\n';
+  return `${api}export ETCDCTL_CACERT=${f.ca.certPath}
 export ETCDCTL_CERT=${f['etcdctl-etcd-client'].certPath}
 export ETCDCTL_KEY=${f['etcdctl-etcd-client'].keyPath}
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 
 const R = ['--release-url', MIRROR_URL];
 const fixtures = `/tmp/etcdadm-core-fixtures-${process.pid}`;
@@ -21,7 +22,7 @@ before(async () => {
     `${fixtures}/ports.yaml`,
     'apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nmember:\n  clientPort: 12379\n  peerPort: 12380\n  listenMetricsURLs: ["http://127.0.0.1:12381"]\n',
   );
-  // hosts 1-3: a 3.5.30 cluster; 4: 3.4.23; 5: 3.4.23 on ports 12379/12380; 6: 3.5.30 on 12379/12380; 8: 3.5.30
+  // hosts 1-3: a cluster of the default version; 4: 3.4.23; 5: 3.4.23 on ports 12379/12380; 6: the default on 12379/12380; 8: the default
   await Promise.all([
     (async () => {
       ok(await lab.etcdadm(1, ['init', ...R]), 'init host1');
@@ -89,10 +90,10 @@ describe('a corrupt host record', () => {
 
 describe('etcdctl.env and etcdctl.sh', () => {
   const cases: [string, number, number[], number][] = [
-    ['3.5.30, default port, 3 members', 1, [1, 2, 3], 2379],
+    ['the default version, default port, 3 members', 1, [1, 2, 3], 2379],
     ['3.4.23, default port', 4, [4], 2379],
     ['3.4.23, client port 12379', 5, [5], 12379],
-    ['3.5.30, client port 12379', 6, [6], 12379],
+    ['the default version, client port 12379', 6, [6], 12379],
   ];
   for (const [what, i, members, port] of cases) {
     it(`work as etcdadm's did, with explicit --endpoints too: ${what}`, async () => {
@@ -203,7 +204,7 @@ chmod +x /root/systemctl && mount --bind /root/systemctl /usr/bin/systemctl`));
     try {
       const r = await lab.etcdadm(H, ['init', ...R]);
       oneErrorLine(r, /etcd\.service did not start/);
-      assert.match(r.stderr, /\[install\] Installed etcd v3\.5\.30/, 'it failed after the install');
+      assert.match(r.stderr, new RegExp(`\\[install\\] Installed etcd v${DEFAULTS.etcdVersion.replace(/\./g, '\\.')}`), 'it failed after the install');
       assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
     } finally {
       ok(await lab.sh(H, 'umount /usr/bin/systemctl'));

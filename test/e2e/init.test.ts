@@ -8,6 +8,11 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'no
 import { after, before, describe, it } from 'node:test';
 import { MIRROR_DIR, mirrorTarball } from '../helpers/etcd-bin.js';
 import { MIRROR_URL, NetnsLab, ok } from '../helpers/lab.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+
+/** The default etcd version, and as a regular expression. */
+const D = DEFAULTS.etcdVersion;
+const DRE = D.replace(/\./g, '\\.');
 
 const INIT_PHASES = ['install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'post-init-instructions'];
 const LEAVES = ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'];
@@ -85,7 +90,7 @@ describe('etcdadm init', () => {
     assert.deepEqual([...listed].sort((a, b) => a - b), listed);
   });
 
-  it('initializes 3.5.30, 3.4.23, and the same cluster phase by phase, on three hosts at once', async () => {
+  it('initializes the default version, 3.4.23, and the same cluster phase by phase, on three hosts at once', async () => {
     const phaseByPhase = async () => {
       for (const p of INIT_PHASES) ok(await lab.etcdadm(3, ['init', 'phase', p, '--release-url', MIRROR_URL]), `init phase ${p}`);
     };
@@ -99,9 +104,9 @@ describe('etcdadm init', () => {
     assert.equal(r1.stdout.trim(), 'etcdadm join https://10.88.0.1:2379');
     assert.match(r1.stderr, /\[certificates\] Generated server certificate and key\./);
     assert.match(r1.stderr, /\[post-init-instructions\]/);
-    await assertInitialized(1, '3.5.30');
+    await assertInitialized(1, D);
     await assertInitialized(2, '3.4.23');
-    await assertInitialized(3, '3.5.30');
+    await assertInitialized(3, D);
 
     // phase by phase gives the same files as init: same names, same content but for the host's own values
     const files = 'cd / && find etc/etcd etc/systemd/system/etcd.service opt/bin var/lib/etcd -maxdepth 1 | sort';
@@ -127,16 +132,16 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
   const H = 4;
   before(() => {
     // a tampered archive (one byte flipped, upstream SHA256SUMS kept) and a corrupt archive with a matching SHA256SUMS
-    const t = `${fixtures}/tampered/v3.5.30`;
+    const t = `${fixtures}/tampered/v${D}`;
     mkdirSync(t, { recursive: true });
-    const buf = readFileSync(mirrorTarball('3.5.30'));
+    const buf = readFileSync(mirrorTarball(D));
     buf[buf.length >> 1] = buf[buf.length >> 1]! ^ 0xff;
-    writeFileSync(`${t}/etcd-v3.5.30-linux-amd64.tar.gz`, buf);
-    copyFileSync(`${MIRROR_DIR}/v3.5.30/SHA256SUMS`, `${t}/SHA256SUMS`);
-    const c = `${fixtures}/corrupt/v3.5.30`;
+    writeFileSync(`${t}/etcd-v${D}-linux-amd64.tar.gz`, buf);
+    copyFileSync(`${MIRROR_DIR}/v${D}/SHA256SUMS`, `${t}/SHA256SUMS`);
+    const c = `${fixtures}/corrupt/v${D}`;
     mkdirSync(c, { recursive: true });
-    writeFileSync(`${c}/etcd-v3.5.30-linux-amd64.tar.gz`, Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), Buffer.alloc(4096, 7)]));
-    execFileSync('bash', ['-c', `cd ${c} && sha256sum etcd-v3.5.30-linux-amd64.tar.gz > SHA256SUMS`]);
+    writeFileSync(`${c}/etcd-v${D}-linux-amd64.tar.gz`, Buffer.concat([Buffer.from([0x1f, 0x8b, 0x08, 0]), Buffer.alloc(4096, 7)]));
+    execFileSync('bash', ['-c', `cd ${c} && sha256sum etcd-v${D}-linux-amd64.tar.gz > SHA256SUMS`]);
   });
 
   async function assertFailsCleanly(args: string[], pattern: RegExp): Promise<void> {
@@ -150,10 +155,10 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
     assert.deepEqual(await lab.etcdProcesses(H), [], 'no etcd process');
   }
 
-  it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081'], /Cannot reach http:\/\/10\.88\.0\.200:8081\/v3\.5\.30\/SHA256SUMS: connection refused/));
+  it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081'], new RegExp(`Cannot reach http://10\\.88\\.0\\.200:8081/v${DRE}/SHA256SUMS: connection refused`)));
   it('a version that does not exist', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--version', '3.9.99'], /etcd v3\.9\.99 not found at http:\/\/10\.88\.0\.200\/v3\.9\.99\/etcd-v3\.9\.99-linux-amd64\.tar\.gz/));
-  it('SHA-256 mismatch', () => assertFailsCleanly(['--release-url', `file://${fixtures}/tampered`], /SHA-256 mismatch for etcd-v3\.5\.30-linux-amd64\.tar\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}/));
-  it('corrupt archive', () => assertFailsCleanly(['--release-url', `file://${fixtures}/corrupt`], /Cannot extract \S*etcd-v3\.5\.30-linux-amd64\.tar\.gz: the archive is corrupt/));
+  it('SHA-256 mismatch', () => assertFailsCleanly(['--release-url', `file://${fixtures}/tampered`], new RegExp(`SHA-256 mismatch for etcd-v${DRE}-linux-amd64\\.tar\\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}`)));
+  it('corrupt archive', () => assertFailsCleanly(['--release-url', `file://${fixtures}/corrupt`], new RegExp(`Cannot extract \\S*etcd-v${DRE}-linux-amd64\\.tar\\.gz: the archive is corrupt`)));
   it('--bind-address not on this host', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--bind-address', '10.88.0.99'], /10\.88\.0\.99 is not an address of this host/));
   it('an invalid --name', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--name', 'bad_name!'], /invalid --name/));
   it('port 2379 already taken', async () => {

@@ -83,6 +83,12 @@ abstract class BaseLab {
     return this.on(i, ['/opt/bin/etcdctl.sh', ...args]);
   }
 
+  /** Host i's etcdctl client certificate, key and the cluster CA (PEM), for a client from this machine. */
+  async clientPem(i: number): Promise<{ ca: string; cert: string; key: string }> {
+    const cat = async (f: string) => ok(await this.on(i, ['cat', `/etc/etcd/pki/${f}`])).stdout;
+    return { ca: await cat('ca.crt'), cert: await cat('etcdctl-etcd-client.crt'), key: await cat('etcdctl-etcd-client.key') };
+  }
+
   /** Copy the cluster CA from host `from` to host `to`, as `rsync -avR /etc/etcd/pki/ca.* to:/` would. */
   async copyCA(from: number, to: number): Promise<void> {
     const crt = ok(await this.on(from, ['base64', '-w0', '/etc/etcd/pki/ca.crt']), 'read ca.crt').stdout.trim();

@@ -261,6 +261,22 @@ describe('extraArgs and the etcd flag lists', () => {
     fails(withArgs('3.5.30', '    max-txn-ops: [1]\n'), { line: 6, path: 'etcd.extraArgs.max-txn-ops', message: /must be a string/ });
   });
 
+  it("a flag 3.6 renamed: refused for 3.7 with its successor, a deprecation warning for 3.6, fine for 3.5", () => {
+    fails(withArgs('3.7.3', '    experimental-watch-progress-notify-interval: 5s\n'), {
+      line: 6,
+      path: 'etcd.extraArgs.experimental-watch-progress-notify-interval',
+      message: /etcd 3\.7\.3 has no flag --experimental-watch-progress-notify-interval; etcd 3\.6 replaced it with --watch-progress-notify-interval$/,
+    });
+    fails(withArgs('3.7.3', '    experimental-stop-grpc-service-on-defrag: "true"\n'), { line: 6, path: 'etcd.extraArgs.experimental-stop-grpc-service-on-defrag', message: /replaced it with --feature-gates=StopGRPCServiceOnDefrag=true$/ });
+    const warnings: string[] = [];
+    parseConfigText(withArgs('3.6.16', '    experimental-watch-progress-notify-interval: 5s\n'), FILE, { onWarning: (w) => warnings.push(w) });
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /:6: etcd\.extraArgs\.experimental-watch-progress-notify-interval: etcd 3\.6 deprecated .*use --watch-progress-notify-interval$/);
+    warnings.length = 0;
+    parseConfigText(withArgs('3.5.30', '    experimental-watch-progress-notify-interval: 5s\n'), FILE, { onWarning: (w) => warnings.push(w) });
+    assert.deepEqual(warnings, []);
+  });
+
   it('for an etcd minor without a list, unknown flags are warnings with their line', () => {
     const warnings: string[] = [];
     const doc = parseConfigText(withArgs('3.8.1', '    experimental-memory-mlock: "true"\n'), FILE, { onWarning: (w) => warnings.push(w) });
@@ -318,7 +334,7 @@ describe('documents that parse', () => {
   it('the defaults', () => {
     assert.deepEqual(DEFAULT_DOCUMENT_VALUES.tls.cipherSuites, [...DEFAULT_CIPHER_SUITES]);
     assert.equal(DEFAULT_DOCUMENT_VALUES.etcd.quotaBackendBytes, 2147483648);
-    assert.equal(DEFAULT_DOCUMENT_VALUES.etcd.version, '3.5.30');
+    assert.equal(DEFAULT_DOCUMENT_VALUES.etcd.version, '3.6.16', 'the newest 3.6 patch the lab tests');
     assert.ok(Object.isFrozen(DEFAULT_DOCUMENT_VALUES.member.listenMetricsURLs));
     assert.deepEqual([...CONFIG_KINDS], ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration']);
   });

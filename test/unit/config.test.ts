@@ -8,6 +8,7 @@ import { releasePlan } from '../../src/config/plan/release.js';
 import { mergeSettings } from '../../src/config/settings.js';
 import { hostPort, httpsUrl, initialCluster, parseEndpoint, sanSet } from '../../src/config/urls.js';
 import { EtcdadmError } from '../../src/errors.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
 import { LOOPBACK as lo, eth0, eth1, hostFacts as facts, planOf } from '../helpers/plan.js';
 
 const resolveMemberPlan = (flags: Record<string, unknown>, host: ReturnType<typeof facts>, doc?: object) => planOf(flags, host, doc);
@@ -75,7 +76,7 @@ describe('resolveMemberPlan', () => {
   it('derives etcdadm defaults from the host', () => {
     const p = resolveMemberPlan({}, facts([eth0('10.0.0.5'), eth1('192.168.1.7')], ['eth1']));
     assert.equal(p.member.name, 'node-a');
-    assert.equal(p.release.version, '3.5.30');
+    assert.equal(p.release.version, DEFAULTS.etcdVersion);
     assert.equal(p.member.advertiseAddress, '192.168.1.7');
     assert.deepEqual(p.member.urls.listenClient, ['https://192.168.1.7:2379', 'https://127.0.0.1:2379']);
     assert.deepEqual(p.member.urls.advertiseClient, ['https://192.168.1.7:2379']);

@@ -241,3 +241,29 @@ describe('membership rules', () => {
     ]);
   });
 });
+
+describe('decideJoinVersion: join installs what the cluster runs', async () => {
+  const { decideJoinVersion } = await import('../../src/phases/join-version.js');
+  it('one version running: that one, whether or not --version names it', () => {
+    assert.deepEqual(decideJoinVersion(undefined, ['3.5.30', '3.5.30']), { kind: 'use', version: '3.5.30', why: 'the cluster runs etcd 3.5.30' });
+    assert.equal(decideJoinVersion('3.6.16', ['3.6.16']).kind, 'use');
+  });
+  it('a different --version is refused, naming the running version and the upgrade command', () => {
+    const d = decideJoinVersion('3.6.16', ['3.5.30', '3.5.30', '3.5.30']);
+    assert.equal(d.kind, 'refuse');
+    assert.match(d.kind === 'refuse' ? d.message : '', /^the cluster runs etcd 3\.5\.30; joining with --version 3\.6\.16 would make it a mixed-version cluster$/);
+    assert.match(d.kind === 'refuse' ? d.hint : '', /--version 3\.5\.30.*upgrade plan --version 3\.6\.16/);
+  });
+  it('during a rolling upgrade: either version when given, else the newest (where the upgrade goes)', () => {
+    assert.deepEqual(decideJoinVersion(undefined, ['3.6.16', '3.5.30', '3.5.30']), {
+      kind: 'use', version: '3.6.16', why: "the cluster's members run etcd 3.5.30, 3.6.16 (a rolling upgrade or downgrade); installing the newest",
+    });
+    const older = decideJoinVersion('3.5.30', ['3.6.16', '3.5.30']);
+    assert.equal(older.kind === 'use' ? older.version : older.kind, '3.5.30');
+    assert.equal(decideJoinVersion('3.7.3', ['3.6.16', '3.5.30']).kind, 'refuse');
+  });
+  it('no member answered: --version is used as given, without it the join is refused', () => {
+    assert.equal(decideJoinVersion('3.6.16', []).kind, 'use');
+    assert.equal(decideJoinVersion(undefined, []).kind, 'refuse');
+  });
+});

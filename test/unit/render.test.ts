@@ -6,6 +6,8 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { planOf } from '../helpers/plan.js';
+import { DEFAULTS } from '../../src/config/defaults.js';
+import { knownEtcdFlags } from '../../src/config/etcd-flags.js';
 import {
   etcdEnvironment,
   parseEnvFile,
@@ -59,6 +61,38 @@ describe('etcd.env', () => {
   });
 });
 
+describe('etcd.env spells each setting for the etcd version that runs', () => {
+  const envOf = (version: string, extraArgs?: Record<string, string>) =>
+    parseEnvFile(renderEnvFile(planOf({ name: 'etcd-a', version }, HOST, extraArgs ? { etcd: { extraArgs } } : undefined), cluster));
+  it('3.4 and 3.5: the experimental flags (3.4 has no compact hash check)', () => {
+    const e35 = envOf('3.5.30');
+    assert.equal(e35.get('ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK'), 'true');
+    assert.equal(e35.get('ETCD_EXPERIMENTAL_CORRUPT_CHECK_TIME'), '5m');
+    assert.equal(e35.get('ETCD_EXPERIMENTAL_COMPACT_HASH_CHECK_ENABLED'), 'true');
+    assert.equal(e35.has('ETCD_FEATURE_GATES'), false);
+    const e34 = envOf('3.4.23');
+    assert.equal(e34.get('ETCD_EXPERIMENTAL_INITIAL_CORRUPT_CHECK'), 'true');
+    assert.equal(e34.has('ETCD_EXPERIMENTAL_COMPACT_HASH_CHECK_ENABLED'), false);
+  });
+  for (const version of ['3.6.16', '3.7.3']) {
+    it(`${version}: feature gates and the new names, no experimental variable, every variable a flag of ${version}`, () => {
+      const env = envOf(version);
+      assert.equal(env.get('ETCD_FEATURE_GATES'), 'InitialCorruptCheck=true,CompactHashCheck=true');
+      assert.equal(env.get('ETCD_CORRUPT_CHECK_TIME'), '5m');
+      assert.deepEqual([...env.keys()].filter((k) => k.includes('EXPERIMENTAL')), []);
+      const flags = knownEtcdFlags(version)!;
+      for (const k of env.keys())
+        if (k.startsWith('ETCD_')) assert.ok(flags.has(k.slice(5).toLowerCase().replace(/_/g, '-')), `${k} is a flag of etcd ${version}`);
+    });
+  }
+  it("the config's feature gates are merged with etcdadm's into one variable, the config's value winning", () => {
+    const env = envOf('3.6.16', { 'feature-gates': 'StopGRPCServiceOnDefrag=true,CompactHashCheck=false' });
+    assert.equal(env.get('ETCD_FEATURE_GATES'), 'InitialCorruptCheck=true,CompactHashCheck=false,StopGRPCServiceOnDefrag=true');
+    const text = renderEnvFile(planOf({ name: 'etcd-a', version: '3.6.16' }, HOST, { etcd: { extraArgs: { 'feature-gates': 'LeaseCheckpoint=true' } } }), cluster);
+    assert.equal(text.match(/^ETCD_FEATURE_GATES=/gm)?.length, 1);
+  });
+});
+
 describe('unit and wrappers', () => {
   it('renders the systemd unit', () => {
     const u = renderUnit(plan);
@@ -77,7 +111,8 @@ describe('unit and wrappers', () => {
   });
   it('renders etcdctl.env and etcdctl.sh', () => {
     const env = renderEtcdctlEnv(plan);
-    assert.match(env, /^export ETCDCTL_API=3$/m);
+    assert.doesNotMatch(env, /ETCDCTL_API/, 'etcdctl 3.6 calls ETCDCTL_API an unrecognized environment variable');
+    assert.match(renderEtcdctlEnv(planOf({ name: 'etcd-a', version: '3.5.30' }, HOST)), /^export ETCDCTL_API=3$/m);
     assert.match(env, /^export ETCDCTL_CACERT=\/etc\/etcd\/pki\/ca.crt$/m);
     assert.match(env, /^export ETCDCTL_CERT=\/etc\/etcd\/pki\/etcdctl-etcd-client.crt$/m);
     assert.match(env, /^export ETCDCTL_KEY=\/etc\/etcd\/pki\/etcdctl-etcd-client.key$/m);
@@ -113,7 +148,7 @@ describe('unit and wrappers', () => {
     assert.equal(doc.kind, 'Pod');
     assert.equal(doc.spec.hostNetwork, true);
     const c = doc.spec.containers[0];
-    assert.equal(c.image, 'quay.io/coreos/etcd:v3.5.30');
+    assert.equal(c.image, `quay.io/coreos/etcd:v${DEFAULTS.etcdVersion}`);
     assert.deepEqual(
       c.env.find((e: { name: string }) => e.name === 'ETCD_DATA_DIR'),
       { name: 'ETCD_DATA_DIR', value: '/var/lib/etcd' },

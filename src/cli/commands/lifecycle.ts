@@ -2,6 +2,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { INIT_PHASES } from '../../phases/init.js';
 import { JOIN_PHASES } from '../../phases/join.js';
+import { withClusterVersion } from '../../phases/join-version.js';
 import { RESET_PHASES } from '../../phases/reset.js';
 import { joinEndpoints, memberEndpoints } from '../../run/context.js';
 import { workflowCommand } from '../command.js';
@@ -36,6 +37,7 @@ export function joinCommand(): Command<any, any, any> {
     useRecord: false,
     rollback: true,
     contextEndpoints: (plan) => joinEndpoints(plan),
+    discover: withClusterVersion,
     extraOptions: () => [new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)')],
     example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n',
   });

@@ -1,7 +1,8 @@
 /** The pki section of the Plan: where the certificates live, how new keys are made, and the SANs. Pure. */
 import { DEFAULTS } from '../defaults.js';
 import { pkiFiles } from '../../pki/store.js';
-import type { MemberPlan, PkiPlan, Settings } from '../types.js';
+import type { MemberPlan, PkiPlan, Plan, Settings } from '../types.js';
+import type { PkiSpec } from '../../pki/types.js';
 import { sanSet } from '../urls.js';
 
 const hostsOf = (list: readonly string[]) => list.map((u) => new URL(u).hostname);
@@ -22,4 +23,9 @@ export function pkiPlan(settings: Settings, member: MemberPlan): PkiPlan {
       peer: sanSet([member.name, ...hostsOf(u.advertisePeer), ...hostsOf(u.listenPeer), '127.0.0.1', 'localhost', ...clean(p.peerCertExtraSANs)]),
     },
   };
+}
+
+/** The PkiSpec the pki module works from, for this plan's member. */
+export function pkiSpecOf(plan: Pick<Plan, 'pki' | 'member'>): PkiSpec {
+  return { ...plan.pki, memberName: plan.member.name, server: plan.pki.sans.server, peer: plan.pki.sans.peer };
 }

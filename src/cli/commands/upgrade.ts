@@ -1,0 +1,145 @@
+/**
+ * `etcdadm upgrade plan` (any member host): the whole cluster against etcd's upgrade rules — members, cluster
+ * version, proposed targets, the ordered steps and every blocker with its fix. `etcdadm upgrade apply --version X`
+ * (each member host in turn): this member's step, as phases (src/phases/upgrade.ts).
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { proposedTargets, planUpgrade, type UpgradePlan } from '../../cluster/upgrade.js';
+import { resolvePlan } from '../../config/plan/index.js';
+import type { SettingsLayer } from '../../config/settings.js';
+import { compareVersions, normalizeVersion } from '../../config/version.js';
+import { httpVersion } from '../../etcd/client.js';
+import { EtcdadmError } from '../../errors.js';
+import { UPGRADE_APPLY_PHASES } from '../../phases/upgrade.js';
+import { offeredVersions, offersVersion } from '../../release/available.js';
+import { memberEndpoints } from '../../run/context.js';
+import { action, withContext, workflowCommand, type Invocation } from '../command.js';
+import { stdout } from '../context.js';
+import { collectList, flagsLayer, settingOptions } from '../flags.js';
+import { OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
+
+/** The record's settings (what this member was set up with), the release flags, and the target version if given. */
+async function upgradeLayers(inv: Invocation, required: boolean): Promise<SettingsLayer[]> {
+  const recorded = inv.record.layer();
+  if (!recorded)
+    throw new EtcdadmError(`no host record at ${inv.record.path}: upgrade runs on a member host set up by etcdadm init or join`, { hint: 'run it on a member host, as root' });
+  const raw = inv.opts.version;
+  if (raw === undefined && required) throw new EtcdadmError('upgrade apply needs --version: the etcd version to move this member to', { hint: "see 'etcdadm upgrade plan' for the targets", exitCode: 2 });
+  const version = raw === undefined ? undefined : normalizeVersion(String(raw));
+  if (raw !== undefined && !version) throw new EtcdadmError(`invalid --version "${String(raw)}": not an etcd version (like 3.6.16)`, { exitCode: 2 });
+  return [recorded, flagsLayer(inv.opts, 'upgrade', version ? { etcd: { version } } : {})];
+}
+
+export interface UpgradePlanReport {
+  members: { name: string; id: string; version: string | null; role: string; health: string }[];
+  clusterVersion: string | null;
+  /** The targets the release URL offers: the newest patch of the current minor and of the next. */
+  targets: { patch?: string; minor?: string };
+  /** Why the targets could not be listed, when they could not. */
+  targetsUnavailable?: string;
+  plan: UpgradePlan | null;
+}
+
+function planTable(r: UpgradePlanReport): string {
+  const out = [renderTable(['NAME', 'ID', 'VERSION', 'ROLE', 'HEALTH'], r.members.map((m) => [m.name, m.id, m.version ?? '-', m.role, m.health]))];
+  out.push(`Cluster version: ${r.clusterVersion ?? 'unknown'}`);
+  out.push(
+    r.targetsUnavailable
+      ? `Available targets: unknown (${r.targetsUnavailable}); pass --version`
+      : `Available targets: ${[r.targets.patch && `${r.targets.patch} (newest patch)`, r.targets.minor && `${r.targets.minor} (next minor)`].filter(Boolean).join(', ') || 'none newer'}`,
+  );
+  const p = r.plan;
+  if (!p) return out.join('\n');
+  out.push('', `Target: etcd ${p.to} (${p.kind === 'none' ? 'every member runs it' : p.kind.replace('-', ' ')})`);
+  if (p.kind !== 'none') {
+    out.push('Steps (one member at a time, each: snapshot, then restart on the new binary):');
+    p.steps.forEach((s, i) => out.push(`  ${i + 1}. ${s.member} (${s.role}): ${s.from ?? '?'} -> ${s.to}${s.done ? '  [done]' : `  etcdadm upgrade apply --version ${s.to}`}`));
+  }
+  for (const w of p.warnings) out.push(`Warning: ${w}`);
+  if (p.blockers.length) {
+    out.push('', 'Blocked:');
+    for (const b of p.blockers) out.push(`  - ${b.problem}`, `    fix: ${b.fix}`);
+  } else if (p.kind !== 'none') out.push('', 'Nothing blocks this upgrade.');
+  return out.join('\n');
+}
+
+function planSubcommand(): Command<any, any, any> {
+  const cmd = new Command('plan')
+    .description("Check the cluster against etcd's upgrade rules: members, cluster version, targets, the steps in order, and every blocker with its fix")
+    .addOption(new Option('--version <version>', 'the etcd version to plan for (default: the newest next-minor patch the release URL offers, else the newest patch)'))
+    .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'))
+    .addOption(new Option('--endpoints <urls>', "client URLs to ask; default: this host's member, then the others from the host record").argParser(collectList));
+  for (const o of settingOptions('upgrade')) cmd.addOption(o);
+  cmd.addHelpText('after', '\nExit codes: 0 nothing blocks (or nothing to do), 3 blocked, 1 error.\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade plan --version 3.6.16 -o json\n');
+  cmd.action(
+    action(
+      async (inv) => {
+        const layers = await upgradeLayers(inv, false);
+        const base = resolvePlan(layers, await inv.host.facts());
+        const given = Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : undefined;
+        const report = await withContext(inv, base, { command: 'upgrade plan', endpoints: (p, r) => given ?? memberEndpoints(p, r), requestTimeoutMs: 5000 }, async (ctx) => {
+          const h = await ctx.cluster();
+          const st = await h.status({ serializable: true });
+          const answering = st.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
+          const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
+          const rel = base.release;
+          const offered = await offeredVersions(rel.releaseUrl, rel.connectTimeoutMs);
+          const versions = st.members.map((m) => m.version).filter((v): v is string => !!v).sort(compareVersions);
+          const current = versions[0];
+          const targets = current && 'versions' in offered ? proposedTargets(current, offered.versions) : {};
+          const target = typeof inv.opts.version === 'string' ? base.release.version : (targets.minor ?? targets.patch ?? (current && versions.at(-1) !== current ? versions.at(-1) : undefined));
+          const plan = target
+            ? planUpgrade({
+                members: st.members,
+                clusterVersion,
+                target,
+                targetOffered: await offersVersion(rel.releaseUrl, target, rel.connectTimeoutMs).catch(() => undefined),
+                releaseUrl: rel.releaseUrl,
+                offered: 'versions' in offered ? offered.versions : undefined,
+                extraArgs: base.etcd.extraArgs,
+                ...(inv.record.facts?.upgrade?.to === target ? { resuming: inv.record.facts.memberName } : {}),
+              })
+            : null;
+          return {
+            members: st.members.map((m) => ({ name: m.name, id: m.id, version: m.version, role: m.role, health: m.health })),
+            clusterVersion,
+            targets,
+            ...('unavailable' in offered ? { targetsUnavailable: offered.unavailable } : {}),
+            plan,
+          } satisfies UpgradePlanReport;
+        });
+        stdout(render(report, String(inv.opts.output ?? 'table') as OutputFormat, planTable));
+        if (report.plan?.blockers.length) process.exitCode = 3;
+      },
+      { record: true },
+    ),
+  );
+  return cmd;
+}
+
+function applySubcommand(): Command<any, any, any> {
+  const cmd = new Command('apply').description('Move this member to etcd --version: snapshot, hand leadership away, new env and binaries, restart, wait until it has caught up');
+  workflowCommand(cmd, {
+    name: 'upgrade apply',
+    set: 'upgrade',
+    phases: UPGRADE_APPLY_PHASES,
+    useRecord: true,
+    rollback: false,
+    layers: (inv) => upgradeLayers(inv, true),
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [
+      new Option('--version <version>', 'the etcd version to move this member to (one minor up, or a patch of the same minor)'),
+      new Option('--dry-run', 'print the steps this member would take, change nothing'),
+    ],
+    example: "Run on each member host in turn, followers first and the leader last ('etcdadm upgrade plan' lists the order).\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade apply --version 3.6.16 --dry-run\n  etcdadm upgrade apply --version 3.6.16\n",
+  });
+  return cmd;
+}
+
+export function upgradeCommand(): Command<any, any, any> {
+  const cmd = new Command('upgrade').description('Rolling upgrades of etcd: plan the move of the whole cluster, apply it member by member');
+  cmd.addCommand(planSubcommand());
+  cmd.addCommand(applySubcommand());
+  cmd.addHelpText('after', "\nOne minor version at a time, one member at a time; see 'etcdadm upgrade plan' first.\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade apply --version 3.6.16\n");
+  return cmd;
+}

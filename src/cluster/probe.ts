@@ -1,0 +1,35 @@
+/**
+ * Reading a cluster before this host has a client certificate of its own (join decides which etcd version to
+ * install before its certificates phase runs): a short-lived client certificate signed in memory by the cluster CA
+ * copied to this host. Nothing is written; the key never leaves this process.
+ */
+import { pkiSpecOf } from '../config/plan/pki.js';
+import type { Plan } from '../config/types.js';
+import type { EtcdTls } from '../etcd/client.js';
+import type { Logger } from '../log/logger.js';
+import { issueCertificate, leafRequests, prepareCA } from '../pki/index.js';
+import { ClusterHandle } from './handle.js';
+
+/** One hour is plenty for a probe; the certificate exists only in memory. */
+const PROBE_VALIDITY_DAYS = 1 / 24;
+
+/** TLS for a probe of the cluster, from the CA in the plan's certs dir (errors as the join's preflight words them). */
+export async function probeTls(plan: Plan, log: Logger): Promise<EtcdTls> {
+  const { ca } = await prepareCA(pkiSpecOf(plan), log, { allowCreate: false });
+  const req = leafRequests(pkiSpecOf(plan))['etcdctl-etcd-client'];
+  const issued = await issueCertificate(ca, req, { keyAlgorithm: 'ecdsa-p256', validityDays: PROBE_VALIDITY_DAYS });
+  return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, caFile: ca.certPath, certFile: '(a short-lived certificate signed by that CA)' };
+}
+
+/** The server version of every member that answered at `endpoints`, by member name (status of each member). */
+export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Logger): Promise<{ versions: Map<string, string>; problems: string[] }> {
+  const handle = ClusterHandle.open({ endpoints, tls, log });
+  try {
+    const status = await handle.status();
+    const versions = new Map<string, string>();
+    for (const m of status.members) if (m.version) versions.set(m.name || m.id, m.version);
+    return { versions, problems: status.problems };
+  } finally {
+    handle.close();
+  }
+}

@@ -1,0 +1,346 @@
+/**
+ * `etcdadm upgrade apply --version X`: move this host's member to etcd X, one member of a rolling upgrade. Phases:
+ * preflight, download, snapshot, leadership, configure, install, restart, health, record.
+ * Nothing stops before X is downloaded and verified and a snapshot is on disk; the member hands leadership away
+ * before it restarts; etcd.env and etcdctl.env are rendered for X (each version's flag spelling) before the binaries
+ * switch; the restart is the only time the member does not serve. The host record notes the upgrade under way before
+ * anything changes, so the same command after a crash resumes it (its own member may be down then) and ends with the
+ * member on X — the data dir is never touched.
+ */
+import { join } from 'node:path';
+import { PATHS } from '../config/defaults.js';
+import type { Plan } from '../config/types.js';
+import { compareVersions, minorOf } from '../config/version.js';
+import { waitQuorumRead, waitServing } from '../cluster/health.js';
+import { moveLeadership } from '../cluster/membership.js';
+import type { ClusterStatus, MemberStatus } from '../cluster/status.js';
+import { blockedMessage, planUpgrade, type UpgradePlan } from '../cluster/upgrade.js';
+import { httpVersion } from '../etcd/client.js';
+import { EtcdadmError, describe } from '../errors.js';
+import { offeredVersions, offersVersion, type Offered } from '../release/available.js';
+import type { PhaseContext, RunContext } from '../run/context.js';
+import { phase, type Phase } from '../run/phase.js';
+import { parseEnvFile, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
+import { saveSnapshot } from '../snapshot/save.js';
+import { testHold } from '../testhooks.js';
+import { sleep } from '../util/retry.js';
+import { refuse } from './preflight.js';
+import { installPhase, recordFacts, waitOptions } from './shared.js';
+
+export interface UpgradeObservation {
+  status: ClusterStatus;
+  clusterVersion: string | null;
+  offered: Offered;
+  targetOffered: boolean | undefined;
+  /** This host's member: its recorded ID and name. */
+  selfId: string | undefined;
+  selfName: string;
+  /** The upgrade the host record says is under way here. */
+  inProgress: { from: string; to: string } | undefined;
+}
+
+export type UpgradeDecision =
+  | { kind: 'refuse'; message: string; hint: string; exitCode?: number }
+  | { kind: 'done'; why: string; upgrade: UpgradePlan }
+  | { kind: 'go'; upgrade: UpgradePlan; self: MemberStatus; from: string };
+
+/** This host's member in the status: by recorded ID, else by name. */
+export function selfIn(members: readonly MemberStatus[], id: string | undefined, name: string): MemberStatus | undefined {
+  return members.find((m) => id !== undefined && m.id === id) ?? members.find((m) => m.name === name);
+}
+
+/** Pure: what `upgrade apply` does on this host. */
+export function decideUpgradeApply(plan: Plan, w: UpgradeObservation): UpgradeDecision {
+  const to = plan.release.version;
+  const self = selfIn(w.status.members, w.selfId, w.selfName);
+  if (!self)
+    return { kind: 'refuse', message: `this host's member ${w.selfName} is not a member of the cluster`, hint: "run 'etcdadm status' to see the members; upgrade runs on a member host" };
+  const resuming = w.inProgress?.to === to ? self.name || self.id : undefined;
+  const upgrade = planUpgrade({
+    members: w.status.members,
+    clusterVersion: w.clusterVersion,
+    target: to,
+    targetOffered: w.targetOffered,
+    releaseUrl: plan.release.releaseUrl,
+    offered: 'versions' in w.offered ? w.offered.versions : undefined,
+    extraArgs: plan.etcd.extraArgs,
+    ...(resuming ? { resuming } : {}),
+  });
+  if (upgrade.blockers.length) return { kind: 'refuse', ...blockedMessage(upgrade) };
+  if (self.version === to && self.health === 'healthy' && !w.inProgress)
+    return { kind: 'done', why: `member ${self.name} already runs etcd ${to}`, upgrade };
+  const from = w.inProgress?.to === to ? w.inProgress.from : (self.version ?? upgrade.from ?? to);
+  return { kind: 'go', upgrade, self, from };
+}
+
+async function observeUpgrade(ctx: PhaseContext): Promise<UpgradeObservation> {
+  const { plan, record } = ctx;
+  const h = await ctx.cluster();
+  const status = await h.status({ refresh: true });
+  const answering = status.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
+  const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
+  const timeout = plan.release.connectTimeoutMs;
+  const [offered, targetOffered] = await Promise.all([
+    offeredVersions(plan.release.releaseUrl, timeout),
+    offersVersion(plan.release.releaseUrl, plan.release.version, timeout).catch(() => undefined),
+  ]);
+  const up = record.facts?.upgrade;
+  return { status, clusterVersion, offered, targetOffered, selfId: record.facts?.memberId, selfName: plan.member.name, inProgress: up ? { from: up.from, to: up.to } : undefined };
+}
+
+/** What one `upgrade apply` does, step by step (for --dry-run and the log). */
+export function applySteps(plan: Plan, d: Extract<UpgradeDecision, { kind: 'go' }>): string[] {
+  const to = plan.release.version;
+  return [
+    `download and verify etcd ${to} from ${plan.release.releaseUrl}`,
+    `save a snapshot of ${d.self.name} into ${PATHS.backupDir}`,
+    d.self.role === 'leader' ? `move leadership away from ${d.self.name}` : `${d.self.name} is a ${d.self.role}: no leadership to move`,
+    `render ${plan.files.envFile} and ${plan.files.etcdctlEnvFile} for etcd ${to}`,
+    `switch the binaries in ${plan.release.installDir} to etcd ${to}`,
+    `restart ${plan.service.unitName} (the only time the member does not serve)`,
+    `wait until ${d.self.name} serves, has caught up with the leader and reports etcd ${to}`,
+    `record etcd ${to} in ${PATHS.recordFile}`,
+  ];
+}
+
+const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
+  name: 'preflight',
+  short: "Check the whole cluster against etcd's upgrade rules; refuse with every blocker before anything changes",
+  long: 'The same checks as `etcdadm upgrade plan`: one minor at a time, the minimum patch a guide requires, every member up and voting, no alarm, no flag the target removed, the target offered by the release URL.',
+  runIf: (ctx) => (ctx.plan.service.initSystem === 'systemd' ? true : refuse({ message: 'upgrade apply supports members run by systemd; this member runs as a static Pod (--init-system kubelet)', hint: "change the image tag in the Pod manifest member by member, or reinstall with --init-system systemd" })),
+  observe: observeUpgrade,
+  decide: decideUpgradeApply,
+  async act(ctx, d) {
+    const { log, plan } = ctx;
+    if (d.kind === 'refuse') refuse(d);
+    for (const w of d.upgrade.warnings) log.warn(w);
+    if (d.kind === 'done') {
+      await recordFacts(ctx, {});
+      return { done: d.why };
+    }
+    if (ctx.options.dryRun) {
+      ctx.out(`Upgrade of member ${d.self.name} from etcd ${d.from} to ${plan.release.version} (dry run: nothing is changed):`);
+      applySteps(plan, d).forEach((s, i) => ctx.out(`  ${i + 1}. ${s}`));
+      return { done: 'dry run: nothing changed' };
+    }
+    const snapshot = ctx.record.facts?.upgrade?.to === plan.release.version ? ctx.record.facts.upgrade.snapshot : undefined;
+    await ctx.record.update({ upgrade: { from: d.from, to: plan.release.version, ...(snapshot ? { snapshot } : {}) } });
+    log.info(`Upgrading member ${d.self.name} from etcd ${d.from} to ${plan.release.version}`);
+  },
+});
+
+const download: Phase = phase<undefined, undefined>({
+  name: 'download',
+  short: 'Download the target release and verify its SHA-256 (nothing stops when this fails)',
+  async act(ctx) {
+    await ctx.download(ctx.plan.release, ctx.log);
+  },
+});
+
+const snapshot: Phase = phase<string | undefined, undefined>({
+  name: 'snapshot',
+  short: `Save a snapshot into ${PATHS.backupDir} before the member is touched`,
+  async runIf(ctx) {
+    const taken = ctx.record.facts?.upgrade?.snapshot;
+    return taken && (await ctx.host.exists(taken)) ? `this upgrade's snapshot is on disk already: ${taken}` : true;
+  },
+  async act(ctx) {
+    const { plan, log } = ctx;
+    const up = ctx.record.facts?.upgrade;
+    const h = await ctx.cluster();
+    const st = await h.status({ refresh: true });
+    // this member's own data, or (its etcd down while an interrupted run resumes) any healthy member's: one cluster
+    const self = selfIn(st.members, ctx.record.facts?.memberId, plan.member.name);
+    const source = self?.health === 'healthy' && self.endpoint ? self : st.members.find((m) => m.health === 'healthy' && m.endpoint);
+    if (!source?.endpoint) throw new EtcdadmError('no member answers for a snapshot', { hint: 'bring the cluster back, then run the command again' });
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
+    const path = join(PATHS.backupDir, `${plan.member.name}-v${up?.from ?? 'unknown'}-to-v${plan.release.version}-${stamp}.db`);
+    const r = await h.timed(() => saveSnapshot(h.client, source.endpoint!, path));
+    log.info(`Saved a snapshot of ${source.name} (${r.bytes} bytes) to ${path}`);
+    await ctx.record.update({ upgrade: { from: up?.from ?? 'unknown', to: plan.release.version, snapshot: path } });
+  },
+});
+
+const leadership: Phase = phase<undefined, undefined>({
+  name: 'leadership',
+  short: 'Move leadership to another healthy voting member when this member leads',
+  async act(ctx) {
+    const h = await ctx.cluster();
+    const st = await h.status({ refresh: true });
+    const self = selfIn(st.members, ctx.record.facts?.memberId, ctx.plan.member.name);
+    if (!self || self.role !== 'leader') {
+      ctx.log.info(`${self?.name ?? ctx.plan.member.name} is not the leader: nothing to move`);
+      return;
+    }
+    const list = await h.members({ refresh: true });
+    const leader = list.members.find((m) => m.idHex === self.id);
+    if (leader && st.voters > 1) await moveLeadership(h, st, list.members, leader, ctx.log);
+  },
+});
+
+/** The cluster facts of the env file etcd runs with now (ignored by etcd after its first start, kept as written). */
+async function currentClusterFacts(ctx: RunContext) {
+  const text = await ctx.host.read(ctx.plan.files.envFile).catch(() => undefined);
+  const env = parseEnvFile(text ?? '');
+  const initialCluster = env.get('ETCD_INITIAL_CLUSTER');
+  const token = env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? ctx.record.facts?.clusterToken;
+  if (!initialCluster || !token)
+    throw new EtcdadmError(`${ctx.plan.files.envFile} has no ETCD_INITIAL_CLUSTER/ETCD_INITIAL_CLUSTER_TOKEN`, { hint: 'this member was not set up by etcdadm init/join; upgrade it by hand' });
+  return { initialCluster, token, state: env.get('ETCD_INITIAL_CLUSTER_STATE') === 'new' ? ('new' as const) : ('existing' as const) };
+}
+
+/** Index of the newest raft snapshot file (<term>-<index>.snap, hex) in the member's snap dir; -1 when none. */
+async function newestSnapIndex(ctx: RunContext): Promise<bigint> {
+  const names = (await ctx.host.list(join(ctx.plan.member.dataDir, 'member', 'snap'))) ?? [];
+  let best = -1n;
+  for (const n of names) {
+    const m = /^[0-9a-f]{16}-([0-9a-f]{16})\.snap$/.exec(n);
+    if (m && BigInt(`0x${m[1]}`) > best) best = BigInt(`0x${m[1]}`);
+  }
+  return best;
+}
+
+/**
+ * 3.6 → 3.7 only. etcd 3.7 cannot apply raft log entries that etcd 3.5 wrote (it panics: "unmarshal should never
+ * fail"), and a member replays its log from its last raft snapshot, which etcd 3.6 takes only every 10000 entries
+ * (--snapshot-count). So a member whose data once ran 3.5 is restarted on 3.6 once with --snapshot-count=1: it takes
+ * a raft snapshot right away, and then its log holds only entries written since. (Measured on the lab's etcd 3.6.16
+ * and 3.7.3; etcd's upgrade guide does not mention it.)
+ */
+const walSnapshot: Phase = phase<string | null, 'run' | string>({
+  name: 'raft-snapshot',
+  short: '3.6 to 3.7 only: restart once on 3.6 with --snapshot-count=1, so that etcd 3.7 replays no entry etcd 3.5 wrote',
+  async observe(ctx) {
+    const h = await ctx.cluster();
+    return httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
+  },
+  decide(plan, running) {
+    if (minorOf(plan.release.version) !== '3.7') return 'not an upgrade to 3.7';
+    if (!running) return 'the member is not running';
+    return minorOf(running) === '3.6' ? 'run' : `the member runs etcd ${running}`;
+  },
+  async act(ctx, d) {
+    const { plan, host, log } = ctx;
+    if (d !== 'run') {
+      log.info(`Skipped: ${d}`);
+      return;
+    }
+    const before = await newestSnapIndex(ctx);
+    const text = (await host.read(plan.files.envFile)) ?? '';
+    const once = text.replace(/^ETCD_SNAPSHOT_COUNT=.*\n?/m, '') + 'ETCD_SNAPSHOT_COUNT=1\n';
+    await host.write(plan.files.envFile, once, { mode: 0o644 });
+    log.info(`Restarting ${plan.service.unitName} on etcd 3.6 with ETCD_SNAPSHOT_COUNT=1 for a raft snapshot`);
+    await ctx.init.stop(plan);
+    await ctx.init.start(plan);
+    const deadline = Date.now() + plan.healthTimeoutMs;
+    while ((await newestSnapIndex(ctx)) <= before) {
+      if (Date.now() > deadline) throw new EtcdadmError(`etcd took no raft snapshot within ${plan.healthTimeoutMs / 1000} s`, { hint: `${ctx.init.logHint(plan)}; then run the command again` });
+      await sleep(100);
+    }
+    log.info(`etcd took a raft snapshot at index ${await newestSnapIndex(ctx)}`);
+  },
+});
+
+const configure: Phase = phase<undefined, undefined>({
+  name: 'configure',
+  short: "Render etcd.env and etcdctl.env for the target version (that version's flag names)",
+  async act(ctx) {
+    const { plan, host, log } = ctx;
+    await host.write(plan.files.envFile, renderEnvFile(plan, await currentClusterFacts(ctx)), { mode: 0o644 });
+    await host.write(plan.files.etcdctlEnvFile, renderEtcdctlEnv(plan), { mode: 0o600 });
+    log.info(`Wrote ${plan.files.envFile} and ${plan.files.etcdctlEnvFile} for etcd ${plan.release.version}`);
+  },
+});
+
+const install: Phase = { ...installPhase, short: 'Switch the binaries in the install dir to the target version' };
+
+const restart: Phase = phase<string | null, 'restart' | 'keep'>({
+  name: 'restart',
+  short: 'Restart etcd on the new binary (the member does not serve from the stop until it is healthy again)',
+  async observe(ctx) {
+    const h = await ctx.cluster();
+    return httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
+  },
+  decide: (plan, running) => (running === plan.release.version ? 'keep' : 'restart'),
+  async act(ctx, d) {
+    const { plan, log } = ctx;
+    if (d === 'keep') {
+      log.info(`etcd ${plan.release.version} runs already`);
+      return;
+    }
+    log.info(`Restarting ${plan.service.unitName}`);
+    await ctx.init.stop(plan);
+    await testHold('upgrade-stopped');
+    await ctx.init.start(plan);
+  },
+});
+
+/** Wait until this member serves, runs the target version and has applied what the leader had committed. */
+async function waitCaughtUp(ctx: RunContext): Promise<void> {
+  const { plan } = ctx;
+  const h = await ctx.cluster();
+  const url = plan.member.urls.localClient;
+  const deadline = Date.now() + plan.healthTimeoutMs;
+  let target: bigint | undefined;
+  let why = '';
+  while (Date.now() < deadline) {
+    const [own, st] = await Promise.all([h.client.status(url).catch((e: unknown) => e as Error), h.status({ refresh: true }).catch(() => undefined)]);
+    if (own instanceof Error) why = describe(own);
+    else if (own.version !== plan.release.version) why = `it reports etcd ${own.version}`;
+    else {
+      const leader = st?.members.find((m) => m.role === 'leader');
+      if (target === undefined && leader?.raftIndex != null) target = BigInt(leader.raftIndex);
+      if (target !== undefined && own.raftAppliedIndex >= target) return;
+      why = `applied index ${own.raftAppliedIndex}, the leader's ${target ?? 'unknown'}`;
+    }
+    const down = await ctx.init.down(plan);
+    if (down) throw new EtcdadmError(`etcd at ${url} is not running: ${down}`, { hint: ctx.init.logHint(plan) });
+    await sleep(200);
+  }
+  throw new EtcdadmError(`member at ${url} did not catch up on etcd ${plan.release.version} within ${plan.healthTimeoutMs / 1000} s: ${why}`, { hint: ctx.init.logHint(plan) });
+}
+
+const health: Phase = phase<undefined, undefined>({
+  name: 'health',
+  short: 'Wait until the member serves, has caught up with the leader and reports the target version',
+  async act(ctx) {
+    const { plan, log } = ctx;
+    const h = await ctx.cluster();
+    await waitServing(h, plan.member.urls.localClient, waitOptions(ctx));
+    await h.timed(() => waitCaughtUp(ctx));
+    await waitQuorumRead(h, plan.member.urls.localClient, waitOptions(ctx));
+    log.info(`Member ${plan.member.name} serves on etcd ${plan.release.version} and has caught up with the leader`);
+  },
+});
+
+/** The cluster version once every member runs the target minor (etcd moves it within seconds), else as it is. */
+async function reportClusterVersion(ctx: RunContext): Promise<void> {
+  const { plan, log } = ctx;
+  const h = await ctx.cluster();
+  const st = await h.status({ refresh: true });
+  const behind = st.members.filter((m) => !m.version || minorOf(m.version) !== minorOf(plan.release.version) || compareVersions(m.version, plan.release.version) < 0);
+  const url = plan.member.urls.localClient;
+  const read = () => httpVersion(url, h.tls).then((v) => v.cluster, () => 'unknown');
+  if (behind.length) {
+    log.info(`The cluster version is ${await read()}; ${behind.length} member(s) still to upgrade: ${behind.map((m) => `${m.name} (${m.version ?? 'down'})`).join(', ')}`);
+    return;
+  }
+  const want = `${minorOf(plan.release.version)}.0`;
+  let cv = await read();
+  for (let i = 0; i < 75 && cv !== want; i++) {
+    await sleep(200);
+    cv = await read();
+  }
+  log.info(cv === want ? `Every member runs etcd ${plan.release.version}: the cluster version is now ${cv}` : `Every member runs etcd ${plan.release.version}; the cluster version is still ${cv} (etcd moves it shortly)`);
+}
+
+const recordPhase: Phase = phase<undefined, undefined>({
+  name: 'record',
+  short: 'Record the new version in the host record and report the cluster version',
+  async act(ctx) {
+    await recordFacts(ctx, { endUpgrade: true });
+    await reportClusterVersion(ctx);
+  },
+});
+
+export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, leadership, walSnapshot, configure, install, restart, health, recordPhase];

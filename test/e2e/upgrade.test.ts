@@ -1,0 +1,167 @@
+/**
+ * Rolling upgrades end to end, as an operator runs them: `etcdadm upgrade plan` on a member host, then
+ * `etcdadm upgrade apply --version X` host by host in the plan's order, under a client writing every 50 ms through
+ * all members. 3.5.30 → 3.6.16 → 3.7.3 on three hosts; 3.6.14 → 3.6.16 (a patch) and 3.4.23 → 3.5.16 (the previous
+ * minor step) on two-member clusters alongside. Refusals change nothing: skipping a minor, below the 3.5 patch the
+ * 3.6 guide requires, a member down, a version the release URL does not have.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { EtcdClient } from '../../src/etcd/client.js';
+import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
+import { BackgroundWriter, labClient } from '../helpers/writer.js';
+
+const R = ['--release-url', MIRROR_URL];
+const MAIN = [1, 2, 3];
+/** Two-member clusters: [first, second, from, to, the targets plan proposes]. */
+const SMALL: [number, number, string, string, PlanJson['targets']][] = [
+  [4, 5, '3.6.14', '3.6.16', { patch: '3.6.16', minor: '3.7.3' }],
+  [6, 7, '3.4.23', '3.5.16', { minor: '3.5.35' }],
+];
+/** A 3.5.16 host (the refusal below 3.5.26). */
+const OLD = 8;
+let lab: NetnsLab;
+
+interface PlanJson {
+  members: { name: string; version: string; role: string; health: string }[];
+  clusterVersion: string;
+  targets: { patch?: string; minor?: string };
+  plan: { kind: string; to: string; steps: { member: string; role: string; done: boolean }[]; blockers: { problem: string; fix: string }[] } | null;
+}
+
+const hostOf = (name: string) => Number(/^eahost(\d+)$/.exec(name)![1]);
+const planOn = async (i: number, args: string[] = []): Promise<{ code: number; json: PlanJson }> => {
+  const r = await lab.etcdadm(i, ['upgrade', 'plan', '-o', 'json', ...R, ...args]);
+  assert.ok(r.code === 0 || r.code === 3, r.stderr);
+  return { code: r.code, json: JSON.parse(r.stdout) as PlanJson };
+};
+const etcdVersionOn = async (i: number) => /etcd Version: (\S+)/.exec(ok(await lab.on(i, ['/opt/bin/etcd', '--version'])).stdout)![1];
+
+before(async () => {
+  lab = await NetnsLab.up(8);
+  await Promise.all([
+    (async () => {
+      ok(await lab.etcdadm(1, ['init', ...R, '--version', '3.5.30']), 'init host1');
+      await lab.join(2, 1, R);
+      await lab.join(3, 1, R);
+    })(),
+    ...SMALL.map(async ([a, b, from]) => {
+      ok(await lab.etcdadm(a, ['init', ...R, '--version', from]), `init host${a}`);
+      await lab.join(b, a, R);
+    }),
+    (async () => ok(await lab.etcdadm(OLD, ['init', ...R, '--version', '3.5.16']), `init host${OLD}`))(),
+  ]);
+});
+after(async () => {
+  await lab?.down();
+});
+
+describe('refused before anything changes', () => {
+  /** The etcd PIDs of the main cluster: a refusal stops no member. */
+  const pids = async () => Promise.all(MAIN.map((h) => lab.etcdPids(h)));
+
+  it('3.5.30 → 3.7.3 skips a minor; 3.6.99 is not offered: plan says why (exit 3), apply refuses with the same words', async () => {
+    const before = await pids();
+    const skip = await planOn(1, ['--version', '3.7.3']);
+    assert.equal(skip.code, 3);
+    assert.match(skip.json.plan!.blockers[0]!.problem, /etcd 3\.5\.30 cannot upgrade to 3\.7\.3 in one step: etcd moves one minor version at a time/);
+    oneErrorLine(await lab.etcdadm(2, ['upgrade', 'apply', '--version', '3.7.3', ...R]), /the upgrade to etcd 3\.7\.3 is blocked: etcd 3\.5\.30 cannot upgrade to 3\.7\.3 in one step/);
+    oneErrorLine(await lab.etcdadm(2, ['upgrade', 'apply', '--version', '3.6.99', ...R]), /blocked: http:\/\/10\.88\.0\.200 has no etcd 3\.6\.99/);
+    assert.deepEqual(await pids(), before, 'no member restarted');
+    assert.equal(await etcdVersionOn(2), '3.5.30');
+  });
+
+  it('3.5.16 → 3.6.16: below 3.5.26, which etcd\'s 3.5 → 3.6 guide requires', async () => {
+    const before = await lab.etcdPids(OLD);
+    const r = await lab.etcdadm(OLD, ['upgrade', 'apply', '--version', '3.6.16', ...R]);
+    oneErrorLine(r, /requires 3\.5\.26 or later on every member; eahost8 runs 3\.5\.16/);
+    assert.match(r.stderr, /upgrade every member to 3\.5\.35 first/i);
+    assert.deepEqual(await lab.etcdPids(OLD), before);
+  });
+
+  it('a member down: refused, and no member is stopped', async () => {
+    ok(await lab.on(3, ['systemctl', 'stop', 'etcd.service']));
+    try {
+      const before = await Promise.all([1, 2].map((h) => lab.etcdPids(h)));
+      const p = await planOn(1, ['--version', '3.6.16']);
+      assert.equal(p.code, 3);
+      assert.ok(p.json.plan!.blockers.some((b) => /^member eahost3 is unreachable/.test(b.problem)), JSON.stringify(p.json.plan!.blockers));
+      oneErrorLine(await lab.etcdadm(1, ['upgrade', 'apply', '--version', '3.6.16', ...R]), /blocked: member eahost3 is unreachable/);
+      assert.deepEqual(await Promise.all([1, 2].map((h) => lab.etcdPids(h))), before);
+    } finally {
+      ok(await lab.on(3, ['systemctl', 'start', 'etcd.service']));
+    }
+  });
+});
+
+describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a client writing every 50 ms', () => {
+  let client: EtcdClient;
+  let writer: BackgroundWriter;
+  before(async () => {
+    client = await labClient(MAIN.map((h) => `https://${lab.ip(h)}:2379`), await lab.clientPem(1));
+    writer = new BackgroundWriter(client, 'upgrade');
+    await writer.moreWrites(5);
+  });
+  after(() => client?.close());
+
+  for (const [to, clusterVersion] of [['3.6.16', '3.6.0'], ['3.7.3', '3.7.0']] as const) {
+    it(`to ${to}: plan lists the followers first and the leader last; each apply snapshots, restarts and catches up`, async () => {
+      const { code, json } = await planOn(1, ['--version', to]);
+      assert.equal(code, 0, JSON.stringify(json.plan?.blockers));
+      assert.equal(json.plan!.kind, 'minor-upgrade');
+      const steps = json.plan!.steps;
+      assert.deepEqual(steps.map((s) => s.role), ['follower', 'follower', 'leader']);
+      const dry = ok(await lab.etcdadm(hostOf(steps[0]!.member), ['upgrade', 'apply', '--version', to, '--dry-run', ...R]));
+      assert.match(dry.stdout, /dry run: nothing is changed/);
+      assert.equal(await etcdVersionOn(hostOf(steps[0]!.member)), to === '3.6.16' ? '3.5.30' : '3.6.16', 'the dry run changed nothing');
+      for (const [n, s] of steps.entries()) {
+        const h = hostOf(s.member);
+        const r = ok(await lab.etcdadm(h, ['upgrade', 'apply', '--version', to, ...R], 180_000), `upgrade apply on host${h}`);
+        assert.match(r.stderr, /\[snapshot\] Saved a snapshot of/);
+        assert.match(r.stderr, /\[health\] Member eahost\d+ serves on etcd .* and has caught up with the leader/);
+        if (s.role === 'leader') assert.match(r.stderr, /\[leadership\] .* is the leader; moving leadership to/);
+        if (to === '3.7.3') assert.match(r.stderr, /\[raft-snapshot\] etcd took a raft snapshot at index \d+/);
+        if (n < steps.length - 1) assert.match(r.stderr, /\[record\] The cluster version is \d\.\d\.0; \d member\(s\) still to upgrade/);
+        else assert.match(r.stderr, new RegExp(`\\[record\\] Every member runs etcd ${to.replace(/\./g, '\\.')}: the cluster version is now ${clusterVersion.replace(/\./g, '\\.')}`));
+        assert.equal(await etcdVersionOn(h), to);
+        const snaps = ok(await lab.sh(h, `stat -c '%a %n' /var/backups/etcdadm /var/backups/etcdadm/*-to-v${to}-*.db`)).stdout.trim().split('\n');
+        assert.equal(snaps[0], '700 /var/backups/etcdadm');
+        assert.equal(snaps.length, 2, `one snapshot for this step: ${snaps.join(', ')}`);
+        assert.match(snaps[1]!, /^600 /);
+        assert.match(ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, new RegExp(`version: ${to.replace(/\./g, '\\.')}`));
+        await writer.moreWrites(3);
+      }
+      const after = await planOn(2);
+      assert.equal(after.json.clusterVersion, clusterVersion);
+      assert.deepEqual(after.json.members.map((m) => [m.version, m.health]), MAIN.map(() => [to, 'healthy']));
+      for (const h of MAIN) {
+        const log = ok(await lab.on(h, ['cat', '/var/log/journal/etcd.service.log'])).stdout;
+        const since = log.slice(log.lastIndexOf('"msg":"starting an etcd server"'));
+        assert.deepEqual(since.split('\n').filter((l) => /unrecognized|deprecated/i.test(l)), [], `host${h} on ${to}`);
+      }
+    });
+  }
+
+  it('no write failed (retries at most 2 s) and every acknowledged key is there', async () => {
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, []);
+    assert.ok(report.acknowledged.length > 50, `${report.acknowledged.length} writes`);
+    for (const key of report.acknowledged) assert.notEqual(await client.get(key), undefined, key);
+  });
+});
+
+describe('the other steps: a patch, and 3.4 → 3.5', () => {
+  for (const [a, b, from, to, targets] of SMALL) {
+    it(`${from} → ${to} on two members`, async () => {
+      const { code, json } = await planOn(a);
+      assert.equal(code, 0, JSON.stringify(json.plan?.blockers));
+      assert.deepEqual(json.targets, targets, 'the newest patch and the newest next minor the mirror offers');
+      assert.equal(json.plan!.to, targets.minor, 'planned for the next minor by default');
+      for (const s of (await planOn(a, ['--version', to])).json.plan!.steps) ok(await lab.etcdadm(hostOf(s.member), ['upgrade', 'apply', '--version', to, ...R], 120_000), `apply on ${s.member}`);
+      for (const h of [a, b]) assert.equal(await etcdVersionOn(h), to);
+      const health = ok(await lab.etcdctl(a, ['endpoint', 'health', '--cluster']));
+      assert.equal((health.stdout + health.stderr).match(/is healthy/g)?.length, 2);
+      assert.equal((await planOn(b)).json.clusterVersion, `${to.split('.').slice(0, 2).join('.')}.0`);
+    });
+  }
+});
