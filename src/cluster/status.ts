@@ -61,6 +61,8 @@ export interface MemberStatus {
   raftAppliedIndex: number | null;
   /** Active alarms on this member: NOSPACE, CORRUPT. */
   alarms: string[];
+  /** etcd 3.6+: the version of its db file ("3.6.0"), which follows the cluster version. */
+  storageVersion?: string;
   /** Why the member is not healthy (one line), or errors it reports itself; null when none. */
   error: string | null;
 }
@@ -85,6 +87,8 @@ export interface ClusterStatus {
   /** What makes the cluster degraded or unavailable, one line each. */
   problems: string[];
   members: MemberStatus[];
+  /** A downgrade enabled through etcd's downgrade API (etcd 3.6+ members report it), to this cluster version. */
+  downgrade?: { targetVersion: string };
 }
 
 export interface ClusterStatusOptions {
@@ -244,6 +248,7 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
       raftAppliedIndex: s ? Number(s.raftAppliedIndex) : null,
       alarms: [...own].sort(),
       error: p.error ?? (selfErrors.length ? selfErrors.join('; ') : null),
+      ...(s?.storageVersion ? { storageVersion: s.storageVersion } : {}),
     };
   });
 
@@ -266,6 +271,7 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
   }
   const clusterHealth: ClusterHealth = !answered || !q.hasQuorum ? 'unavailable' : problems.length ? 'degraded' : 'healthy';
 
+  const downgrade = probes.find((p) => p.status?.downgrade?.enabled)?.status?.downgrade;
   return {
     clusterId: ml.clusterIdHex,
     version,
@@ -281,6 +287,7 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
     health: clusterHealth,
     problems,
     members,
+    ...(downgrade ? { downgrade: { targetVersion: downgrade.targetVersion } } : {}),
   };
 }
 

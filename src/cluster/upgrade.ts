@@ -4,10 +4,11 @@
  * move, the ordered steps and every blocker with its fix. `etcdadm upgrade plan` prints this; `upgrade apply`
  * refuses with the same words. The rules are etcd's upgrade guides': one minor at a time; 3.5 → 3.6 only from
  * 3.5.26 or later, 3.6 → 3.7 from 3.6.11; every member up and voting; no active alarm; no flag the target removed (--enable-v2 in
- * particular, whose v2 store must hold no custom data: `etcdutl check v2store`).
+ * particular, whose v2 store must hold no custom data: `etcdutl check v2store`). A one-minor downgrade (3.6 → 3.5,
+ * 3.7 → 3.6) goes through etcd's downgrade API, as its downgrade guides describe.
  */
 import { describeRename, isKnownEtcdFlag, renamedFlag } from '../config/etcd-flags.js';
-import { compareVersions, minorOf, parseVersion } from '../config/version.js';
+import { atLeastMinor, compareVersions, minorOf, parseVersion } from '../config/version.js';
 import type { MemberStatus } from './status.js';
 
 /**
@@ -40,6 +41,8 @@ export interface UpgradeWorld {
   extraArgs: Readonly<Record<string, string>>;
   /** This host's member, whose interrupted `upgrade apply` to the target is being resumed: it may be down. */
   resuming?: string;
+  /** A downgrade enabled through etcd's downgrade API, to this cluster version ("3.5.0"). */
+  downgrade?: { targetVersion: string };
 }
 
 export type MoveKind = 'none' | 'patch' | 'minor-upgrade' | 'minor-downgrade';
@@ -110,10 +113,13 @@ export function planUpgrade(w: UpgradeWorld): UpgradePlan {
     if ('blocker' in k) blockers.push(k.blocker);
     else kind = k.kind;
   }
-  if (kind === 'minor-downgrade')
+  // downgrades: through etcd's downgrade API, which etcd 3.6 introduced for 3.6 → 3.5 (and 3.7 → 3.6)
+  if (kind === 'minor-downgrade' && from && !atLeastMinor(from, 3, 6))
+    blockers.push({ problem: `etcd ${from} cannot be downgraded to ${to}: etcd supports downgrades from 3.6 on (its downgrade guides cover 3.6 → 3.5 and 3.7 → 3.6)`, fix: `restore a snapshot taken on ${minorOf(to)} instead` });
+  if (w.downgrade && (kind !== 'minor-downgrade' || minorOf(w.downgrade.targetVersion) !== minorOf(to)))
     blockers.push({
-      problem: `${to} is a downgrade from ${from}; etcdadm does not downgrade a minor version yet`,
-      fix: `follow etcd's downgrade guide for ${minorOf(from!)} → ${minorOf(to)} (etcdctl downgrade validate/enable, then each member's binary)`,
+      problem: `a downgrade to ${minorOf(w.downgrade.targetVersion)} is in progress`,
+      fix: `continue it (etcdadm upgrade apply --version <a ${minorOf(w.downgrade.targetVersion)} patch> on each member) or cancel it: etcdadm upgrade cancel`,
     });
 
   // members on different versions: only a move already under way towards the target may continue
@@ -139,6 +145,9 @@ export function planUpgrade(w: UpgradeWorld): UpgradePlan {
       warnings.push(`etcd recommends the newest ${minorOf(from)} patch (${newest}) on every member before a minor upgrade; the members run ${notThere.join(', ')}`);
   }
 
+  const voters = w.members.filter((m) => !m.isLearner).length;
+  if (kind !== 'none' && voters <= 2)
+    warnings.push(`a cluster of ${voters} voting member${voters === 1 ? '' : 's'} has no fault tolerance: it does not serve while each member restarts`);
   for (const m of w.members) {
     const name = m.name || m.id;
     if (m.health !== 'healthy' && name !== w.resuming)

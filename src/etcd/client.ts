@@ -37,6 +37,7 @@ import { EtcdadmError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import {
   AlarmRequest_AlarmAction,
+  DowngradeRequest_DowngradeAction,
   AlarmType,
   Cluster,
   KV,
@@ -146,6 +147,10 @@ export interface EtcdStatus {
   /** Alarms and health problems this member reports (e.g. "memberID:... alarm:NOSPACE"). */
   errors: string[];
   isLearner: boolean;
+  /** etcd 3.6+: the version of the db file ("3.6.0"); "" on older versions. */
+  storageVersion: string;
+  /** etcd 3.6+: the downgrade under way, if one is enabled. */
+  downgrade: { enabled: boolean; targetVersion: string } | null;
 }
 
 export interface Alarm {
@@ -379,7 +384,22 @@ export class EtcdClient {
         raftAppliedIndex: r.raftAppliedIndex,
         errors: [...r.errors],
         isLearner: r.isLearner,
+        storageVersion: r.storageVersion,
+        downgrade: r.downgradeInfo ? { enabled: r.downgradeInfo.enabled, targetVersion: r.downgradeInfo.targetVersion } : null,
       };
+    });
+  }
+
+  /**
+   * etcd's downgrade API (3.5+): `validate` that the cluster can go to `version` ("3.5"), `enable` it (the cluster
+   * version drops at once; each member then moves to the older binary), or `cancel` one not completed. Returns the
+   * cluster version etcd reports.
+   */
+  async downgrade(action: 'validate' | 'enable' | 'cancel', version = ''): Promise<string> {
+    return this.run('Downgrade', { idempotent: action === 'validate' }, async (c) => {
+      const a = { validate: DowngradeRequest_DowngradeAction.VALIDATE, enable: DowngradeRequest_DowngradeAction.ENABLE, cancel: DowngradeRequest_DowngradeAction.CANCEL }[action];
+      const r = await c.maintenance.downgrade({ action: a, version }, this.callOpts());
+      return r.version;
     });
   }
 

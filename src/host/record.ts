@@ -43,6 +43,8 @@ export interface UpgradeInProgress {
   to: string;
   /** The snapshot taken before the member was touched. */
   snapshot?: string;
+  /** 3.6 → 3.7: the raft snapshot on 3.6 was taken. */
+  raftSnapshot?: boolean;
 }
 
 export interface RecordDocument extends RecordFacts {
@@ -65,7 +67,7 @@ const FACTS_SCHEMA = v.object({
   clusterEndpoints: v.optional(v.array(v.string())),
   caFingerprint: v.optional(v.string()),
   createdDirs: v.optional(v.array(v.string())),
-  upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()) })),
+  upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()), raftSnapshot: v.optional(v.boolean()) })),
   updatedAt: v.optional(v.string()),
 });
 

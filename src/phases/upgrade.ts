@@ -26,6 +26,7 @@ import { testHold } from '../testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
 import { installPhase, recordFacts, waitOptions } from './shared.js';
+import { installedVersion } from '../release/index.js';
 
 export interface UpgradeObservation {
   status: ClusterStatus;
@@ -65,6 +66,7 @@ export function decideUpgradeApply(plan: Plan, w: UpgradeObservation): UpgradeDe
     offered: 'versions' in w.offered ? w.offered.versions : undefined,
     extraArgs: plan.etcd.extraArgs,
     ...(resuming ? { resuming } : {}),
+    ...(w.status.downgrade ? { downgrade: w.status.downgrade } : {}),
   });
   if (upgrade.blockers.length) return { kind: 'refuse', ...blockedMessage(upgrade) };
   if (self.version === to && self.health === 'healthy' && !w.inProgress)
@@ -94,6 +96,7 @@ export function applySteps(plan: Plan, d: Extract<UpgradeDecision, { kind: 'go' 
   return [
     `download and verify etcd ${to} from ${plan.release.releaseUrl}`,
     `save a snapshot of ${d.self.name} into ${PATHS.backupDir}`,
+    ...(d.upgrade.kind === 'minor-downgrade' ? [`enable the downgrade to ${minorOf(to)} through etcd's API (once), wait for this member's storage version`] : []),
     d.self.role === 'leader' ? `move leadership away from ${d.self.name}` : `${d.self.name} is a ${d.self.role}: no leadership to move`,
     `render ${plan.files.envFile} and ${plan.files.etcdctlEnvFile} for etcd ${to}`,
     `switch the binaries in ${plan.release.installDir} to etcd ${to}`,
@@ -123,8 +126,11 @@ const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
       applySteps(plan, d).forEach((s, i) => ctx.out(`  ${i + 1}. ${s}`));
       return { done: 'dry run: nothing changed' };
     }
-    const snapshot = ctx.record.facts?.upgrade?.to === plan.release.version ? ctx.record.facts.upgrade.snapshot : undefined;
-    await ctx.record.update({ upgrade: { from: d.from, to: plan.release.version, ...(snapshot ? { snapshot } : {}) } });
+    // a resumed run keeps what the interrupted one did (its snapshot, its raft snapshot); the members' client URLs
+    // are noted so that a re-run reaches the cluster while this member is down
+    const same = ctx.record.facts?.upgrade?.to === plan.release.version ? ctx.record.facts.upgrade : undefined;
+    const clusterEndpoints = d.upgrade.steps.length ? (await (await ctx.cluster()).members()).members.flatMap((m) => m.clientURLs) : [];
+    await ctx.record.update({ upgrade: { ...same, from: d.from, to: plan.release.version }, ...(clusterEndpoints.length ? { clusterEndpoints } : {}) });
     log.info(`Upgrading member ${d.self.name} from etcd ${d.from} to ${plan.release.version}`);
   },
 });
@@ -157,7 +163,53 @@ const snapshot: Phase = phase<string | undefined, undefined>({
     const path = join(PATHS.backupDir, `${plan.member.name}-v${up?.from ?? 'unknown'}-to-v${plan.release.version}-${stamp}.db`);
     const r = await h.timed(() => saveSnapshot(h.client, source.endpoint!, path));
     log.info(`Saved a snapshot of ${source.name} (${r.bytes} bytes) to ${path}`);
-    await ctx.record.update({ upgrade: { from: up?.from ?? 'unknown', to: plan.release.version, snapshot: path } });
+    await ctx.record.update({ upgrade: { ...up, from: up?.from ?? 'unknown', to: plan.release.version, snapshot: path } });
+  },
+});
+
+/**
+ * A one-minor downgrade, as etcd's downgrade guides describe it: the first member's run validates and enables the
+ * downgrade through etcd's API (the cluster version drops to the target minor at once), and every member waits until
+ * its db file's storage version has followed before it moves to the older binary (an older etcd cannot open a newer
+ * db). The downgrade completes by itself once every member runs the older version.
+ */
+const downgrade: Phase = phase<{ running: string | null; storage: string | null; enabled: string | null }, 'enable' | 'wait' | string>({
+  name: 'downgrade',
+  short: "Downgrades only: enable the downgrade through etcd's API (once), wait until this member's storage version follows",
+  async observe(ctx) {
+    const h = await ctx.cluster();
+    const st = await h.status({ refresh: true });
+    const self = selfIn(st.members, ctx.record.facts?.memberId, ctx.plan.member.name);
+    return { running: self?.version ?? null, storage: self?.storageVersion ?? null, enabled: st.downgrade?.targetVersion ?? null };
+  },
+  decide(plan, w) {
+    if (!w.running) return 'this member is not running (an interrupted run goes on)';
+    if (compareVersions(minorOf(plan.release.version) + '.0', minorOf(w.running) + '.0') >= 0) return 'not a downgrade';
+    return w.enabled ? 'wait' : 'enable';
+  },
+  async act(ctx, d) {
+    const { plan, log } = ctx;
+    if (d !== 'enable' && d !== 'wait') {
+      log.info(`Skipped: ${d}`);
+      return;
+    }
+    const h = await ctx.cluster();
+    const target = minorOf(plan.release.version);
+    if (d === 'enable') {
+      await h.timed(() => h.client.downgrade('validate', target));
+      const cv = await h.timed(() => h.client.downgrade('enable', target));
+      log.info(`Enabled the downgrade of the cluster to ${target} (cluster version ${cv})`);
+    } else log.info(`The downgrade to ${target} is enabled already`);
+    const want = `${target}.0`;
+    const url = plan.member.urls.localClient;
+    const deadline = Date.now() + plan.healthTimeoutMs;
+    for (;;) {
+      const own = await h.client.status(url).catch(() => undefined);
+      if (own && (own.storageVersion === want || own.storageVersion === '')) break;
+      if (Date.now() > deadline) throw new EtcdadmError(`the storage version of ${plan.member.name} did not follow the downgrade to ${want} within ${plan.healthTimeoutMs / 1000} s (it is ${own?.storageVersion ?? 'unknown'})`, { hint: 'run the command again; etcdadm upgrade cancel ends the downgrade' });
+      await sleep(200);
+    }
+    log.info(`The storage version of ${plan.member.name} is ${want}`);
   },
 });
 
@@ -207,17 +259,21 @@ async function newestSnapIndex(ctx: RunContext): Promise<bigint> {
  * a raft snapshot right away, and then its log holds only entries written since. (Measured on the lab's etcd 3.6.16
  * and 3.7.3; etcd's upgrade guide does not mention it.)
  */
-const walSnapshot: Phase = phase<string | null, 'run' | string>({
+const walSnapshot: Phase = phase<{ running: string | null; installed: string | undefined; done: boolean }, 'run' | string>({
   name: 'raft-snapshot',
   short: '3.6 to 3.7 only: restart once on 3.6 with --snapshot-count=1, so that etcd 3.7 replays no entry etcd 3.5 wrote',
   async observe(ctx) {
     const h = await ctx.cluster();
-    return httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
+    const running = await httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
+    return { running, installed: await installedVersion(ctx.plan.install.binaries.etcd), done: ctx.record.facts?.upgrade?.raftSnapshot === true };
   },
-  decide(plan, running) {
+  decide(plan, w) {
     if (minorOf(plan.release.version) !== '3.7') return 'not an upgrade to 3.7';
-    if (!running) return 'the member is not running';
-    return minorOf(running) === '3.6' ? 'run' : `the member runs etcd ${running}`;
+    if (w.done) return 'this upgrade took it already';
+    // a run killed during this restart resumes it: etcd 3.6 is still the installed binary then
+    const on36 = (v: string | null | undefined) => !!v && minorOf(v) === '3.6';
+    if (on36(w.running) || (!w.running && on36(w.installed))) return 'run';
+    return `the member runs etcd ${w.running ?? w.installed ?? 'unknown'}`;
   },
   async act(ctx, d) {
     const { plan, host, log } = ctx;
@@ -237,6 +293,8 @@ const walSnapshot: Phase = phase<string | null, 'run' | string>({
       if (Date.now() > deadline) throw new EtcdadmError(`etcd took no raft snapshot within ${plan.healthTimeoutMs / 1000} s`, { hint: `${ctx.init.logHint(plan)}; then run the command again` });
       await sleep(100);
     }
+    const up = ctx.record.facts?.upgrade;
+    if (up) await ctx.record.update({ upgrade: { ...up, raftSnapshot: true } });
     log.info(`etcd took a raft snapshot at index ${await newestSnapIndex(ctx)}`);
   },
 });
@@ -322,7 +380,7 @@ async function reportClusterVersion(ctx: RunContext): Promise<void> {
   const url = plan.member.urls.localClient;
   const read = () => httpVersion(url, h.tls).then((v) => v.cluster, () => 'unknown');
   if (behind.length) {
-    log.info(`The cluster version is ${await read()}; ${behind.length} member(s) still to upgrade: ${behind.map((m) => `${m.name} (${m.version ?? 'down'})`).join(', ')}`);
+    log.info(`The cluster version is ${await read()}; ${behind.length} member(s) still to move: ${behind.map((m) => `${m.name} (${m.version ?? 'down'})`).join(', ')}`);
     return;
   }
   const want = `${minorOf(plan.release.version)}.0`;
@@ -343,4 +401,4 @@ const recordPhase: Phase = phase<undefined, undefined>({
   },
 });
 
-export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, leadership, walSnapshot, configure, install, restart, health, recordPhase];
+export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, downgrade, leadership, walSnapshot, configure, install, restart, health, recordPhase];

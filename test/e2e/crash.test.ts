@@ -7,11 +7,9 @@
  * phase logged. Atomic writes: a write killed half-way leaves the old file.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { MIRROR_URL, NetnsLab, REPO, ok } from '../helpers/lab.js';
+import { MIRROR_URL, NetnsLab, ok, type Killed } from '../helpers/lab.js';
 
 const R = ['--release-url', MIRROR_URL];
 const INIT_PHASES = ['preflight', 'install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health'];
@@ -27,35 +25,8 @@ after(async () => {
 
 const url = (i: number) => `https://${lab.ip(i)}:2379`;
 
-interface Killed {
-  /** How the process ended: must be 'SIGKILL'. */
-  signal: NodeJS.Signals | null;
-  stderr: string;
-  /** The JSON log lines before the kill. */
-  logs: Record<string, unknown>[];
-}
-
 /** Run etcdadm on host i, told to hold at `point`, and SIGKILL it once it holds there. */
-function runAndKill(i: number, args: string[], point: string): Promise<Killed> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), join(REPO, 'bin/etcdadm'), ...args, '-l', 'debug', '--log-format', 'json'], {
-      env: { ...process.env, LAB: lab.dir, ETCDADM_TEST_HOLD: point },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes(`etcdadm-test-hold ${point}\n`)) child.kill('SIGKILL'); // bash → nsenter → the launcher all exec
-    });
-    child.on('error', reject);
-    child.on('close', (_code, signal) => {
-      clearTimeout(timer);
-      const logs = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ signal, stderr, logs });
-    });
-  });
-}
+const runAndKill = (i: number, args: string[], point: string): Promise<Killed> => lab.runAndKill(i, args, point);
 
 /** It died of SIGKILL while holding at `point`: the hold was reached, and nothing of a later phase was logged. */
 function assertKilledAt(k: Killed, point: string, phase: string): void {

@@ -20,6 +20,10 @@ const SMALL: [number, number, string, string, PlanJson['targets']][] = [
 ];
 /** A 3.5.16 host (the refusal below 3.5.26). */
 const OLD = 8;
+/** A 3.6.16 cluster of three that is downgraded to 3.5.30. */
+const DOWN = [11, 12, 13];
+/** A 3.5.30 cluster of three whose upgrade to 3.6.16 is killed: after the stop (host 9), after the binary switch (10). */
+const CRASH = [9, 10, 14] as const;
 let lab: NetnsLab;
 
 interface PlanJson {
@@ -38,7 +42,7 @@ const planOn = async (i: number, args: string[] = []): Promise<{ code: number; j
 const etcdVersionOn = async (i: number) => /etcd Version: (\S+)/.exec(ok(await lab.on(i, ['/opt/bin/etcd', '--version'])).stdout)![1];
 
 before(async () => {
-  lab = await NetnsLab.up(8);
+  lab = await NetnsLab.up(14);
   await Promise.all([
     (async () => {
       ok(await lab.etcdadm(1, ['init', ...R, '--version', '3.5.30']), 'init host1');
@@ -50,6 +54,14 @@ before(async () => {
       await lab.join(b, a, R);
     }),
     (async () => ok(await lab.etcdadm(OLD, ['init', ...R, '--version', '3.5.16']), `init host${OLD}`))(),
+    (async () => {
+      ok(await lab.etcdadm(DOWN[0]!, ['init', ...R, '--version', '3.6.16']), `init host${DOWN[0]}`);
+      for (const h of DOWN.slice(1)) await lab.join(h, DOWN[0]!, R);
+    })(),
+    (async () => {
+      ok(await lab.etcdadm(CRASH[0], ['init', ...R, '--version', '3.5.30']), `init host${CRASH[0]}`);
+      for (const h of CRASH.slice(1)) await lab.join(h, CRASH[0], R);
+    })(),
   ]);
 });
 after(async () => {
@@ -121,7 +133,7 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
         assert.match(r.stderr, /\[health\] Member eahost\d+ serves on etcd .* and has caught up with the leader/);
         if (s.role === 'leader') assert.match(r.stderr, /\[leadership\] .* is the leader; moving leadership to/);
         if (to === '3.7.3') assert.match(r.stderr, /\[raft-snapshot\] etcd took a raft snapshot at index \d+/);
-        if (n < steps.length - 1) assert.match(r.stderr, /\[record\] The cluster version is \d\.\d\.0; \d member\(s\) still to upgrade/);
+        if (n < steps.length - 1) assert.match(r.stderr, /\[record\] The cluster version is \d\.\d\.0; \d member\(s\) still to move/);
         else assert.match(r.stderr, new RegExp(`\\[record\\] Every member runs etcd ${to.replace(/\./g, '\\.')}: the cluster version is now ${clusterVersion.replace(/\./g, '\\.')}`));
         assert.equal(await etcdVersionOn(h), to);
         const snaps = ok(await lab.sh(h, `stat -c '%a %n' /var/backups/etcdadm /var/backups/etcdadm/*-to-v${to}-*.db`)).stdout.trim().split('\n');
@@ -164,4 +176,103 @@ describe('the other steps: a patch, and 3.4 → 3.5', () => {
       assert.equal((await planOn(b)).json.clusterVersion, `${to.split('.').slice(0, 2).join('.')}.0`);
     });
   }
+});
+
+describe('upgrade apply killed (SIGKILL) at a step, then run again', () => {
+  const apply = ['upgrade', 'apply', '--version', '3.6.16', ...R];
+  /** The data dir as etcd left it: in place, nothing moved aside. */
+  const dataDirs = async (h: number) => ok(await lab.sh(h, 'ls -d /var/lib/etcd* && test -d /var/lib/etcd/member/wal && test -d /var/lib/etcd/member/snap')).stdout.trim();
+
+  it('after the stop: the member stays down with its data in place; the re-run brings it up on the target', async () => {
+    const [h] = CRASH;
+    const k = await lab.runAndKill(h, apply, 'upgrade-stopped');
+    assert.equal(k.signal, 'SIGKILL', k.stderr);
+    assert.ok(k.logs.some((l) => l.phase === 'restart' && /Restarting/.test(String(l.msg))), 'killed inside restart');
+    assert.deepEqual(await lab.etcdPids(h), [], 'etcd stopped');
+    assert.equal(await dataDirs(h), '/var/lib/etcd');
+    assert.match(ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, /upgrade:\n\s+.*\n?.*to: 3\.6\.16/);
+    const r = ok(await lab.etcdadm(h, apply, 120_000), 're-run after the kill');
+    assert.match(r.stderr, /\[snapshot\] Skipped: this upgrade's snapshot is on disk already/);
+    assert.equal(await etcdVersionOn(h), '3.6.16');
+    assert.equal(await dataDirs(h), '/var/lib/etcd');
+    const status = JSON.parse(ok(await lab.etcdadm(h, ['status', '-o', 'json'])).stdout) as { health: string; members: { name: string; version: string }[] };
+    assert.equal(status.health, 'healthy');
+    assert.equal(status.members.find((m) => m.name === lab.hostname(h))?.version, '3.6.16');
+    assert.doesNotMatch(ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, /^upgrade:/m, 'the upgrade is recorded as done');
+  });
+
+  it('after the binary switch: the member still runs the source version; the re-run finishes on the target', async () => {
+    const [, h] = CRASH;
+    const before = await lab.etcdPids(h);
+    const k = await lab.runAndKill(h, apply, 'after:install');
+    assert.equal(k.signal, 'SIGKILL', k.stderr);
+    assert.deepEqual(await lab.etcdPids(h), before, 'the old etcd process still serves');
+    assert.equal(await etcdVersionOn(h), '3.6.16', 'the binaries were switched');
+    const running = JSON.parse(ok(await lab.etcdadm(h, ['status', '-o', 'json'])).stdout) as { members: { name: string; version: string }[] };
+    assert.equal(running.members.find((m) => m.name === lab.hostname(h))?.version, '3.5.30');
+    ok(await lab.etcdadm(h, apply, 120_000), 're-run after the kill');
+    const after = JSON.parse(ok(await lab.etcdadm(h, ['status', '-o', 'json'])).stdout) as { health: string; version: string; members: { version: string }[] };
+    assert.equal(after.health, 'healthy');
+    assert.deepEqual(after.members.map((m) => m.version).sort(), ['3.5.30', '3.6.16', '3.6.16']);
+    assert.equal(await dataDirs(h), '/var/lib/etcd');
+    ok(await lab.etcdadm(CRASH[2], ['upgrade', 'apply', '--version', '3.6.16', ...R], 120_000), 'the last member');
+    assert.equal((await planOn(h)).json.clusterVersion, '3.6.0');
+  });
+});
+
+describe("3.6.16 → 3.5.30 through etcd's downgrade API, host by host, under a client writing every 50 ms", () => {
+  let client: EtcdClient;
+  let writer: BackgroundWriter;
+  before(async () => {
+    client = await labClient(DOWN.map((h) => `https://${lab.ip(h)}:2379`), await lab.clientPem(DOWN[0]!));
+    writer = new BackgroundWriter(client, 'downgrade');
+    await writer.moreWrites(5);
+  });
+  after(() => client?.close());
+
+  it('the first apply enables the downgrade; plan shows it in progress; every member ends on 3.5.30, cluster version 3.5.0', async () => {
+    const { code, json } = await planOn(DOWN[0]!, ['--version', '3.5.30']);
+    assert.equal(code, 0, JSON.stringify(json.plan?.blockers));
+    assert.equal(json.plan!.kind, 'minor-downgrade');
+    for (const [n, s] of json.plan!.steps.entries()) {
+      const h = hostOf(s.member);
+      const r = ok(await lab.etcdadm(h, ['upgrade', 'apply', '--version', '3.5.30', ...R], 180_000), `downgrade on host${h}`);
+      if (n === 0) assert.match(r.stderr, /\[downgrade\] Enabled the downgrade of the cluster to 3\.5/);
+      else assert.match(r.stderr, /\[downgrade\] The downgrade to 3\.5 is enabled already/);
+      assert.equal(await etcdVersionOn(h), '3.5.30');
+      if (n === 0) {
+        const mid = await planOn(DOWN[1]!);
+        assert.equal((mid.json as PlanJson & { downgrade: { targetVersion: string } | null }).downgrade?.targetVersion.replace(/\.0$/, ''), '3.5');
+        assert.equal(mid.json.clusterVersion, '3.5.0');
+      }
+      await writer.moreWrites(3);
+    }
+    const end = await planOn(DOWN[2]!);
+    assert.equal(end.json.clusterVersion, '3.5.0');
+    assert.deepEqual(end.json.members.map((m) => [m.version, m.health]), DOWN.map(() => ['3.5.30', 'healthy']));
+    assert.equal((end.json as PlanJson & { downgrade: unknown }).downgrade, null, 'the downgrade completed');
+  });
+
+  it('no write failed (retries at most 2 s) and every acknowledged key is there', async () => {
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, []);
+    for (const key of report.acknowledged) assert.notEqual(await client.get(key), undefined, key);
+  });
+});
+
+describe('upgrade cancel', () => {
+  it('cancels a downgrade that has not completed; plan no longer shows it', async () => {
+    const [a, b] = [SMALL[0]![0], SMALL[0]![1]]; // on 3.6.16 after the patch upgrade above
+    const k = await lab.runAndKill(a, ['upgrade', 'apply', '--version', '3.5.30', ...R], 'after:downgrade');
+    assert.equal(k.signal, 'SIGKILL', k.stderr);
+    const during = await planOn(b, ['--version', '3.6.16']);
+    assert.equal((during.json as PlanJson & { downgrade: { targetVersion: string } | null }).downgrade?.targetVersion.replace(/\.0$/, ''), '3.5');
+    assert.equal(during.code, 3, 'an upgrade is blocked while the downgrade is in progress');
+    const r = ok(await lab.etcdadm(b, ['upgrade', 'cancel']));
+    assert.match(r.stderr, /Cancelled the downgrade to 3\.5/);
+    const after = await planOn(b, ['--version', '3.6.16']);
+    assert.equal((after.json as PlanJson & { downgrade: unknown }).downgrade, null);
+    assert.match(ok(await lab.etcdadm(b, ['upgrade', 'cancel'])).stderr, /No downgrade is in progress/);
+    for (const h of [a, b]) assert.equal(await etcdVersionOn(h), '3.6.16');
+  });
 });

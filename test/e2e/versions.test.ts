@@ -87,6 +87,17 @@ for (const { version, hosts } of CURRENT) {
       assert.equal(ok(await lab.etcdctl(hosts[2], ['get', '--print-value-only', `/versions/${version}`])).stdout.trim(), 'ok');
       assert.doesNotMatch(ok(await lab.on(hosts[1], ['cat', '/etc/etcd/etcdctl.env'])).stdout, /ETCDCTL_API/);
     });
+
+    it('member list and reset work as on 3.5: the reset member leaves, the other two stay healthy', async () => {
+      const list = JSON.parse(ok(await lab.etcdadm(hosts[0], ['member', 'list', '-o', 'json'])).stdout) as { members: { name: string }[] };
+      const names = list.members.map((m) => m.name).sort();
+      assert.deepEqual(names, hosts.map((h) => lab.hostname(h)).sort());
+      ok(await lab.etcdadm(hosts[2], ['reset']), `reset host${hosts[2]}`);
+      assert.equal((await lab.on(hosts[2], ['test', '-e', '/var/lib/etcd'])).code, 1, 'data dir removed');
+      const status = JSON.parse(ok(await lab.etcdadm(hosts[0], ['status', '-o', 'json'])).stdout) as { health: string; members: unknown[] };
+      assert.equal(status.health, 'healthy');
+      assert.equal(status.members.length, 2);
+    });
   });
 }
 

@@ -49,6 +49,14 @@ export function ok(r: RunResult, what = 'command'): RunResult {
   return r;
 }
 
+export interface Killed {
+  /** How the process ended: must be 'SIGKILL'. */
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  /** The JSON log lines before the kill. */
+  logs: Record<string, unknown>[];
+}
+
 abstract class BaseLab {
   constructor(
     readonly n: number,
@@ -66,6 +74,31 @@ abstract class BaseLab {
   /** Run a program on host i. */
   on(i: number, args: string[], timeoutMs?: number): Promise<RunResult> {
     return run('bash', [this.script, 'on', String(i), ...args], { env: this.env(), ...(timeoutMs ? { timeoutMs } : {}) });
+  }
+
+  /**
+   * Run etcdadm on host i (JSON logs), told to hold at `point` (ETCDADM_TEST_HOLD, src/testhooks.ts), and SIGKILL it
+   * once it holds there: the kill lands exactly at that point.
+   */
+  runAndKill(i: number, args: string[], point: string): Promise<Killed> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('bash', [this.script, 'on', String(i), ETCDADM, ...args, '-l', 'debug', '--log-format', 'json'], {
+        env: { ...process.env, ...this.env(), ETCDADM_TEST_HOLD: point },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes(`etcdadm-test-hold ${point}\n`)) child.kill('SIGKILL'); // bash → nsenter → the launcher all exec
+      });
+      child.on('error', reject);
+      child.on('close', (_code, signal) => {
+        clearTimeout(timer);
+        const logs = stderr.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ signal, stderr, logs });
+      });
+    });
   }
 
   /** Run a shell script on host i. */

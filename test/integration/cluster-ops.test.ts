@@ -264,7 +264,7 @@ async function fakeCluster(opts: { loseAnswer: boolean; unhealthyFirst?: number 
       if (!m) throw new EtcdClientError(`cannot reach etcd at ${url}: connection refused`, { kind: 'unreachable', endpoint: url });
       return {
         endpoint: url, memberId: m.id, memberIdHex: m.idHex, clusterId: 9n, version: '3.5.30', dbSize: 1, dbSizeInUse: 1,
-        leader: 1n, leaderHex: '1', raftIndex: 5n, raftTerm: 2n, raftAppliedIndex: 5n, errors: [], isLearner: m.isLearner,
+        leader: 1n, leaderHex: '1', raftIndex: 5n, raftTerm: 2n, raftAppliedIndex: 5n, errors: [], isLearner: m.isLearner, storageVersion: '', downgrade: null,
       };
     },
     async healthCheck(url: string) {

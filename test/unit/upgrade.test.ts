@@ -75,6 +75,14 @@ describe('planUpgrade: blockers from etcd\'s upgrade guides, each with its fix',
     const q = planUpgrade(world(three('3.6.16'), '3.7.3', { extraArgs: { 'experimental-watch-progress-notify-interval': '5s' } }));
     assert.deepEqual(q.blockers.map((b) => b.fix), ['use --watch-progress-notify-interval instead (etcd 3.6 renamed it)']);
   });
+  it('downgrades: one minor from 3.6 on; a downgrade in progress blocks any other move', () => {
+    const p = planUpgrade(world(three('3.6.16'), '3.5.30'));
+    assert.equal(p.kind, 'minor-downgrade');
+    assert.deepEqual(p.blockers, []);
+    assert.match(problems(world(three('3.5.30'), '3.4.23'))[0]!, /etcd supports downgrades from 3\.6 on/);
+    assert.deepEqual(problems(world([member('a', '3.5.30'), member('b', '3.6.16')], '3.5.30', { downgrade: { targetVersion: '3.5.0' } })), []);
+    assert.deepEqual(problems(world(three('3.6.16'), '3.7.3', { downgrade: { targetVersion: '3.5.0' } })), ['a downgrade to 3.5 is in progress']);
+  });
   it('a version the release URL does not have', () => {
     const p = planUpgrade(world(three('3.6.14'), '3.6.99', { targetOffered: false }));
     assert.deepEqual(p.blockers.map((b) => b.problem), ['http://mirror has no etcd 3.6.99']);
@@ -99,5 +107,30 @@ describe('upgrade targets from a release listing', () => {
     const html = '<ul><li><a href="v3.5.30/">v3.5.30/</a></li><li><a href="v3.6.16/">v3.6.16/</a></li><li><a href="README.md">x</a></li><a href="v3.7.0-rc.1/">rc</a></ul>';
     assert.deepEqual(versionsIn(listingNames(html)), ['3.5.30', '3.6.16']);
     assert.deepEqual(versionsIn(['v3.6.16', 'v3.5.35', 'v3.6.16', 'v3.7.0-alpha.0']), ['3.5.35', '3.6.16']);
+  });
+});
+
+describe('decideUpgradeApply: this member\'s step', async () => {
+  const { decideUpgradeApply } = await import('../../src/phases/upgrade.js');
+  const { planOf, hostFacts, eth0 } = await import('../helpers/plan.js');
+  const plan = planOf({ name: 'b', version: '3.6.16' }, hostFacts([eth0('10.0.0.2')]));
+  const status = (members: M[]) => ({ members, downgrade: undefined }) as unknown as Parameters<typeof decideUpgradeApply>[1]['status'];
+  const obs = (members: M[], extra: object = {}) => ({
+    status: status(members), clusterVersion: '3.5.0', offered: { versions: OFFERED }, targetOffered: true, selfId: 'b-id', selfName: 'b', inProgress: undefined, ...extra,
+  });
+  it('goes from the version this member runs; refuses with every blocker; is done when it runs the target already', () => {
+    const go = decideUpgradeApply(plan, obs(three('3.5.30')));
+    assert.equal(go.kind, 'go');
+    assert.equal(go.kind === 'go' ? go.from : '', '3.5.30');
+    const down = decideUpgradeApply(plan, obs([member('a', '3.5.30', { role: 'leader' }), member('b', '3.5.30'), member('c', null, { health: 'unreachable' })]));
+    assert.equal(down.kind, 'refuse');
+    assert.match(down.kind === 'refuse' ? down.message : '', /^the upgrade to etcd 3\.6\.16 is blocked: member c is unreachable$/);
+    assert.equal(decideUpgradeApply(plan, obs([member('a', '3.6.16'), member('b', '3.6.16'), member('c', '3.5.30')])).kind, 'done');
+  });
+  it('resumes an interrupted run: its own member down is allowed, the recorded source version kept', () => {
+    const d = decideUpgradeApply(plan, obs([member('a', '3.6.16', { role: 'leader' }), member('b', null, { health: 'unreachable' }), member('c', '3.5.30')], { inProgress: { from: '3.5.30', to: '3.6.16' } }));
+    assert.equal(d.kind, 'go');
+    assert.equal(d.kind === 'go' ? d.from : '', '3.5.30');
+    assert.equal(decideUpgradeApply(plan, obs(three('3.5.30'), { selfId: 'x', selfName: 'x' })).kind, 'refuse', 'a host whose member is not in the cluster');
   });
 });

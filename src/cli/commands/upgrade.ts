@@ -37,12 +37,15 @@ export interface UpgradePlanReport {
   targets: { patch?: string; minor?: string };
   /** Why the targets could not be listed, when they could not. */
   targetsUnavailable?: string;
+  /** A downgrade enabled through etcd's downgrade API, to this cluster version. */
+  downgrade: { targetVersion: string } | null;
   plan: UpgradePlan | null;
 }
 
 function planTable(r: UpgradePlanReport): string {
   const out = [renderTable(['NAME', 'ID', 'VERSION', 'ROLE', 'HEALTH'], r.members.map((m) => [m.name, m.id, m.version ?? '-', m.role, m.health]))];
   out.push(`Cluster version: ${r.clusterVersion ?? 'unknown'}`);
+  if (r.downgrade) out.push(`Downgrade in progress: to ${r.downgrade.targetVersion} (each member: etcdadm upgrade apply --version <that minor's patch>; 'etcdadm upgrade cancel' ends it)`);
   out.push(
     r.targetsUnavailable
       ? `Available targets: unknown (${r.targetsUnavailable}); pass --version`
@@ -98,6 +101,7 @@ function planSubcommand(): Command<any, any, any> {
                 offered: 'versions' in offered ? offered.versions : undefined,
                 extraArgs: base.etcd.extraArgs,
                 ...(inv.record.facts?.upgrade?.to === target ? { resuming: inv.record.facts.memberName } : {}),
+                ...(st.downgrade ? { downgrade: st.downgrade } : {}),
               })
             : null;
           return {
@@ -105,6 +109,7 @@ function planSubcommand(): Command<any, any, any> {
             clusterVersion,
             targets,
             ...('unavailable' in offered ? { targetsUnavailable: offered.unavailable } : {}),
+            downgrade: st.downgrade ?? null,
             plan,
           } satisfies UpgradePlanReport;
         });
@@ -136,10 +141,38 @@ function applySubcommand(): Command<any, any, any> {
   return cmd;
 }
 
+function cancelSubcommand(): Command<any, any, any> {
+  const cmd = new Command('cancel')
+    .description("Cancel a downgrade that has not completed (etcd's downgrade API): the cluster version goes back up once the members allow it")
+    .addOption(new Option('--endpoints <urls>', "client URLs to ask; default: this host's member, then the others from the host record").argParser(collectList));
+  cmd.addHelpText('after', '\nMembers already on the older binary stay there: move them back with etcdadm upgrade apply --version <newer>.\n\nExample:\n  etcdadm upgrade cancel\n');
+  cmd.action(
+    action(
+      async (inv) => {
+        const base = resolvePlan(await upgradeLayers(inv, false), await inv.host.facts());
+        const given = Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : undefined;
+        await withContext(inv, base, { command: 'upgrade cancel', endpoints: (p, r) => given ?? memberEndpoints(p, r), requestTimeoutMs: 5000 }, async (ctx) => {
+          const h = await ctx.cluster();
+          const st = await h.status({ refresh: true });
+          if (!st.downgrade) {
+            inv.log.info('No downgrade is in progress: nothing to cancel');
+            return;
+          }
+          const cv = await h.client.downgrade('cancel');
+          inv.log.info(`Cancelled the downgrade to ${st.downgrade.targetVersion} (cluster version ${cv})`);
+        });
+      },
+      { record: true },
+    ),
+  );
+  return cmd;
+}
+
 export function upgradeCommand(): Command<any, any, any> {
   const cmd = new Command('upgrade').description('Rolling upgrades of etcd: plan the move of the whole cluster, apply it member by member');
   cmd.addCommand(planSubcommand());
   cmd.addCommand(applySubcommand());
+  cmd.addCommand(cancelSubcommand());
   cmd.addHelpText('after', "\nOne minor version at a time, one member at a time; see 'etcdadm upgrade plan' first.\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade apply --version 3.6.16\n");
   return cmd;
 }

@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file etcdserverpb/rpc.proto.
  */
 export const file_etcdserverpb_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiWwoGTWVtYmVyEgoKAklEGAEgASgEEgwKBG5hbWUYAiABKAkSEAoIcGVlclVSTHMYAyADKAkSEgoKY2xpZW50VVJMcxgEIAMoCRIRCglpc0xlYXJuZXIYBSABKAgiNwoQTWVtYmVyQWRkUmVxdWVzdBIQCghwZWVyVVJMcxgBIAMoCRIRCglpc0xlYXJuZXIYAiABKAgijgEKEU1lbWJlckFkZFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIkCgZtZW1iZXIYAiABKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyEiUKB21lbWJlcnMYAyADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiEKE01lbWJlclJlbW92ZVJlcXVlc3QSCgoCSUQYASABKAQiawoUTWVtYmVyUmVtb3ZlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIikKEU1lbWJlckxpc3RSZXF1ZXN0EhQKDGxpbmVhcml6YWJsZRgBIAEoCCJpChJNZW1iZXJMaXN0UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiIKFE1lbWJlclByb21vdGVSZXF1ZXN0EgoKAklEGAEgASgEImwKFU1lbWJlclByb21vdGVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIitgEKDEFsYXJtUmVxdWVzdBI2CgZhY3Rpb24YASABKA4yJi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0LkFsYXJtQWN0aW9uEhAKCG1lbWJlcklEGAIgASgEEiYKBWFsYXJtGAMgASgOMhcuZXRjZHNlcnZlcnBiLkFsYXJtVHlwZSI0CgtBbGFybUFjdGlvbhIHCgNHRVQQABIMCghBQ1RJVkFURRABEg4KCkRFQUNUSVZBVEUQAiJHCgtBbGFybU1lbWJlchIQCghtZW1iZXJJRBgBIAEoBBImCgVhbGFybRgCIAEoDjIXLmV0Y2RzZXJ2ZXJwYi5BbGFybVR5cGUiaAoNQWxhcm1SZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISKQoGYWxhcm1zGAIgAygLMhkuZXRjZHNlcnZlcnBiLkFsYXJtTWVtYmVyIg8KDVN0YXR1c1JlcXVlc3Qi5gEKDlN0YXR1c1Jlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIPCgd2ZXJzaW9uGAIgASgJEg4KBmRiU2l6ZRgDIAEoAxIOCgZsZWFkZXIYBCABKAQSEQoJcmFmdEluZGV4GAUgASgEEhAKCHJhZnRUZXJtGAYgASgEEhgKEHJhZnRBcHBsaWVkSW5kZXgYByABKAQSDgoGZXJyb3JzGAggAygJEhMKC2RiU2l6ZUluVXNlGAkgASgDEhEKCWlzTGVhcm5lchgKIAEoCCITChFEZWZyYWdtZW50UmVxdWVzdCJCChJEZWZyYWdtZW50UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyIiEKDUhhc2hLVlJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMiZgoOSGFzaEtWUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEgwKBGhhc2gYAiABKA0SGAoQY29tcGFjdF9yZXZpc2lvbhgDIAEoAyIRCg9TbmFwc2hvdFJlcXVlc3QiZwoQU25hcHNob3RSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISFwoPcmVtYWluaW5nX2J5dGVzGAIgASgEEgwKBGJsb2IYAyABKAwiJQoRTW92ZUxlYWRlclJlcXVlc3QSEAoIdGFyZ2V0SUQYASABKAQiQgoSTW92ZUxlYWRlclJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciovCglBbGFybVR5cGUSCAoETk9ORRAAEgsKB05PU1BBQ0UQARILCgdDT1JSVVBUEAIy1gEKAktWEkAKBVJhbmdlEhouZXRjZHNlcnZlcnBiLlJhbmdlUmVxdWVzdBobLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlc3BvbnNlEjoKA1B1dBIYLmV0Y2RzZXJ2ZXJwYi5QdXRSZXF1ZXN0GhkuZXRjZHNlcnZlcnBiLlB1dFJlc3BvbnNlElIKC0RlbGV0ZVJhbmdlEiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdBohLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlc3BvbnNlMtkCCgdDbHVzdGVyEkwKCU1lbWJlckFkZBIeLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBZGRSZXF1ZXN0Gh8uZXRjZHNlcnZlcnBiLk1lbWJlckFkZFJlc3BvbnNlElUKDE1lbWJlclJlbW92ZRIhLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJSZW1vdmVSZXF1ZXN0GiIuZXRjZHNlcnZlcnBiLk1lbWJlclJlbW92ZVJlc3BvbnNlEk8KCk1lbWJlckxpc3QSHy5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlcXVlc3QaIC5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlc3BvbnNlElgKDU1lbWJlclByb21vdGUSIi5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlcXVlc3QaIy5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlc3BvbnNlMsgDCgtNYWludGVuYW5jZRJACgVBbGFybRIaLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3QaGy5ldGNkc2VydmVycGIuQWxhcm1SZXNwb25zZRJDCgZTdGF0dXMSGy5ldGNkc2VydmVycGIuU3RhdHVzUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5TdGF0dXNSZXNwb25zZRJPCgpEZWZyYWdtZW50Eh8uZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXNwb25zZRJDCgZIYXNoS1YSGy5ldGNkc2VydmVycGIuSGFzaEtWUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5IYXNoS1ZSZXNwb25zZRJLCghTbmFwc2hvdBIdLmV0Y2RzZXJ2ZXJwYi5TbmFwc2hvdFJlcXVlc3QaHi5ldGNkc2VydmVycGIuU25hcHNob3RSZXNwb25zZTABEk8KCk1vdmVMZWFkZXISHy5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlcXVlc3QaIC5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlc3BvbnNlYgZwcm90bzM", [file_mvccpb_kv]);
+  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiWwoGTWVtYmVyEgoKAklEGAEgASgEEgwKBG5hbWUYAiABKAkSEAoIcGVlclVSTHMYAyADKAkSEgoKY2xpZW50VVJMcxgEIAMoCRIRCglpc0xlYXJuZXIYBSABKAgiNwoQTWVtYmVyQWRkUmVxdWVzdBIQCghwZWVyVVJMcxgBIAMoCRIRCglpc0xlYXJuZXIYAiABKAgijgEKEU1lbWJlckFkZFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIkCgZtZW1iZXIYAiABKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyEiUKB21lbWJlcnMYAyADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiEKE01lbWJlclJlbW92ZVJlcXVlc3QSCgoCSUQYASABKAQiawoUTWVtYmVyUmVtb3ZlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIikKEU1lbWJlckxpc3RSZXF1ZXN0EhQKDGxpbmVhcml6YWJsZRgBIAEoCCJpChJNZW1iZXJMaXN0UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiIKFE1lbWJlclByb21vdGVSZXF1ZXN0EgoKAklEGAEgASgEImwKFU1lbWJlclByb21vdGVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIitgEKDEFsYXJtUmVxdWVzdBI2CgZhY3Rpb24YASABKA4yJi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0LkFsYXJtQWN0aW9uEhAKCG1lbWJlcklEGAIgASgEEiYKBWFsYXJtGAMgASgOMhcuZXRjZHNlcnZlcnBiLkFsYXJtVHlwZSI0CgtBbGFybUFjdGlvbhIHCgNHRVQQABIMCghBQ1RJVkFURRABEg4KCkRFQUNUSVZBVEUQAiJHCgtBbGFybU1lbWJlchIQCghtZW1iZXJJRBgBIAEoBBImCgVhbGFybRgCIAEoDjIXLmV0Y2RzZXJ2ZXJwYi5BbGFybVR5cGUiaAoNQWxhcm1SZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISKQoGYWxhcm1zGAIgAygLMhkuZXRjZHNlcnZlcnBiLkFsYXJtTWVtYmVyIg8KDVN0YXR1c1JlcXVlc3QisgIKDlN0YXR1c1Jlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIPCgd2ZXJzaW9uGAIgASgJEg4KBmRiU2l6ZRgDIAEoAxIOCgZsZWFkZXIYBCABKAQSEQoJcmFmdEluZGV4GAUgASgEEhAKCHJhZnRUZXJtGAYgASgEEhgKEHJhZnRBcHBsaWVkSW5kZXgYByABKAQSDgoGZXJyb3JzGAggAygJEhMKC2RiU2l6ZUluVXNlGAkgASgDEhEKCWlzTGVhcm5lchgKIAEoCBIWCg5zdG9yYWdlVmVyc2lvbhgLIAEoCRIyCg1kb3duZ3JhZGVJbmZvGA0gASgLMhsuZXRjZHNlcnZlcnBiLkRvd25ncmFkZUluZm8iNwoNRG93bmdyYWRlSW5mbxIPCgdlbmFibGVkGAEgASgIEhUKDXRhcmdldFZlcnNpb24YAiABKAkinAEKEERvd25ncmFkZVJlcXVlc3QSPgoGYWN0aW9uGAEgASgOMi4uZXRjZHNlcnZlcnBiLkRvd25ncmFkZVJlcXVlc3QuRG93bmdyYWRlQWN0aW9uEg8KB3ZlcnNpb24YAiABKAkiNwoPRG93bmdyYWRlQWN0aW9uEgwKCFZBTElEQVRFEAASCgoGRU5BQkxFEAESCgoGQ0FOQ0VMEAIiUgoRRG93bmdyYWRlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB3ZlcnNpb24YAiABKAkiEwoRRGVmcmFnbWVudFJlcXVlc3QiQgoSRGVmcmFnbWVudFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciIhCg1IYXNoS1ZSZXF1ZXN0EhAKCHJldmlzaW9uGAEgASgDImYKDkhhc2hLVlJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIMCgRoYXNoGAIgASgNEhgKEGNvbXBhY3RfcmV2aXNpb24YAyABKAMiEQoPU25hcHNob3RSZXF1ZXN0ImcKEFNuYXBzaG90UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEhcKD3JlbWFpbmluZ19ieXRlcxgCIAEoBBIMCgRibG9iGAMgASgMIiUKEU1vdmVMZWFkZXJSZXF1ZXN0EhAKCHRhcmdldElEGAEgASgEIkIKEk1vdmVMZWFkZXJSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXIqLwoJQWxhcm1UeXBlEggKBE5PTkUQABILCgdOT1NQQUNFEAESCwoHQ09SUlVQVBACMtYBCgJLVhJACgVSYW5nZRIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3QaGy5ldGNkc2VydmVycGIuUmFuZ2VSZXNwb25zZRI6CgNQdXQSGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdBoZLmV0Y2RzZXJ2ZXJwYi5QdXRSZXNwb25zZRJSCgtEZWxldGVSYW5nZRIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3QaIS5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXNwb25zZTLZAgoHQ2x1c3RlchJMCglNZW1iZXJBZGQSHi5ldGNkc2VydmVycGIuTWVtYmVyQWRkUmVxdWVzdBofLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBZGRSZXNwb25zZRJVCgxNZW1iZXJSZW1vdmUSIS5ldGNkc2VydmVycGIuTWVtYmVyUmVtb3ZlUmVxdWVzdBoiLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJSZW1vdmVSZXNwb25zZRJPCgpNZW1iZXJMaXN0Eh8uZXRjZHNlcnZlcnBiLk1lbWJlckxpc3RSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLk1lbWJlckxpc3RSZXNwb25zZRJYCg1NZW1iZXJQcm9tb3RlEiIuZXRjZHNlcnZlcnBiLk1lbWJlclByb21vdGVSZXF1ZXN0GiMuZXRjZHNlcnZlcnBiLk1lbWJlclByb21vdGVSZXNwb25zZTKWBAoLTWFpbnRlbmFuY2USQAoFQWxhcm0SGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0GhsuZXRjZHNlcnZlcnBiLkFsYXJtUmVzcG9uc2USQwoGU3RhdHVzEhsuZXRjZHNlcnZlcnBiLlN0YXR1c1JlcXVlc3QaHC5ldGNkc2VydmVycGIuU3RhdHVzUmVzcG9uc2USTwoKRGVmcmFnbWVudBIfLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVxdWVzdBogLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVzcG9uc2USQwoGSGFzaEtWEhsuZXRjZHNlcnZlcnBiLkhhc2hLVlJlcXVlc3QaHC5ldGNkc2VydmVycGIuSGFzaEtWUmVzcG9uc2USSwoIU25hcHNob3QSHS5ldGNkc2VydmVycGIuU25hcHNob3RSZXF1ZXN0Gh4uZXRjZHNlcnZlcnBiLlNuYXBzaG90UmVzcG9uc2UwARJPCgpNb3ZlTGVhZGVyEh8uZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXNwb25zZRJMCglEb3duZ3JhZGUSHi5ldGNkc2VydmVycGIuRG93bmdyYWRlUmVxdWVzdBofLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXNwb25zZWIGcHJvdG8z", [file_mvccpb_kv]);
 
 /**
  * @generated from message etcdserverpb.ResponseHeader
@@ -621,6 +621,20 @@ export type StatusResponse = Message<"etcdserverpb.StatusResponse"> & {
    * @generated from field: bool isLearner = 10;
    */
   isLearner: boolean;
+
+  /**
+   * etcd 3.6+: the version of the db file (moves behind the cluster version).
+   *
+   * @generated from field: string storageVersion = 11;
+   */
+  storageVersion: string;
+
+  /**
+   * etcd 3.6+: whether a downgrade is enabled, and to which version.
+   *
+   * @generated from field: etcdserverpb.DowngradeInfo downgradeInfo = 13;
+   */
+  downgradeInfo?: DowngradeInfo | undefined;
 };
 
 /**
@@ -629,6 +643,102 @@ export type StatusResponse = Message<"etcdserverpb.StatusResponse"> & {
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
   messageDesc(file_etcdserverpb_rpc, 20);
+
+/**
+ * @generated from message etcdserverpb.DowngradeInfo
+ */
+export type DowngradeInfo = Message<"etcdserverpb.DowngradeInfo"> & {
+  /**
+   * @generated from field: bool enabled = 1;
+   */
+  enabled: boolean;
+
+  /**
+   * @generated from field: string targetVersion = 2;
+   */
+  targetVersion: string;
+};
+
+/**
+ * Describes the message etcdserverpb.DowngradeInfo.
+ * Use `create(DowngradeInfoSchema)` to create a new message.
+ */
+export const DowngradeInfoSchema: GenMessage<DowngradeInfo> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 21);
+
+/**
+ * @generated from message etcdserverpb.DowngradeRequest
+ */
+export type DowngradeRequest = Message<"etcdserverpb.DowngradeRequest"> & {
+  /**
+   * @generated from field: etcdserverpb.DowngradeRequest.DowngradeAction action = 1;
+   */
+  action: DowngradeRequest_DowngradeAction;
+
+  /**
+   * "3.5" or "3.5.0": the target cluster version.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message etcdserverpb.DowngradeRequest.
+ * Use `create(DowngradeRequestSchema)` to create a new message.
+ */
+export const DowngradeRequestSchema: GenMessage<DowngradeRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 22);
+
+/**
+ * @generated from enum etcdserverpb.DowngradeRequest.DowngradeAction
+ */
+export enum DowngradeRequest_DowngradeAction {
+  /**
+   * @generated from enum value: VALIDATE = 0;
+   */
+  VALIDATE = 0,
+
+  /**
+   * @generated from enum value: ENABLE = 1;
+   */
+  ENABLE = 1,
+
+  /**
+   * @generated from enum value: CANCEL = 2;
+   */
+  CANCEL = 2,
+}
+
+/**
+ * Describes the enum etcdserverpb.DowngradeRequest.DowngradeAction.
+ */
+export const DowngradeRequest_DowngradeActionSchema: GenEnum<DowngradeRequest_DowngradeAction> = /*@__PURE__*/
+  enumDesc(file_etcdserverpb_rpc, 22, 0);
+
+/**
+ * @generated from message etcdserverpb.DowngradeResponse
+ */
+export type DowngradeResponse = Message<"etcdserverpb.DowngradeResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * The cluster version.
+   *
+   * @generated from field: string version = 2;
+   */
+  version: string;
+};
+
+/**
+ * Describes the message etcdserverpb.DowngradeResponse.
+ * Use `create(DowngradeResponseSchema)` to create a new message.
+ */
+export const DowngradeResponseSchema: GenMessage<DowngradeResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 23);
 
 /**
  * @generated from message etcdserverpb.DefragmentRequest
@@ -641,7 +751,7 @@ export type DefragmentRequest = Message<"etcdserverpb.DefragmentRequest"> & {
  * Use `create(DefragmentRequestSchema)` to create a new message.
  */
 export const DefragmentRequestSchema: GenMessage<DefragmentRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 21);
+  messageDesc(file_etcdserverpb_rpc, 24);
 
 /**
  * @generated from message etcdserverpb.DefragmentResponse
@@ -658,7 +768,7 @@ export type DefragmentResponse = Message<"etcdserverpb.DefragmentResponse"> & {
  * Use `create(DefragmentResponseSchema)` to create a new message.
  */
 export const DefragmentResponseSchema: GenMessage<DefragmentResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 22);
+  messageDesc(file_etcdserverpb_rpc, 25);
 
 /**
  * @generated from message etcdserverpb.HashKVRequest
@@ -677,7 +787,7 @@ export type HashKVRequest = Message<"etcdserverpb.HashKVRequest"> & {
  * Use `create(HashKVRequestSchema)` to create a new message.
  */
 export const HashKVRequestSchema: GenMessage<HashKVRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 23);
+  messageDesc(file_etcdserverpb_rpc, 26);
 
 /**
  * @generated from message etcdserverpb.HashKVResponse
@@ -704,7 +814,7 @@ export type HashKVResponse = Message<"etcdserverpb.HashKVResponse"> & {
  * Use `create(HashKVResponseSchema)` to create a new message.
  */
 export const HashKVResponseSchema: GenMessage<HashKVResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 24);
+  messageDesc(file_etcdserverpb_rpc, 27);
 
 /**
  * @generated from message etcdserverpb.SnapshotRequest
@@ -717,7 +827,7 @@ export type SnapshotRequest = Message<"etcdserverpb.SnapshotRequest"> & {
  * Use `create(SnapshotRequestSchema)` to create a new message.
  */
 export const SnapshotRequestSchema: GenMessage<SnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 25);
+  messageDesc(file_etcdserverpb_rpc, 28);
 
 /**
  * @generated from message etcdserverpb.SnapshotResponse
@@ -744,7 +854,7 @@ export type SnapshotResponse = Message<"etcdserverpb.SnapshotResponse"> & {
  * Use `create(SnapshotResponseSchema)` to create a new message.
  */
 export const SnapshotResponseSchema: GenMessage<SnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 26);
+  messageDesc(file_etcdserverpb_rpc, 29);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderRequest
@@ -761,7 +871,7 @@ export type MoveLeaderRequest = Message<"etcdserverpb.MoveLeaderRequest"> & {
  * Use `create(MoveLeaderRequestSchema)` to create a new message.
  */
 export const MoveLeaderRequestSchema: GenMessage<MoveLeaderRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 27);
+  messageDesc(file_etcdserverpb_rpc, 30);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderResponse
@@ -778,7 +888,7 @@ export type MoveLeaderResponse = Message<"etcdserverpb.MoveLeaderResponse"> & {
  * Use `create(MoveLeaderResponseSchema)` to create a new message.
  */
 export const MoveLeaderResponseSchema: GenMessage<MoveLeaderResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 28);
+  messageDesc(file_etcdserverpb_rpc, 31);
 
 /**
  * @generated from enum etcdserverpb.AlarmType
@@ -933,6 +1043,16 @@ export const Maintenance: GenService<{
     methodKind: "unary";
     input: typeof MoveLeaderRequestSchema;
     output: typeof MoveLeaderResponseSchema;
+  },
+  /**
+   * Validates, enables or cancels a downgrade of the cluster version (etcd 3.5+).
+   *
+   * @generated from rpc etcdserverpb.Maintenance.Downgrade
+   */
+  downgrade: {
+    methodKind: "unary";
+    input: typeof DowngradeRequestSchema;
+    output: typeof DowngradeResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_etcdserverpb_rpc, 2);
