@@ -17,6 +17,8 @@ export interface InitSystem {
   start(plan: Plan): Promise<void>;
   /** Stop etcd and keep it from starting at boot. Idempotent. */
   stop(plan: Plan): Promise<void>;
+  /** Stop and start etcd again, left enabled (an upgrade's restart); `whileStopped` runs in between. */
+  restart(plan: Plan, whileStopped?: () => Promise<void>): Promise<void>;
   isActive(plan: Plan): Promise<boolean>;
   /** Whether etcd is set up to start at boot (enabled unit / manifest present). */
   isInstalled(plan: Plan): Promise<boolean>;
@@ -64,6 +66,19 @@ function systemd(host: Host): InitSystem {
     // Debian's daemonless systemctl (no journald) keeps each unit's output here
     return (await host.read(`/var/log/journal/${unit}.log`).catch(() => undefined)) ?? '';
   };
+  const logHint = (plan: Plan) => `see 'journalctl -u ${plan.service.unitName}' for etcd's own log`;
+  /** systemctl `args` (enable --now, or start), failing with etcd's own last error. */
+  const startWith = async (plan: Plan, args: string[]): Promise<void> => {
+    const unit = plan.service.unitName;
+    if (!(await host.exists(plan.service.unitFile)))
+      throw new EtcdadmError(`the unit ${plan.service.unitFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
+    const r = await run(args);
+    if (r.code !== 0) {
+      const etcd = lastEtcdError(await journal(unit));
+      const last = etcd ?? ((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '');
+      throw new EtcdadmError(`${unit} did not start${last ? `: ${last}` : ''}`, { hint: logHint(plan) });
+    }
+  };
   return {
     name: 'systemd',
     async configure(plan) {
@@ -72,15 +87,12 @@ function systemd(host: Host): InitSystem {
       if (r.code !== 0) throw new EtcdadmError(`systemctl daemon-reload failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`, { hint: 'check that systemd runs on this host' });
     },
     async start(plan) {
-      const unit = plan.service.unitName;
-      if (!(await host.exists(plan.service.unitFile)))
-        throw new EtcdadmError(`the unit ${plan.service.unitFile} does not exist`, { hint: "run 'etcdadm init phase configure' first" });
-      const r = await run(['enable', '--now', unit]);
-      if (r.code !== 0) {
-        const etcd = lastEtcdError(await journal(unit));
-        const last = etcd ?? ((r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '');
-        throw new EtcdadmError(`${unit} did not start${last ? `: ${last}` : ''}`, { hint: this.logHint(plan) });
-      }
+      await startWith(plan, ['enable', '--now', plan.service.unitName]);
+    },
+    async restart(plan, whileStopped) {
+      await run(['stop', plan.service.unitName]);
+      await whileStopped?.();
+      await startWith(plan, ['start', plan.service.unitName]);
     },
     async stop(plan) {
       if (!(await host.exists(plan.service.unitFile))) return;
@@ -106,9 +118,7 @@ function systemd(host: Host): InitSystem {
       const etcd = lastEtcdError(await journal(unit));
       return `${unit} is ${state || 'not active'}${etcd ? `; etcd said: ${etcd}` : ''}`;
     },
-    logHint(plan) {
-      return `see 'journalctl -u ${plan.service.unitName}' for etcd's own log`;
-    },
+    logHint,
   };
 }
 
@@ -126,6 +136,11 @@ function kubelet(host: Host): InitSystem {
     },
     async stop(plan) {
       await host.remove(plan.service.podManifestFile);
+    },
+    async restart(plan, whileStopped) {
+      await this.stop(plan);
+      await whileStopped?.();
+      await this.start(plan);
     },
     async isActive(plan) {
       return host.exists(plan.service.podManifestFile);

@@ -78,14 +78,14 @@ export function decideUpgradeApply(plan: Plan, w: UpgradeObservation): UpgradeDe
 async function observeUpgrade(ctx: PhaseContext): Promise<UpgradeObservation> {
   const { plan, record } = ctx;
   const h = await ctx.cluster();
-  const status = await h.status({ refresh: true });
-  const answering = status.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
-  const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
   const timeout = plan.release.connectTimeoutMs;
-  const [offered, targetOffered] = await Promise.all([
+  const [status, offered, targetOffered] = await Promise.all([
+    h.status({ refresh: true }),
     offeredVersions(plan.release.releaseUrl, timeout),
     offersVersion(plan.release.releaseUrl, plan.release.version, timeout).catch(() => undefined),
   ]);
+  const answering = status.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
+  const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
   const up = record.facts?.upgrade;
   return { status, clusterVersion, offered, targetOffered, selfId: record.facts?.memberId, selfName: plan.member.name, inProgress: up ? { from: up.from, to: up.to } : undefined };
 }
@@ -286,8 +286,7 @@ const walSnapshot: Phase = phase<{ running: string | null; installed: string | u
     const once = text.replace(/^ETCD_SNAPSHOT_COUNT=.*\n?/m, '') + 'ETCD_SNAPSHOT_COUNT=1\n';
     await host.write(plan.files.envFile, once, { mode: 0o644 });
     log.info(`Restarting ${plan.service.unitName} on etcd 3.6 with ETCD_SNAPSHOT_COUNT=1 for a raft snapshot`);
-    await ctx.init.stop(plan);
-    await ctx.init.start(plan);
+    await ctx.init.restart(plan);
     const deadline = Date.now() + plan.healthTimeoutMs;
     while ((await newestSnapIndex(ctx)) <= before) {
       if (Date.now() > deadline) throw new EtcdadmError(`etcd took no raft snapshot within ${plan.healthTimeoutMs / 1000} s`, { hint: `${ctx.init.logHint(plan)}; then run the command again` });
@@ -327,9 +326,7 @@ const restart: Phase = phase<string | null, 'restart' | 'keep'>({
       return;
     }
     log.info(`Restarting ${plan.service.unitName}`);
-    await ctx.init.stop(plan);
-    await testHold('upgrade-stopped');
-    await ctx.init.start(plan);
+    await ctx.init.restart(plan, () => testHold('upgrade-stopped'));
   },
 });
 
@@ -339,21 +336,30 @@ async function waitCaughtUp(ctx: RunContext): Promise<void> {
   const h = await ctx.cluster();
   const url = plan.member.urls.localClient;
   const deadline = Date.now() + plan.healthTimeoutMs;
+  let leaderUrl: string | undefined;
   let target: bigint | undefined;
   let why = '';
   while (Date.now() < deadline) {
-    const [own, st] = await Promise.all([h.client.status(url).catch((e: unknown) => e as Error), h.status({ refresh: true }).catch(() => undefined)]);
+    const own = await h.client.status(url).catch((e: unknown) => e as Error);
     if (own instanceof Error) why = describe(own);
     else if (own.version !== plan.release.version) why = `it reports etcd ${own.version}`;
     else {
-      const leader = st?.members.find((m) => m.role === 'leader');
-      if (target === undefined && leader?.raftIndex != null) target = BigInt(leader.raftIndex);
+      // the leader's committed index once, then this member's applied index until it got there
+      if (target === undefined) {
+        leaderUrl ??= (await h.status({ refresh: true }).catch(() => undefined))?.members.find((m) => m.role === 'leader')?.endpoint ?? undefined;
+        const leader = leaderUrl ? await h.client.status(leaderUrl).catch(() => undefined) : undefined;
+        if (leader) target = leader.raftIndex;
+        else leaderUrl = undefined;
+      }
       if (target !== undefined && own.raftAppliedIndex >= target) return;
-      why = `applied index ${own.raftAppliedIndex}, the leader's ${target ?? 'unknown'}`;
+      why = `applied index ${own.raftAppliedIndex}, the leader's committed index ${target ?? 'unknown'}`;
     }
-    const down = await ctx.init.down(plan);
-    if (down) throw new EtcdadmError(`etcd at ${url} is not running: ${down}`, { hint: ctx.init.logHint(plan) });
-    await sleep(200);
+    if (own instanceof Error) {
+      // not answering: has it died? (asked only then: the init system is slow to ask)
+      const down = await ctx.init.down(plan);
+      if (down) throw new EtcdadmError(`etcd at ${url} is not running: ${down}`, { hint: ctx.init.logHint(plan) });
+    }
+    await sleep(50);
   }
   throw new EtcdadmError(`member at ${url} did not catch up on etcd ${plan.release.version} within ${plan.healthTimeoutMs / 1000} s: ${why}`, { hint: ctx.init.logHint(plan) });
 }

@@ -97,6 +97,7 @@ export function createRunContext(input: ContextInput): RunContext {
   input.record.attach(host);
   let handle: Promise<ClusterHandle> | undefined;
   let opened: ClusterHandle | undefined;
+  const downloads = new Map<string, Promise<DownloadResult>>();
   const ctx: RunContext = {
     command: input.command,
     plan: input.plan,
@@ -108,7 +109,17 @@ export function createRunContext(input: ContextInput): RunContext {
     timings,
     options: { ...NO_OPTIONS, ...input.options },
     changes,
-    download: (spec, log) => timings.wait('download', () => downloadRelease(spec, log)),
+    // once per release and run: a phase that installs what an earlier phase downloaded does not verify it again
+    download(spec, log) {
+      const key = `${spec.releaseUrl} ${spec.version} ${spec.arch} ${spec.cacheDir}`;
+      let p = downloads.get(key);
+      if (!p) {
+        p = timings.wait('download', () => downloadRelease(spec, log));
+        downloads.set(key, p);
+        p.catch(() => downloads.delete(key));
+      }
+      return p;
+    },
     clientTls: () => loadClientTls(input.plan),
     cluster() {
       handle ??= loadClientTls(input.plan).then((tls) => {

@@ -78,6 +78,21 @@ describe('real systemd', () => {
     assert.equal(ok(await lab.etcdctl(2, ['get', 'survives', '--print-value-only'])).stdout.trim(), 'reboot');
   });
 
+  it('upgrade apply to 3.7.3 member by member under real systemd: each member comes back active, enabled, on 3.7.3', async () => {
+    const plan = JSON.parse(ok(await lab.etcdadm(1, ['upgrade', 'plan', '--version', '3.7.3', '-o', 'json', ...R])).stdout) as { plan: { blockers: unknown[]; steps: { member: string }[] } };
+    assert.deepEqual(plan.plan.blockers, []);
+    for (const s of plan.plan.steps) {
+      const i = Number(/(\d+)$/.exec(s.member)![1]);
+      ok(await lab.etcdadm(i, ['upgrade', 'apply', '--version', '3.7.3', ...R], 180_000), `upgrade apply on ${s.member}`);
+      assert.equal(ok(await lab.on(i, ['systemctl', 'is-active', 'etcd.service'])).stdout.trim(), 'active');
+      assert.equal(ok(await lab.on(i, ['systemctl', 'is-enabled', 'etcd.service'])).stdout.trim(), 'enabled');
+    }
+    const status = JSON.parse(ok(await lab.etcdadm(2, ['status', '-o', 'json'])).stdout) as { health: string; members: { version: string }[] };
+    assert.equal(status.health, 'healthy');
+    assert.deepEqual(status.members.map((m) => m.version), ['3.7.3', '3.7.3', '3.7.3']);
+    assert.equal(ok(await lab.etcdctl(2, ['get', 'survives', '--print-value-only'])).stdout.trim(), 'reboot');
+  });
+
   it('reset stops and disables the unit, then removes it', async () => {
     ok(await lab.etcdadm(3, ['reset', 'phase', 'remove-member']), 'reset phase remove-member');
     ok(await lab.etcdadm(3, ['reset', 'phase', 'stop']), 'reset phase stop');
