@@ -102,6 +102,9 @@ export function runOptions(opts: Record<string, unknown>): Partial<RunOptions> {
     force: opts.force === true,
     skipRemoveMember: opts.skipRemoveMember === true,
     dryRun: opts.dryRun === true,
+    ...(typeof opts.dir === 'string' || typeof opts.output === 'string' || typeof opts.endpoint === 'string'
+      ? { snapshotTo: { ...(typeof opts.dir === 'string' ? { dir: opts.dir } : {}), ...(typeof opts.output === 'string' ? { output: opts.output } : {}), ...(typeof opts.endpoint === 'string' ? { endpoint: opts.endpoint } : {}) } }
+      : {}),
     ...(typeof opts.snapshot === 'string' ? { snapshot: opts.snapshot } : {}),
   };
 }

@@ -549,6 +549,14 @@ export class EtcdClient {
     });
   }
 
+  /** The store revision `endpoint` (or the current endpoint) is at: the header of a one-key serializable read. */
+  async revision(endpoint?: string): Promise<bigint> {
+    return this.run('Range', { idempotent: true, endpoint }, async (c) => {
+      const r = await c.kv.range({ key: new Uint8Array([0]), serializable: true, limit: 1n, keysOnly: true }, this.callOpts());
+      return r.header?.revision ?? 0n;
+    });
+  }
+
   /** Deletes `key`; returns the number of keys deleted (0 or 1). */
   async delete(key: string): Promise<number> {
     return this.run('DeleteRange', { idempotent: true }, async (c) => {

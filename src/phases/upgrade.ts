@@ -21,10 +21,10 @@ import { offeredVersions, offersVersion, type Offered } from '../release/availab
 import type { PhaseContext, RunContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { parseEnvFile, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
-import { saveSnapshot } from '../snapshot/save.js';
 import { testHold } from '../testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
+import { takeSnapshot } from './snapshot.js';
 import { installPhase, recordFacts, waitOptions } from './shared.js';
 import { installedVersion } from '../release/index.js';
 
@@ -151,7 +151,7 @@ const snapshot: Phase = phase<string | undefined, undefined>({
     return taken && (await ctx.host.exists(taken)) ? `this upgrade's snapshot is on disk already: ${taken}` : true;
   },
   async act(ctx) {
-    const { plan, log } = ctx;
+    const { plan } = ctx;
     const up = ctx.record.facts?.upgrade;
     const h = await ctx.cluster();
     const st = await h.status({ refresh: true });
@@ -161,8 +161,7 @@ const snapshot: Phase = phase<string | undefined, undefined>({
     if (!source?.endpoint) throw new EtcdadmError('no member answers for a snapshot', { hint: 'bring the cluster back, then run the command again' });
     const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, 'Z');
     const path = join(PATHS.backupDir, `${plan.member.name}-v${up?.from ?? 'unknown'}-to-v${plan.release.version}-${stamp}.db`);
-    const r = await h.timed(() => saveSnapshot(h.client, source.endpoint!, path));
-    log.info(`Saved a snapshot of ${source.name} (${r.bytes} bytes) to ${path}`);
+    await takeSnapshot(ctx, source.endpoint, path);
     await ctx.record.update({ upgrade: { ...up, from: up?.from ?? 'unknown', to: plan.release.version, snapshot: path } });
   },
 });

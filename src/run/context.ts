@@ -27,6 +27,8 @@ export interface RunOptions {
   skipRemoveMember: boolean;
   /** upgrade apply: print the steps, change nothing. */
   dryRun?: boolean;
+  /** snapshot save: where to (a dir, or one file) and from which member's client URL. */
+  snapshotTo?: { dir?: string; output?: string; endpoint?: string };
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

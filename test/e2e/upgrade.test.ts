@@ -129,7 +129,7 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
       for (const [n, s] of steps.entries()) {
         const h = hostOf(s.member);
         const r = ok(await lab.etcdadm(h, ['upgrade', 'apply', '--version', to, ...R], 180_000), `upgrade apply on host${h}`);
-        assert.match(r.stderr, /\[snapshot\] Saved a snapshot of/);
+        assert.match(r.stderr, /\[snapshot\] Saved \/var\/backups\/etcdadm\/\S+ of member eahost\d+ \(\d+ bytes, revision \d+/);
         assert.match(r.stderr, /\[health\] Member eahost\d+ serves on etcd .* and has caught up with the leader/);
         if (s.role === 'leader') assert.match(r.stderr, /\[leadership\] .* is the leader; moving leadership to/);
         if (to === '3.7.3') assert.match(r.stderr, /\[raft-snapshot\] etcd took a raft snapshot at index \d+/);

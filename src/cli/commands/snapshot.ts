@@ -1,0 +1,129 @@
+/**
+ * `etcdadm snapshot save|list|verify|prune`: snapshots of a member on this host's disk, each with a JSON sidecar.
+ * save is a phase list on the runner (src/phases/snapshot.ts); list and verify only read; prune removes the oldest.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { PATHS } from '../../config/defaults.js';
+import { EtcdadmError } from '../../errors.js';
+import { LocalHost } from '../../host/host.js';
+import { SNAPSHOT_SAVE_PHASES } from '../../phases/snapshot.js';
+import { memberEndpoints } from '../../run/context.js';
+import { listSnapshots, pruneDecision, readSidecar, sidecarPath, type SnapshotEntry } from '../../snapshot/catalog.js';
+import { verifySnapshotFile } from '../../snapshot/verify.js';
+import { action, workflowCommand } from '../command.js';
+import { stdout } from '../context.js';
+import { humanBytes, OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
+
+const dirOption = () => new Option('--dir <dir>', `the snapshot directory (default: ${PATHS.backupDir})`);
+const outputOption = () => new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table');
+
+function saveSubcommand(): Command<any, any, any> {
+  const cmd = new Command('save').description('Save a snapshot of a member (the local one by default) with a JSON sidecar; prints its path');
+  workflowCommand(cmd, {
+    name: 'snapshot save',
+    set: 'ops',
+    phases: SNAPSHOT_SAVE_PHASES,
+    useRecord: true,
+    rollback: false,
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [
+      dirOption(),
+      new Option('--output <file>', 'save to this file instead (never overwritten)'),
+      new Option('--endpoint <url>', "the client URL of the member to snapshot (default: this host's member)"),
+    ],
+    example: `Snapshots hold every secret in the cluster: the directory is 0700, each file 0600.\n\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot save --dir /srv/etcd-backups\n  etcdadm snapshot save --output /root/before-upgrade.db --endpoint https://10.0.0.2:2379\n`,
+  });
+  return cmd;
+}
+
+function listSubcommand(): Command<any, any, any> {
+  const cmd = new Command('list').description('List the snapshots in a directory, newest first').addOption(dirOption()).addOption(outputOption());
+  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot list\n  etcdadm snapshot list --dir /srv/etcd-backups -o json\n');
+  cmd.action(
+    action(async (inv) => {
+      const entries = await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
+      const table = (es: SnapshotEntry[]) =>
+        renderTable(['NAME', 'TIME', 'SIZE', 'REVISION', 'MEMBER', 'ETCD', 'CLUSTER'], es.map((e) => [e.name, e.time, humanBytes(e.size), String(e.sidecar?.revision ?? '-'), e.sidecar?.memberName ?? '-', e.sidecar?.etcdVersion ?? '-', e.sidecar?.clusterId ?? '-']));
+      stdout(render({ snapshots: entries }, String(inv.opts.output) as OutputFormat, (d) => table(d.snapshots)));
+    }),
+  );
+  return cmd;
+}
+
+async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function verifySubcommand(): Command<any, any, any> {
+  const cmd = new Command('verify').description("Check a snapshot: etcd's SHA-256 inside it, its sidecar, and etcdutl snapshot status where etcdutl is installed").argument('<file>').addOption(outputOption());
+  cmd.addHelpText('after', '\nExit codes: 0 intact, 2 not a usable snapshot (one line says why).\n\nExample:\n  etcdadm snapshot verify /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n');
+  cmd.action(
+    action(async (inv) => {
+      const file = resolve(String(inv.cmd.args[0]));
+      const facts = await verifySnapshotFile(file);
+      const sidecar = await readSidecar(file);
+      if (sidecar) {
+        if (sidecar.size !== facts.size) throw new EtcdadmError(`${file} is not a usable etcd snapshot: ${facts.size} bytes, its sidecar says ${sidecar.size}`, { hint: 'the file was cut short or replaced; use another snapshot', exitCode: 2 });
+        if ((await fileSha256(file)) !== sidecar.sha256) throw new EtcdadmError(`${file} is not a usable etcd snapshot: its SHA-256 differs from its sidecar's`, { hint: 'the file was changed after it was saved; use another snapshot', exitCode: 2 });
+      }
+      const etcdutl = '/opt/bin/etcdutl';
+      const host = new LocalHost();
+      let status: Record<string, unknown> | null = null;
+      if (await host.exists(etcdutl)) {
+        const r = await host.exec(etcdutl, ['snapshot', 'status', file, '-w', 'json']);
+        if (r.code !== 0) throw new EtcdadmError(`${file} is not a usable etcd snapshot: etcdutl snapshot status says ${(r.stderr || r.stdout).trim().split('\n').pop()}`, { exitCode: 2 });
+        status = JSON.parse(r.stdout) as Record<string, unknown>;
+      }
+      const report = { path: file, size: facts.size, sha256: facts.sha256, intact: true, sidecar: sidecar ? 'matches' : 'none', ...(sidecar ? { snapshot: sidecar } : {}), etcdutl: status };
+      stdout(
+        render(report, String(inv.opts.output) as OutputFormat, (r) =>
+          [
+            `${r.path}: intact (${humanBytes(r.size)}; etcd's SHA-256 inside it matches)`,
+            `sidecar: ${r.sidecar}${sidecar ? ` (member ${sidecar.memberName}, revision ${sidecar.revision}, etcd ${sidecar.etcdVersion}, ${sidecar.time})` : ''}`,
+            status ? `etcdutl snapshot status: revision ${String(status.revision)}, ${String(status.totalKey)} keys` : 'etcdutl: not installed here',
+          ].join('\n'),
+        ),
+      );
+    }),
+  );
+  return cmd;
+}
+
+function pruneSubcommand(): Command<any, any, any> {
+  const cmd = new Command('prune')
+    .description('Remove the oldest snapshots in a directory, keeping the newest N (never the only one)')
+    .addOption(new Option('--keep <n>', 'how many of the newest snapshots to keep (at least 1)').makeOptionMandatory())
+    .addOption(dirOption());
+  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot prune --keep 24\n');
+  cmd.action(
+    action(
+      async (inv) => {
+        const keep = Number(inv.opts.keep);
+        if (!Number.isInteger(keep) || keep < 1) throw new EtcdadmError(`invalid --keep "${String(inv.opts.keep)}": must be a whole number of at least 1`, { exitCode: 2 });
+        const entries = await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
+        const gone = pruneDecision(entries, keep);
+        for (const e of gone) {
+          await rm(e.path, { force: true });
+          await rm(sidecarPath(e.path), { force: true });
+          inv.log.info(`Removed ${e.path}`);
+        }
+        inv.log.info(`Kept ${entries.length - gone.length} snapshot(s), removed ${gone.length}`);
+      },
+      { changesHost: true },
+    ),
+  );
+  return cmd;
+}
+
+export function snapshotCommand(): Command<any, any, any> {
+  const cmd = new Command('snapshot').description("Snapshots of the cluster's data: save, list, verify, prune");
+  for (const c of [saveSubcommand(), listSubcommand(), verifySubcommand(), pruneSubcommand()]) cmd.addCommand(c);
+  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot list\n  etcdadm snapshot prune --keep 24\n');
+  return cmd;
+}

@@ -1,0 +1,72 @@
+/**
+ * The snapshots in a directory: each `<name>.db` with its JSON sidecar `<name>.db.json` (what the snapshot is of),
+ * listed newest first; which ones `snapshot prune --keep N` removes (pure: the newest N stay, never the only one).
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+
+export interface SnapshotSidecar {
+  /** Hex, as etcdctl prints it. */
+  clusterId: string;
+  memberName: string;
+  memberId: string;
+  /** The store revision when the snapshot was taken (at least this one). */
+  revision: number;
+  etcdVersion: string;
+  /** Bytes of the .db file. */
+  size: number;
+  /** SHA-256 of the .db file (hex). */
+  sha256: string;
+  /** ISO 8601, UTC. */
+  time: string;
+}
+
+export interface SnapshotEntry {
+  name: string;
+  path: string;
+  size: number;
+  /** The sidecar's time, else the file's modification time. */
+  time: string;
+  sidecar: SnapshotSidecar | null;
+}
+
+export const sidecarPath = (snapshot: string): string => `${snapshot}.json`;
+
+/** `etcd-snapshot-<member>-<UTC time>.db`: sorts by time within a member, and says whose it is. */
+export function snapshotName(member: string, now = new Date()): string {
+  return `etcd-snapshot-${member}-${now.toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z')}.db`;
+}
+
+export async function readSidecar(snapshot: string): Promise<SnapshotSidecar | null> {
+  try {
+    const o = JSON.parse(await readFile(sidecarPath(snapshot), 'utf8')) as Partial<SnapshotSidecar>;
+    return typeof o.sha256 === 'string' && typeof o.size === 'number' ? (o as SnapshotSidecar) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The snapshots in `dir` (`*.db`, temp files of running saves left out), newest first; [] when it does not exist. */
+export async function listSnapshots(dir: string): Promise<SnapshotEntry[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const out: SnapshotEntry[] = [];
+  for (const name of names.filter((n) => n.endsWith('.db') && !n.startsWith('.'))) {
+    const path = join(dir, name);
+    const st = await stat(path).catch(() => undefined);
+    if (!st?.isFile()) continue;
+    const sidecar = await readSidecar(path);
+    out.push({ name, path, size: st.size, time: sidecar?.time ?? st.mtime.toISOString(), sidecar });
+  }
+  return out.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : a.name < b.name ? 1 : -1));
+}
+
+/** Which of `entries` (newest first) `--keep keep` removes: all but the newest `keep`, and never the last one. */
+export function pruneDecision<T>(entries: readonly T[], keep: number): T[] {
+  return entries.slice(Math.max(1, keep));
+}
