@@ -106,6 +106,7 @@ export function runOptions(opts: Record<string, unknown>): Partial<RunOptions> {
       ? { snapshotTo: { ...(typeof opts.dir === 'string' ? { dir: opts.dir } : {}), ...(typeof opts.output === 'string' ? { output: opts.output } : {}), ...(typeof opts.endpoint === 'string' ? { endpoint: opts.endpoint } : {}) } }
       : {}),
     ...(typeof opts.snapshot === 'string' ? { snapshot: opts.snapshot } : {}),
+    ...(typeof opts.bumpRevision === 'string' ? { bumpRevision: opts.bumpRevision } : {}),
   };
 }
 

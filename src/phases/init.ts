@@ -11,6 +11,7 @@ import { waitQuorumRead } from '../cluster/health.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { renderEnvFile, type ClusterFacts } from '../service/render.js';
+import { parseBumpRevision, restoreInvocation } from '../snapshot/restore.js';
 import {
   checkCA,
   checkSnapshot,
@@ -96,16 +97,21 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
     await host.removeTree(tmp);
     const useUtl = await host.exists(plan.install.binaries.etcdutl);
     const tool = useUtl ? plan.install.binaries.etcdutl : plan.install.binaries.etcdctl;
-    const args = [
-      'snapshot', 'restore', file,
-      '--name', plan.member.name,
-      '--initial-cluster', initClusterFacts(plan, token).initialCluster,
-      '--initial-cluster-token', token,
-      '--initial-advertise-peer-urls', plan.member.urls.advertisePeer.join(','),
-      '--data-dir', join(tmp, 'data'),
-    ];
-    log.info(`Restoring ${file} into ${dataDir} with ${basename(tool)}`);
-    const r = await host.exec(tool, args, { env: useUtl ? process.env : { ...process.env, ETCDCTL_API: '3' } }); // 3.4's etcdctl
+    const help = await host.exec(tool, ['snapshot', 'restore', '--help'], { env: useUtl ? process.env : { ...process.env, ETCDCTL_API: '3' } });
+    const how = restoreInvocation({
+      file,
+      name: plan.member.name,
+      initialCluster: initClusterFacts(plan, token).initialCluster,
+      token,
+      peerUrls: plan.member.urls.advertisePeer,
+      dataDir: join(tmp, 'data'),
+      etcdutl: useUtl,
+      supportsBump: `${help.stdout}${help.stderr}`.includes('--bump-revision'),
+      bumpRevision: parseBumpRevision(ctx.options.bumpRevision),
+    });
+    if (how.warning) log.warn(how.warning);
+    log.info(`Restoring ${file} into ${dataDir} with ${basename(tool)}${how.bumped ? ` (revision raised by ${how.bumped}, older revisions marked compacted)` : ''}`);
+    const r = await host.exec(tool, how.args, { env: { ...process.env, ...how.env } });
     if (r.code !== 0) {
       await host.removeTree(tmp);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '';

@@ -16,7 +16,8 @@ import { findByPeerURLs } from '../cluster/membership.js';
 import { pairPaths, prepareCA } from '../pki/index.js';
 import type { PhaseContext, RunOptions } from '../run/context.js';
 import { joinEndpoints } from '../run/context.js';
-import { verifySnapshotFile } from '../snapshot/verify.js';
+import { parseBumpRevision } from '../snapshot/restore.js';
+import { verifySnapshotWithSidecar } from '../snapshot/verify.js';
 
 // ------------------------------------------------------------------ what is observed
 
@@ -265,6 +266,8 @@ export async function checkSnapshot(ctx: PhaseContext): Promise<void> {
   if (!file) return;
   if (ctx.plan.member.walDir)
     refuse({ message: 'restoring a snapshot into a cluster with a separate WAL dir (member.walDir) is not supported', hint: 'restore without member.walDir, or restore with etcdutl yourself', exitCode: 2 });
-  const facts = await verifySnapshotFile(file);
-  ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes, SHA-256 ${facts.sha256.slice(0, 12)}...)`);
+  parseBumpRevision(ctx.options.bumpRevision);
+  const facts = await verifySnapshotWithSidecar(file);
+  const of = facts.sidecar ? ` of member ${facts.sidecar.memberName}, revision ${facts.sidecar.revision}, taken ${facts.sidecar.time}` : '';
+  ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes${of}; SHA-256 ${facts.sha256.slice(0, 12)}...)`);
 }

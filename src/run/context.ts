@@ -23,6 +23,8 @@ export interface RunOptions {
   force: boolean;
   /** init: restore the new cluster from this snapshot. */
   snapshot?: string;
+  /** init --snapshot: --bump-revision as given (parsed and checked by preflight; undefined: the default). */
+  bumpRevision?: string;
   /** reset: leave the member list alone. */
   skipRemoveMember: boolean;
   /** upgrade apply: print the steps, change nothing. */

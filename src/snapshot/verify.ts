@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { EtcdadmError } from '../errors.js';
+import { readSidecar, type SnapshotSidecar } from './catalog.js';
 
 const BOLT_MAGIC = 0xed0cdaed;
 const HASH_BYTES = 32;
@@ -59,4 +60,25 @@ export async function verifySnapshotFile(path: string): Promise<SnapshotFacts> {
   const digest = hash.digest();
   if (!digest.equals(tail)) throw bad(path, 'its SHA-256 does not match the one stored in it: the file is corrupt');
   return { path, size, pageSize, sha256: digest.toString('hex') };
+}
+
+/** SHA-256 (hex) of a whole file. */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * verifySnapshotFile, then the JSON sidecar when the snapshot has one: its size and SHA-256 must be the file's (a
+ * snapshot replaced or cut short after it was saved still carries a valid hash of its own).
+ */
+export async function verifySnapshotWithSidecar(path: string): Promise<SnapshotFacts & { sidecar: SnapshotSidecar | null }> {
+  const facts = await verifySnapshotFile(path);
+  const sidecar = await readSidecar(path);
+  if (sidecar) {
+    if (sidecar.size !== facts.size) throw new EtcdadmError(`${path} is not a usable etcd snapshot: ${facts.size} bytes, its sidecar says ${sidecar.size}`, { hint: 'the file was cut short or replaced; use another snapshot', exitCode: 2 });
+    if ((await fileSha256(path)) !== sidecar.sha256) throw new EtcdadmError(`${path} is not a usable etcd snapshot: its SHA-256 differs from its sidecar's`, { hint: 'the file was changed after it was saved; use another snapshot', exitCode: 2 });
+  }
+  return { ...facts, sidecar };
 }

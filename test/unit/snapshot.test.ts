@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { pruneDecision, snapshotName } from '../../src/snapshot/catalog.js';
 import { snapshotTarget } from '../../src/phases/snapshot.js';
 import { NO_OPTIONS } from '../../src/run/context.js';
+import { DEFAULT_BUMP_REVISION, parseBumpRevision, restoreInvocation } from '../../src/snapshot/restore.js';
 import { eth0, hostFacts, planOf } from '../helpers/plan.js';
 
 describe('snapshot decisions', () => {
@@ -23,5 +24,31 @@ describe('snapshot decisions', () => {
     assert.deepEqual(pruneDecision(['n1'], 1), []);
     assert.deepEqual(pruneDecision(['n1', 'n2'], 0), ['n2']);
     assert.deepEqual(pruneDecision([], 3), []);
+  });
+});
+
+describe('restore (init --snapshot)', () => {
+  const base = { file: '/s.db', name: 'a', initialCluster: 'a=https://10.0.0.5:2380', token: 'tok', peerUrls: ['https://10.0.0.5:2380'], dataDir: '/var/lib/.etcd.restore-1/data' };
+  it('--bump-revision: the default, 0, and refusals of what is not a whole number in range', () => {
+    assert.equal(parseBumpRevision(undefined), DEFAULT_BUMP_REVISION);
+    assert.equal(parseBumpRevision('0'), 0);
+    assert.equal(parseBumpRevision(' 42 '), 42);
+    for (const bad of ['-1', '1.5', 'lots', '', String(2n ** 62n + 1n)]) assert.throws(() => parseBumpRevision(bad), /invalid --bump-revision/, bad);
+  });
+  it('etcdutl that can bump: --bump-revision N --mark-compacted after the member flags', () => {
+    const r = restoreInvocation({ ...base, etcdutl: true, supportsBump: true, bumpRevision: 1000 });
+    assert.deepEqual(r.args, ['snapshot', 'restore', '/s.db', '--name', 'a', '--initial-cluster', 'a=https://10.0.0.5:2380', '--initial-cluster-token', 'tok', '--initial-advertise-peer-urls', 'https://10.0.0.5:2380', '--data-dir', '/var/lib/.etcd.restore-1/data', '--bump-revision', '1000', '--mark-compacted']);
+    assert.deepEqual(r.env, {});
+    assert.equal(r.bumped, 1000);
+    assert.equal(r.warning, undefined);
+  });
+  it('0 restores the revisions as they are; a tool without the flags restores without and says what to restart', () => {
+    const zero = restoreInvocation({ ...base, etcdutl: true, supportsBump: true, bumpRevision: 0 });
+    assert.ok(!zero.args.includes('--bump-revision') && !zero.args.includes('--mark-compacted'));
+    assert.equal(zero.bumped, 0);
+    const old = restoreInvocation({ ...base, etcdutl: false, supportsBump: false, bumpRevision: DEFAULT_BUMP_REVISION });
+    assert.ok(!old.args.includes('--bump-revision'));
+    assert.deepEqual(old.env, { ETCDCTL_API: '3' });
+    assert.match(old.warning ?? '', /cannot bump the revision.*restart every client that watches/);
   });
 });

@@ -3,8 +3,6 @@
  * save is a phase list on the runner (src/phases/snapshot.ts); list and verify only read; prune removes the oldest.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PATHS } from '../../config/defaults.js';
@@ -12,8 +10,8 @@ import { EtcdadmError } from '../../errors.js';
 import { LocalHost } from '../../host/host.js';
 import { SNAPSHOT_SAVE_PHASES } from '../../phases/snapshot.js';
 import { memberEndpoints } from '../../run/context.js';
-import { listSnapshots, pruneDecision, readSidecar, sidecarPath, type SnapshotEntry } from '../../snapshot/catalog.js';
-import { verifySnapshotFile } from '../../snapshot/verify.js';
+import { listSnapshots, pruneDecision, sidecarPath, type SnapshotEntry } from '../../snapshot/catalog.js';
+import { verifySnapshotWithSidecar } from '../../snapshot/verify.js';
 import { action, workflowCommand } from '../command.js';
 import { stdout } from '../context.js';
 import { humanBytes, OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
@@ -54,24 +52,14 @@ function listSubcommand(): Command<any, any, any> {
   return cmd;
 }
 
-async function fileSha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 function verifySubcommand(): Command<any, any, any> {
   const cmd = new Command('verify').description("Check a snapshot: etcd's SHA-256 inside it, its sidecar, and etcdutl snapshot status where etcdutl is installed").argument('<file>').addOption(outputOption());
   cmd.addHelpText('after', '\nExit codes: 0 intact, 2 not a usable snapshot (one line says why).\n\nExample:\n  etcdadm snapshot verify /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n');
   cmd.action(
     action(async (inv) => {
       const file = resolve(String(inv.cmd.args[0]));
-      const facts = await verifySnapshotFile(file);
-      const sidecar = await readSidecar(file);
-      if (sidecar) {
-        if (sidecar.size !== facts.size) throw new EtcdadmError(`${file} is not a usable etcd snapshot: ${facts.size} bytes, its sidecar says ${sidecar.size}`, { hint: 'the file was cut short or replaced; use another snapshot', exitCode: 2 });
-        if ((await fileSha256(file)) !== sidecar.sha256) throw new EtcdadmError(`${file} is not a usable etcd snapshot: its SHA-256 differs from its sidecar's`, { hint: 'the file was changed after it was saved; use another snapshot', exitCode: 2 });
-      }
+      const facts = await verifySnapshotWithSidecar(file);
+      const sidecar = facts.sidecar;
       const etcdutl = '/opt/bin/etcdutl';
       const host = new LocalHost();
       let status: Record<string, unknown> | null = null;
