@@ -69,7 +69,6 @@ export async function saveSnapshot(client: EtcdClient, endpoint: string, path: s
     await rm(tmp, { force: true });
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOSPC') throw new EtcdadmError(`no space left in ${dir} for the snapshot (${bytes} bytes written, removed again)`, { hint: 'free space or choose another --dir; older snapshots are untouched', cause: err });
-    if (err instanceof EtcdadmError) throw err;
     throw new EtcdadmError(`the snapshot from ${endpoint} failed: ${describe(err)}`, { hint: 'nothing was kept of it; older snapshots are untouched. Check the member and run the command again', cause: err });
   }
 }

@@ -1,0 +1,59 @@
+/**
+ * saveSnapshot against a real etcd (127.0.0.1): a whole snapshot is renamed into place with etcd's hash checked;
+ * a member that dies mid-stream (SIGKILLed once the first bytes arrived) fails the save with one error, leaves no
+ * temp file, and every older snapshot in the directory stays byte for byte as it was.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { EtcdClient } from '../../src/etcd/client.js';
+import { EtcdadmError } from '../../src/errors.js';
+import { saveSnapshot } from '../../src/snapshot/save.js';
+import { verifySnapshotFile } from '../../src/snapshot/verify.js';
+import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+
+let etcd: EtcdServer;
+let client: EtcdClient;
+const dir = mkdtempSync(join(tmpdir(), 'etcdadm-snap-'));
+
+before(async () => {
+  etcd = await startEtcd();
+  client = EtcdClient.create({ endpoints: [etcd.clientURL], requestTimeoutMs: 20_000 });
+  // about 40 MiB: a stream that takes longer than a kill
+  const big = Buffer.alloc(512 * 1024, 'x');
+  for (let i = 0; i < 80; i++) await client.put(`/big/${i}`, big);
+});
+after(async () => {
+  client?.close();
+  await etcd?.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('saveSnapshot', () => {
+  test('a whole snapshot, then a member killed mid-stream: one error, no temp file, the older snapshot intact', { timeout: 120_000 }, async () => {
+    const older = join(dir, 'older.db');
+    const saved = await saveSnapshot(client, etcd.clientURL, older);
+    assert.equal((await verifySnapshotFile(older)).sha256.length, 64);
+    assert.ok(saved.bytes > 40 * 1024 * 1024, `${saved.bytes} bytes`);
+    const before = readFileSync(older);
+
+    let killedAt = 0;
+    const err = await saveSnapshot(client, etcd.clientURL, join(dir, 'newer.db'), (bytes) => {
+      if (!killedAt && bytes > 0) {
+        killedAt = bytes;
+        process.kill(etcd.pid!, 'SIGKILL');
+      }
+    }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(killedAt > 0, 'the member was killed after the first bytes');
+    assert.ok(err instanceof EtcdadmError, `an EtcdadmError, got ${String(err)}`);
+    assert.match(err.message, new RegExp(`^the snapshot from ${etcd.clientURL} failed: `));
+    assert.doesNotMatch(err.message, /\n/, 'one line');
+    assert.deepEqual(readdirSync(dir), ['older.db'], 'no temp file, no newer file');
+    assert.ok(readFileSync(older).equals(before), 'the older snapshot is byte for byte as it was');
+  });
+});
