@@ -10,9 +10,13 @@
  *   upgrade    `upgrade apply` 3.5.30 -> 3.6.16 on a follower (archive cached): wall time, split by phase; the time
  *              the member does not serve (stop -> healthy); the same etcd restarted by hand with the new binary;
  *              etcdadm's own work beyond that restart, snapshot excluded (target <= 0.5 s)
+ *   snapshot   one member holding about 1 GiB: `etcdadm snapshot save` against `etcdctl snapshot save` of the same
+ *              member (throughput ratio, target >= 1.0; best of 2 each, alternating), and `init --snapshot` of that
+ *              file on another host against `etcdutl snapshot restore` of it (the restore phase, verification
+ *              included, and the whole init)
  *
  * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror); BENCH_ONLY=upgrade (or init, pki,
- * cluster, comma-separated) runs only those parts.
+ * cluster, snapshot, comma-separated) runs only those parts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +26,8 @@ import { Logger } from '../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
 import { etcdBinDir } from '../test/helpers/etcd-bin.js';
 import { pkiSpec } from '../test/helpers/pki-spec.js';
-import { MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
+import { ETCDADM, MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
+import { labClient } from '../test/helpers/writer.js';
 
 interface Timing {
   totalMs: number;
@@ -176,18 +181,78 @@ async function benchUpgrade(lab: NetnsLab | NspawnLab, [a, b]: [number, number],
   console.log(`  ratio not serving / restart by hand    ${(down / hand).toFixed(2)}x`);
 }
 
-/** BENCH_ONLY=init,pki,cluster,upgrade runs only those parts. */
+/** Seconds a shell command takes on host i (its output discarded). */
+async function hostTime(lab: NetnsLab, i: number, cmd: string): Promise<number> {
+  const r = ok(await lab.sh(i, `t0=$(date +%s%N); ${cmd} >/dev/null 2>/tmp/bench-cmd.err || { cat /tmp/bench-cmd.err >&2; exit 1; }; t1=$(date +%s%N); echo $(( (t1 - t0) / 1000000 ))`, 600_000), cmd);
+  return Number(r.stdout.trim());
+}
+
+async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<void> {
+  console.log(`\n== snapshot save and restore of a member holding about 1 GiB (etcd ${DEFAULTS.etcdVersion}), netns hosts`);
+  const R = ['--release-url', MIRROR_URL];
+  ok(await lab.etcdadm(a, ['init', ...R]), 'init');
+  const client = await labClient([`https://${lab.ip(a)}:2379`], await lab.clientPem(a));
+  try {
+    const value = Buffer.alloc(1024 * 1024, 'v');
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < 1000; i = next++) await client.put(`/bench/${i}`, value);
+    };
+    await Promise.all(Array.from({ length: 4 }, worker));
+  } finally {
+    client.close();
+  }
+  const dir = `/tmp/etcdadm-bench-snap-${process.pid}`;
+  ok(await lab.sh(a, `rm -rf ${dir} && mkdir -m 700 ${dir}`));
+  try {
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let k = 0; k < 2; k++) {
+      ours.push(await hostTime(lab, a, `${ETCDADM} snapshot save --output ${dir}/ours-${k}.db`));
+      theirs.push(await hostTime(lab, a, `/opt/bin/etcdctl.sh snapshot save ${dir}/etcdctl-${k}.db`));
+    }
+    const size = Number(ok(await lab.sh(a, `stat -c %s ${dir}/ours-0.db`)).stdout.trim());
+    const mib = size / 1024 / 1024;
+    const o = Math.min(...ours);
+    const t = Math.min(...theirs);
+    console.log(`  snapshot size                          ${mib.toFixed(0)} MiB`);
+    console.log(`  etcdadm snapshot save (best of 2)      ${ms(o)}   ${(mib / (o / 1000)).toFixed(0)} MiB/s (process start to exit, sidecar and fsync included)`);
+    console.log(`  etcdctl snapshot save (best of 2)      ${ms(t)}   ${(mib / (t / 1000)).toFixed(0)} MiB/s`);
+    console.log(`  throughput ratio etcdadm / etcdctl (target >= 1.0)   ${(t / o).toFixed(2)}x`);
+
+    // the etcdutl of the release init installs, with the flags init passes
+    const etcdutl = join(etcdBinDir(DEFAULTS.etcdVersion), 'etcdutl');
+    const utl = await hostTime(lab, b, `${etcdutl} snapshot restore ${dir}/ours-0.db --data-dir ${dir}/utl-restore --name x --initial-cluster x=https://${lab.ip(b)}:2380 --initial-advertise-peer-urls https://${lab.ip(b)}:2380 --bump-revision 1000000000 --mark-compacted`);
+    ok(await lab.etcdadm(b, ['download', ...R]), 'download');
+    const [r, wall] = await timed(() => lab.etcdadm(b, ['init', ...R, '--snapshot', `${dir}/ours-0.db`, '-l', 'debug', '--log-format', 'json'], 600_000));
+    ok(r, 'init --snapshot');
+    const phases = parseTimings(r.stderr).phases;
+    const restore = phases.snapshot ?? 0;
+    const verifyMs = phases.preflight ?? 0;
+    console.log(`  etcdutl snapshot restore               ${ms(utl)}`);
+    console.log(`  init --snapshot: preflight (verifies)  ${ms(verifyMs)}`);
+    console.log(`  init --snapshot: snapshot phase        ${ms(restore)}   (etcdutl restore with --bump-revision/--mark-compacted, rename into place)`);
+    console.log(`  init --snapshot: whole command         ${ms(wall)}   (install, PKI, start, health included)`);
+    console.log(`  ratio restore phase / etcdutl restore  ${(restore / utl).toFixed(2)}x`);
+    console.log(`  ratio verify + restore / etcdutl       ${((restore + verifyMs) / utl).toFixed(2)}x`);
+  } finally {
+    await lab.sh(a, `rm -rf ${dir}`);
+  }
+}
+
+/** BENCH_ONLY=init,pki,cluster,upgrade,snapshot runs only those parts. */
 const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const wanted = (part: string) => !only || only.includes(part);
 
 async function main(): Promise<void> {
   ok(await run('bash', ['lab/release-mirror.sh']), 'mirror');
-  const lab = await NetnsLab.up(7);
+  const lab = await NetnsLab.up(9);
   try {
     if (wanted('init')) await benchInit(lab);
     if (wanted('pki')) await benchPki();
     if (wanted('cluster')) await benchCluster(lab, [3, 4, 5], 'netns hosts with the daemonless systemctl');
     if (wanted('upgrade')) await benchUpgrade(lab, [6, 7], 'netns hosts with the daemonless systemctl');
+    if (wanted('snapshot')) await benchSnapshot(lab, [8, 9]);
   } finally {
     await lab.down();
   }

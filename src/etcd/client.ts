@@ -175,6 +175,8 @@ export interface SnapshotResult {
   bytes: number;
   /** Store revision at the snapshot, when etcd sent it (0n otherwise). */
   revision: bigint;
+  /** SHA-256 (hex) of everything written, the trailing sha256 included: the file's own hash. */
+  sha256: string;
 }
 
 export interface HttpHealthResult {
@@ -268,6 +270,28 @@ export function normalizeEndpoint(endpoint: string, hasTls: boolean): string {
 }
 
 // ------------------------------------------------------------------ the client
+
+/**
+ * HTTP/2 flow-control windows wide enough for a snapshot stream. Node's default is 64 KiB per stream and per
+ * connection, so etcd stalls after every 64 KiB until the window update arrives: 1.2 GiB took 25 s to receive on
+ * 127.0.0.1, 6 s with these (grpc-go, as etcdctl uses it, widens its windows the same way).
+ */
+const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
+const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
+const widened = new WeakSet<object>();
+
+/** Http2SessionManager whose sessions get the wide connection window (settings only set the per-stream one). */
+class WideWindowSessionManager extends Http2SessionManager {
+  override async request(...args: Parameters<Http2SessionManager['request']>): ReturnType<Http2SessionManager['request']> {
+    const stream = await super.request(...args);
+    const session = stream.session;
+    if (session && !widened.has(session)) {
+      widened.add(session);
+      session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+    }
+    return stream;
+  }
+}
 
 export class EtcdClient {
   private readonly conns = new Map<string, Conn>();
@@ -495,17 +519,26 @@ export class EtcdClient {
     return this.run('Snapshot', { idempotent: false, endpoint: opts.endpoint }, async (c) => {
       let bytes = 0;
       let revision = 0n;
+      // One pass of SHA-256: `hash` covers the database (all but the last 32 bytes, which are etcd's SHA-256 of it);
+      // the file's own hash is a copy of it fed the tail. `tail` is the last <= 32 bytes seen and not yet hashed.
       const hash = createHash('sha256');
-      let tail = Buffer.alloc(0); // the last 32 bytes seen, not yet hashed
+      let tail: Buffer = Buffer.alloc(0);
       for await (const r of c.maintenance.snapshot({}, { timeoutMs: opts.timeoutMs ?? 0 })) {
         if (revision === 0n && r.header?.revision) revision = r.header.revision;
         if (r.blob.length === 0) continue;
         const buf = Buffer.from(r.blob.buffer, r.blob.byteOffset, r.blob.byteLength);
-        const joined = Buffer.concat([tail, buf]);
-        hash.update(joined.subarray(0, Math.max(0, joined.length - 32)));
-        tail = joined.subarray(Math.max(0, joined.length - 32));
+        if (buf.length >= 32) {
+          hash.update(tail);
+          hash.update(buf.subarray(0, buf.length - 32));
+          tail = buf.subarray(buf.length - 32);
+        } else {
+          const joined = Buffer.concat([tail, buf]);
+          hash.update(joined.subarray(0, Math.max(0, joined.length - 32)));
+          tail = joined.subarray(Math.max(0, joined.length - 32));
+        }
         bytes += buf.length;
         if (!to.write(buf)) {
+          if (to.errored) throw to.errored;
           await new Promise<void>((resolve, reject) => {
             const onDrain = (): void => {
               to.off('error', onError);
@@ -520,6 +553,7 @@ export class EtcdClient {
           });
         }
       }
+      const whole = hash.copy().update(tail).digest('hex');
       if (bytes < 32 || !hash.digest().equals(tail)) {
         throw new EtcdClientError(`etcd snapshot from ${c.endpoint} is corrupt (${bytes} bytes, sha256 mismatch)`, {
           kind: 'server',
@@ -527,7 +561,7 @@ export class EtcdClient {
           hint: 'take the snapshot again; if it fails again, check the member (etcdctl endpoint status, its log)',
         });
       }
-      return { endpoint: c.endpoint, bytes, revision };
+      return { endpoint: c.endpoint, bytes, revision, sha256: whole };
     });
   }
 
@@ -600,7 +634,7 @@ export class EtcdClient {
     if (c) return c;
     const tls = endpoint.startsWith('https:') ? this.opts.tls : undefined;
     const sockets = new Set<Socket>();
-    const manager = new Http2SessionManager(endpoint, {}, { createConnection: socketsFor(sockets, tls) });
+    const manager = new WideWindowSessionManager(endpoint, {}, { createConnection: socketsFor(sockets, tls), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     const transport = createGrpcTransport({ baseUrl: endpoint, sessionManager: manager });
     c = {
       endpoint,
