@@ -96,8 +96,8 @@ export type RecoverDecision = Refusal | Proceed;
 
 const label = (m: Pick<RecoverMember, 'name' | 'id'>) => memberTitle({ name: m.name, idHex: m.id });
 
-function refuse(message: string, hint: string, exitCode?: number): Refusal {
-  return { kind: 'refuse', message: `refusing to recover: ${message}`, hint, ...(exitCode ? { exitCode } : {}) };
+function refuse(message: string, hint: string): Refusal {
+  return { kind: 'refuse', message: `refusing to recover: ${message}`, hint };
 }
 
 /**
@@ -107,7 +107,7 @@ function refuse(message: string, hint: string, exitCode?: number): Refusal {
  */
 export function decideRecover(w: RecoverWorld): RecoverDecision {
   if (!w.recorded)
-    return refuse('no etcdadm member is set up on this host (no host record)', 'run recover on the surviving member host, which etcdadm init or join set up', 2);
+    return refuse('no etcdadm member is set up on this host (no host record)', 'run recover on the surviving member host, which etcdadm init or join set up');
   if (!w.recorded.complete && !w.resume)
     return refuse(`the setup of member ${w.recorded.memberName} on this host never completed`, 'finish it first (run the same etcdadm init or join again)');
   const local = w.local;

@@ -114,6 +114,19 @@ const preflight: Phase = phase<RecoverWorld, RecoverDecision>({
   },
 });
 
+/**
+ * The condition of every phase after preflight: a recovery under way on this host, which only preflight notes (once
+ * it proved the cluster lost). So `recover phase <name>` alone can never force a new cluster out of a healthy one.
+ */
+function underway(ctx: PhaseContext): true | string {
+  if (ctx.options.dryRun) return 'dry run: nothing changed';
+  if (ctx.record.facts?.recovery) return true;
+  return refuse({
+    message: 'no recovery is under way on this host: nothing proved the cluster lost',
+    hint: "run 'etcdadm recover' (or 'etcdadm recover phase preflight' first): its preflight checks the cluster and notes the recovery",
+  });
+}
+
 // ------------------------------------------------------------------ stop
 
 /** Until nothing answers on the local client URL (etcd is really gone, so its data dir can be copied). */
@@ -131,6 +144,7 @@ async function waitLocalGone(ctx: RunContext): Promise<void> {
 
 const stop: Phase = phase<boolean, 'stop' | 'stopped'>({
   name: 'stop',
+  runIf: underway,
   short: 'Stop etcd on this host (disabled until the forced start), and make sure nothing answers on its client URL',
   observe: (ctx) => ctx.init.isActive(ctx.plan),
   decide: (_plan, active) => (active ? 'stop' : 'stopped'),
@@ -149,6 +163,7 @@ const stop: Phase = phase<boolean, 'stop' | 'stopped'>({
 type CopyWorld = { copies: NonNullable<RecoveryInProgress['copies']>; forced: boolean };
 const copyAside: Phase = phase<CopyWorld, CopyWorld>({
   name: 'copy-aside',
+  runIf: underway,
   short: 'Copy the data dir (and WAL dir) to a sibling dir with a timestamp, 0700, fsynced; the data dir itself stays',
   async observe(ctx) {
     const r = ctx.record.facts?.recovery;
@@ -190,6 +205,7 @@ function withoutForce(text: string): string {
 
 const forceNewCluster: Phase = phase<{ forced: boolean }, 'force' | 'forced'>({
   name: 'force-new-cluster',
+  runIf: underway,
   short: `Start etcd once with --force-new-cluster (${FORCE_NEW_CLUSTER_ENV}=true for that start only); wait until it leads a one-member cluster`,
   long: "etcd then commits the removal of every other member itself, on this member's own data: the cluster ID and every key it had applied stay. The flag is taken out of etcd.env as soon as etcd has started, whatever happens.",
   observe: async (ctx) => ({ forced: ctx.record.facts?.recovery?.forced === true }),
@@ -226,6 +242,7 @@ const forceNewCluster: Phase = phase<{ forced: boolean }, 'force' | 'forced'>({
 
 const members: Phase = phase<undefined, undefined>({
   name: 'members',
+  runIf: underway,
   short: 'Remove any lost member still listed (there should be none); verify through the API that this member is the only one',
   async act(ctx) {
     const { log } = ctx;
@@ -244,6 +261,7 @@ const members: Phase = phase<undefined, undefined>({
 
 const configure: Phase = phase<undefined, undefined>({
   name: 'configure',
+  runIf: underway,
   short: 'Write etcd.env without the force flag for a cluster of this member alone (state existing); the host record: this member is the cluster',
   async act(ctx) {
     const { plan, host, log } = ctx;
@@ -263,6 +281,7 @@ const configure: Phase = phase<undefined, undefined>({
 
 const restart: Phase = phase<boolean, 'restart' | 'start'>({
   name: 'restart',
+  runIf: underway,
   short: 'Restart etcd normally (without the flag), enabled at boot',
   observe: (ctx) => ctx.init.isActive(ctx.plan),
   decide: (_plan, active) => (active ? 'restart' : 'start'),
@@ -276,6 +295,7 @@ const restart: Phase = phase<boolean, 'restart' | 'start'>({
 
 const health: Phase = phase<undefined, undefined>({
   name: 'health',
+  runIf: underway,
   short: 'Wait until the member serves, leads a one-member cluster and reads linearizably; end the recovery in the host record',
   async act(ctx) {
     const { plan, log } = ctx;

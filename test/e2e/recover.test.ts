@@ -66,11 +66,11 @@ async function writeKeys(hosts: number[], survivor: number, prefix: string, n: n
   return report.acknowledged;
 }
 
-interface Record {
+interface RecordDoc {
   clusterEndpoints?: string[];
   recovery?: { forced?: boolean; copies?: { from: string; to: string }[] };
 }
-const recordOn = async (i: number): Promise<Record> => parse(ok(await lab.on(i, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout) as Record;
+const recordOn = async (i: number): Promise<RecordDoc> => parse(ok(await lab.on(i, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout) as RecordDoc;
 const envOn = async (i: number): Promise<string> => ok(await lab.on(i, ['cat', '/etc/etcd/etcd.env'])).stdout;
 
 describe('recover after the loss of quorum', () => {
@@ -86,6 +86,8 @@ describe('recover after the loss of quorum', () => {
       oneErrorLine(r, /refusing to recover: 3 of 3 voting members answer; quorum is 2: the cluster is not lost \(answering: eahost1 \([0-9a-f]+\) at https:\/\/10\.88\.0\.1:2379, eahost2/);
       assert.match(r.stderr, /etcdadm member remove.*etcdadm join/);
     }
+    // a phase alone cannot skip the proof: nothing after preflight runs without a recovery it noted
+    for (const p of ['stop', 'force-new-cluster', 'configure']) oneErrorLine(await lab.etcdadm(3, ['recover', 'phase', p]), /no recovery is under way on this host: nothing proved the cluster lost/);
     assert.deepEqual(await lab.etcdPids(3), pidsBefore, 'etcd on host3 still runs, the same process');
     assert.deepEqual(await memberNames(3), listBefore);
     assert.equal(await envOn(3), envBefore);
