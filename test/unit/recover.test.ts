@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { copyTreeDurable, treeBytes } from '../../src/host/files.js';
 import { decideRecover, type RecoverMember, type RecoverWorld } from '../../src/cluster/recover.js';
 import { copyPathFor } from '../../src/phases/recover.js';
 
@@ -132,5 +136,35 @@ describe('recover: refuse or proceed', () => {
 
   it('the copy is a sibling of the data dir with a UTC timestamp', () => {
     assert.equal(copyPathFor('/var/lib/etcd/', new Date('2026-12-01T23:04:05.678Z')), '/var/lib/etcd.before-recover-20261201T230405Z');
+  });
+});
+
+describe('recover: the copy aside', () => {
+  it('copies a tree all or nothing: modes kept, the top 0700, symlinks as symlinks, a stale .partial replaced, an existing target refused', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcdadm-copy-'));
+    try {
+      const src = join(dir, 'etcd');
+      mkdirSync(join(src, 'member', 'snap'), { recursive: true, mode: 0o700 });
+      mkdirSync(join(src, 'member', 'wal'), { mode: 0o700 });
+      writeFileSync(join(src, 'member', 'snap', 'db'), 'x'.repeat(1000), { mode: 0o600 });
+      writeFileSync(join(src, 'member', 'wal', '0.wal'), 'y'.repeat(24), { mode: 0o600 });
+      symlinkSync('snap/db', join(src, 'member', 'link'));
+      const to = join(dir, 'etcd.before-recover-x');
+      mkdirSync(`${to}.partial`);
+      writeFileSync(join(`${to}.partial`, 'junk'), 'from a crash');
+      assert.equal(await treeBytes(src), 1024);
+      await copyTreeDurable(src, to, 0o700);
+      assert.equal(statSync(to).mode & 0o777, 0o700);
+      assert.equal(statSync(join(to, 'member', 'snap', 'db')).mode & 0o777, 0o600);
+      assert.equal(readFileSync(join(to, 'member', 'snap', 'db'), 'utf8'), 'x'.repeat(1000));
+      assert.equal(readFileSync(join(to, 'member', 'wal', '0.wal'), 'utf8'), 'y'.repeat(24));
+      assert.equal(readlinkSync(join(to, 'member', 'link')), 'snap/db');
+      assert.throws(() => statSync(`${to}.partial`), /ENOENT/);
+      assert.throws(() => statSync(join(to, 'junk')), /ENOENT/);
+      assert.equal(readFileSync(join(src, 'member', 'snap', 'db'), 'utf8'), 'x'.repeat(1000), 'the source is only read');
+      await assert.rejects(copyTreeDurable(src, to, 0o700), /exists already/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
