@@ -110,7 +110,7 @@ const preflight: Phase = phase<RecoverWorld, RecoverDecision>({
     if (ctx.options.dryRun) return { done: 'dry run: nothing changed' };
     const dead = d.dead.map((m) => ({ name: m.name, id: m.id, clientURLs: m.clientURLs, peerURLs: m.peerURLs }));
     await ctx.record.update({ recovery: resume ?? { startedAt: now.toISOString(), dead, copies } });
-    log.info(`${d.resuming ? 'Resuming the recovery' : 'Recovering'} of member ${label(d.self)}; dropping ${d.dead.map(label).join(', ') || 'no other member'}`);
+    log.info(`${d.resuming ? 'Resuming the recovery of' : 'Recovering'} member ${label(d.self)}; dropping ${d.dead.map(label).join(', ') || 'no other member'}`);
   },
 });
 
