@@ -8,6 +8,7 @@ import { downloadCommand } from './commands/download.js';
 import { infoCommand } from './commands/info.js';
 import { initCommand, joinCommand, resetCommand } from './commands/lifecycle.js';
 import { memberCommand } from './commands/member.js';
+import { recoverCommand } from './commands/recover.js';
 import { upgradeCommand } from './commands/upgrade.js';
 import { snapshotCommand } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
@@ -25,7 +26,7 @@ export function buildProgram(): Command<any, any, any> {
     .showHelpAfterError()
     .enablePositionalOptions(false);
   program.addHelpText('after', `\nExample:\n  etcdadm init\n  etcdadm join https://10.0.0.1:2379\n  etcdadm reset\n`);
-  for (const c of [initCommand(), joinCommand(), resetCommand(), infoCommand(), downloadCommand(), configCommand(), statusCommand(), memberCommand(), upgradeCommand(), snapshotCommand(), versionCommand(CLI_VERSION)])
+  for (const c of [initCommand(), joinCommand(), resetCommand(), infoCommand(), downloadCommand(), configCommand(), statusCommand(), memberCommand(), recoverCommand(), upgradeCommand(), snapshotCommand(), versionCommand(CLI_VERSION)])
     program.addCommand(c);
   return program;
 }

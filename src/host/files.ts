@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, mkdir, open, readFile, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, copyFile, lchown, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { holdsAt, testHold } from '../testhooks.js';
 
@@ -103,4 +103,50 @@ export async function removeFile(path: string): Promise<boolean> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
+}
+
+/** Bytes of the regular files under `path` (symlinks not followed); 0 when it does not exist. */
+export async function treeBytes(path: string): Promise<number> {
+  const st = await lstat(path).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.isFile() ? st.size : 0;
+  let total = 0;
+  for (const e of await readdir(path)) total += await treeBytes(join(path, e));
+  return total;
+}
+
+/**
+ * Copy the tree `from` to `to` (which must not exist) durably: into `<to>.partial` first (a partial copy an earlier
+ * crash left there is removed), every file and directory fsynced, modes kept, the top directory `mode`, then renamed
+ * to `to` and the parent fsynced. A crash leaves either no `to` or a complete one. Symlinks are copied as symlinks;
+ * the source is only read.
+ */
+export async function copyTreeDurable(from: string, to: string, mode = 0o700): Promise<void> {
+  if (await exists(to)) throw new Error(`${to} exists already`);
+  const tmp = `${to}.partial`;
+  await rm(tmp, { recursive: true, force: true });
+  const copy = async (src: string, dst: string, top: boolean): Promise<void> => {
+    const st = await lstat(src);
+    if (st.isSymbolicLink()) {
+      await symlink(await readlink(src), dst);
+    } else if (st.isDirectory()) {
+      await mkdir(dst, { mode: top ? mode : st.mode & 0o7777 });
+      await chmod(dst, top ? mode : st.mode & 0o7777);
+      for (const e of await readdir(src)) await copy(join(src, e), join(dst, e), false);
+      await fsyncDir(dst);
+    } else if (st.isFile()) {
+      await copyFile(src, dst, constants.COPYFILE_EXCL);
+      await chmod(dst, st.mode & 0o7777);
+      const fh = await open(dst, constants.O_RDONLY);
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+    }
+    await lchown(dst, st.uid, st.gid).catch(() => undefined);
+  };
+  await copy(from, tmp, true);
+  await rename(tmp, to);
+  await fsyncDir(dirname(to));
 }

@@ -8,7 +8,7 @@ import { availableParallelism, hostname } from 'node:os';
 import { lchown, lstat, mkdir, readdir, rename, rm, statfs } from 'node:fs/promises';
 import type { HostFacts } from '../config/types.js';
 import { execFile, type ExecOptions, type ExecResult } from './exec.js';
-import { exists, readIfExists, removeFile, writeFileAtomic, type WriteOptions } from './files.js';
+import { copyTreeDurable, exists, readIfExists, removeFile, treeBytes, writeFileAtomic, type WriteOptions } from './files.js';
 import { defaultRouteInterfaces, hostAddresses, portInUse } from './net.js';
 import { chownTree, ensureServiceAccount, lookupAccount, type Account } from './user.js';
 import type { Logger } from '../log/logger.js';
@@ -63,6 +63,10 @@ export interface Host {
 
   /** Whether something listens on host:port already. */
   portInUse(host: string, port: number): Promise<boolean>;
+  /** Bytes of the regular files under `path`. */
+  treeBytes(path: string): Promise<number>;
+  /** Copy a tree to `to` (must not exist) durably: all or nothing, fsynced, the top directory `mode` (files.ts). */
+  copyTree(from: string, to: string, mode: number): Promise<void>;
 }
 
 function kindOf(st: Awaited<ReturnType<typeof lstat>>): FileInfo['kind'] {
@@ -170,5 +174,13 @@ export class LocalHost implements Host {
 
   portInUse(host: string, port: number): Promise<boolean> {
     return portInUse(host, port);
+  }
+
+  treeBytes(path: string): Promise<number> {
+    return treeBytes(path);
+  }
+
+  copyTree(from: string, to: string, mode: number): Promise<void> {
+    return copyTreeDurable(from, to, mode);
   }
 }

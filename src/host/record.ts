@@ -36,6 +36,20 @@ export interface RecordFacts {
   createdDirs?: string[];
   /** An `upgrade apply` under way on this member (written before it changes anything, removed when it is done). */
   upgrade?: UpgradeInProgress;
+  /** A `recover` under way on this member (written before it changes anything, removed when it is done). */
+  recovery?: RecoveryInProgress;
+}
+
+/** What `etcdadm recover` decided and did so far, so that a re-run after a crash finishes the same recovery. */
+export interface RecoveryInProgress {
+  /** When the recovery began (ISO time). */
+  startedAt: string;
+  /** The members other than this one that the force-new-cluster start drops: name, hex ID, client and peer URLs. */
+  dead: { name: string; id: string; clientURLs: string[]; peerURLs: string[] }[];
+  /** Where the data dir (and the WAL dir) is copied: a target that exists is a complete copy (renamed into place). */
+  copies?: { from: string; to: string }[];
+  /** True once etcd served as a one-member cluster after its --force-new-cluster start. */
+  forced?: boolean;
 }
 
 export interface UpgradeInProgress {
@@ -68,6 +82,14 @@ const FACTS_SCHEMA = v.object({
   caFingerprint: v.optional(v.string()),
   createdDirs: v.optional(v.array(v.string())),
   upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()), raftSnapshot: v.optional(v.boolean()) })),
+  recovery: v.optional(
+    v.object({
+      startedAt: v.string(),
+      dead: v.array(v.object({ name: v.string(), id: v.string(), clientURLs: v.array(v.string()), peerURLs: v.array(v.string()) })),
+      copies: v.optional(v.array(v.object({ from: v.string(), to: v.string() }))),
+      forced: v.optional(v.boolean()),
+    }),
+  ),
   updatedAt: v.optional(v.string()),
 });
 
@@ -210,8 +232,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endRecovery, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -222,6 +244,7 @@ export class HostRecord {
       updatedAt: new Date().toISOString(),
     } as RecordDocument;
     if (endUpgrade) delete next.upgrade;
+    if (endRecovery) delete next.recovery;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -239,6 +262,7 @@ export class HostRecord {
       ...(next.caFingerprint ? { caFingerprint: next.caFingerprint } : {}),
       ...(next.createdDirs?.length ? { createdDirs: next.createdDirs } : {}),
       ...(next.upgrade ? { upgrade: next.upgrade } : {}),
+      ...(next.recovery ? { recovery: next.recovery } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };

@@ -89,7 +89,8 @@ export interface EtcdServer {
   /** PID of the running process, undefined while halted. */
   readonly pid: number | undefined;
   halt(): Promise<void>;
-  restart(): Promise<void>;
+  /** Halt and start again; `env` adds ETCD_* variables for this start only (as etcd.env would). */
+  restart(env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
   log(): string;
 }
@@ -312,12 +313,12 @@ class Member implements EtcdServer {
     }
   }
 
-  spawnProcess(): void {
+  spawnProcess(env: Record<string, string> = {}): void {
     const fd = openSync(this.logFile, 'a');
     try {
       const child = spawn(join(etcdBinDir(this.version), 'etcd'), this.args, {
         stdio: ['ignore', fd, fd],
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, // no ETCD_* from the caller's environment
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env }, // no ETCD_* from the caller's environment
       });
       this.child = child;
       this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
@@ -358,10 +359,10 @@ class Member implements EtcdServer {
     clearTimeout(timer);
   }
 
-  async restart(): Promise<void> {
+  async restart(env?: Record<string, string>): Promise<void> {
     if (this.stopped) throw new Error(`etcd ${this.name} was stopped (its dir is gone)`);
     await this.halt();
-    this.spawnProcess();
+    this.spawnProcess(env);
     await this.waitReady(20_000, false);
   }
 
