@@ -36,6 +36,23 @@ export interface RecordFacts {
   createdDirs?: string[];
   /** An `upgrade apply` under way on this member (written before it changes anything, removed when it is done). */
   upgrade?: UpgradeInProgress;
+  /** The scheduled backups installed here (`etcdadm backup schedule`); removed by unschedule and reset. */
+  backup?: BackupScheduleRecord;
+}
+
+/** A backup schedule as installed: what `backup run` acts on and `backup status` judges against. */
+export interface BackupScheduleRecord {
+  /** The interval (`1h`), as `--every` takes it. */
+  every: string;
+  keep: number;
+  /** Where the snapshots go: a structured destination (src/backup/schedule.ts), never credentials. */
+  destination: { kind: 'local'; dir: string };
+  onCalendar: string;
+  randomizedDelaySec: number;
+  /** The command line of the etcdadm the service runs (absolute paths), without `backup run`. */
+  command: string[];
+  /** When this schedule was installed (or last changed). */
+  installedAt: string;
 }
 
 export interface UpgradeInProgress {
@@ -68,6 +85,17 @@ const FACTS_SCHEMA = v.object({
   caFingerprint: v.optional(v.string()),
   createdDirs: v.optional(v.array(v.string())),
   upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()), raftSnapshot: v.optional(v.boolean()) })),
+  backup: v.optional(
+    v.object({
+      every: v.string(),
+      keep: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      destination: v.variant('kind', [v.object({ kind: v.literal('local'), dir: v.pipe(v.string(), v.startsWith('/')) })]),
+      onCalendar: v.string(),
+      randomizedDelaySec: v.number(),
+      command: v.pipe(v.array(v.string()), v.minLength(1)),
+      installedAt: v.string(),
+    }),
+  ),
   updatedAt: v.optional(v.string()),
 });
 
@@ -210,8 +238,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endBackup?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endBackup, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -222,6 +250,7 @@ export class HostRecord {
       updatedAt: new Date().toISOString(),
     } as RecordDocument;
     if (endUpgrade) delete next.upgrade;
+    if (endBackup) delete next.backup;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -239,6 +268,7 @@ export class HostRecord {
       ...(next.caFingerprint ? { caFingerprint: next.caFingerprint } : {}),
       ...(next.createdDirs?.length ? { createdDirs: next.createdDirs } : {}),
       ...(next.upgrade ? { upgrade: next.upgrade } : {}),
+      ...(next.backup ? { backup: next.backup } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };
