@@ -9,6 +9,7 @@
  * every day), so --every accepts exactly the intervals that do: 1m..30m dividing an hour, 1h..12h dividing a day,
  * 1d and 7d. Anything else is refused before the host changes, naming the nearest accepted values.
  */
+import { realpathSync } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
 import { PATHS } from '../config/defaults.js';
 
@@ -142,6 +143,18 @@ export function resolveSchedule(flags: ScheduleInput, config: { every: string; k
 export function etcdadmCommand(execPath: string, script: string | undefined): string[] {
   if (script && /\.(c|m)?js$/.test(script)) return [execPath, script];
   return [execPath];
+}
+
+/** The etcdadm running now (process.execPath and the resolved script), as etcdadmCommand puts it. */
+export function currentEtcdadm(): string[] {
+  const script = process.argv[1];
+  let resolved = script;
+  try {
+    resolved = script ? realpathSync(script) : undefined;
+  } catch {
+    /* keep it as given */
+  }
+  return etcdadmCommand(process.execPath, resolved);
 }
 
 /** The systemd unit names and files of the schedule (fixed: one schedule per host). */

@@ -18,7 +18,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BACKUP_UNITS, type BackupSpec } from '../backup/schedule.js';
+import { BACKUP_UNITS, currentEtcdadm, resolveSchedule, type BackupSpec } from '../backup/schedule.js';
 import { readBackupState, updateBackupState } from '../backup/state.js';
 import { PATHS } from '../config/defaults.js';
 import { EtcdadmError } from '../errors.js';
@@ -116,6 +116,43 @@ const scheduleRecordPhase: Phase = phase<undefined, undefined>({
 });
 
 export const BACKUP_SCHEDULE_PHASES: readonly Phase[] = [schedulePreflight, scheduleUnits, scheduleEnable, scheduleRecordPhase];
+
+// ------------------------------------------------------------------ init and join
+
+/** The schedule a configuration's backup section asks for (backup.every set), or undefined. */
+function configuredSchedule(ctx: PhaseContext): (BackupSpec & { command: string[] }) | undefined {
+  if (!ctx.plan.settings.backup.every) return undefined;
+  return { ...resolveSchedule({}, ctx.plan.settings.backup), command: currentEtcdadm() };
+}
+
+/** init/join preflight: a configuration that asks for scheduled backups needs systemd here, checked before anything changes. */
+export async function checkBackupSchedule(ctx: PhaseContext): Promise<void> {
+  const spec = configuredSchedule(ctx);
+  if (!spec) return;
+  if (!(await timersOf(ctx).available()))
+    throw new EtcdadmError(`backup.every is ${spec.every}, but systemd does not run this host: scheduled backups are a systemd timer`, {
+      hint: 'remove the backup section from the configuration (and take snapshots another way), or run this on a systemd host',
+      exitCode: 2,
+    });
+}
+
+/**
+ * init and join: with backup.every in the configuration, the schedule is installed as `backup schedule` installs it,
+ * right after the member is healthy (a failure rolls the run back like any other: the timer is disabled again).
+ */
+export const backupPhase: Phase = phase<undefined, undefined>({
+  name: 'backup',
+  short: 'Install the scheduled backups the configuration asks for (backup.every), as backup schedule does',
+  runIf: (ctx) => (ctx.plan.settings.backup.every ? true : 'no backup.every in the configuration'),
+  async act(ctx) {
+    const spec = configuredSchedule(ctx)!;
+    const pctx: PhaseContext = { ...ctx, options: { ...ctx.options, backup: spec } };
+    await scheduleUnits.act(pctx, undefined);
+    ctx.changes.add(`enable ${BACKUP_UNITS.timer}`, () => timersOf(ctx).disableNow([BACKUP_UNITS.timer, BACKUP_UNITS.service]));
+    await scheduleEnable.act(pctx, undefined);
+    await scheduleRecordPhase.act(pctx, undefined);
+  },
+});
 
 // ------------------------------------------------------------------ unschedule
 

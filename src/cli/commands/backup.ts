@@ -5,8 +5,7 @@
  * backups are not as they should be.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { realpathSync } from 'node:fs';
-import { BACKUP_UNITS, etcdadmCommand, parseInterval, resolveSchedule } from '../../backup/schedule.js';
+import { BACKUP_UNITS, currentEtcdadm, parseInterval, resolveSchedule } from '../../backup/schedule.js';
 import { backupHealth, humanAge, oneLine, readBackupState, updateBackupState } from '../../backup/state.js';
 import { PATHS } from '../../config/defaults.js';
 import { loadConfigLayer } from '../../config/file.js';
@@ -18,18 +17,6 @@ import { action, planFor, withContext } from '../command.js';
 import { stdout } from '../context.js';
 import { configOption } from '../flags.js';
 import { OUTPUT_FORMATS, render, renderPairs, type OutputFormat } from '../output.js';
-
-/** The etcdadm running now, by absolute paths: what the service will run. */
-function thisEtcdadm(): string[] {
-  const script = process.argv[1];
-  let resolved: string | undefined;
-  try {
-    resolved = script ? realpathSync(script) : undefined;
-  } catch {
-    resolved = script;
-  }
-  return etcdadmCommand(process.execPath, resolved);
-}
 
 function scheduleSubcommand(): Command<any, any, any> {
   const cmd = new Command('schedule')
@@ -57,7 +44,7 @@ Example:
         const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
         const config = { ...plan.settings.backup, ...file };
         const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config);
-        await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: thisEtcdadm() } } }, (ctx) =>
+        await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: currentEtcdadm() } } }, (ctx) =>
           runPhases(ctx, BACKUP_SCHEDULE_PHASES),
         );
       },
