@@ -222,6 +222,7 @@ const runSave: Phase = phase<undefined, undefined>({
   name: 'save',
   short: 'Save a snapshot of the local member with its sidecar (as snapshot save)',
   async act(ctx) {
+    // the destination is structured: a kind other than 'local' is dispatched here (and listed/pruned in prune)
     const { dir } = recorded(ctx).destination;
     const saved = await takeSnapshot(ctx, ctx.plan.member.urls.localClient, (name) => join(dir, snapshotName(name)));
     await updateBackupState(ctx.host, PATHS.backupStateFile, { lastSnapshot: { time: saved.time, snapshot: saved.path, revision: saved.revision, size: saved.size } });

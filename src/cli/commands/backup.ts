@@ -43,6 +43,7 @@ Example:
         const plan = await planFor(inv, 'ops', { useRecord: true });
         const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
         const config = { ...plan.settings.backup, ...file };
+        // destination options beyond --dir become fields of spec.destination here (file paths only, never secrets)
         const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config);
         await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: currentEtcdadm() } } }, (ctx) =>
           runPhases(ctx, BACKUP_SCHEDULE_PHASES),
