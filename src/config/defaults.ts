@@ -28,6 +28,8 @@ export const DEFAULTS = {
   quotaBackendBytes: 2 * 1024 ** 3,
   heartbeatIntervalMs: 100,
   electionTimeoutMs: 1000,
+  /** `backup schedule` without --keep: a day of hourly snapshots. */
+  backupKeep: 24,
   /** How long `health` waits for etcd to serve after start. */
   healthTimeout: '2m',
 } as const;
@@ -43,6 +45,8 @@ export const PATHS = {
   /** Snapshots etcdadm takes before it changes a member (upgrade apply): 0700, each file 0600. */
   backupDir: '/var/backups/etcdadm',
   unitDir: '/etc/systemd/system',
+  /** Scheduled backups (`etcdadm backup run`): the outcome of the last runs, JSON, 0600, in a 0700 directory. */
+  backupStateFile: '/var/lib/etcdadm/backup-state.json',
   /** The static Pod's file name inside the kubelet's manifest dir. */
   podManifestName: 'etcd.yaml',
   /** etcdctl with the client certificate, inside the install dir. */

@@ -6,11 +6,12 @@
  */
 import { isIP } from 'node:net';
 import * as v from 'valibot';
-import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from './defaults.js';
+import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS, PATHS } from './defaults.js';
 import { parseDuration } from './duration.js';
 import { describeRename, etcdFlagList, knownEtcdFlags, renamedFlag } from './etcd-flags.js';
 import { atLeastMinor, normalizeVersion, parseVersion } from './version.js';
 import { releaseUrlProblem } from '../release/spec.js';
+import { onCalendarFor, parseInterval } from '../backup/schedule.js';
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
 
@@ -393,6 +394,29 @@ const joinSection = section(
   'join',
 );
 
+/** Scheduled backups (`etcdadm backup schedule`; init and join install the schedule when `every` is set). */
+const backupSection = section(
+  {
+    every: v.optional(
+      validated(str('a duration such as "1h"'), (e) => {
+        if (e === '') return undefined;
+        const ms = parseInterval(e);
+        if (ms === undefined) return `must be a duration such as 15m, 1h, 6h or 1d (empty: no schedule), got ${describeValue(e)}`;
+        const cal = onCalendarFor(ms);
+        return 'problem' in cal ? cal.problem : undefined;
+      }),
+    ),
+    keep: v.optional(wholeNumber('a number of snapshots', 1)),
+    dir: v.optional(
+      v.pipe(
+        absolutePath(false),
+        v.check((d) => !/\s/.test(d), 'must not contain spaces'),
+      ),
+    ),
+  },
+  'backup',
+);
+
 export interface SchemaOptions {
   /** The etcd version that will run when it does not come from the file (a --version flag): version-dependent checks use it. */
   etcdVersion?: string;
@@ -410,6 +434,7 @@ export function configDocumentSchema(options: SchemaOptions = {}) {
     install: v.optional(installSection),
     service: v.optional(serviceSection),
     join: v.optional(joinSection),
+    backup: v.optional(backupSection),
   };
   const known = Object.keys(root);
   const document = v.strictObject(root, (issue) => {
@@ -745,4 +770,5 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     kubeletPodManifestPath: DEFAULTS.podManifestDir,
   },
   join: { endpoints: [], learner: true, retry: true },
+  backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir },
 });

@@ -322,6 +322,14 @@ const COMMENTS: FieldComments = {
       retry: "Retry membership changes while etcd answers 'unhealthy cluster'.",
     },
   },
+  backup: {
+    comment: 'Scheduled snapshots (a systemd timer, etcdadm backup schedule); init and join install it when every is set.',
+    fields: {
+      every: 'How often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d; empty: no schedule.',
+      keep: 'How many of the newest snapshots stay; older ones are pruned after each snapshot.',
+      dir: 'Directory of the snapshots (0700, each file 0600).',
+    },
+  },
 };
 
 function yamlScalar(x: unknown): string {

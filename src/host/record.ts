@@ -38,6 +38,8 @@ export interface RecordFacts {
   upgrade?: UpgradeInProgress;
   /** A `recover` under way on this member (written before it changes anything, removed when it is done). */
   recovery?: RecoveryInProgress;
+  /** The scheduled backups installed here (`etcdadm backup schedule`); removed by unschedule and reset. */
+  backup?: BackupScheduleRecord;
 }
 
 /** What `etcdadm recover` decided and did so far, so that a re-run after a crash finishes the same recovery. */
@@ -50,6 +52,21 @@ export interface RecoveryInProgress {
   copies?: { from: string; to: string }[];
   /** True once etcd served as a one-member cluster after its --force-new-cluster start. */
   forced?: boolean;
+}
+
+/** A backup schedule as installed: what `backup run` acts on and `backup status` judges against. */
+export interface BackupScheduleRecord {
+  /** The interval (`1h`), as `--every` takes it. */
+  every: string;
+  keep: number;
+  /** Where the snapshots go: a structured destination (src/backup/schedule.ts), never credentials. */
+  destination: { kind: 'local'; dir: string };
+  onCalendar: string;
+  randomizedDelaySec: number;
+  /** The command line of the etcdadm the service runs (absolute paths), without `backup run`. */
+  command: string[];
+  /** When this schedule was installed (or last changed). */
+  installedAt: string;
 }
 
 export interface UpgradeInProgress {
@@ -88,6 +105,17 @@ const FACTS_SCHEMA = v.object({
       dead: v.array(v.object({ name: v.string(), id: v.string(), clientURLs: v.array(v.string()), peerURLs: v.array(v.string()) })),
       copies: v.optional(v.array(v.object({ from: v.string(), to: v.string() }))),
       forced: v.optional(v.boolean()),
+    }),
+  ),
+  backup: v.optional(
+    v.object({
+      every: v.string(),
+      keep: v.pipe(v.number(), v.integer(), v.minValue(1)),
+      destination: v.variant('kind', [v.object({ kind: v.literal('local'), dir: v.pipe(v.string(), v.startsWith('/')) })]),
+      onCalendar: v.string(),
+      randomizedDelaySec: v.number(),
+      command: v.pipe(v.array(v.string()), v.minLength(1)),
+      installedAt: v.string(),
     }),
   ),
   updatedAt: v.optional(v.string()),
@@ -232,8 +260,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, endRecovery, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -245,6 +273,7 @@ export class HostRecord {
     } as RecordDocument;
     if (endUpgrade) delete next.upgrade;
     if (endRecovery) delete next.recovery;
+    if (endBackup) delete next.backup;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -263,6 +292,7 @@ export class HostRecord {
       ...(next.createdDirs?.length ? { createdDirs: next.createdDirs } : {}),
       ...(next.upgrade ? { upgrade: next.upgrade } : {}),
       ...(next.recovery ? { recovery: next.recovery } : {}),
+      ...(next.backup ? { backup: next.backup } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };

@@ -160,6 +160,99 @@ function kubelet(host: Host): InitSystem {
   };
 }
 
+/** A systemd timer and what it starts, as `systemctl` reports them. */
+export interface TimerState {
+  /** `systemctl is-enabled`: enabled, disabled, not-found, ... */
+  enabled: string;
+  /** `systemctl is-active`: active, inactive, ... */
+  active: string;
+  /** When the timer elapses next (ISO 8601), from NextElapseUSecRealtime; undefined when it is not scheduled. */
+  nextElapse?: string;
+  /** When it last started its unit (ISO 8601), from LastTriggerUSec. */
+  lastTrigger?: string;
+}
+
+/** systemd timers (scheduled backups); like InitSystem, the time spent counts as waiting on systemctl. */
+export interface SystemdTimers {
+  /** Whether systemd runs this host (a timer can be installed). */
+  available(): Promise<boolean>;
+  /** Write unit files (0644) and daemon-reload. */
+  install(files: readonly { path: string; text: string }[]): Promise<void>;
+  /** Enable and start a timer; with `restart`, restarted so that a changed OnCalendar= takes effect now. */
+  enableNow(timer: string, restart: boolean): Promise<void>;
+  /** Stop and disable units (absent ones are fine) and forget a failed state. */
+  disableNow(units: readonly string[]): Promise<void>;
+  /** Remove unit files; daemon-reload when one was there. Returns the files removed. */
+  removeFiles(paths: readonly string[]): Promise<string[]>;
+  state(timer: string): Promise<TimerState>;
+}
+
+/** A timestamp as `systemctl show --timestamp=utc` prints it ("Tue 2026-12-01 23:00:00 UTC") → ISO; else undefined. */
+export function parseSystemdTimestamp(text: string): string | undefined {
+  const m = /(\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2})(?:\.(\d+))? UTC\s*$/.exec(text.trim());
+  if (!m) return undefined;
+  const t = Date.parse(`${m[1]}T${m[2]}${m[3] ? `.${m[3].slice(0, 3).padEnd(3, '0')}` : ''}Z`);
+  return Number.isNaN(t) ? undefined : new Date(t).toISOString();
+}
+
+/** `systemctl show -p A,B` output (`A=x` lines) as a map. */
+export function parseShow(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=');
+    if (i > 0) out.set(line.slice(0, i), line.slice(i + 1).trim());
+  }
+  return out;
+}
+
+export function systemdTimers(host: Host, timings?: Timings): SystemdTimers {
+  const run = (args: string[]) => (timings ? timings.wait('systemctl', () => host.exec(SYSTEMCTL, args)) : host.exec(SYSTEMCTL, args));
+  const failed = (what: string, r: { stdout: string; stderr: string }) =>
+    new EtcdadmError(`systemctl ${what} failed: ${(r.stderr.trim() || r.stdout.trim()).split('\n').pop() ?? ''}`, { hint: 'check that systemd runs this host (systemctl is-system-running)' });
+  const reload = async () => {
+    const r = await run(['daemon-reload']);
+    if (r.code !== 0) throw failed('daemon-reload', r);
+  };
+  return {
+    async available() {
+      return host.exists('/run/systemd/system');
+    },
+    async install(files) {
+      for (const f of files) await host.write(f.path, f.text, { mode: 0o644 });
+      await reload();
+    },
+    async enableNow(timer, restart) {
+      const r = await run(['enable', '--now', timer]);
+      if (r.code !== 0) throw failed(`enable --now ${timer}`, r);
+      if (restart) {
+        const rr = await run(['restart', timer]);
+        if (rr.code !== 0) throw failed(`restart ${timer}`, rr);
+      }
+    },
+    async disableNow(units) {
+      await run(['disable', '--now', ...units]);
+      await run(['reset-failed', ...units]);
+    },
+    async removeFiles(paths) {
+      const removed: string[] = [];
+      for (const p of paths) if (await host.remove(p)) removed.push(p);
+      if (removed.length) await reload();
+      return removed;
+    },
+    async state(timer) {
+      const enabled = (await run(['is-enabled', timer])).stdout.trim() || 'not-found';
+      const active = (await run(['is-active', timer])).stdout.trim() || 'unknown';
+      const props = ['-p', 'NextElapseUSecRealtime,LastTriggerUSec'];
+      let show = await run(['show', timer, ...props, '--timestamp=utc']);
+      if (show.code !== 0) show = await run(['show', timer, ...props]);
+      const p = parseShow(show.stdout);
+      const next = parseSystemdTimestamp(p.get('NextElapseUSecRealtime') ?? '');
+      const last = parseSystemdTimestamp(p.get('LastTriggerUSec') ?? '');
+      return { enabled, active, ...(next ? { nextElapse: next } : {}), ...(last ? { lastTrigger: last } : {}) };
+    },
+  };
+}
+
 /** The init system `name` on `host`; with `timings`, every call counts as waiting on systemctl. */
 export function initSystemFor(name: Plan['service']['initSystem'], host: Host, timings?: Timings): InitSystem {
   const impl = name === 'kubelet' ? kubelet(host) : systemd(host);

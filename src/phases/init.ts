@@ -1,6 +1,7 @@
 /**
  * `etcdadm init`: a new one-member cluster on this host. Phases, in etcdadm's order after preflight:
- * preflight, install, certificates, snapshot, configure, start, etcdctl, health, post-init-instructions.
+ * preflight, install, certificates, snapshot, configure, start, etcdctl, health, backup (only with backup.every in
+ * the configuration: the scheduled backups, see phases/backup.ts), post-init-instructions.
  */
 import { basename, dirname, join } from 'node:path';
 import type { Plan } from '../config/types.js';
@@ -23,6 +24,7 @@ import {
   type HostObservation,
   type InitTakeover,
 } from './preflight.js';
+import { backupPhase, checkBackupSchedule } from './backup.js';
 import {
   certificatesPhase,
   clusterToken,
@@ -54,6 +56,7 @@ export const initPreflightPhase: Phase = phase<HostObservation, { problem?: Retu
     if (d.takeover.kind !== 'take-over' && d.ports) refuse(d.ports);
     await checkCA(ctx, false);
     await checkSnapshot(ctx);
+    await checkBackupSchedule(ctx);
     if (d.takeover.kind === 'resume') {
       log.info(`Resuming the interrupted init of ${plan.member.name} recorded in ${plan.files.record}`);
       return;
@@ -187,5 +190,6 @@ export const INIT_PHASES: readonly Phase[] = [
   startPhase,
   etcdctlPhase,
   healthPhase,
+  backupPhase,
   postInitInstructionsPhase,
 ];

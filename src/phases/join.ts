@@ -1,11 +1,13 @@
 /**
  * `etcdadm join <endpoint>`: add this host to an existing cluster. Phases, in etcdadm's order after preflight:
- * preflight, stop, certificates, install, membership, configure, start, etcdctl, health.
+ * preflight, stop, certificates, install, membership, configure, start, etcdctl, health, backup (only with
+ * backup.every in the configuration: the scheduled backups, see phases/backup.ts).
  * Everything that can fail locally (CA, directories, free space, certificates, download, SHA-256, install) runs before
  * `membership` changes the cluster, so a local failure never leaves a member added that cannot start. Each phase
  * re-reads the cluster instead of remembering: run alone, twice, or after a crash, it does the right thing. A host
  * that already is a started member of that cluster is left alone (nothing to do).
  */
+import { backupPhase, checkBackupSchedule } from './backup.js';
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
@@ -76,6 +78,7 @@ export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEt
     if (d.problem) refuse(d.problem);
     if (d.ports) refuse(d.ports);
     await checkCA(ctx, true);
+    await checkBackupSchedule(ctx);
     if (d.local.kind === 'continue') log.info(d.local.why);
     if (d.local.kind === 'stop') log.info(`${d.local.why}; it will be stopped`);
     const r = ctx.record.facts;
@@ -293,4 +296,5 @@ export const JOIN_PHASES: readonly Phase[] = [
   startPhase,
   etcdctlPhase,
   joinHealthPhase,
+  backupPhase,
 ];

@@ -25,6 +25,7 @@ import { pkiFiles } from '../pki/store.js';
 import { uninstallRelease } from '../release/index.js';
 import type { PhaseContext, RunOptions } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
+import { removeBackupUnits } from './backup.js';
 import { refuse, type Refusal } from './preflight.js';
 
 // ------------------------------------------------------------------ preflight
@@ -238,6 +239,8 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision>({
     if (certs) log.info(`Removed ${certs} certificate and key files from ${plan.pki.certsDir}`);
     // an empty certs dir goes whoever made it (the CA copy of a join makes it): nothing is lost with an empty directory
     if (((await host.list(plan.pki.certsDir)) ?? ['x']).length === 0) await host.removeTree(plan.pki.certsDir).catch(() => undefined);
+    // scheduled backups of this member: their timer would only fail from now on (the snapshots themselves stay)
+    for (const f of await removeBackupUnits(ctx)) log.info(`Removed ${f}`);
     if (await ctx.init.isInstalled(plan)) log.info(`Removed ${plan.service.initSystem === 'systemd' ? plan.service.unitFile : plan.service.podManifestFile}`);
     await ctx.init.remove(plan);
     for (const f of [plan.files.envFile, plan.files.etcdctlEnvFile, plan.install.etcdctlWrapper]) if (await host.remove(f)) log.info(`Removed ${f}`);

@@ -16,6 +16,7 @@ import type { Logger } from '../log/logger.js';
 import { Timings } from '../log/timings.js';
 import { downloadRelease, type DownloadResult, type ReleaseSpec } from '../release/index.js';
 import { Changes, journaled } from './changes.js';
+import type { BackupSpec } from '../backup/schedule.js';
 
 /** The command's own options (not settings: they are not recorded). */
 export interface RunOptions {
@@ -31,6 +32,8 @@ export interface RunOptions {
   dryRun?: boolean;
   /** snapshot save: where to (a dir, or one file) and from which member's client URL. */
   snapshotTo?: { dir?: string; output?: string; endpoint?: string };
+  /** backup schedule: the validated schedule to install and the etcdadm command line its service runs. */
+  backup?: BackupSpec & { command: string[] };
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

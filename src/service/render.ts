@@ -256,3 +256,62 @@ ${mounts}
 ${volumes}
 `;
 }
+
+/** What the backup units are rendered from (see src/backup/schedule.ts). */
+export interface BackupUnitInput {
+  /** The etcdadm to run, by absolute paths (etcdadmCommand). */
+  command: readonly string[];
+  every: string;
+  keep: number;
+  onCalendar: string;
+  randomizedDelaySec: number;
+  /** The service the timer starts. */
+  serviceUnit: string;
+  /** The etcd unit the backups are of (ordered after it at boot), for systemd hosts. */
+  etcdUnit?: string;
+}
+
+/** systemd's quoting for one ExecStart= word: plain when safe, else in double quotes with \ and " escaped. */
+function execWord(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
+}
+
+/**
+ * etcdadm-backup.service: a oneshot that runs `etcdadm backup run` — the snapshot save and the prune as one phase
+ * list that records its outcome in the state file. Everything else comes from the host record, so the unit carries
+ * no settings that could drift from it, and no secret.
+ */
+export function renderBackupService(u: BackupUnitInput): string {
+  const after = u.etcdUnit ? ` ${u.etcdUnit}` : '';
+  return `[Unit]
+Description=etcd snapshot every ${u.every}, the newest ${u.keep} kept (managed by etcdadm)
+Documentation=man:systemd.timer(5)
+After=network-online.target local-fs.target${after}
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+ExecStart=${[...u.command, 'backup', 'run'].map(execWord).join(' ')}
+Nice=10
+IOSchedulingClass=idle
+UMask=0077
+`;
+}
+
+/** etcdadm-backup.timer: OnCalendar= at the interval, Persistent=true (a run missed while off runs at boot), spread. */
+export function renderBackupTimer(u: BackupUnitInput): string {
+  return `[Unit]
+Description=etcd snapshot every ${u.every} (managed by etcdadm)
+
+[Timer]
+OnCalendar=${u.onCalendar}
+Persistent=true
+RandomizedDelaySec=${u.randomizedDelaySec}
+FixedRandomDelay=true
+AccuracySec=1s
+Unit=${u.serviceUnit}
+
+[Install]
+WantedBy=timers.target
+`;
+}

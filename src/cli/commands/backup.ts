@@ -1,0 +1,171 @@
+/**
+ * `etcdadm backup schedule|unschedule|run|status`: snapshots of the local member on a systemd timer. schedule,
+ * unschedule and run are phase lists on the runner (src/phases/backup.ts); status only reads (the host record, the
+ * state file, systemd's view of the timer) and judges with a pure decision (src/backup/state.ts), exit code 3 when
+ * backups are not as they should be.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { BACKUP_UNITS, currentEtcdadm, parseInterval, resolveSchedule } from '../../backup/schedule.js';
+import { backupHealth, humanAge, oneLine, readBackupState, updateBackupState } from '../../backup/state.js';
+import { PATHS } from '../../config/defaults.js';
+import { loadConfigLayer } from '../../config/file.js';
+import { systemdTimers } from '../../initsystem/index.js';
+import { BACKUP_RUN_PHASES, BACKUP_SCHEDULE_PHASES, BACKUP_UNSCHEDULE_PHASES } from '../../phases/backup.js';
+import { memberEndpoints } from '../../run/context.js';
+import { runPhases } from '../../run/runner.js';
+import { action, planFor, withContext } from '../command.js';
+import { stdout } from '../context.js';
+import { configOption } from '../flags.js';
+import { OUTPUT_FORMATS, render, renderPairs, type OutputFormat } from '../output.js';
+
+function scheduleSubcommand(): Command<any, any, any> {
+  const cmd = new Command('schedule')
+    .description('Take a snapshot of the local member on a systemd timer, keeping the newest N (re-run to change it)')
+    .addOption(new Option('--every <interval>', 'how often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d (or backup.every in --config)'))
+    .addOption(new Option('--keep <n>', 'how many of the newest snapshots stay (default: backup.keep, 24)'))
+    .addOption(new Option('--dir <dir>', `the snapshot directory (default: backup.dir, ${PATHS.backupDir})`))
+    .addOption(configOption());
+  cmd.addHelpText(
+    'after',
+    `
+Installs ${BACKUP_UNITS.timerFile} (OnCalendar= at the interval, Persistent=true, a randomized delay) and
+${BACKUP_UNITS.serviceFile} (oneshot: this etcdadm's 'backup run': snapshot save, then prune, the outcome in
+${PATHS.backupStateFile}). The schedule is kept in the host record; flags override a --config file's backup section.
+
+Example:
+  etcdadm backup schedule --every 1h --keep 24
+  etcdadm backup schedule --every 15m --keep 96 --dir /srv/etcd-backups
+`,
+  );
+  cmd.action(
+    action(
+      async (inv) => {
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
+        const config = { ...plan.settings.backup, ...file };
+        // destination options beyond --dir become fields of spec.destination here (file paths only, never secrets)
+        const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config);
+        await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: currentEtcdadm() } } }, (ctx) =>
+          runPhases(ctx, BACKUP_SCHEDULE_PHASES),
+        );
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
+function unscheduleSubcommand(): Command<any, any, any> {
+  const cmd = new Command('unschedule').description('Remove the backup timer and its service (the snapshots stay)');
+  cmd.addHelpText('after', '\nExample:\n  etcdadm backup unschedule\n');
+  cmd.action(
+    action(
+      async (inv) => {
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        await withContext(inv, plan, { command: 'backup unschedule', endpoints: memberEndpoints }, (ctx) => runPhases(ctx, BACKUP_UNSCHEDULE_PHASES));
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
+function runSubcommand(): Command<any, any, any> {
+  const cmd = new Command('run').description("One scheduled backup now, as the timer's service runs it: snapshot save, then prune; the outcome recorded");
+  cmd.addHelpText('after', `\nThe outcome (last success with its snapshot, or the failure's one-line error) goes to ${PATHS.backupStateFile}.\n\nExample:\n  etcdadm backup run\n  systemctl start ${BACKUP_UNITS.service}\n`);
+  cmd.action(
+    action(
+      async (inv) => {
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        try {
+          await withContext(inv, plan, { command: 'backup run', endpoints: memberEndpoints }, (ctx) => runPhases(ctx, BACKUP_RUN_PHASES));
+        } catch (err) {
+          if (inv.record.facts?.backup)
+            await updateBackupState(inv.host, PATHS.backupStateFile, { lastFailure: { time: new Date().toISOString(), error: oneLine(err) } }).catch((e: unknown) =>
+              inv.log.warn(`could not record the failure in ${PATHS.backupStateFile}: ${oneLine(e)}`),
+            );
+          throw err;
+        }
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
+export interface BackupStatusReport {
+  scheduled: boolean;
+  schedule: { every: string; keep: number; destination: { kind: string; dir: string }; onCalendar: string; randomizedDelaySec: number; installedAt: string; command: string[] } | null;
+  timer: { unit: string; enabled: string; active: string; nextRun: string | null; lastTrigger: string | null } | null;
+  lastSuccess: { time: string; ageSeconds: number; snapshot: string; revision: number; size: number; pruned: number } | null;
+  lastFailure: { time: string; error: string } | null;
+  health: string;
+  problem: string | null;
+}
+
+function statusText(r: BackupStatusReport): string {
+  if (!r.schedule) return `schedule      none\nhealth        ${r.health}: ${r.problem ?? ''}`;
+  const s = r.schedule;
+  const rows: [string, string][] = [
+    ['schedule', `every ${s.every} (OnCalendar=${s.onCalendar}, RandomizedDelaySec=${s.randomizedDelaySec}), keep ${s.keep}, into ${s.destination.dir}`],
+    ['installed', s.installedAt],
+    ['timer', r.timer ? `${r.timer.unit} ${r.timer.enabled}, ${r.timer.active}` : '-'],
+    ['next run', r.timer?.nextRun ?? '-'],
+    ['last success', r.lastSuccess ? `${r.lastSuccess.time} (${humanAge(r.lastSuccess.ageSeconds * 1000)} ago) ${r.lastSuccess.snapshot}` : 'never'],
+    ['last failure', r.lastFailure ? `${r.lastFailure.time}: ${r.lastFailure.error}` : 'none'],
+    ['health', r.problem ? `${r.health}: ${r.problem}` : r.health],
+  ];
+  return renderPairs(rows);
+}
+
+function statusSubcommand(): Command<any, any, any> {
+  const cmd = new Command('status')
+    .description('The backup schedule, the last success and its age, the last failure and the next run')
+    .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'));
+  cmd.addHelpText(
+    'after',
+    `
+Exit codes: 0 backups as they should be (or a new schedule that has not run yet); 1 the check could not run;
+3 the last run failed, the last success is older than two intervals, no success in the two intervals since the
+schedule was installed, or no schedule here.
+
+Example:
+  etcdadm backup status
+  etcdadm backup status -o json
+`,
+  );
+  cmd.action(
+    action(
+      async (inv) => {
+        const b = inv.record.facts?.backup;
+        const now = new Date();
+        const state = await readBackupState(inv.host, PATHS.backupStateFile);
+        const timer = b ? await systemdTimers(inv.host).state(BACKUP_UNITS.timer) : undefined;
+        const intervalMs = b ? parseInterval(b.every) : undefined;
+        const health = backupHealth({ ...(b && intervalMs ? { schedule: { intervalMs, installedAt: b.installedAt } } : {}), state, now });
+        const ok = state.lastSuccess;
+        const report: BackupStatusReport = {
+          scheduled: b !== undefined,
+          schedule: b ? { every: b.every, keep: b.keep, destination: b.destination, onCalendar: b.onCalendar, randomizedDelaySec: b.randomizedDelaySec, installedAt: b.installedAt, command: b.command } : null,
+          timer: timer ? { unit: BACKUP_UNITS.timer, enabled: timer.enabled, active: timer.active, nextRun: timer.nextElapse ?? null, lastTrigger: timer.lastTrigger ?? null } : null,
+          lastSuccess: ok ? { time: ok.time, ageSeconds: Math.round((now.getTime() - Date.parse(ok.time)) / 1000), snapshot: ok.snapshot, revision: ok.revision, size: ok.size, pruned: ok.pruned } : null,
+          lastFailure: state.lastFailure ?? null,
+          health: health.state,
+          problem: health.problem ?? null,
+        };
+        stdout(render(report, String(inv.opts.output) as OutputFormat, statusText));
+        if (health.problem) inv.log.warn(health.problem);
+        process.exitCode = health.exitCode;
+      },
+      { record: true },
+    ),
+  );
+  return cmd;
+}
+
+export function backupCommand(): Command<any, any, any> {
+  const cmd = new Command('backup').description('Scheduled snapshots of the local member: schedule, unschedule, run, status');
+  for (const c of [scheduleSubcommand(), unscheduleSubcommand(), runSubcommand(), statusSubcommand()]) cmd.addCommand(c);
+  cmd.addHelpText('after', '\nExample:\n  etcdadm backup schedule --every 1h --keep 24\n  etcdadm backup status\n  etcdadm backup unschedule\n');
+  return cmd;
+}
