@@ -19,6 +19,8 @@ export interface SnapshotFacts {
   pageSize: number;
   /** SHA-256 of the database (hex), which the file's last 32 bytes repeat. */
   sha256: string;
+  /** SHA-256 of the whole file (hex), as a sidecar records it. */
+  fileSha256: string;
 }
 
 function bad(path: string, why: string): EtcdadmError {
@@ -56,10 +58,11 @@ export async function verifySnapshotFile(path: string): Promise<SnapshotFacts> {
     await fh.close();
   }
   const hash = createHash('sha256');
-  if (size > HASH_BYTES) for await (const chunk of createReadStream(path, { start: 0, end: size - HASH_BYTES - 1 })) hash.update(chunk as Buffer);
+  if (size > HASH_BYTES) for await (const chunk of createReadStream(path, { start: 0, end: size - HASH_BYTES - 1, highWaterMark: 4 << 20 })) hash.update(chunk as Buffer);
+  const whole = hash.copy().update(tail).digest('hex'); // the same pass gives the file's own hash
   const digest = hash.digest();
   if (!digest.equals(tail)) throw bad(path, 'its SHA-256 does not match the one stored in it: the file is corrupt');
-  return { path, size, pageSize, sha256: digest.toString('hex') };
+  return { path, size, pageSize, sha256: digest.toString('hex'), fileSha256: whole };
 }
 
 /** SHA-256 (hex) of a whole file. */
@@ -78,7 +81,7 @@ export async function verifySnapshotWithSidecar(path: string): Promise<SnapshotF
   const sidecar = await readSidecar(path);
   if (sidecar) {
     if (sidecar.size !== facts.size) throw new EtcdadmError(`${path} is not a usable etcd snapshot: ${facts.size} bytes, its sidecar says ${sidecar.size}`, { hint: 'the file was cut short or replaced; use another snapshot', exitCode: 2 });
-    if ((await fileSha256(path)) !== sidecar.sha256) throw new EtcdadmError(`${path} is not a usable etcd snapshot: its SHA-256 differs from its sidecar's`, { hint: 'the file was changed after it was saved; use another snapshot', exitCode: 2 });
+    if (facts.fileSha256 !== sidecar.sha256) throw new EtcdadmError(`${path} is not a usable etcd snapshot: its SHA-256 differs from its sidecar's`, { hint: 'the file was changed after it was saved; use another snapshot', exitCode: 2 });
   }
   return { ...facts, sidecar };
 }
