@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './lab.js';
 
-export const S3_KEY = 'testkey';
+export const S3_KEY = 'AKIAETCDADMTEST7Q3Z';
 export const S3_SECRET = 'testsecret-0f3c9a7e51d2';
 
 export interface S3ServerOptions {
@@ -19,6 +19,8 @@ export interface S3ServerOptions {
   /** A lab namespace and its 10.88.0.x address (default: 127.0.0.1 on this machine). */
   netns?: string;
   listen?: string;
+  /** Serve HTTPS with this certificate and key (PEM files). */
+  tls?: { cert: string; key: string };
 }
 
 export class S3Server {
@@ -28,7 +30,7 @@ export class S3Server {
     return join(this.opts.runDir, 's3-server.pid');
   }
   get endpoint(): string {
-    return `http://${this.opts.listen ?? '127.0.0.1'}:${this.opts.port}`;
+    return `${this.opts.tls ? 'https' : 'http'}://${this.opts.listen ?? '127.0.0.1'}:${this.opts.port}`;
   }
   get pid(): number {
     return Number(readFileSync(this.pidFile, 'utf8').trim());
@@ -42,6 +44,7 @@ export class S3Server {
         S3_ACCESS_KEY: S3_KEY,
         S3_SECRET_KEY: S3_SECRET,
         ...(this.opts.netns ? { S3_NETNS: this.opts.netns, S3_LISTEN: this.opts.listen ?? '' } : {}),
+        ...(this.opts.tls ? { S3_TLS_CERT: this.opts.tls.cert, S3_TLS_KEY: this.opts.tls.key } : {}),
       },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
