@@ -16,6 +16,7 @@ import type { Logger } from '../log/logger.js';
 import { Timings } from '../log/timings.js';
 import { downloadRelease, type DownloadResult, type ReleaseSpec } from '../release/index.js';
 import { Changes, journaled } from './changes.js';
+import type { S3Location } from '../s3/location.js';
 
 /** The command's own options (not settings: they are not recorded). */
 export interface RunOptions {
@@ -29,6 +30,8 @@ export interface RunOptions {
   dryRun?: boolean;
   /** snapshot save: where to (a dir, or one file) and from which member's client URL. */
   snapshotTo?: { dir?: string; output?: string; endpoint?: string };
+  /** snapshot save/list/prune: the bucket (the --s3-* options; credentials are read when the store opens). */
+  s3?: S3Location;
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

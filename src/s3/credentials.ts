@@ -103,7 +103,7 @@ export async function loadCredentials(loc: Pick<S3Location, 'credentialsFile'>, 
     if (!st.isFile()) throw invalid(file, 'not a regular file');
     if ((st.mode & 0o077) !== 0)
       throw new EtcdadmError(`the S3 credentials file ${file} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: group or others may read it`, {
-        hint: `chmod 600 ${file} (and rotate the keys if others could read them)`,
+        hint: `make it private (chmod 600 ${file}) and rotate the keys if others could read them`,
         exitCode: 2,
       });
     return parseCredentials(await fh.readFile('utf8'), file);

@@ -13,7 +13,8 @@
  *       (MD5 of the part MD5s, "-N") and x-amz-meta-sha256 (the whole file's SHA-256) compared with the file's.
  *       On any failure the multipart upload is aborted (retried; if the endpoint is gone, the error says so and
  *       `abortStale` at the next upload aborts it) and a completed but mismatching object is removed.
- *       abortStale: a key prefix whose unfinished multipart uploads are aborted first (an earlier failed run's)
+ *       abortStale: a key prefix whose unfinished multipart uploads are aborted first (an earlier failed run's),
+ *       staleMatch: only those whose key it accepts
  *   S3Store.list(prefix): Promise<S3Object[]>        every object under the prefix (all pages)
  *   S3Store.read(key, maxBytes?): Promise<Buffer | null>   a small object (a sidecar); null when there is none
  *   S3Store.head(key): Promise<S3Head | null>
@@ -79,6 +80,8 @@ export interface UploadOptions {
   onProgress?: (bytes: number, total: number) => void | Promise<void>;
   /** Abort the unfinished multipart uploads under this key prefix first (what an earlier failed upload left). */
   abortStale?: string;
+  /** Only those of them whose key this accepts. */
+  staleMatch?: (key: string) => boolean;
 }
 
 export interface StoreOptions {
@@ -97,7 +100,7 @@ export interface S3Store {
   remove(key: string): Promise<void>;
   download(key: string, path: string): Promise<DownloadResult>;
   listUploads(prefix: string): Promise<{ key: string; uploadId: string; initiated: string }[]>;
-  abortUploads(prefix: string): Promise<number>;
+  abortUploads(prefix: string, match?: (key: string) => boolean): Promise<number>;
   close(): void;
 }
 
@@ -370,8 +373,8 @@ class Store implements S3Store {
     return out;
   }
 
-  async abortUploads(prefix: string): Promise<number> {
-    const ups = await this.listUploads(prefix);
+  async abortUploads(prefix: string, match?: (key: string) => boolean): Promise<number> {
+    const ups = (await this.listUploads(prefix)).filter((u) => !match || match(u.key));
     for (const u of ups) await this.abort(u.key, u.uploadId, 1);
     return ups.length;
   }
@@ -392,7 +395,7 @@ class Store implements S3Store {
 
   async upload(file: string, key: string, options: UploadOptions = {}): Promise<UploadResult> {
     const url = s3Url(this.c.loc, key);
-    if (options.abortStale !== undefined) await this.abortUploads(options.abortStale);
+    if (options.abortStale !== undefined) await this.abortUploads(options.abortStale, options.staleMatch);
     const size = (await stat(file)).size;
     const whole = await fileSha256(file);
     const meta = { 'x-amz-meta-sha256': whole };

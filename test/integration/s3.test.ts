@@ -6,6 +6,7 @@
  * object and (once the next upload has cleaned up) no unfinished multipart upload.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,5 +176,33 @@ describe('S3 store on versitygw', () => {
     assert.match(e.oneLine(), /shrinks\.db changed while it was being uploaded/);
     assert.deepEqual(await store.listUploads(''), [], 'aborted');
     assert.equal(await store.head('etcd/it/shrinks.db'), null);
+  });
+
+  it('HTTPS with a private CA: untrusted without --s3-ca-file (one line), trusted with it', async () => {
+    const d = join(root, 'tls');
+    mkdirSync(d);
+    const sh = (cmd: string) => execFileSync('bash', ['-c', cmd], { cwd: d, stdio: 'ignore' });
+    sh('openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.crt -days 2 -subj /CN=s3-test-ca');
+    sh(
+      'openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout srv.key -out srv.csr -subj /CN=127.0.0.1 && ' +
+        "printf 'subjectAltName=IP:127.0.0.1\\n' > ext && openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 -extfile ext",
+    );
+    const [port] = await freePorts(1);
+    const tls = S3Server.start({ dir: join(root, 'data'), port: port!, runDir: join(root, 'run-tls'), tls: { cert: join(d, 'srv.crt'), key: join(d, 'srv.key') } });
+    try {
+      const tloc = s3LocationFrom({ s3Endpoint: tls.endpoint, s3Bucket: 'backups' }, {})!;
+      const e = await failure(openStore(tloc, { env: ENV }));
+      assert.match(e.oneLine(), /^the TLS certificate of https:\/\/127\.0\.0\.1:\d+ is not trusted \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)\. Pass --s3-ca-file with the CA that signed it$/);
+      const s = await openStore({ ...tloc, caFile: join(d, 'ca.crt') }, { env: ENV });
+      try {
+        assert.deepEqual(await s.list('etcd/it/'), await store.list('etcd/it/'), 'the same bucket over HTTPS');
+      } finally {
+        s.close();
+      }
+      const noCa = await failure(openStore({ ...tloc, caFile: join(d, 'missing.crt') }, { env: ENV }));
+      assert.match(noCa.oneLine(), /^cannot read the S3 CA file .*missing\.crt/);
+    } finally {
+      tls.stop();
+    }
   });
 });

@@ -8,6 +8,7 @@ import { EtcdadmError } from '../../src/errors.js';
 import { credentialsFromEnv, parseCredentials } from '../../src/s3/credentials.js';
 import { parseS3Url, s3LocationFrom, s3Options, s3Url, snapshotKey } from '../../src/s3/location.js';
 import { encodeKey, xmlBlocks, xmlTag } from '../../src/s3/store.js';
+import { snapshotName, snapshotSeries } from '../../src/snapshot/catalog.js';
 
 function line(fn: () => unknown): string {
   try {
@@ -106,6 +107,18 @@ describe('credentials', () => {
     assert.equal(credentialsFromEnv({}), undefined);
     assert.deepEqual(credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a', AWS_SECRET_ACCESS_KEY: 'b', AWS_SESSION_TOKEN: 't' }), { accessKeyId: 'a', secretAccessKey: 'b', sessionToken: 't' });
     assert.equal(line(() => credentialsFromEnv({ AWS_ACCESS_KEY_ID: 'a' })), 'AWS_SECRET_ACCESS_KEY is not set, but AWS_ACCESS_KEY_ID is. Set both, or use --s3-credentials-file');
+  });
+});
+
+describe('snapshotSeries (which unfinished uploads a save aborts)', () => {
+  it("one member's names, not those of a member whose name starts the same", () => {
+    const s = snapshotSeries('node-a');
+    assert.equal(s.prefix, 'etcd-snapshot-node-a-');
+    assert.ok(s.pattern.test(snapshotName('node-a', new Date('2026-12-01T12:00:00.123Z'))));
+    assert.ok(!s.pattern.test(snapshotName('node-a-2', new Date('2026-12-01T12:00:00.123Z'))));
+    assert.ok(!s.pattern.test('etcd-snapshot-node-a-20261201T120000.123Z.db.json'));
+    assert.ok(snapshotSeries('a.b+c').pattern.test('etcd-snapshot-a.b+c-20261201T120000.123Z.db'));
+    assert.ok(!snapshotSeries('a.b').pattern.test('etcd-snapshot-aXb-20261201T120000.123Z.db'));
   });
 });
 
