@@ -24,6 +24,8 @@
  *       there is one, else against x-amz-meta-sha256), then renamed over `path`; nothing is left at `path` otherwise
  *   S3Store.listUploads(prefix), S3Store.abortUploads(prefix): unfinished multipart uploads
  *   S3Store.close()
+ *   downloadS3Url(url, opts, path, options?): Promise<DownloadResult>
+ *       `init --snapshot s3://bucket/key`: parseS3Url with the --s3-* options, openStore, download, close
  */
 import aws4 from 'aws4';
 import { createHash } from 'node:crypto';
@@ -37,7 +39,7 @@ import { rootCertificates } from 'node:tls';
 import { S3_DEFAULTS } from '../config/defaults.js';
 import { EtcdadmError, describe } from '../errors.js';
 import { loadCredentials, type S3Credentials } from './credentials.js';
-import { s3Url, type S3Location } from './location.js';
+import { parseS3Url, s3Url, type S3Location, type S3OptionValues } from './location.js';
 
 export interface S3Object {
   key: string;
@@ -598,4 +600,15 @@ export async function openStore(loc: S3Location, options: StoreOptions = {}): Pr
     throw explain(err, loc, `access to bucket ${loc.bucket}`);
   }
   return new Store(client, options.partSize ?? S3_DEFAULTS.partSize);
+}
+
+/** Download `s3://bucket/key` (endpoint, region, CA and credentials from the --s3-* options) to `path`, checked. */
+export async function downloadS3Url(url: string, opts: S3OptionValues, path: string, options: StoreOptions = {}): Promise<DownloadResult> {
+  const { location, key } = parseS3Url(url, opts, options.env ?? process.env);
+  const store = await openStore(location, options);
+  try {
+    return await store.download(key, path);
+  } finally {
+    store.close();
+  }
 }

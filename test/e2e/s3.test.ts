@@ -157,6 +157,20 @@ describe('etcdadm snapshot with an S3 bucket', () => {
     assert.deepEqual(local, [saved[0]!, `${saved[0]!}.json`, saved[1]!, `${saved[1]!}.json`].sort());
   });
 
+  it('save phase upload: a re-run finds the snapshot there already; with the server gone, one line and the local copy kept', async () => {
+    const again = ok(await lab.etcdadm(1, ['snapshot', 'save', 'phase', 'upload', ...S3(), '--s3-credentials-file', credFile]), 'phase upload');
+    assert.equal(again.stdout.trim(), `s3://backups/etcd/e2e/${saved[1]!}`);
+    assert.match(again.stderr, /\[upload\] s3:\/\/backups\/etcd\/e2e\/.* is this snapshot already \(same size and SHA-256\)/);
+    server.stop();
+    try {
+      const line = oneErrorLine(await lab.etcdadm(1, ['snapshot', 'save', 'phase', 'upload', ...S3(), '--s3-credentials-file', credFile]), /cannot reach http:\/\/10\.88\.0\.200:9000/);
+      assert.match(line, new RegExp(`The snapshot is kept at /var/backups/etcdadm/${saved[1]!.replace(/\./g, '\\.')}; check --s3-endpoint and the network`));
+      ok(await lab.on(1, ['test', '-s', `/var/backups/etcdadm/${saved[1]!}`]));
+    } finally {
+      server.start();
+    }
+  });
+
   it('a credentials file group or others can read is refused before any snapshot is taken; so is a wrong secret', async () => {
     const open = join(lab.dir, 's3-open.env');
     writeFileSync(open, readFileSync(credFile), { mode: 0o644 });

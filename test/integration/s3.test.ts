@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { EtcdadmError } from '../../src/errors.js';
 import { s3LocationFrom, type S3Location } from '../../src/s3/location.js';
-import { openStore, type S3Store } from '../../src/s3/store.js';
+import { downloadS3Url, openStore, type S3Store } from '../../src/s3/store.js';
 import { freePorts } from '../helpers/etcd-server.js';
 import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 
@@ -110,6 +110,12 @@ describe('S3 store on versitygw', () => {
     assert.match(e.oneLine(), /SHA-256 of s3:\/\/backups\/etcd\/it\/big\.db is not the one its sidecar names/);
     assert.equal(existsSync(to2), false);
     assert.deepEqual(readdirSync(join(root, 'local')).filter((n) => n.includes('.part-')), []);
+    // init --snapshot s3://...: the URL with the --s3-* options
+    const to3 = join(root, 'local/restored3.db');
+    await store.upload(join(root, 'local/big.db.json'), 'etcd/it/big.db.json');
+    const d3 = await downloadS3Url('s3://backups/etcd/it/big.db', { s3Endpoint: server.endpoint }, to3, { env: ENV });
+    assert.equal(d3.sha256, sha(join(root, 'local/big.db')));
+    assert.equal(sha(to3), d3.sha256);
     const missing = await failure(store.download('etcd/it/nothing.db', join(root, 'local/x.db')));
     assert.match(missing.oneLine(), /s3:\/\/backups\/etcd\/it\/nothing\.db does not exist/);
   });
