@@ -118,8 +118,9 @@ const upload: Phase = phase<undefined, undefined>({
     const { path, sidecar } = await savedSnapshot(ctx);
     const key = snapshotKey(loc, basename(path));
     const url = s3Url(loc, key);
-    const store = await openS3(loc);
+    let store: S3Store | undefined;
     try {
+      store = await openS3(loc);
       const there = await store.head(key);
       if (there && sidecar && there.metadata.sha256 === sidecar.sha256 && there.size === sidecar.size) {
         ctx.log.info(`${url} is this snapshot already (same size and SHA-256)`);
@@ -143,7 +144,7 @@ const upload: Phase = phase<undefined, undefined>({
       const e = err instanceof EtcdadmError ? err : new EtcdadmError(`uploading ${path} to ${url} failed: ${describe(err)}`, { cause: err });
       throw new EtcdadmError(e.message, { hint: `the snapshot is kept at ${path}${e.hint ? `; ${e.hint.charAt(0).toLowerCase()}${e.hint.slice(1)}` : ''}`, exitCode: e.exitCode, cause: e.cause ?? err });
     } finally {
-      store.close();
+      store?.close();
     }
   },
 });
