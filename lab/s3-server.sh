@@ -13,6 +13,10 @@
 #                     testsecret); region us-east-1. Writes its PID to $S3_PID_FILE (default
 #                     /run/etcdadm-lab/s3-server.pid) and its request log next to it (.log), and returns once it
 #                     answers HTTP (fails after 10 s).
+#                     S3_LISTEN=10.88.0.X S3_NETNS=NAME: listen on that lab address inside the lab's network namespace
+#                     NAME instead (e.g. S3_NETNS=eamirror S3_LISTEN=10.88.0.200, the mirror host of lab/hosts.sh, so
+#                     that lab hosts reach it); only 127.0.0.1 (default) or a 10.88.0.x address inside a netns.
+#                     S3_TLS_CERT=FILE S3_TLS_KEY=FILE: serve HTTPS with that certificate (PEM) instead of HTTP.
 #   stop              kill the PID in $S3_PID_FILE (only if that process is versitygw) and wait for it to exit.
 #   status            say whether it runs (exit 1 if not).
 # Example, signing with curl (7.88 does not send x-amz-content-sha256 by itself, and versitygw requires it: 400):
@@ -69,17 +73,31 @@ case ${1:-} in
     dir=$(realpath -m "$dir"); meta=$(realpath -m "${S3_META_DIR:-$(dirname "$dir")/.meta-$(basename "$dir")}")
     [[ $meta != "$dir"* ]] || { echo "s3-server.sh: the metadata dir $meta must not start with $dir" >&2; exit 2; }
     mkdir -p "$dir" "$meta" "$(dirname "$PID_FILE")"
-    url=http://127.0.0.1:$port
+    listen=${S3_LISTEN:-127.0.0.1} netns=${S3_NETNS:-}
+    inns=()
+    if [ -n "$netns" ]; then
+      [[ $listen =~ ^10\.88\.0\.([0-9]{1,3})$ ]] && [ "${BASH_REMATCH[1]}" -ge 1 ] && [ "${BASH_REMATCH[1]}" -le 253 ] \
+        || { echo "s3-server.sh: inside a netns, S3_LISTEN must be a lab address 10.88.0.x, not $listen" >&2; exit 2; }
+      ip netns list | grep -qw -- "$netns" || { echo "s3-server.sh: no network namespace $netns (bash lab/hosts.sh up N)" >&2; exit 1; }
+      inns=(ip netns exec "$netns")
+    elif [ "$listen" != 127.0.0.1 ]; then
+      echo "s3-server.sh: S3_LISTEN=$listen needs S3_NETNS (a lab namespace); outside one only 127.0.0.1" >&2; exit 2
+    fi
+    url=http://$listen:$port tls=()
+    if [ -n "${S3_TLS_CERT:-}" ]; then
+      tls=(--cert "$(realpath "$S3_TLS_CERT")" --key "$(realpath "${S3_TLS_KEY:?S3_TLS_KEY with S3_TLS_CERT}")")
+      url=https://$listen:$port
+    fi
     # env -i: no VGW_* variable of the caller's changes the server
-    ( cd / && exec env -i PATH=/usr/bin:/bin ROOT_ACCESS_KEY="${S3_ACCESS_KEY:-testkey}" ROOT_SECRET_KEY="${S3_SECRET_KEY:-testsecret}" \
-        setsid "$BIN" --port "127.0.0.1:$port" posix --sidecar "$meta" "$dir" ) > "$LOG" 2>&1 < /dev/null &
+    ( cd / && exec "${inns[@]}" env -i PATH=/usr/bin:/bin ROOT_ACCESS_KEY="${S3_ACCESS_KEY:-testkey}" ROOT_SECRET_KEY="${S3_SECRET_KEY:-testsecret}" \
+        setsid "$BIN" --port "$listen:$port" "${tls[@]}" posix --sidecar "$meta" "$dir" ) > "$LOG" 2>&1 < /dev/null &
     pid=$!
     echo "$pid" > "$PID_FILE"
     for _ in $(seq 100); do
       if ! kill -0 "$pid" 2>/dev/null; then
         cat "$LOG" >&2; rm -f "$PID_FILE"; echo "s3-server.sh: versitygw exited at start; log above ($LOG)" >&2; exit 1
       fi
-      code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "$url/" || true)
+      code=$("${inns[@]}" curl -sk -o /dev/null -m 1 -w '%{http_code}' "$url/" || true)
       if [ -n "$code" ] && [ "$code" != 000 ]; then
         echo "s3-server.sh: versitygw $VERSION serving $dir on $url (PID $pid, log $LOG)" >&2; exit 0
       fi

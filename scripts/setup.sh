@@ -1,6 +1,7 @@
 #!/bin/bash
 # setup.sh — everything a fresh Debian machine (root, Node 20, Go >= 1.26) needs to build etcdadm and run its tests and
-# demo: Debian packages, npm dependencies, the build, the local etcd release mirror, and the lab's systemctl stand-in.
+# demo: Debian packages, npm dependencies, the build, the local etcd release mirror, the S3 server of the backup tests
+# (versitygw, built from its Go module once, about 4 min; then cached) and the lab's systemctl stand-in.
 # Idempotent and quick once done; the first time, building etcd 3.5.35/3.6/3.7 for the mirror from Go modules takes
 # about 6 min (lab/build-etcd.sh; its caches under /var/cache/etcdadm-lab keep later runs instant).
 set -euo pipefail
@@ -32,6 +33,9 @@ npm run -s build
 echo "== etcd release mirror (lab/release-mirror.sh)"
 # its progress (and the Go builds' "== etcd vX.Y.Z: ..." lines) goes to stderr; stdout is only the mirror's file list
 bash lab/release-mirror.sh >/dev/null
+
+echo "== S3 server for the backup tests (lab/s3-server.sh build: versitygw, cached)"
+bash lab/s3-server.sh build
 
 # the daemonless systemctl the netns lab hosts use (downloaded once from Debian, not installed on this machine)
 SHIM_DIR=${SHIM_DIR:-/var/cache/etcdadm-lab/systemctl-shim}

@@ -53,6 +53,18 @@ export const PATHS = {
   etcdctlWrapperName: 'etcdctl.sh',
 } as const;
 
+/** Object storage for snapshots (src/s3/). */
+export const S3_DEFAULTS = {
+  /** When neither --s3-region nor AWS_REGION / AWS_DEFAULT_REGION says. */
+  region: 'us-east-1',
+  /** Multipart upload part size: S3's minimum is 5 MiB (every part but the last). */
+  partSize: 8 * 1024 * 1024,
+  /** A request that sends or receives nothing for this long fails (a cut-off endpoint drops packets). */
+  idleTimeoutMs: 30_000,
+  /** Tries (with 0.5 s, 1 s, 2 s pauses) to abort a failed multipart upload. */
+  abortTries: 4,
+} as const;
+
 /**
  * Free space a data or WAL dir's filesystem must have before etcd is set up there: etcd preallocates 64 MiB per WAL
  * segment and exits at once when it cannot; the rest is room for the first snapshot and the backend.

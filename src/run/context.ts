@@ -17,6 +17,7 @@ import { Timings } from '../log/timings.js';
 import { downloadRelease, type DownloadResult, type ReleaseSpec } from '../release/index.js';
 import { Changes, journaled } from './changes.js';
 import type { BackupSpec } from '../backup/schedule.js';
+import type { S3Location } from '../s3/location.js';
 
 /** The command's own options (not settings: they are not recorded). */
 export interface RunOptions {
@@ -34,6 +35,8 @@ export interface RunOptions {
   snapshotTo?: { dir?: string; output?: string; endpoint?: string };
   /** backup schedule: the validated schedule to install and the etcdadm command line its service runs. */
   backup?: BackupSpec & { command: string[] };
+  /** snapshot save/list/prune: the bucket (the --s3-* options; credentials are read when the store opens). */
+  s3?: S3Location;
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

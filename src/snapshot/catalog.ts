@@ -37,13 +37,33 @@ export function snapshotName(member: string, now = new Date()): string {
   return `etcd-snapshot-${member}-${now.toISOString().replace(/[-:]/g, '').replace(/\.(\d{3})Z$/, '.$1Z')}.db`;
 }
 
-export async function readSidecar(snapshot: string): Promise<SnapshotSidecar | null> {
+/** A sidecar's text as a sidecar; null when it is not one. */
+export function parseSidecar(text: string): SnapshotSidecar | null {
   try {
-    const o = JSON.parse(await readFile(sidecarPath(snapshot), 'utf8')) as Partial<SnapshotSidecar>;
+    const o = JSON.parse(text) as Partial<SnapshotSidecar>;
     return typeof o.sha256 === 'string' && typeof o.size === 'number' ? (o as SnapshotSidecar) : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * The names snapshotName gives one member's snapshots: their common prefix, and the pattern of a whole name (for
+ * member "a", not member "a-b"'s names, which share the prefix).
+ */
+export function snapshotSeries(member: string): { prefix: string; pattern: RegExp } {
+  const prefix = `etcd-snapshot-${member}-`;
+  return { prefix, pattern: new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`) };
+}
+
+export async function readSidecar(snapshot: string): Promise<SnapshotSidecar | null> {
+  const text = await readFile(sidecarPath(snapshot), 'utf8').catch(() => undefined);
+  return text === undefined ? null : parseSidecar(text);
+}
+
+/** Newest first: by time, then by name. */
+export function newestFirst<T extends { time: string; name: string }>(entries: T[]): T[] {
+  return entries.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : a.name < b.name ? 1 : -1));
 }
 
 /** The snapshots in `dir` (`*.db`, temp files of running saves left out), newest first; [] when it does not exist. */
@@ -63,7 +83,7 @@ export async function listSnapshots(dir: string): Promise<SnapshotEntry[]> {
     const sidecar = await readSidecar(path);
     out.push({ name, path, size: st.size, time: sidecar?.time ?? st.mtime.toISOString(), sidecar });
   }
-  return out.sort((a, b) => (a.time < b.time ? 1 : a.time > b.time ? -1 : a.name < b.name ? 1 : -1));
+  return newestFirst(out);
 }
 
 /** Which of `entries` (newest first) `--keep keep` removes: all but the newest `keep`, and never the last one. */

@@ -1,6 +1,7 @@
 /**
- * `etcdadm snapshot save|list|verify|prune`: snapshots of a member on this host's disk, each with a JSON sidecar.
- * save is a phase list on the runner (src/phases/snapshot.ts); list and verify only read; prune removes the oldest.
+ * `etcdadm snapshot save|list|verify|prune`: snapshots of a member on this host's disk, each with a JSON sidecar,
+ * and with the --s3-* options (src/s3/location.ts) in an S3 bucket as well. save is a phase list on the runner
+ * (src/phases/snapshot.ts); list and verify only read; prune removes the oldest (on disk, or in the bucket).
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { rm } from 'node:fs/promises';
@@ -12,11 +13,30 @@ import { SNAPSHOT_SAVE_PHASES } from '../../phases/snapshot.js';
 import { memberEndpoints } from '../../run/context.js';
 import { listSnapshots, pruneDecision, sidecarPath, type SnapshotEntry } from '../../snapshot/catalog.js';
 import { verifySnapshotWithSidecar } from '../../snapshot/verify.js';
+import { s3LocationFrom, s3Options, type S3Location } from '../../s3/location.js';
+import type { S3Store } from '../../s3/store.js';
+import { listStoredSnapshots, pruneStoredSnapshots } from '../../snapshot/remote.js';
 import { action, workflowCommand } from '../command.js';
 import { stdout } from '../context.js';
 import { humanBytes, OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
 
 const dirOption = () => new Option('--dir <dir>', `the snapshot directory (default: ${PATHS.backupDir})`);
+/** The S3 client is loaded only by the commands given --s3-bucket. */
+async function openS3(loc: S3Location): Promise<S3Store> {
+  const { openStore } = await import('../../s3/store.js');
+  return openStore(loc);
+}
+
+/** What `fn` returns on the store of `loc`, closed afterwards. */
+async function onStore<T>(loc: S3Location, fn: (store: S3Store) => Promise<T>): Promise<T> {
+  const store = await openS3(loc);
+  try {
+    return await fn(store);
+  } finally {
+    store.close();
+  }
+}
+
 const outputOption = () => new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table');
 
 function saveSubcommand(): Command<any, any, any> {
@@ -32,18 +52,24 @@ function saveSubcommand(): Command<any, any, any> {
       dirOption(),
       new Option('--output <file>', 'save to this file instead (never overwritten)'),
       new Option('--endpoint <url>', "the client URL of the member to snapshot (default: this host's member)"),
+      ...s3Options(),
     ],
-    example: `Snapshots hold every secret in the cluster: the directory is 0700, each file 0600.\n\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot save --dir /srv/etcd-backups\n  etcdadm snapshot save --output /root/before-upgrade.db --endpoint https://10.0.0.2:2379\n`,
+    example: `Snapshots hold every secret in the cluster: the directory is 0700, each file 0600.\n\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot save --dir /srv/etcd-backups\n  etcdadm snapshot save --output /root/before-upgrade.db --endpoint https://10.0.0.2:2379\n  etcdadm snapshot save --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n\nWith --s3-bucket the snapshot is also uploaded (the local copy stays); credentials come from the 0600 file\n(AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=..., optional AWS_SESSION_TOKEN=... lines) or the AWS_* variables.\n`,
   });
   return cmd;
 }
 
 function listSubcommand(): Command<any, any, any> {
-  const cmd = new Command('list').description('List the snapshots in a directory, newest first').addOption(dirOption()).addOption(outputOption());
-  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot list\n  etcdadm snapshot list --dir /srv/etcd-backups -o json\n');
+  const cmd = new Command('list').description('List the snapshots in a directory (or, with --s3-bucket, in a bucket), newest first').addOption(dirOption()).addOption(outputOption());
+  for (const o of s3Options()) cmd.addOption(o);
+  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot list\n  etcdadm snapshot list --dir /srv/etcd-backups -o json\n  etcdadm snapshot list --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n');
   cmd.action(
     action(async (inv) => {
-      const entries = await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
+      const loc = s3LocationFrom(inv.opts);
+      if (loc && inv.opts.dir !== undefined) throw new EtcdadmError('give --dir or --s3-bucket, not both', { exitCode: 2 });
+      const entries: SnapshotEntry[] = loc
+        ? (await onStore(loc, listStoredSnapshots)).map(({ name, path, size, time, sidecar }) => ({ name, path, size, time, sidecar }))
+        : await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
       const table = (es: SnapshotEntry[]) =>
         renderTable(['NAME', 'TIME', 'SIZE', 'REVISION', 'MEMBER', 'ETCD', 'CLUSTER'], es.map((e) => [e.name, e.time, humanBytes(e.size), String(e.sidecar?.revision ?? '-'), e.sidecar?.memberName ?? '-', e.sidecar?.etcdVersion ?? '-', e.sidecar?.clusterId ?? '-']));
       stdout(render({ snapshots: entries }, String(inv.opts.output) as OutputFormat, (d) => table(d.snapshots)));
@@ -85,15 +111,23 @@ function verifySubcommand(): Command<any, any, any> {
 
 function pruneSubcommand(): Command<any, any, any> {
   const cmd = new Command('prune')
-    .description('Remove the oldest snapshots in a directory, keeping the newest N (never the only one)')
+    .description('Remove the oldest snapshots in a directory (or, with --s3-bucket, in a bucket), keeping the newest N (never the only one)')
     .addOption(new Option('--keep <n>', 'how many of the newest snapshots to keep (at least 1)').makeOptionMandatory())
     .addOption(dirOption());
-  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot prune --keep 24\n');
+  for (const o of s3Options()) cmd.addOption(o);
+  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot prune --keep 24\n  etcdadm snapshot prune --keep 24 --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n');
   cmd.action(
     action(
       async (inv) => {
         const keep = Number(inv.opts.keep);
         if (!Number.isInteger(keep) || keep < 1) throw new EtcdadmError(`invalid --keep "${String(inv.opts.keep)}": must be a whole number of at least 1`, { exitCode: 2 });
+        const loc = s3LocationFrom(inv.opts);
+        if (loc) {
+          if (inv.opts.dir !== undefined) throw new EtcdadmError('give --dir or --s3-bucket, not both', { exitCode: 2 });
+          const r = await onStore(loc, (store) => pruneStoredSnapshots(store, keep, (e) => inv.log.info(`Removed ${e.path}`)));
+          inv.log.info(`Kept ${r.kept} snapshot(s) in ${loc.bucket}, removed ${r.removed}`);
+          return;
+        }
         const entries = await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
         const gone = pruneDecision(entries, keep);
         for (const e of gone) {
