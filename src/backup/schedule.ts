@@ -9,6 +9,7 @@
  * every day), so --every accepts exactly the intervals that do: 1m..30m dividing an hour, 1h..12h dividing a day,
  * 1d and 7d. Anything else is refused before the host changes, naming the nearest accepted values.
  */
+import type { S3Location } from '../s3/location.js';
 import { realpathSync } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
 import { PATHS } from '../config/defaults.js';
@@ -79,11 +80,11 @@ export function randomizedDelaySec(ms: number): number {
 }
 
 /**
- * Where the snapshots go. Only `local` today; a destination is stored as this object (never as flags), so another
- * kind (an object store: endpoint, bucket, prefix, region, path style, a CA file and a credentials FILE PATH, never
- * the credentials themselves) is one more member of this union and of the record's schema.
+ * Where the snapshots go: a directory, or a directory (the local copies) and an S3 bucket (endpoint, bucket, prefix,
+ * region, path style, a CA file and the credentials FILE PATH, never the credentials themselves). Stored as this
+ * object (never as flags); each kind is a member of this union and of the record's schema.
  */
-export type BackupDestination = { kind: 'local'; dir: string };
+export type BackupDestination = { kind: 'local'; dir: string } | { kind: 's3'; dir: string; s3: S3Location };
 
 /** A schedule as validated input: what `backup schedule` installs and the host record keeps. */
 export interface BackupSpec {
@@ -109,7 +110,7 @@ const invalid = (what: string, value: unknown, why: string) =>
  * The schedule from flags laid over the configuration's `backup` section (`flags` wins field by field), validated
  * (exit code 2, before anything changes). Pure.
  */
-export function resolveSchedule(flags: ScheduleInput, config: { every: string; keep: number; dir: string }): BackupSpec {
+export function resolveSchedule(flags: ScheduleInput, config: { every: string; keep: number; dir: string }, s3?: S3Location): BackupSpec {
   const everyText = flags.every ?? (config.every || undefined);
   if (everyText === undefined || everyText === '')
     throw new EtcdadmError('backup schedule needs --every (or backup.every in --config): how often to take a snapshot, such as 1h', { hint: "run 'etcdadm backup schedule --help'", exitCode: 2 });
@@ -124,11 +125,14 @@ export function resolveSchedule(flags: ScheduleInput, config: { every: string; k
   const dirRaw = flags.dir ?? config.dir;
   const dir = String(dirRaw);
   if (!dir.startsWith('/') || /[\0\n\s]/.test(dir)) throw invalid(flags.dir !== undefined ? '--dir' : 'backup.dir', dirRaw, 'must be an absolute path without spaces');
+  if (s3 && !s3.credentialsFile)
+    throw new EtcdadmError('a scheduled upload to S3 needs --s3-credentials-file: the timer\'s service gets no AWS_* variables', { hint: 'write the credentials to a 0600 file and pass its path; nothing was changed', exitCode: 2 });
+  const local = dir.length > 1 ? dir.replace(/\/+$/, '') : dir;
   return {
     every: formatInterval(ms),
     intervalMs: ms,
     keep,
-    destination: { kind: 'local', dir: dir.length > 1 ? dir.replace(/\/+$/, '') : dir },
+    destination: s3 ? { kind: 's3', dir: local, s3 } : { kind: 'local', dir: local },
     onCalendar: cal.onCalendar,
     randomizedDelaySec: randomizedDelaySec(ms),
   };

@@ -18,7 +18,7 @@ import type { Logger } from '../log/logger.js';
 import { createRunContext, type ContextInput, type RunContext, type RunOptions } from '../run/context.js';
 import { checkSkipPhases, runPhases } from '../run/runner.js';
 import type { Phase } from '../run/phase.js';
-import { s3LocationFrom } from '../s3/location.js';
+import { parseS3Url, s3LocationFrom } from '../s3/location.js';
 import { loggerFrom, reportFailure, stdout, type GlobalFlags } from './context.js';
 import { addOptions, flagsLayer, settingOptions, type FlagSet } from './flags.js';
 
@@ -99,9 +99,12 @@ export async function planFor(inv: Invocation, set: FlagSet, opts: { useRecord: 
 }
 
 export function runOptions(opts: Record<string, unknown>): Partial<RunOptions> {
-  const s3 = s3LocationFrom(opts);
+  // init --snapshot s3://bucket/key: the --s3-* options describe that URL's endpoint, not a destination
+  const fromS3 = typeof opts.snapshot === 'string' && opts.snapshot.startsWith('s3://') ? parseS3Url(opts.snapshot, opts) : undefined;
+  const s3 = fromS3 ? undefined : s3LocationFrom(opts);
   return {
     ...(s3 ? { s3 } : {}),
+    ...(fromS3 ? { snapshotFrom: fromS3 } : {}),
     force: opts.force === true,
     skipRemoveMember: opts.skipRemoveMember === true,
     dryRun: opts.dryRun === true,

@@ -5,6 +5,7 @@
  * treated as absent. One writer: `update(facts)`, atomic, 0600. Its settings resolve like a configuration file (a
  * settings layer), so a later command acts on what was really done here.
  */
+import type { S3Location } from '../s3/location.js';
 import { parse, stringify } from 'yaml';
 import * as v from 'valibot';
 import { formatPath, type DocumentPath } from '../config/document.js';
@@ -60,7 +61,7 @@ export interface BackupScheduleRecord {
   every: string;
   keep: number;
   /** Where the snapshots go: a structured destination (src/backup/schedule.ts), never credentials. */
-  destination: { kind: 'local'; dir: string };
+  destination: { kind: 'local'; dir: string } | { kind: 's3'; dir: string; s3: S3Location };
   onCalendar: string;
   randomizedDelaySec: number;
   /** The command line of the etcdadm the service runs (absolute paths), without `backup run`. */
@@ -111,7 +112,22 @@ const FACTS_SCHEMA = v.object({
     v.object({
       every: v.string(),
       keep: v.pipe(v.number(), v.integer(), v.minValue(1)),
-      destination: v.variant('kind', [v.object({ kind: v.literal('local'), dir: v.pipe(v.string(), v.startsWith('/')) })]),
+      destination: v.variant('kind', [
+        v.object({ kind: v.literal('local'), dir: v.pipe(v.string(), v.startsWith('/')) }),
+        v.object({
+          kind: v.literal('s3'),
+          dir: v.pipe(v.string(), v.startsWith('/')),
+          s3: v.object({
+            endpoint: v.string(),
+            bucket: v.string(),
+            prefix: v.string(),
+            region: v.string(),
+            pathStyle: v.boolean(),
+            caFile: v.optional(v.string()),
+            credentialsFile: v.optional(v.string()),
+          }),
+        }),
+      ]),
       onCalendar: v.string(),
       randomizedDelaySec: v.number(),
       command: v.pipe(v.array(v.string()), v.minLength(1)),

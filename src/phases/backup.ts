@@ -29,7 +29,8 @@ import { phase, type Phase } from '../run/phase.js';
 import { renderBackupService, renderBackupTimer } from '../service/render.js';
 import { listSnapshots, pruneDecision, sidecarPath, snapshotName } from '../snapshot/catalog.js';
 import { prepareSnapshotDir } from '../snapshot/save.js';
-import { takeSnapshot } from './snapshot.js';
+import { pruneStoredSnapshots } from '../snapshot/remote.js';
+import { openS3, takeSnapshot, uploadSnapshot } from './snapshot.js';
 
 const timersOf = (ctx: PhaseContext) => systemdTimers(ctx.host, ctx.timings);
 
@@ -222,9 +223,12 @@ const runSave: Phase = phase<undefined, undefined>({
   name: 'save',
   short: 'Save a snapshot of the local member with its sidecar (as snapshot save)',
   async act(ctx) {
-    // the destination is structured: a kind other than 'local' is dispatched here (and listed/pruned in prune)
-    const { dir } = recorded(ctx).destination;
-    const saved = await takeSnapshot(ctx, ctx.plan.member.urls.localClient, (name) => join(dir, snapshotName(name)));
+    const dest = recorded(ctx).destination;
+    const saved = await takeSnapshot(ctx, ctx.plan.member.urls.localClient, (name) => join(dest.dir, snapshotName(name)));
+    if (dest.kind === 's3') {
+      const { path, ...sidecar } = saved;
+      await uploadSnapshot(ctx, dest.s3, path, sidecar);
+    }
     await updateBackupState(ctx.host, PATHS.backupStateFile, { lastSnapshot: { time: saved.time, snapshot: saved.path, revision: saved.revision, size: saved.size } });
     ctx.out(saved.path);
   },
@@ -241,6 +245,16 @@ const runPrune: Phase = phase<undefined, undefined>({
       await rm(e.path, { force: true });
       await rm(sidecarPath(e.path), { force: true });
       ctx.log.info(`Removed ${e.path}`);
+    }
+    const dest = b.destination;
+    if (dest.kind === 's3') {
+      const store = await openS3(dest.s3);
+      try {
+        const r = await pruneStoredSnapshots(store, b.keep, (e) => ctx.log.info(`Removed ${e.path}`));
+        ctx.log.info(`Kept ${r.kept} snapshot(s) in s3://${dest.s3.bucket}/${dest.s3.prefix}, removed ${r.removed}`);
+      } finally {
+        store.close();
+      }
     }
     const state = await readBackupState(ctx.host, PATHS.backupStateFile);
     const last = state.lastSnapshot;

@@ -16,6 +16,7 @@ import { parseBumpRevision, restoreInvocation } from '../snapshot/restore.js';
 import {
   checkCA,
   checkSnapshot,
+  localSnapshot,
   decideInitTakeover,
   hostProblem,
   observeHost,
@@ -80,12 +81,12 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
   name: 'snapshot',
   short: 'Restore the data dir from a snapshot (--snapshot)',
   long: 'With --snapshot FILE, restores FILE into --data-dir (etcdutl on 3.5+, etcdctl on 3.4) so the new cluster starts with its data. Without --snapshot it does nothing.',
-  runIf: (ctx) => (ctx.options.snapshot ? true : 'no --snapshot given; the cluster starts empty'),
+  runIf: (ctx) => (localSnapshot(ctx.options) ? true : 'no --snapshot given; the cluster starts empty'),
   observe: dataDirHasMember,
   decide: (_plan, member) => (member ? 'keep' : 'restore'),
   async act(ctx, decision) {
     const { plan, host, log } = ctx;
-    const file = ctx.options.snapshot!;
+    const file = localSnapshot(ctx.options)!;
     const dataDir = plan.member.dataDir;
     if (decision === 'keep') {
       log.info(`${dataDir} already holds a member; not restoring the snapshot over it`);

@@ -4,7 +4,8 @@
  * run is recorded in the host record. The decisions are pure functions of the plan and what was observed (tested
  * without root); the observations are a few reads.
  */
-import { MIN_FREE_BYTES } from '../config/defaults.js';
+import { basename, dirname, join } from 'node:path';
+import { MIN_FREE_BYTES, PATHS } from '../config/defaults.js';
 import type { Plan } from '../config/types.js';
 import { pkiSpecOf } from '../config/plan/pki.js';
 import { urlHost, urlPort } from '../config/urls.js';
@@ -16,7 +17,9 @@ import { findByPeerURLs } from '../cluster/membership.js';
 import { pairPaths, prepareCA } from '../pki/index.js';
 import type { PhaseContext, RunOptions } from '../run/context.js';
 import { joinEndpoints } from '../run/context.js';
+import { s3Url } from '../s3/location.js';
 import { parseBumpRevision } from '../snapshot/restore.js';
+import { prepareSnapshotDir } from '../snapshot/save.js';
 import { verifySnapshotWithSidecar } from '../snapshot/verify.js';
 
 // ------------------------------------------------------------------ what is observed
@@ -261,13 +264,38 @@ export async function checkCA(ctx: PhaseContext, required: boolean): Promise<voi
   await prepareCA(pkiSpecOf(plan), ctx.log, { allowCreate: !required });
 }
 
+/** The local file init restores: --snapshot FILE, or where an s3:// snapshot is downloaded to (pure). */
+export function localSnapshot(options: RunOptions): string | undefined {
+  if (options.snapshotFrom) return join(PATHS.backupDir, 'restore', basename(options.snapshotFrom.key));
+  return options.snapshot;
+}
+
 export async function checkSnapshot(ctx: PhaseContext): Promise<void> {
-  const file = ctx.options.snapshot;
+  const file = localSnapshot(ctx.options);
   if (!file) return;
   if (ctx.plan.member.walDir)
     refuse({ message: 'restoring a snapshot into a cluster with a separate WAL dir (member.walDir) is not supported', hint: 'restore without member.walDir, or restore with etcdutl yourself', exitCode: 2 });
   parseBumpRevision(ctx.options.bumpRevision);
-  const facts = await verifySnapshotWithSidecar(file);
-  const of = facts.sidecar ? ` of member ${facts.sidecar.memberName}, revision ${facts.sidecar.revision}, taken ${facts.sidecar.time}` : '';
-  ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes${of}; SHA-256 ${facts.sha256.slice(0, 12)}...)`);
+  const from = ctx.options.snapshotFrom;
+  if (from) {
+    // the S3 client is loaded only by the runs that use it
+    const { openStore } = await import('../s3/store.js');
+    const url = s3Url(from.location, from.key);
+    await prepareSnapshotDir(dirname(file));
+    const store = await openStore(from.location);
+    try {
+      ctx.log.info(`Downloading ${url} to ${file}`);
+      await store.download(from.key, file);
+    } finally {
+      store.close();
+    }
+  }
+  try {
+    const facts = await verifySnapshotWithSidecar(file);
+    const of = facts.sidecar ? ` of member ${facts.sidecar.memberName}, revision ${facts.sidecar.revision}, taken ${facts.sidecar.time}` : '';
+    ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes${of}; SHA-256 ${facts.sha256.slice(0, 12)}...)`);
+  } catch (err) {
+    if (from) await ctx.host.removeTree(file); // a download that is no snapshot is of no use to anyone
+    throw err;
+  }
 }

@@ -52,7 +52,7 @@ const preflight: Phase = phase<undefined, undefined>({
 });
 
 /** The S3 client is loaded only by the runs that use it. */
-async function openS3(loc: S3Location): Promise<S3Store> {
+export async function openS3(loc: S3Location): Promise<S3Store> {
   const { openStore } = await import('../s3/store.js');
   return openStore(loc);
 }
@@ -114,39 +114,46 @@ const upload: Phase = phase<undefined, undefined>({
   long: 'Aborts what an earlier failed upload of this member left unfinished under the prefix first. An object of the same name that is not this snapshot is an error, never overwritten.',
   runIf: (ctx) => (ctx.options.s3 ? true : 'no --s3-bucket given'),
   async act(ctx) {
-    const loc = ctx.options.s3!;
     const { path, sidecar } = await savedSnapshot(ctx);
-    const key = snapshotKey(loc, basename(path));
-    const url = s3Url(loc, key);
-    let store: S3Store | undefined;
-    try {
-      store = await openS3(loc);
-      const there = await store.head(key);
-      if (there && sidecar && there.metadata.sha256 === sidecar.sha256 && there.size === sidecar.size) {
-        ctx.log.info(`${url} is this snapshot already (same size and SHA-256)`);
-      } else if (there) {
-        throw new EtcdadmError(`${url} exists already and is not ${path}`, { hint: 'etcdadm never overwrites a stored snapshot: choose another --s3-prefix or --output name', exitCode: 2 });
-      } else {
-        const progress = ctx.log.progress(`upload ${url}`);
-        // what a failed upload of this member's snapshots left unfinished (this name, or one of its series)
-        const series = sidecar ? snapshotSeries(sidecar.memberName) : undefined;
-        const r = await store.upload(path, key, {
-          abortStale: series ? snapshotKey(loc, series.prefix) : key,
-          staleMatch: (k) => k === key || (series?.pattern.test(k.slice(loc.prefix.length)) ?? false),
-          onProgress: (b, t) => progress.update(b, t),
-        });
-        progress.done();
-        ctx.log.info(`Uploaded ${path} to ${url} (${r.size} bytes${r.parts ? ` in ${r.parts} parts` : ''}; size, ETag and SHA-256 checked)`);
-      }
-      if (await ctx.host.exists(sidecarPath(path))) await store.upload(sidecarPath(path), `${key}.json`);
-      ctx.out(url);
-    } catch (err) {
-      const e = err instanceof EtcdadmError ? err : new EtcdadmError(`uploading ${path} to ${url} failed: ${describe(err)}`, { cause: err });
-      throw new EtcdadmError(e.message, { hint: `the snapshot is kept at ${path}${e.hint ? `; ${e.hint.charAt(0).toLowerCase()}${e.hint.slice(1)}` : ''}`, exitCode: e.exitCode, cause: e.cause ?? err });
-    } finally {
-      store?.close();
-    }
+    ctx.out(await uploadSnapshot(ctx, ctx.options.s3!, path, sidecar));
   },
 });
+
+/**
+ * Upload the snapshot at `path` (and its sidecar) to the bucket under its name; returns its s3:// URL. Also the
+ * scheduled backups' upload. Never overwrites another object; a failure says that the local copy is kept.
+ */
+export async function uploadSnapshot(ctx: PhaseContext, loc: S3Location, path: string, sidecar: SnapshotSidecar | null): Promise<string> {
+  const key = snapshotKey(loc, basename(path));
+  const url = s3Url(loc, key);
+  let store: S3Store | undefined;
+  try {
+    store = await openS3(loc);
+    const there = await store.head(key);
+    if (there && sidecar && there.metadata.sha256 === sidecar.sha256 && there.size === sidecar.size) {
+      ctx.log.info(`${url} is this snapshot already (same size and SHA-256)`);
+    } else if (there) {
+      throw new EtcdadmError(`${url} exists already and is not ${path}`, { hint: 'etcdadm never overwrites a stored snapshot: choose another --s3-prefix or --output name', exitCode: 2 });
+    } else {
+      const progress = ctx.log.progress(`upload ${url}`);
+      // what a failed upload of this member's snapshots left unfinished (this name, or one of its series)
+      const series = sidecar ? snapshotSeries(sidecar.memberName) : undefined;
+      const r = await store.upload(path, key, {
+        abortStale: series ? snapshotKey(loc, series.prefix) : key,
+        staleMatch: (k) => k === key || (series?.pattern.test(k.slice(loc.prefix.length)) ?? false),
+        onProgress: (b, t) => progress.update(b, t),
+      });
+      progress.done();
+      ctx.log.info(`Uploaded ${path} to ${url} (${r.size} bytes${r.parts ? ` in ${r.parts} parts` : ''}; size, ETag and SHA-256 checked)`);
+    }
+    if (await ctx.host.exists(sidecarPath(path))) await store.upload(sidecarPath(path), `${key}.json`);
+    return url;
+  } catch (err) {
+    const e = err instanceof EtcdadmError ? err : new EtcdadmError(`uploading ${path} to ${url} failed: ${describe(err)}`, { cause: err });
+    throw new EtcdadmError(e.message, { hint: `the snapshot is kept at ${path}${e.hint ? `; ${e.hint.charAt(0).toLowerCase()}${e.hint.slice(1)}` : ''}`, exitCode: e.exitCode, cause: e.cause ?? err });
+  } finally {
+    store?.close();
+  }
+}
 
 export const SNAPSHOT_SAVE_PHASES: readonly Phase[] = [preflight, save, upload];

@@ -37,6 +37,8 @@ export interface RunOptions {
   backup?: BackupSpec & { command: string[] };
   /** snapshot save/list/prune: the bucket (the --s3-* options; credentials are read when the store opens). */
   s3?: S3Location;
+  /** init --snapshot s3://bucket/key: where the snapshot is downloaded from (the --s3-* options give endpoint etc.). */
+  snapshotFrom?: { location: S3Location; key: string };
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

@@ -2,13 +2,15 @@
  * Scheduled backups on a host that boots real systemd: `backup schedule` installs a timer systemd accepts, enables
  * and arms (list-timers shows the next run); the timer's service (started by hand, as the timer would) saves and
  * prunes, recording the outcome that `backup status` reports and judges; a read-only destination makes a run fail
- * and status exit 3 naming the failure; unschedule and reset remove the units.
+ * and status exit 3 naming the failure; with --s3-* each run also uploads and prunes in a real S3 server's bucket;
+ * unschedule and reset remove the units.
  */
 import assert from 'node:assert/strict';
-import { realpathSync } from 'node:fs';
+import { readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NspawnLab, REPO, ok, oneErrorLine } from '../helpers/lab.js';
+import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 
 const R = ['--release-url', MIRROR_URL];
 const DIR = '/var/backups/etcdadm';
@@ -137,6 +139,39 @@ describe('etcdadm backup on real systemd', () => {
     // the next run that works is a success again
     ok(await lab.on(1, ['systemctl', 'start', SERVICE], 120_000), 'start after the destination is writable again');
     assert.equal((await status()).code, 0);
+  });
+
+  it('schedule with --s3-*: each run also uploads to the bucket and prunes there; the unit and the record hold no secret', { timeout: 180_000 }, async () => {
+    const data = join(lab.dir, 's3data');
+    const server = S3Server.start({ dir: data, port: 9000, runDir: join(lab.dir, 's3run'), netns: 'eamirror', listen: '10.88.0.200' });
+    try {
+      server.mkBucket('backups');
+      ok(await lab.sh(1, `umask 077; printf 'AWS_ACCESS_KEY_ID=${S3_KEY}\\nAWS_SECRET_ACCESS_KEY=${S3_SECRET}\\n' > /etc/etcd/s3.env`));
+      const S3 = ['--s3-endpoint', 'http://10.88.0.200:9000', '--s3-bucket', 'backups', '--s3-prefix', 'sched/'];
+      // without a credentials file the timer's service would have none: refused, nothing changed
+      const noFile = await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '2', ...S3]);
+      assert.equal(noFile.code, 2);
+      oneErrorLine(noFile, /a scheduled upload to S3 needs --s3-credentials-file/);
+      ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '2', ...S3, '--s3-credentials-file', '/etc/etcd/s3.env']), 'schedule with S3');
+      for (let i = 0; i < 3; i++) ok(await lab.on(1, ['systemctl', 'start', SERVICE], 120_000), `start ${i}`);
+      const stored = readdirSync(join(data, 'backups/sched')).filter((n) => !n.startsWith('.')).sort();
+      assert.equal(stored.length, 4, `2 snapshots and their sidecars in the bucket: ${stored.join(' ')}`);
+      const local = (await files()).filter((f) => f.endsWith('.db')).sort();
+      assert.equal(local.length, 2);
+      assert.deepEqual(stored.filter((n) => n.endsWith('.db')), local, 'the same two, newest kept in both places');
+      const { code, s } = await status();
+      assert.equal(code, 0);
+      assert.equal(s.schedule?.destination.kind, 's3');
+      for (const f of ['/etc/systemd/system/etcdadm-backup.service', '/etc/systemd/system/etcdadm-backup.timer', '/etc/etcd/etcdadm.yaml']) {
+        const text = ok(await lab.on(1, ['cat', f])).stdout;
+        assert.ok(!text.includes(S3_SECRET) && !text.includes(S3_KEY), `no credential in ${f}`);
+      }
+      // back to the local schedule the next cases expect
+      ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '3']), 'schedule locally again');
+      ok(await lab.on(1, ['systemctl', 'start', SERVICE], 120_000));
+    } finally {
+      server.stop();
+    }
   });
 
   it('unschedule removes the timer, the service, the state file and the record entry; the snapshots stay', async () => {

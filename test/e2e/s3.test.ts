@@ -5,6 +5,7 @@
  * against the local copy and the sidecar); list on the bucket (-o json) has the local list's shape; prune --keep 1;
  * a 0644 credentials file and a wrong secret are refused before any snapshot is taken; the credentials are in no
  * log line, in no process's command line while a save runs (/proc scanned throughout), and not in /etc/etcd.
+ * `init --snapshot s3://bucket/key` on a second host downloads, checks and restores the bucket's snapshot.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -28,7 +29,7 @@ const S3 = () => ['--s3-endpoint', ENDPOINT, '--s3-bucket', 'backups', '--s3-pre
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
-  lab = await NetnsLab.up(1);
+  lab = await NetnsLab.up(2); // host 2: a new cluster restored from the bucket
   ok(await lab.etcdadm(1, ['init', ...R]), 'init');
   // 10 MiB of values: the snapshot is larger than one upload part
   const client = await labClient([`https://${lab.ip(1)}:2379`], await lab.clientPem(1));
@@ -157,6 +158,25 @@ describe('etcdadm snapshot with an S3 bucket', () => {
     assert.deepEqual(readdirSync(join(data, 'backups/etcd/e2e')).filter((n) => !n.startsWith('.')).sort(), [saved[1]!, `${saved[1]!}.json`]);
     const local = ok(await lab.sh(1, 'ls /var/backups/etcdadm')).stdout.split('\n').filter(Boolean).sort();
     assert.deepEqual(local, [saved[0]!, `${saved[0]!}.json`, saved[1]!, `${saved[1]!}.json`].sort());
+  });
+
+  it('init --snapshot s3://… on a new host: downloaded (0600, checked), verified, restored; a missing key refused with nothing installed', { timeout: 300_000 }, async () => {
+    const S3R = ['--s3-endpoint', ENDPOINT, '--s3-credentials-file', credFile];
+    const missing = await lab.etcdadm(2, ['init', ...R, '--snapshot', 's3://backups/etcd/e2e/no-such.db', ...S3R]);
+    assert.notEqual(missing.code, 0);
+    oneErrorLine(missing, /no-such\.db/);
+    assert.equal(ok(await lab.sh(2, 'ls -d /opt/bin/etcd /etc/etcd/etcd.env /var/lib/etcd 2>/dev/null; true')).stdout.trim(), '', 'nothing installed');
+    const url = `s3://backups/etcd/e2e/${saved[1]!}`;
+    const r = ok(await lab.etcdadm(2, ['init', ...R, '--snapshot', url, ...S3R]), 'init --snapshot s3://');
+    assert.match(r.stderr, new RegExp(`\\[preflight\\] Downloading ${url.replace(/\./g, '\\.')} to /var/backups/etcdadm/restore/`));
+    for (const out of [r.stdout, r.stderr]) assert.ok(!out.includes(S3_SECRET) && !out.includes(S3_KEY), 'no credential in the log');
+    const local = `/var/backups/etcdadm/restore/${saved[1]!}`;
+    assert.equal(ok(await lab.sh(2, `stat -c %a ${local}`)).stdout.trim(), '600');
+    assert.equal(ok(await lab.sh(2, `sha256sum ${local} | cut -d' ' -f1`)).stdout.trim(), sha(readFileSync(join(data, 'backups/etcd/e2e', saved[1]!))));
+    const keys = ok(await lab.etcdctl(2, ['get', '--prefix', '/s3/', '--keys-only'])).stdout.split('\n').filter(Boolean);
+    assert.deepEqual(keys, Array.from({ length: 10 }, (_, i) => `/s3/${i}`));
+    const v = ok(await lab.sh(2, '/opt/bin/etcdctl.sh get /s3/3 --print-value-only | head -c 3 | od -An -tx1')).stdout.trim();
+    assert.equal(v, '04 04 04');
   });
 
   it('save phase upload: a re-run finds the snapshot there already; with the server gone, one line and the local copy kept', async () => {

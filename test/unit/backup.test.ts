@@ -236,3 +236,15 @@ describe('backup: systemd output, the state file and the record', () => {
     assert.equal((await HostRecord.load(host, path)).facts?.backup, undefined);
   });
 });
+
+describe('backup: a schedule that uploads to S3', () => {
+  const loc = { endpoint: 'http://10.0.0.9:9000', bucket: 'b', prefix: 'p/', region: 'us-east-1', pathStyle: true, credentialsFile: '/etc/etcd/s3.env' };
+  const cfg = { every: '', keep: 24, dir: '/var/backups/etcdadm' };
+  it('the bucket becomes part of the destination, the local dir stays', () => {
+    assert.deepEqual(resolveSchedule({ every: '1h' }, cfg, loc).destination, { kind: 's3', dir: '/var/backups/etcdadm', s3: loc });
+  });
+  it('refused without a credentials file: the timer service has no AWS_* variables', () => {
+    const { credentialsFile: _none, ...noFile } = loc;
+    assert.throws(() => resolveSchedule({ every: '1h' }, cfg, noFile), (e: unknown) => e instanceof EtcdadmError && e.exitCode === 2 && /needs --s3-credentials-file/.test(e.message));
+  });
+});

@@ -11,7 +11,9 @@ import { PATHS } from '../../config/defaults.js';
 import { loadConfigLayer } from '../../config/file.js';
 import { systemdTimers } from '../../initsystem/index.js';
 import { BACKUP_RUN_PHASES, BACKUP_SCHEDULE_PHASES, BACKUP_UNSCHEDULE_PHASES } from '../../phases/backup.js';
+import { openS3 } from '../../phases/snapshot.js';
 import { memberEndpoints } from '../../run/context.js';
+import { s3LocationFrom, s3Options, s3Url } from '../../s3/location.js';
 import { runPhases } from '../../run/runner.js';
 import { action, planFor, withContext } from '../command.js';
 import { stdout } from '../context.js';
@@ -25,6 +27,7 @@ function scheduleSubcommand(): Command<any, any, any> {
     .addOption(new Option('--keep <n>', 'how many of the newest snapshots stay (default: backup.keep, 24)'))
     .addOption(new Option('--dir <dir>', `the snapshot directory (default: backup.dir, ${PATHS.backupDir})`))
     .addOption(configOption());
+  for (const o of s3Options()) cmd.addOption(o);
   cmd.addHelpText(
     'after',
     `
@@ -35,6 +38,8 @@ ${PATHS.backupStateFile}). The schedule is kept in the host record; flags overri
 Example:
   etcdadm backup schedule --every 1h --keep 24
   etcdadm backup schedule --every 15m --keep 96 --dir /srv/etcd-backups
+  etcdadm backup schedule --every 1h --keep 48 --s3-endpoint https://minio.example:9000 --s3-bucket etcd \\
+      --s3-prefix prod/ --s3-credentials-file /etc/etcd/s3.env     # a local copy stays in --dir as well
 `,
   );
   cmd.action(
@@ -44,7 +49,14 @@ Example:
         const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
         const config = { ...plan.settings.backup, ...file };
         // destination options beyond --dir become fields of spec.destination here (file paths only, never secrets)
-        const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config);
+        const s3 = s3LocationFrom(inv.opts);
+        const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config, s3);
+        if (s3) {
+          // the bucket answers to the credentials file now, not first at the timer's next run
+          const store = await openS3(s3);
+          store.close();
+          inv.log.info(`Bucket ${s3.bucket} at ${s3.endpoint} answers; each scheduled snapshot is uploaded there (${s3Url(s3, s3.prefix)}) and pruned there too`);
+        }
         await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: currentEtcdadm() } } }, (ctx) =>
           runPhases(ctx, BACKUP_SCHEDULE_PHASES),
         );
@@ -95,7 +107,7 @@ function runSubcommand(): Command<any, any, any> {
 
 export interface BackupStatusReport {
   scheduled: boolean;
-  schedule: { every: string; keep: number; destination: { kind: string; dir: string }; onCalendar: string; randomizedDelaySec: number; installedAt: string; command: string[] } | null;
+  schedule: { every: string; keep: number; destination: { kind: string; dir: string; s3?: { bucket: string; prefix: string; endpoint: string } }; onCalendar: string; randomizedDelaySec: number; installedAt: string; command: string[] } | null;
   timer: { unit: string; enabled: string; active: string; nextRun: string | null; lastTrigger: string | null } | null;
   lastSuccess: { time: string; ageSeconds: number; snapshot: string; revision: number; size: number; pruned: number } | null;
   lastFailure: { time: string; error: string } | null;
@@ -107,7 +119,7 @@ function statusText(r: BackupStatusReport): string {
   if (!r.schedule) return `schedule      none\nhealth        ${r.health}: ${r.problem ?? ''}`;
   const s = r.schedule;
   const rows: [string, string][] = [
-    ['schedule', `every ${s.every} (OnCalendar=${s.onCalendar}, RandomizedDelaySec=${s.randomizedDelaySec}), keep ${s.keep}, into ${s.destination.dir}`],
+    ['schedule', `every ${s.every} (OnCalendar=${s.onCalendar}, RandomizedDelaySec=${s.randomizedDelaySec}), keep ${s.keep}, into ${s.destination.dir}${s.destination.s3 ? ` and s3://${s.destination.s3.bucket}/${s.destination.s3.prefix} at ${s.destination.s3.endpoint}` : ''}`],
     ['installed', s.installedAt],
     ['timer', r.timer ? `${r.timer.unit} ${r.timer.enabled}, ${r.timer.active}` : '-'],
     ['next run', r.timer?.nextRun ?? '-'],

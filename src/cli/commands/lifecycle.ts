@@ -5,6 +5,7 @@ import { JOIN_PHASES } from '../../phases/join.js';
 import { withClusterVersion } from '../../phases/join-version.js';
 import { RESET_PHASES } from '../../phases/reset.js';
 import { joinEndpoints, memberEndpoints } from '../../run/context.js';
+import { s3Options } from '../../s3/location.js';
 import { DEFAULT_BUMP_REVISION } from '../../snapshot/restore.js';
 import { workflowCommand } from '../command.js';
 
@@ -18,9 +19,11 @@ export function initCommand(): Command<any, any, any> {
     rollback: true,
     contextEndpoints: (plan) => [plan.member.urls.localClient],
     extraOptions: () => [
-      new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot (checked before anything is installed)'),
+      new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot, a file or s3://bucket/key (checked before anything is installed)'),
       new Option('--bump-revision <n>', `with --snapshot: raise the restored revision by n and mark the older ones compacted, so watchers (Kubernetes) start over; 0 keeps the revisions (default: ${DEFAULT_BUMP_REVISION} where the etcd restoring has it, 3.5.10+)`),
       new Option('--force', 'take over a host where etcd already runs or the data dir holds a member (the data dir is moved aside, never deleted)'),
+      // for --snapshot s3://bucket/key: the endpoint, region, path style, CA and credentials file
+      ...s3Options().filter((o) => !/--s3-(bucket|prefix)\b/.test(o.flags)),
     ],
     example: 'Example:\n  etcdadm init\n  etcdadm init --snapshot /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n  etcdadm init --version 3.5.30 --release-url file:///srv/etcd-releases --name etcd-a\n  etcdadm init --skip-phases etcdctl\n',
   });
