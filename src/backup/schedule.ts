@@ -9,7 +9,7 @@
  * every day), so --every accepts exactly the intervals that do: 1m..30m dividing an hour, 1h..12h dividing a day,
  * 1d and 7d. Anything else is refused before the host changes, naming the nearest accepted values.
  */
-import type { S3Location } from '../s3/location.js';
+import type { S3Location, S3OptionValues } from '../s3/location.js';
 import { realpathSync } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
 import { PATHS } from '../config/defaults.js';
@@ -101,6 +101,37 @@ export interface ScheduleInput {
   every?: unknown;
   keep?: unknown;
   dir?: unknown;
+}
+
+/** The configuration's backup.s3* fields as the --s3-* options ('' and false: not given). Pure. */
+export function s3OptionsOfSettings(b: { s3Endpoint: string; s3Bucket: string; s3Prefix: string; s3Region: string; s3PathStyle: boolean; s3CaFile: string; s3CredentialsFile: string }): S3OptionValues {
+  const given = (x: string) => (x === '' ? undefined : x);
+  return {
+    s3Endpoint: given(b.s3Endpoint),
+    s3Bucket: given(b.s3Bucket),
+    s3Prefix: given(b.s3Prefix),
+    s3Region: given(b.s3Region),
+    s3PathStyle: b.s3PathStyle || undefined,
+    s3CaFile: given(b.s3CaFile),
+    s3CredentialsFile: given(b.s3CredentialsFile),
+  };
+}
+
+/** The backup settings a schedule stands for (what the record's settings keep, and `config view` shows). Pure. */
+export function backupSettingsOf(spec: Pick<BackupSpec, 'every' | 'keep' | 'destination'>) {
+  const s3 = spec.destination.kind === 's3' ? spec.destination.s3 : undefined;
+  return {
+    every: spec.every,
+    keep: spec.keep,
+    dir: spec.destination.dir,
+    s3Endpoint: s3?.endpoint ?? '',
+    s3Bucket: s3?.bucket ?? '',
+    s3Prefix: s3?.prefix ?? '',
+    s3Region: s3?.region ?? '',
+    s3PathStyle: s3?.pathStyle ?? false,
+    s3CaFile: s3?.caFile ?? '',
+    s3CredentialsFile: s3?.credentialsFile ?? '',
+  };
 }
 
 const invalid = (what: string, value: unknown, why: string) =>

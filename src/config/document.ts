@@ -413,6 +413,14 @@ const backupSection = section(
         v.check((d) => !/\s/.test(d), 'must not contain spaces'),
       ),
     ),
+    // the --s3-* options of `backup schedule` (empty: no upload); checked as those flags when the schedule is made
+    s3Endpoint: v.optional(str('a URL such as "https://s3.eu-west-1.amazonaws.com"')),
+    s3Bucket: v.optional(str('a bucket name')),
+    s3Prefix: v.optional(str('a key prefix such as "etcd/prod/"')),
+    s3Region: v.optional(str('a region such as "eu-west-1"')),
+    s3PathStyle: v.optional(bool()),
+    s3CaFile: v.optional(absolutePath(true)),
+    s3CredentialsFile: v.optional(absolutePath(true)),
   },
   'backup',
 );
@@ -770,5 +778,5 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     kubeletPodManifestPath: DEFAULTS.podManifestDir,
   },
   join: { endpoints: [], learner: true, retry: true },
-  backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir },
+  backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir, s3Endpoint: '', s3Bucket: '', s3Prefix: '', s3Region: '', s3PathStyle: false, s3CaFile: '', s3CredentialsFile: '' },
 });

@@ -328,6 +328,13 @@ const COMMENTS: FieldComments = {
       every: 'How often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d; empty: no schedule.',
       keep: 'How many of the newest snapshots stay; older ones are pruned after each snapshot.',
       dir: 'Directory of the snapshots (0700, each file 0600).',
+      s3Endpoint: 'Upload each snapshot to S3 as well (as --s3-endpoint; empty: AWS for the region).',
+      s3Bucket: 'The bucket (empty: no upload).',
+      s3Prefix: 'Key prefix inside the bucket.',
+      s3Region: 'Signing region (empty: $AWS_REGION, else us-east-1).',
+      s3PathStyle: 'The bucket in the URL path, not the host name.',
+      s3CaFile: 'PEM CA certificate(s) trusted for the endpoint (a private endpoint).',
+      s3CredentialsFile: 'A 0600 file of AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines; never the credentials themselves here.',
     },
   },
 };

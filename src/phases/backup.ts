@@ -18,7 +18,8 @@
  */
 import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BACKUP_UNITS, currentEtcdadm, resolveSchedule, type BackupSpec } from '../backup/schedule.js';
+import { BACKUP_UNITS, backupSettingsOf, currentEtcdadm, resolveSchedule, s3OptionsOfSettings, type BackupSpec } from '../backup/schedule.js';
+import { s3LocationFrom } from '../s3/location.js';
 import { readBackupState, updateBackupState } from '../backup/state.js';
 import { PATHS } from '../config/defaults.js';
 import { EtcdadmError } from '../errors.js';
@@ -110,7 +111,7 @@ const scheduleRecordPhase: Phase = phase<undefined, undefined>({
   async act(ctx) {
     const spec = specOf(ctx);
     const backup = scheduleRecord(spec, ctx.record.facts?.backup, new Date());
-    const settings = { ...ctx.plan.settings, backup: { every: spec.every, keep: spec.keep, dir: spec.destination.dir } };
+    const settings = { ...ctx.plan.settings, backup: backupSettingsOf(spec) };
     await ctx.record.update({ backup, settings });
     ctx.log.info(`Snapshots every ${spec.every} into ${spec.destination.dir}, the newest ${spec.keep} kept; see 'etcdadm backup status'`);
   },
@@ -123,7 +124,8 @@ export const BACKUP_SCHEDULE_PHASES: readonly Phase[] = [schedulePreflight, sche
 /** The schedule a configuration's backup section asks for (backup.every set), or undefined. */
 function configuredSchedule(ctx: PhaseContext): (BackupSpec & { command: string[] }) | undefined {
   if (!ctx.plan.settings.backup.every) return undefined;
-  return { ...resolveSchedule({}, ctx.plan.settings.backup), command: currentEtcdadm() };
+  const b = ctx.plan.settings.backup;
+  return { ...resolveSchedule({}, b, s3LocationFrom(s3OptionsOfSettings(b))), command: currentEtcdadm() };
 }
 
 /** init/join preflight: a configuration that asks for scheduled backups needs systemd here, checked before anything changes. */

@@ -167,8 +167,13 @@ describe('etcdadm backup on real systemd', () => {
         assert.ok(!text.includes(S3_SECRET) && !text.includes(S3_KEY), `no credential in ${f}`);
       }
       // back to the local schedule the next cases expect
-      ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '3']), 'schedule locally again');
-      ok(await lab.on(1, ['systemctl', 'start', SERVICE], 120_000));
+      // the recorded bucket stays when only --every/--keep are given again; --no-s3 drops it
+      ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '2']), 'schedule again, bucket recorded');
+      assert.equal((await status()).s.schedule?.destination.kind, 's3');
+      server.stop();
+      ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '3', '--no-s3']), 'schedule locally again');
+      assert.equal((await status()).s.schedule?.destination.kind, 'local');
+      ok(await lab.on(1, ['systemctl', 'start', SERVICE], 120_000), 'a local run, the server gone');
     } finally {
       server.stop();
     }

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { BACKUP_UNITS, etcdadmCommand, formatInterval, onCalendarFor, parseInterval, randomizedDelaySec, resolveSchedule } from '../../src/backup/schedule.js';
+import { BACKUP_UNITS, backupSettingsOf, etcdadmCommand, formatInterval, onCalendarFor, parseInterval, randomizedDelaySec, resolveSchedule, s3OptionsOfSettings } from '../../src/backup/schedule.js';
+import { s3LocationFrom } from '../../src/s3/location.js';
 import { backupHealth, EXIT_BACKUP_UNHEALTHY, oneLine, readBackupState, updateBackupState } from '../../src/backup/state.js';
 import { DEFAULT_DOCUMENT_VALUES } from '../../src/config/document.js';
 import { ConfigFileError, defaultsDocument, parseConfigText } from '../../src/config/file.js';
@@ -246,5 +247,24 @@ describe('backup: a schedule that uploads to S3', () => {
   it('refused without a credentials file: the timer service has no AWS_* variables', () => {
     const { credentialsFile: _none, ...noFile } = loc;
     assert.throws(() => resolveSchedule({ every: '1h' }, cfg, noFile), (e: unknown) => e instanceof EtcdadmError && e.exitCode === 2 && /needs --s3-credentials-file/.test(e.message));
+  });
+});
+
+describe('backup: S3 in the configuration file', () => {
+  it('backup.s3* fields parse, become the location a schedule uploads to, and come back as settings', () => {
+    const doc = `apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nbackup:\n  every: 1h\n  s3Endpoint: http://10.0.0.9:9000\n  s3Bucket: etcd\n  s3Prefix: prod\n  s3CredentialsFile: /etc/etcd/s3.env\n`;
+    const parsed = parseConfigText(doc, 'c.yaml');
+    const b = { ...DEFAULT_DOCUMENT_VALUES.backup, ...parsed.backup };
+    const loc = s3LocationFrom(s3OptionsOfSettings(b), {});
+    assert.deepEqual(loc, { endpoint: 'http://10.0.0.9:9000', bucket: 'etcd', prefix: 'prod/', region: 'us-east-1', pathStyle: true, credentialsFile: '/etc/etcd/s3.env' });
+    const spec = resolveSchedule({}, b, loc);
+    assert.equal(spec.destination.kind, 's3');
+    const back = backupSettingsOf(spec);
+    assert.equal(back.s3Bucket, 'etcd');
+    assert.equal(back.s3CredentialsFile, '/etc/etcd/s3.env');
+    assert.deepEqual(s3LocationFrom(s3OptionsOfSettings(back), {}), loc, 'the recorded settings give the same location');
+    // the defaults: no upload
+    assert.equal(s3LocationFrom(s3OptionsOfSettings(DEFAULT_DOCUMENT_VALUES.backup), {}), undefined);
+    assert.throws(() => parseConfigText(doc.replace('/etc/etcd/s3.env', 's3.env'), 'c.yaml'), (e: unknown) => e instanceof ConfigFileError && /backup\.s3CredentialsFile: must be an absolute path/.test(e.message));
   });
 });

@@ -316,7 +316,7 @@ describe('documents that parse', () => {
       const lines = text.split('\n');
       let fields = 0;
       lines.forEach((line, i) => {
-        if (/^ {2}[A-Za-z]+:/.test(line)) {
+        if (/^ {2}[A-Za-z][A-Za-z0-9]*:/.test(line)) {
           fields++;
           assert.match(lines[i - 1]!, /^ {2}# \S/, `no comment above ${line}`);
         }

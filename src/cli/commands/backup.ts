@@ -5,7 +5,7 @@
  * backups are not as they should be.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { BACKUP_UNITS, currentEtcdadm, parseInterval, resolveSchedule } from '../../backup/schedule.js';
+import { BACKUP_UNITS, currentEtcdadm, parseInterval, resolveSchedule, s3OptionsOfSettings } from '../../backup/schedule.js';
 import { backupHealth, humanAge, oneLine, readBackupState, updateBackupState } from '../../backup/state.js';
 import { PATHS } from '../../config/defaults.js';
 import { loadConfigLayer } from '../../config/file.js';
@@ -28,6 +28,7 @@ function scheduleSubcommand(): Command<any, any, any> {
     .addOption(new Option('--dir <dir>', `the snapshot directory (default: backup.dir, ${PATHS.backupDir})`))
     .addOption(configOption());
   for (const o of s3Options()) cmd.addOption(o);
+  cmd.addOption(new Option('--no-s3', 'upload nowhere: drop an S3 destination the record or --config names'));
   cmd.addHelpText(
     'after',
     `
@@ -49,7 +50,8 @@ Example:
         const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
         const config = { ...plan.settings.backup, ...file };
         // destination options beyond --dir become fields of spec.destination here (file paths only, never secrets)
-        const s3 = s3LocationFrom(inv.opts);
+        // the bucket: --s3-* flags, else the configuration's backup.s3* (file, then record); --no-s3: none
+        const s3 = inv.opts.s3 === false ? undefined : (s3LocationFrom(inv.opts) ?? s3LocationFrom(s3OptionsOfSettings(config)));
         const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config, s3);
         if (s3) {
           // the bucket answers to the credentials file now, not first at the timer's next run
