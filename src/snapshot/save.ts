@@ -37,6 +37,21 @@ export async function prepareSnapshotDir(dir: string): Promise<void> {
  */
 const SYNC_EVERY = 64 << 20;
 
+/**
+ * All of `bufs` at `at`: a write may be short without an error (a filling disk writes what fits), so the rest is
+ * written again until the kernel says why it cannot (ENOSPC) — never a file silently shorter than the stream.
+ */
+async function writeAll(fh: FileHandle, bufs: Buffer[], len: number, at: number): Promise<void> {
+  let done = (await fh.writev(bufs, at)).bytesWritten;
+  if (done === len) return;
+  const rest = Buffer.concat(bufs, len);
+  while (done < len) {
+    const n = (await fh.write(rest, done, len - done, at + done)).bytesWritten;
+    if (n === 0) throw Object.assign(new Error('no space left on device (a write of 0 bytes)'), { code: 'ENOSPC' });
+    done += n;
+  }
+}
+
 class FileSink extends Writable {
   failure: Error | undefined;
   private pos = 0;
@@ -61,7 +76,7 @@ class FileSink extends Writable {
     const at = this.pos;
     this.pos += len;
     this.inflight += len;
-    const written = this.fh.writev(bufs, at);
+    const written = writeAll(this.fh, bufs, len, at);
     // every 64 MiB, let the kernel start writing back what it holds, so the final fsync has little left to do
     const sync = Math.floor(this.pos / SYNC_EVERY) > Math.floor(at / SYNC_EVERY);
     (sync ? written.then(() => this.fh.datasync()) : written).then(
@@ -118,6 +133,8 @@ export async function saveSnapshot(client: EtcdClient, endpoint: string, path: s
     await new Promise<void>((resolve, reject) => sink!.end((err?: Error | null) => (err ? reject(err) : resolve())));
     if (sink.failure) throw sink.failure;
     await fh.sync();
+    const size = (await fh.stat()).size;
+    if (size !== streamed.bytes) throw new Error(`${size} bytes on disk, ${streamed.bytes} received`);
     await fh.close();
     fh = undefined;
     await rename(tmp, path);
