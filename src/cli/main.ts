@@ -4,6 +4,7 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { backupCommand } from './commands/backup.js';
+import { certsCommand } from './commands/certs.js';
 import { configCommand } from './commands/config.js';
 import { downloadCommand } from './commands/download.js';
 import { infoCommand } from './commands/info.js';
@@ -27,7 +28,7 @@ export function buildProgram(): Command<any, any, any> {
     .showHelpAfterError()
     .enablePositionalOptions(false);
   program.addHelpText('after', `\nExample:\n  etcdadm init\n  etcdadm join https://10.0.0.1:2379\n  etcdadm reset\n`);
-  for (const c of [initCommand(), joinCommand(), resetCommand(), infoCommand(), downloadCommand(), configCommand(), statusCommand(), memberCommand(), recoverCommand(), upgradeCommand(), snapshotCommand(), backupCommand(), versionCommand(CLI_VERSION)])
+  for (const c of [initCommand(), joinCommand(), resetCommand(), infoCommand(), downloadCommand(), configCommand(), statusCommand(), memberCommand(), recoverCommand(), upgradeCommand(), snapshotCommand(), backupCommand(), certsCommand(), versionCommand(CLI_VERSION)])
     program.addCommand(c);
   return program;
 }
