@@ -12,6 +12,7 @@
 import type { S3Location, S3OptionValues } from '../s3/location.js';
 import { realpathSync } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
+import { parseDuration } from '../util/duration.js';
 import { PATHS } from '../config/defaults.js';
 
 const MINUTE = 60_000;
@@ -22,14 +23,7 @@ const DAY = 24 * HOUR;
 export const MIN_INTERVAL_MS = MINUTE;
 
 /** `90m`, `1h`, `1h30m`, `2d`: whole numbers of d, h, m, s; undefined when it is not such a duration. */
-export function parseInterval(text: string): number | undefined {
-  const t = text.trim();
-  if (!/^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$/.test(t) || t === '') return undefined;
-  const unit: Record<string, number> = { d: DAY, h: HOUR, m: MINUTE, s: 1000 };
-  let ms = 0;
-  for (const m of t.matchAll(/(\d+)([dhms])/g)) ms += Number(m[1]) * unit[m[2]!]!;
-  return ms;
-}
+export const parseInterval = parseDuration;
 
 /** `1h`, `15m`, `1d`, `7d`: the interval as --every takes it. */
 export function formatInterval(ms: number): string {
