@@ -35,23 +35,25 @@ export type ReloadAction =
 export interface ReloadWorld {
   /** The etcd version installed here (undefined: unknown). */
   version: string | undefined;
-  /** Whether the local member answered before the renewal (TLS and a status request). */
-  serving: boolean;
   /** Whether the init system runs etcd at all. */
   active: boolean;
-  /** The leaves that were renewed. */
-  renewed: readonly LeafName[];
+  /** Whether the local member answers (TLS and a status request) now that the new files are in place. */
+  serving: boolean;
+  /** The serving leaves whose file on disk is not what a new connection is presented. */
+  stale: readonly LeafName[];
   /** Whether the trusted CA file changed (a CA rotation step). */
   trustChanged?: boolean;
 }
 
 /** What to do after new certificate files were written. */
 export function reloadAfterRenewal(w: ReloadWorld): ReloadAction {
-  const serving = w.renewed.filter((n) => n === 'server' || n === 'peer');
+  const v = w.version ? `etcd ${w.version}` : 'etcd';
   if (!w.active) return { kind: 'restart', why: 'etcd is not running: it is started with the new certificates' };
   if (!w.serving) return { kind: 'restart', why: 'etcd runs but does not serve (its certificates may have expired): it is restarted with the new ones' };
-  if (w.trustChanged && !reloadsTrustedCA(w.version)) return { kind: 'graceful-restart', why: `etcd ${w.version ?? ''} reads its trusted CA file only at start`.replace('  ', ' ') };
-  if (serving.length === 0) return { kind: 'none', why: 'only client certificates changed: clients read them when they connect' };
-  if (!reloadsLeafCerts(w.version)) return { kind: 'graceful-restart', why: `etcd ${w.version ?? '(unknown version)'} is not known to read renewed certificates without a restart` };
-  return { kind: 'none', why: `etcd ${w.version} reads its certificate files at every new TLS connection: no restart` };
+  if (w.trustChanged && !reloadsTrustedCA(w.version)) return { kind: 'graceful-restart', why: `${v} reads its trusted CA file only at start` };
+  if (w.stale.length) return { kind: 'graceful-restart', why: `${v} still presents the old ${w.stale.join(' and ')} certificate to new connections` };
+  return {
+    kind: 'none',
+    why: reloadsLeafCerts(w.version) ? `${v} reads its certificate files at every new TLS connection: it presents the renewed ones already` : `${v} presents the certificates on disk already`,
+  };
 }

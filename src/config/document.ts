@@ -340,6 +340,8 @@ const pkiSection = section(
     keyAlgorithm: v.optional(picklist(KEY_ALGORITHMS)),
     caValidityDays: v.optional(wholeNumber('a number of days', 1)),
     certValidityDays: v.optional(wholeNumber('a number of days', 1)),
+    renewBeforeDays: v.optional(wholeNumber('a number of days', 0)),
+    autoRenew: v.optional(bool()),
     serverCertExtraSANs: v.optional(list(validated(str('an IP address or DNS name'), sanProblem), 'IP addresses or DNS names')),
     peerCertExtraSANs: v.optional(list(validated(str('an IP address or DNS name'), sanProblem), 'IP addresses or DNS names')),
   },
@@ -596,7 +598,16 @@ const retentionRule: Rule = (doc) => {
 const validityRule: Rule = (doc) => {
   const caDays = num(field(doc, 'pki', 'caValidityDays'), D().pki.caValidityDays);
   const certDays = num(field(doc, 'pki', 'certValidityDays'), D().pki.certValidityDays);
-  if (certDays <= caDays) return [];
+  const renewDays = num(field(doc, 'pki', 'renewBeforeDays'), D().pki.renewBeforeDays);
+  if (certDays <= caDays && renewDays < certDays) return [];
+  if (certDays <= caDays)
+    return [
+      {
+        path: ['pki', has(doc, 'pki', 'renewBeforeDays') ? 'renewBeforeDays' : 'certValidityDays'],
+        atKey: false,
+        message: `pki.renewBeforeDays (${renewDays}) must be less than pki.certValidityDays (${certDays}): every renewal would be due at once`,
+      },
+    ];
   return [
     {
       path: ['pki', has(doc, 'pki', 'certValidityDays') ? 'certValidityDays' : 'caValidityDays'],
@@ -764,6 +775,8 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     keyAlgorithm: DEFAULTS.keyAlgorithm,
     caValidityDays: DEFAULTS.caValidityDays,
     certValidityDays: DEFAULTS.certValidityDays,
+    renewBeforeDays: DEFAULTS.renewBeforeDays,
+    autoRenew: false,
     serverCertExtraSANs: [],
     peerCertExtraSANs: [],
   },

@@ -284,6 +284,8 @@ const COMMENTS: FieldComments = {
       keyAlgorithm: 'Algorithm of new keys: ecdsa-p256, rsa-2048, rsa-3072 or rsa-4096.',
       caValidityDays: 'Validity of a new CA in days.',
       certValidityDays: 'Validity of server, peer and client certificates in days (at most caValidityDays).',
+      renewBeforeDays: 'A certificate is due for renewal this many days before it expires (check-expiration exit 3, renew --if-due).',
+      autoRenew: 'Install the daily renewal timer (certs renew --schedule) that renews what is due.',
       serverCertExtraSANs: 'Extra IP addresses or DNS names for the server certificate.',
       peerCertExtraSANs: 'Extra IP addresses or DNS names for the peer certificate.',
     },

@@ -41,6 +41,17 @@ export interface RecordFacts {
   recovery?: RecoveryInProgress;
   /** The scheduled backups installed here (`etcdadm backup schedule`); removed by unschedule and reset. */
   backup?: BackupScheduleRecord;
+  /** The daily certificate renewal installed here (`etcdadm certs renew --schedule`); removed by --unschedule and reset. */
+  certRenewal?: CertRenewalRecord;
+}
+
+/** The renewal timer as installed: its calendar and the etcdadm command line its service runs. */
+export interface CertRenewalRecord {
+  onCalendar: string;
+  randomizedDelaySec: number;
+  /** The command line of the etcdadm the service runs (absolute paths), without `certs renew all --if-due`. */
+  command: string[];
+  installedAt: string;
 }
 
 /** What `etcdadm recover` decided and did so far, so that a re-run after a crash finishes the same recovery. */
@@ -128,6 +139,14 @@ const FACTS_SCHEMA = v.object({
           }),
         }),
       ]),
+      onCalendar: v.string(),
+      randomizedDelaySec: v.number(),
+      command: v.pipe(v.array(v.string()), v.minLength(1)),
+      installedAt: v.string(),
+    }),
+  ),
+  certRenewal: v.optional(
+    v.object({
       onCalendar: v.string(),
       randomizedDelaySec: v.number(),
       command: v.pipe(v.array(v.string()), v.minLength(1)),
@@ -276,8 +295,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean; endCertRenewal?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, endCertRenewal, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -290,6 +309,7 @@ export class HostRecord {
     if (endUpgrade) delete next.upgrade;
     if (endRecovery) delete next.recovery;
     if (endBackup) delete next.backup;
+    if (endCertRenewal) delete next.certRenewal;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -309,6 +329,7 @@ export class HostRecord {
       ...(next.upgrade ? { upgrade: next.upgrade } : {}),
       ...(next.recovery ? { recovery: next.recovery } : {}),
       ...(next.backup ? { backup: next.backup } : {}),
+      ...(next.certRenewal ? { certRenewal: next.certRenewal } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };

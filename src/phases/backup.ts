@@ -24,7 +24,7 @@ import { readBackupState, updateBackupState } from '../backup/state.js';
 import { PATHS } from '../config/defaults.js';
 import { EtcdadmError } from '../errors.js';
 import type { BackupScheduleRecord } from '../host/record.js';
-import { systemdTimers } from '../initsystem/index.js';
+import { enableTimer, removeTimer, timerInstalled, timersOf } from './timer.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { renderBackupService, renderBackupTimer } from '../service/render.js';
@@ -33,7 +33,6 @@ import { prepareSnapshotDir } from '../snapshot/save.js';
 import { pruneStoredSnapshots } from '../snapshot/remote.js';
 import { openS3, takeSnapshot, uploadSnapshot } from './snapshot.js';
 
-const timersOf = (ctx: PhaseContext) => systemdTimers(ctx.host, ctx.timings);
 
 /** The schedule the options carry (backup schedule); the CLI validated it before the runner started. */
 function specOf(ctx: PhaseContext): BackupSpec & { command: string[] } {
@@ -96,13 +95,7 @@ const scheduleUnits: Phase = phase<undefined, undefined>({
 const scheduleEnable: Phase = phase<undefined, undefined>({
   name: 'enable',
   short: `Enable and start ${BACKUP_UNITS.timer}`,
-  async act(ctx) {
-    const t = timersOf(ctx);
-    const before = await t.state(BACKUP_UNITS.timer);
-    await t.enableNow(BACKUP_UNITS.timer, before.active === 'active');
-    const after = await t.state(BACKUP_UNITS.timer);
-    ctx.log.info(`${BACKUP_UNITS.timer} is ${after.enabled} and ${after.active}${after.nextElapse ? `; next run ${after.nextElapse}` : ''}`);
-  },
+  act: (ctx) => enableTimer(ctx, BACKUP_UNITS),
 });
 
 const scheduleRecordPhase: Phase = phase<undefined, undefined>({
@@ -161,11 +154,7 @@ export const backupPhase: Phase = phase<undefined, undefined>({
 
 /** Stop, disable and remove the timer and its service, and the state file; idempotent. Also reset's. */
 export async function removeBackupUnits(ctx: PhaseContext): Promise<string[]> {
-  const t = timersOf(ctx);
-  const present = [BACKUP_UNITS.timerFile, BACKUP_UNITS.serviceFile];
-  const any = (await Promise.all(present.map((p) => ctx.host.exists(p)))).some(Boolean);
-  if (any) await t.disableNow([BACKUP_UNITS.timer, BACKUP_UNITS.service]);
-  const removed = await t.removeFiles(present);
+  const removed = await removeTimer(ctx, BACKUP_UNITS);
   if (await ctx.host.remove(PATHS.backupStateFile)) removed.push(PATHS.backupStateFile);
   const stateDir = dirname(PATHS.backupStateFile);
   if (((await ctx.host.list(stateDir)) ?? ['x']).length === 0) await ctx.host.removeTree(stateDir);
@@ -176,7 +165,7 @@ const unscheduleStop: Phase = phase<undefined, undefined>({
   name: 'stop',
   short: `Stop and disable ${BACKUP_UNITS.timer} and ${BACKUP_UNITS.service}`,
   async act(ctx) {
-    if (!(await ctx.host.exists(BACKUP_UNITS.timerFile)) && !(await ctx.host.exists(BACKUP_UNITS.serviceFile))) {
+    if (!(await timerInstalled(ctx, BACKUP_UNITS))) {
       ctx.log.info('No backup timer is installed here');
       return;
     }

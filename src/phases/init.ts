@@ -26,6 +26,7 @@ import {
   type InitTakeover,
 } from './preflight.js';
 import { backupPhase, checkBackupSchedule } from './backup.js';
+import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
 import {
   certificatesPhase,
   clusterToken,
@@ -58,6 +59,7 @@ export const initPreflightPhase: Phase = phase<HostObservation, { problem?: Retu
     await checkCA(ctx, false);
     await checkSnapshot(ctx);
     await checkBackupSchedule(ctx);
+    if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
     if (d.takeover.kind === 'resume') {
       log.info(`Resuming the interrupted init of ${plan.member.name} recorded in ${plan.files.record}`);
       return;
@@ -192,5 +194,6 @@ export const INIT_PHASES: readonly Phase[] = [
   etcdctlPhase,
   healthPhase,
   backupPhase,
+  renewalTimerPhase,
   postInitInstructionsPhase,
 ];

@@ -8,6 +8,7 @@
  * that already is a started member of that cluster is left alone (nothing to do).
  */
 import { backupPhase, checkBackupSchedule } from './backup.js';
+import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
@@ -79,6 +80,7 @@ export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEt
     if (d.ports) refuse(d.ports);
     await checkCA(ctx, true);
     await checkBackupSchedule(ctx);
+    if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
     if (d.local.kind === 'continue') log.info(d.local.why);
     if (d.local.kind === 'stop') log.info(`${d.local.why}; it will be stopped`);
     const r = ctx.record.facts;
@@ -297,4 +299,5 @@ export const JOIN_PHASES: readonly Phase[] = [
   etcdctlPhase,
   joinHealthPhase,
   backupPhase,
+  renewalTimerPhase,
 ];

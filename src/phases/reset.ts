@@ -26,6 +26,7 @@ import { uninstallRelease } from '../release/index.js';
 import type { PhaseContext, RunOptions } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { removeBackupUnits } from './backup.js';
+import { removeRenewalTimer } from './certs.js';
 import { refuse, type Refusal } from './preflight.js';
 
 // ------------------------------------------------------------------ preflight
@@ -241,6 +242,8 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision>({
     if (((await host.list(plan.pki.certsDir)) ?? ['x']).length === 0) await host.removeTree(plan.pki.certsDir).catch(() => undefined);
     // scheduled backups of this member: their timer would only fail from now on (the snapshots themselves stay)
     for (const f of await removeBackupUnits(ctx)) log.info(`Removed ${f}`);
+    // the renewal timer of these certificates
+    for (const f of await removeRenewalTimer(ctx)) log.info(`Removed ${f}`);
     if (await ctx.init.isInstalled(plan)) log.info(`Removed ${plan.service.initSystem === 'systemd' ? plan.service.unitFile : plan.service.podManifestFile}`);
     await ctx.init.remove(plan);
     for (const f of [plan.files.envFile, plan.files.etcdctlEnvFile, plan.install.etcdctlWrapper]) if (await host.remove(f)) log.info(`Removed ${f}`);

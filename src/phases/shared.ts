@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import type { Plan } from '../config/types.js';
 import { pkiSpecOf } from '../config/plan/pki.js';
 import { EtcdadmError } from '../errors.js';
+import { moveLeadership } from '../cluster/membership.js';
+import type { MemberStatus } from '../cluster/status.js';
 import type { Account } from '../host/user.js';
 import { type RecordFacts } from '../host/record.js';
 import { caFingerprint, ensurePki, pkiFiles } from '../pki/index.js';
@@ -166,4 +168,23 @@ export const etcdctlPhase: Phase = phase<undefined, undefined>({
 /** How the health waits watch etcd: the init system says when it exited, and where its log is. */
 export function waitOptions(ctx: PhaseContext, plan: Plan = ctx.plan) {
   return { timeoutMs: plan.healthTimeoutMs, down: () => ctx.init.down(plan), logHint: ctx.init.logHint(plan) };
+}
+
+/** This host's member in the status: by recorded ID, else by name. */
+export function selfIn(members: readonly MemberStatus[], id: string | undefined, name: string): MemberStatus | undefined {
+  return members.find((m) => id !== undefined && m.id === id) ?? members.find((m) => m.name === name);
+}
+
+/** When this host's member leads, leadership moves to another healthy voting member first (before a restart). */
+export async function handOverLeadership(ctx: PhaseContext): Promise<void> {
+  const h = await ctx.cluster();
+  const st = await h.status({ refresh: true });
+  const self = selfIn(st.members, ctx.record.facts?.memberId, ctx.plan.member.name);
+  if (!self || self.role !== 'leader') {
+    ctx.log.info(`${self?.name ?? ctx.plan.member.name} is not the leader: nothing to move`);
+    return;
+  }
+  const list = await h.members({ refresh: true });
+  const leader = list.members.find((m) => m.idHex === self.id);
+  if (leader && st.voters > 1) await moveLeadership(h, st, list.members, leader, ctx.log);
 }

@@ -12,7 +12,6 @@ import { PATHS } from '../config/defaults.js';
 import type { Plan } from '../config/types.js';
 import { compareVersions, minorOf } from '../config/version.js';
 import { waitQuorumRead, waitServing } from '../cluster/health.js';
-import { moveLeadership } from '../cluster/membership.js';
 import type { ClusterStatus, MemberStatus } from '../cluster/status.js';
 import { blockedMessage, planUpgrade, type UpgradePlan } from '../cluster/upgrade.js';
 import { httpVersion } from '../etcd/client.js';
@@ -25,7 +24,7 @@ import { testHold } from '../testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
 import { takeSnapshot } from './snapshot.js';
-import { installPhase, recordFacts, waitOptions } from './shared.js';
+import { handOverLeadership, installPhase, recordFacts, selfIn, waitOptions } from './shared.js';
 import { installedVersion } from '../release/index.js';
 
 export interface UpgradeObservation {
@@ -45,10 +44,7 @@ export type UpgradeDecision =
   | { kind: 'done'; why: string; upgrade: UpgradePlan }
   | { kind: 'go'; upgrade: UpgradePlan; self: MemberStatus; from: string };
 
-/** This host's member in the status: by recorded ID, else by name. */
-export function selfIn(members: readonly MemberStatus[], id: string | undefined, name: string): MemberStatus | undefined {
-  return members.find((m) => id !== undefined && m.id === id) ?? members.find((m) => m.name === name);
-}
+export { selfIn };
 
 /** Pure: what `upgrade apply` does on this host. */
 export function decideUpgradeApply(plan: Plan, w: UpgradeObservation): UpgradeDecision {
@@ -215,18 +211,7 @@ const downgrade: Phase = phase<{ running: string | null; storage: string | null;
 const leadership: Phase = phase<undefined, undefined>({
   name: 'leadership',
   short: 'Move leadership to another healthy voting member when this member leads',
-  async act(ctx) {
-    const h = await ctx.cluster();
-    const st = await h.status({ refresh: true });
-    const self = selfIn(st.members, ctx.record.facts?.memberId, ctx.plan.member.name);
-    if (!self || self.role !== 'leader') {
-      ctx.log.info(`${self?.name ?? ctx.plan.member.name} is not the leader: nothing to move`);
-      return;
-    }
-    const list = await h.members({ refresh: true });
-    const leader = list.members.find((m) => m.idHex === self.id);
-    if (leader && st.voters > 1) await moveLeadership(h, st, list.members, leader, ctx.log);
-  },
+  act: (ctx) => handOverLeadership(ctx),
 });
 
 /** The cluster facts of the env file etcd runs with now (ignored by etcd after its first start, kept as written). */

@@ -9,6 +9,7 @@
  * (another CA's ca.crt would hand out certificates the cluster does not trust); the validity is positive and ends
  * before the CA does.
  */
+import type { X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import * as x509 from './x509.js';
 import { describe, EtcdadmError } from '../errors.js';
@@ -89,7 +90,7 @@ export interface Renewal {
   validityMs: number;
 }
 
-interface FoundLeaf {
+export interface FoundLeaf {
   name: LeafName;
   paths: PairPaths;
   certPem: string | undefined;
@@ -112,11 +113,18 @@ export async function loadRenewingCA(certsDir: string, noCaKeyHint: string | und
   return loadCA({ certsDir, now } as Parameters<typeof loadCA>[0], certPem, keyPem);
 }
 
-/**
- * Every check, then every new key and certificate in memory. Throws EtcdadmError (one line, nothing written) when
- * a check fails.
- */
-export async function prepareRenewal(input: RenewalInput): Promise<Renewal> {
+/** A certs dir that passed every check of a renewal: its CA, the leaves found, the validity. */
+export interface CheckedRenewal {
+  ca: LoadedCA;
+  found: FoundLeaf[];
+  /** The parsed certificates of the leaves present. */
+  parsed: Map<LeafName, NodeX509Certificate>;
+  validityMs: number;
+  now: Date;
+}
+
+/** Every check of a renewal, reading only. Throws EtcdadmError (one line) when one fails. */
+export async function checkRenewal(input: RenewalInput): Promise<CheckedRenewal> {
   const now = input.now ?? new Date();
   const ca = await loadRenewingCA(input.certsDir, input.noCaKeyHint, now);
   const found: FoundLeaf[] = await Promise.all(
@@ -126,7 +134,7 @@ export async function prepareRenewal(input: RenewalInput): Promise<Renewal> {
     }),
   );
   // ca.crt must be the CA of what is here: every present leaf, renewed or not
-  const parsed = new Map<LeafName, ReturnType<typeof loadNodeCertificate>>();
+  const parsed = new Map<LeafName, NodeX509Certificate>();
   for (const f of found) {
     if (f.certPem === undefined) continue;
     let cert;
@@ -146,7 +154,13 @@ export async function prepareRenewal(input: RenewalInput): Promise<Renewal> {
   }
   const validity = checkValidity(input.validity, input.defaultDays, ca.facts.notAfter, now);
   if ('problem' in validity) throw new EtcdadmError(validity.problem, { hint: 'pass a shorter --validity, or rotate the CA first (etcdadm certs rotate-ca)', exitCode: 2 });
+  return { ca, found, parsed, validityMs: validity.ms, now };
+}
 
+/** Every check, then every new key and certificate in memory (nothing is written). */
+export async function prepareRenewal(input: RenewalInput): Promise<Renewal> {
+  const { ca, found, parsed, validityMs, now } = await checkRenewal(input);
+  const validity = { ms: validityMs };
   const leaves = await Promise.all(
     found
       .filter((f) => input.names.includes(f.name))
@@ -181,11 +195,23 @@ export async function prepareRenewal(input: RenewalInput): Promise<Renewal> {
         };
       }),
   );
-  return { ca, leaves, validityMs: validity.ms };
+  return { ca, leaves, validityMs };
 }
 
 function ipBytes(ip: string): Uint8Array {
   const b = ipToBytes(ip);
   if (!b) throw new EtcdadmError(`invalid IP address ${JSON.stringify(ip)} in a certificate`);
   return b;
+}
+
+/**
+ * The leaves `--if-due` renews: missing, unreadable, expired, or expiring within `renewBeforeDays`. Pure (on what
+ * checkRenewal found).
+ */
+export function dueLeaves(c: Pick<CheckedRenewal, 'found' | 'parsed' | 'now'>, names: readonly LeafName[], renewBeforeDays: number): LeafName[] {
+  return names.filter((n) => {
+    const cert = c.parsed.get(n);
+    if (!cert) return true;
+    return certFactsOf(cert).notAfter.getTime() - c.now.getTime() < renewBeforeDays * DAY_MS;
+  });
 }

@@ -18,6 +18,7 @@ import { downloadRelease, type DownloadResult, type ReleaseSpec } from '../relea
 import { Changes, journaled } from './changes.js';
 import type { BackupSpec } from '../backup/schedule.js';
 import type { S3Location } from '../s3/location.js';
+import type { LeafName } from '../pki/store.js';
 
 /** The command's own options (not settings: they are not recorded). */
 export interface RunOptions {
@@ -39,6 +40,8 @@ export interface RunOptions {
   s3?: S3Location;
   /** init --snapshot s3://bucket/key: where the snapshot is downloaded from (the --s3-* options give endpoint etc.). */
   snapshotFrom?: { location: S3Location; key: string };
+  /** certs renew: which leaves, --validity as given, and --if-due (only those due for renewal). */
+  certs?: { names: LeafName[]; validity?: string; ifDue: boolean };
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

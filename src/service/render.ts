@@ -276,32 +276,43 @@ function execWord(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
 }
 
-/**
- * etcdadm-backup.service: a oneshot that runs `etcdadm backup run` — the snapshot save and the prune as one phase
- * list that records its outcome in the state file. Everything else comes from the host record, so the unit carries
- * no settings that could drift from it, and no secret.
- */
-export function renderBackupService(u: BackupUnitInput): string {
+/** A oneshot service that an etcdadm timer starts: one etcdadm command, niced, its files private (UMask=0077). */
+export interface OneshotUnitInput {
+  description: string;
+  /** The whole command line (absolute paths first). */
+  argv: readonly string[];
+  /** The etcd unit it is ordered after at boot, for systemd hosts. */
+  etcdUnit?: string;
+}
+
+export function renderOneshotService(u: OneshotUnitInput): string {
   const after = u.etcdUnit ? ` ${u.etcdUnit}` : '';
   return `[Unit]
-Description=etcd snapshot every ${u.every}, the newest ${u.keep} kept (managed by etcdadm)
+Description=${u.description}
 Documentation=man:systemd.timer(5)
 After=network-online.target local-fs.target${after}
 Wants=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart=${[...u.command, 'backup', 'run'].map(execWord).join(' ')}
+ExecStart=${u.argv.map(execWord).join(' ')}
 Nice=10
 IOSchedulingClass=idle
 UMask=0077
 `;
 }
 
-/** etcdadm-backup.timer: OnCalendar= at the interval, Persistent=true (a run missed while off runs at boot), spread. */
-export function renderBackupTimer(u: BackupUnitInput): string {
+/** A calendar timer of an etcdadm oneshot: Persistent=true (a run missed while off runs at boot), a fixed random spread. */
+export interface TimerUnitInput {
+  description: string;
+  onCalendar: string;
+  randomizedDelaySec: number;
+  serviceUnit: string;
+}
+
+export function renderTimer(u: TimerUnitInput): string {
   return `[Unit]
-Description=etcd snapshot every ${u.every} (managed by etcdadm)
+Description=${u.description}
 
 [Timer]
 OnCalendar=${u.onCalendar}
@@ -314,4 +325,22 @@ Unit=${u.serviceUnit}
 [Install]
 WantedBy=timers.target
 `;
+}
+
+/**
+ * etcdadm-backup.service: a oneshot that runs `etcdadm backup run` — the snapshot save and the prune as one phase
+ * list that records its outcome in the state file. Everything else comes from the host record, so the unit carries
+ * no settings that could drift from it, and no secret.
+ */
+export function renderBackupService(u: BackupUnitInput): string {
+  return renderOneshotService({
+    description: `etcd snapshot every ${u.every}, the newest ${u.keep} kept (managed by etcdadm)`,
+    argv: [...u.command, 'backup', 'run'],
+    ...(u.etcdUnit ? { etcdUnit: u.etcdUnit } : {}),
+  });
+}
+
+/** etcdadm-backup.timer: OnCalendar= at the interval, Persistent=true (a run missed while off runs at boot), spread. */
+export function renderBackupTimer(u: BackupUnitInput): string {
+  return renderTimer({ description: `etcd snapshot every ${u.every} (managed by etcdadm)`, onCalendar: u.onCalendar, randomizedDelaySec: u.randomizedDelaySec, serviceUnit: u.serviceUnit });
 }

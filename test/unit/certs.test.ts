@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { CertificateInfo } from '../../src/pki/cert.js';
 import { expirationExitCode, expiryOf, residualText } from '../../src/pki/expiry.js';
-
+import { copyFileSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { reloadAfterRenewal, reloadsLeafCerts } from '../../src/cluster/cert-reload.js';
+import { certRenewalRecord, certRenewUnitFiles, CERT_RENEW_UNITS, RENEW_ON_CALENDAR } from '../../src/phases/certs.js';
+import { ensurePki, leafRequests, certificateInfo } from '../../src/pki/index.js';
+import { checkRenewal, checkValidity, dueLeaves, prepareRenewal, renewNames } from '../../src/pki/renew.js';
+import { Logger } from '../../src/log/logger.js';
+import { pkiSpec } from '../helpers/pki-spec.js';
 const now = new Date('2026-12-01T00:00:00Z');
 const info = (notAfter: string): CertificateInfo => ({
   subject: 'CN=x', issuer: 'CN=etcd-ca', commonName: 'x', organization: [], notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date(notAfter),
@@ -36,5 +44,84 @@ describe('certs check-expiration decisions', () => {
     assert.equal(residualText(5 * 3600), '5h');
     assert.equal(residualText(90), '1m');
     assert.equal(residualText(0), '<invalid>');
+  });
+});
+
+
+const DAY = 86_400_000;
+
+describe('certs renew decisions', () => {
+  it('names: all is the four leaves; one leaf; anything else exit 2', () => {
+    assert.deepEqual(renewNames('all'), ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client']);
+    assert.deepEqual(renewNames('peer'), ['peer']);
+    assert.throws(() => renewNames('ca'), (e: Error & { exitCode?: number }) => e.exitCode === 2 && /unknown certificate "ca"/.test(e.message));
+  });
+
+  it('validity: the default days, a duration, not a duration, not positive, beyond the CA', () => {
+    const ca = new Date(now.getTime() + 1000 * DAY);
+    assert.deepEqual(checkValidity(undefined, 365, ca, now), { ms: 365 * DAY });
+    assert.deepEqual(checkValidity('90d12h', 365, ca, now), { ms: 90 * DAY + 12 * 3_600_000 });
+    assert.match((checkValidity('a year', 365, ca, now) as { problem: string }).problem, /is not a duration/);
+    assert.match((checkValidity('0s', 365, ca, now) as { problem: string }).problem, /must be positive/);
+    assert.match((checkValidity('1001d', 365, ca, now) as { problem: string }).problem, /ends after the CA, which expires on .* \(1000 days from now\)/);
+    assert.deepEqual(checkValidity('1000d', 365, ca, now), { ms: 1000 * DAY });
+  });
+
+  it('reload: nothing when etcd presents the new files; restart when down or not serving; graceful when stale or the trust changed', () => {
+    const w = { version: '3.5.30', active: true, serving: true, stale: [] as ('server' | 'peer')[] };
+    assert.equal(reloadAfterRenewal(w).kind, 'none');
+    assert.match(reloadAfterRenewal(w).why, /reads its certificate files at every new TLS connection/);
+    assert.equal(reloadAfterRenewal({ ...w, active: false }).kind, 'restart');
+    assert.equal(reloadAfterRenewal({ ...w, serving: false }).kind, 'restart');
+    assert.equal(reloadAfterRenewal({ ...w, stale: ['peer'] }).kind, 'graceful-restart');
+    assert.equal(reloadAfterRenewal({ ...w, trustChanged: true }).kind, 'graceful-restart');
+    assert.equal(reloadsLeafCerts('3.4.23'), true);
+    assert.equal(reloadsLeafCerts('3.3.27'), false);
+    assert.equal(reloadsLeafCerts(undefined), false);
+  });
+
+  it('the timer units: daily, spread, the service runs certs renew all --if-due; the record keeps its install time', () => {
+    const [svc, timer] = certRenewUnitFiles(['/usr/bin/node', '/opt/etcdadm/main.js'], 30, 'etcd.service');
+    assert.equal(svc!.path, CERT_RENEW_UNITS.serviceFile);
+    assert.match(svc!.text, /^ExecStart=\/usr\/bin\/node \/opt\/etcdadm\/main\.js certs renew all --if-due$/m);
+    assert.match(svc!.text, /^After=.* etcd\.service$/m);
+    assert.match(timer!.text, new RegExp(`^OnCalendar=${RENEW_ON_CALENDAR.replace(/\*/g, '\\*')}$`, 'm'));
+    assert.match(timer!.text, /^Persistent=true$/m);
+    const first = certRenewalRecord(['/e'], undefined, now);
+    assert.equal(first.installedAt, now.toISOString());
+    assert.equal(certRenewalRecord(['/e'], first, new Date(now.getTime() + DAY)).installedAt, now.toISOString());
+    assert.notEqual(certRenewalRecord(['/f'], first, new Date(now.getTime() + DAY)).installedAt, now.toISOString());
+  });
+
+  it('a renewal keeps subject, SANs and usages, signs with the CA, refuses a foreign CA; --if-due picks what is due', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcdadm-renew-unit-'));
+    const other = mkdtempSync(join(tmpdir(), 'etcdadm-renew-other-'));
+    try {
+      const spec = pkiSpec(dir, { memberName: 'node-a', server: { dnsNames: ['node-a'], ipAddresses: ['10.0.0.5'] } });
+      const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
+      await ensurePki(spec, quiet, { allowCreate: true });
+      const input = { certsDir: dir, names: ['server' as const], defaultDays: 365, keyAlgorithm: 'ecdsa-p256' as const, requests: leafRequests(spec) };
+      const old = certificateInfo(readFileSync(join(dir, 'server.crt'), 'utf8'));
+      const r = await prepareRenewal({ ...input, validity: '90d' });
+      assert.equal(r.leaves.length, 1);
+      const neu = certificateInfo(r.leaves[0]!.certPem);
+      assert.equal(neu.subject, old.subject);
+      assert.deepEqual([neu.dnsNames, neu.ipAddresses, neu.usages], [old.dnsNames, old.ipAddresses, old.usages]);
+      assert.notEqual(neu.serialHex, old.serialHex);
+      assert.ok(Math.abs(neu.notAfter.getTime() - Date.now() - 90 * DAY) < 5000);
+      // nothing is written by prepareRenewal
+      assert.equal(certificateInfo(readFileSync(join(dir, 'server.crt'), 'utf8')).serialHex, old.serialHex);
+
+      const checked = await checkRenewal({ ...input, names: ['server', 'peer'] });
+      assert.deepEqual(dueLeaves(checked, ['server', 'peer'], 30), []);
+      assert.deepEqual(dueLeaves(checked, ['server', 'peer'], 365), ['server', 'peer']);
+
+      await ensurePki(pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
+      for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(other, f), join(dir, f));
+      await assert.rejects(prepareRenewal(input), /ca\.crt did not sign .*server\.crt/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
+    }
   });
 });

@@ -9,7 +9,11 @@ import { resolve } from 'node:path';
 import { EtcdadmError, describe } from '../../errors.js';
 import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type CertificateInfo } from '../../pki/index.js';
 import { expirationExitCode, expiryOf, residualText, type CertExpiry, type ExpiryInput } from '../../pki/expiry.js';
-import { action, planFor } from '../command.js';
+import { action, planFor, withContext } from '../command.js';
+import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
+import { CERTS_RENEW_PHASES, CERTS_SCHEDULE_PHASES, CERTS_UNSCHEDULE_PHASES, CERT_RENEW_UNITS, RENEW_ARGS } from '../../phases/certs.js';
+import { memberEndpoints } from '../../run/context.js';
+import { runPhases } from '../../run/runner.js';
 import { stdout } from '../context.js';
 import { addOptions, settingOptions } from '../flags.js';
 import { render, renderTable, type OutputFormat } from '../output.js';
@@ -66,9 +70,58 @@ function checkExpirationSubcommand(): Command<any, any, any> {
   return cmd;
 }
 
+function renewSubcommand(): Command<any, any, any> {
+  const cmd = new Command('renew')
+    .description('New keys and certificates (same subject and SANs) signed by the cluster CA, without downtime; or schedule that daily')
+    .argument('[certificate]', `${RENEW_TARGETS.join(', ')}`)
+    .addOption(new Option('--validity <duration>', 'how long the new certificates are valid, e.g. 365d or 8760h (default: pki.certValidityDays); at most until the CA expires'))
+    .addOption(new Option('--if-due', 'renew only those that expire within pki.renewBeforeDays (what the daily timer runs)'))
+    .addOption(new Option('--schedule', `install ${CERT_RENEW_UNITS.timer}: daily, ${RENEW_ARGS.join(' ')}`).conflicts(['unschedule', 'validity']))
+    .addOption(new Option('--unschedule', `remove ${CERT_RENEW_UNITS.timer}`).conflicts(['validity', 'ifDue']));
+  cmd.addHelpText(
+    'after',
+    `
+Phases: ${CERTS_RENEW_PHASES.map((p) => p.name).join(', ')}. etcd 3.4 to 3.7 read their server and peer certificate files
+at every new TLS connection, so a serving member is not restarted; one that is down or does not serve (its
+certificates expired) is restarted, and one that would not pick the files up hands leadership over first. Every
+check (the CA key matching ca.crt, ca.crt the CA of every leaf, --validity) passes before anything is written; a
+failed run puts the old files back. On a host without ca.key (its certificates came in a bundle) renew on a CA host.
+
+Example:
+  etcdadm certs renew all
+  etcdadm certs renew server --validity 90d
+  etcdadm certs renew --schedule          # daily: renew what expires within pki.renewBeforeDays
+  etcdadm certs renew --unschedule
+`,
+  );
+  cmd.action(
+    action(
+      async (inv) => {
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        const target = (inv.cmd.args as string[])[0];
+        if (inv.opts.schedule || inv.opts.unschedule) {
+          if (target !== undefined && target !== 'all') throw new EtcdadmError(`certs renew ${inv.opts.schedule ? '--schedule' : '--unschedule'} takes no certificate (the timer renews every one that is due)`, { exitCode: 2 });
+          const phases = inv.opts.schedule ? CERTS_SCHEDULE_PHASES : CERTS_UNSCHEDULE_PHASES;
+          await withContext(inv, plan, { command: 'certs renew', endpoints: memberEndpoints, rollback: true }, (ctx) => runPhases(ctx, phases, { rollbackOnFailure: true }));
+          return;
+        }
+        if (target === undefined) throw new EtcdadmError('certs renew: name the certificate to renew', { hint: `one of ${RENEW_TARGETS.join(', ')}, or --schedule`, exitCode: 2 });
+        const names = renewNames(target);
+        const validity = typeof inv.opts.validity === 'string' ? inv.opts.validity : undefined;
+        await withContext(inv, plan, { command: 'certs renew', endpoints: memberEndpoints, rollback: true, options: { certs: { names, ...(validity !== undefined ? { validity } : {}), ifDue: inv.opts.ifDue === true } } }, (ctx) =>
+          runPhases(ctx, CERTS_RENEW_PHASES, { rollbackOnFailure: true }),
+        );
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
 export function certsCommand(): Command<any, any, any> {
-  const cmd = new Command('certs').description("The cluster's certificates on this host: expiry");
+  const cmd = new Command('certs').description("The cluster's certificates on this host: expiry and renewal");
   cmd.addCommand(checkExpirationSubcommand());
-  cmd.addHelpText('after', '\nExample:\n  etcdadm certs check-expiration\n');
+  cmd.addCommand(renewSubcommand());
+  cmd.addHelpText('after', '\nExample:\n  etcdadm certs check-expiration\n  etcdadm certs renew all\n');
   return cmd;
 }

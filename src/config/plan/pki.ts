@@ -1,5 +1,4 @@
 /** The pki section of the Plan: where the certificates live, how new keys are made, and the SANs. Pure. */
-import { DEFAULTS } from '../defaults.js';
 import { pkiFiles } from '../../pki/store.js';
 import type { MemberPlan, PkiPlan, Plan, Settings } from '../types.js';
 import type { PkiSpec } from '../../pki/types.js';
@@ -17,7 +16,7 @@ export function pkiPlan(settings: Settings, member: MemberPlan): PkiPlan {
     keyAlgorithm: p.keyAlgorithm,
     caValidityDays: p.caValidityDays,
     certValidityDays: p.certValidityDays,
-    renewBeforeDays: DEFAULTS.renewBeforeDays,
+    renewBeforeDays: p.renewBeforeDays,
     sans: {
       server: sanSet([member.name, ...hostsOf(u.advertiseClient), ...hostsOf(u.listenClient), '127.0.0.1', 'localhost', ...clean(p.serverCertExtraSANs)]),
       peer: sanSet([member.name, ...hostsOf(u.advertisePeer), ...hostsOf(u.listenPeer), '127.0.0.1', 'localhost', ...clean(p.peerCertExtraSANs)]),

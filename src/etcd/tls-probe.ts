@@ -1,0 +1,87 @@
+/**
+ * The certificate a member presents on a new TLS connection — what `certs renew` checks after a renewal and what
+ * `status` reports as each member's serving-certificate expiry. Only the handshake: nothing is sent. The server's
+ * certificate is not verified here (an expired one must still be reported), only read.
+ */
+import { request as httpsRequest } from 'node:https';
+import { connect } from 'node:tls';
+import type { EtcdTls } from './client.js';
+
+export interface ServedCertificate {
+  /** Upper-case hex, as `openssl x509 -serial` prints it. */
+  serial: string;
+  notAfter: Date;
+  /** The issuer's and subject's common names. */
+  issuerCN: string;
+  subjectCN: string;
+  /** SHA-256 fingerprint of the certificate (`AB:CD:...`). */
+  fingerprint: string;
+}
+
+/** The certificate `url` (https) presents, with the client pair of `tls` offered; rejects when no handshake completes. */
+export function servedCertificate(url: string, tls: Pick<EtcdTls, 'cert' | 'key'>, timeoutMs = 3000): Promise<ServedCertificate> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: Number(u.port || 443),
+      cert: tls.cert,
+      key: tls.key,
+      rejectUnauthorized: false,
+      ALPNProtocols: ['h2'],
+      ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }),
+    });
+    const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${url} within ${timeoutMs} ms`)), timeoutMs);
+    socket.once('secureConnect', () => {
+      clearTimeout(timer);
+      const c = socket.getPeerCertificate();
+      socket.destroy();
+      if (!c || !c.serialNumber) return reject(new Error(`${url} presented no certificate`));
+      resolve({
+        serial: c.serialNumber.toUpperCase(),
+        notAfter: new Date(c.valid_to),
+        issuerCN: String(c.issuer?.CN ?? ''),
+        subjectCN: String(c.subject?.CN ?? ''),
+        fingerprint: c.fingerprint256,
+      });
+    });
+    socket.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+export interface PeerMember {
+  id: string;
+  name: string;
+  peerURLs: string[];
+  clientURLs: string[];
+}
+
+/**
+ * The member list as the member at `peerUrl` knows it, from its peer port (`GET /members`, etcd's peer API): it
+ * answers from the member's own raft state, so also while the cluster has no quorum — when the client API does not.
+ */
+export function peerMembers(peerUrl: string, tls: Pick<EtcdTls, 'ca' | 'cert' | 'key'>, timeoutMs = 3000): Promise<PeerMember[]> {
+  const u = new URL('/members', peerUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(u, { method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs, ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => void (body += d));
+      res.on('end', () => {
+        if (res.statusCode !== 200) return reject(new Error(`GET ${u.href}: HTTP ${res.statusCode}`));
+        try {
+          const list = JSON.parse(body) as PeerMember[];
+          resolve(Array.isArray(list) ? list : []);
+        } catch (err) {
+          reject(err as Error);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`GET ${u.href} timed out after ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end();
+  });
+}

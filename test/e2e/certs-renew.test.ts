@@ -1,0 +1,186 @@
+/**
+ * `etcdadm certs renew` on a 3-member cluster of lab hosts, as an operator runs it:
+ * - server, then peer, on each member while a client writes every 50 ms: no write fails after retries of at most
+ *   2 s, a new `openssl s_client` connection sees the renewed serial on the client and the peer port, the SANs are
+ *   the same, no member restarts, the cluster stays healthy;
+ * - a cluster whose leaf certificates have all expired (crafted with notAfter in the past, etcd restarted) is not
+ *   healthy; `certs renew all` on each host brings it back with every key intact;
+ * - bad inputs, each one error line and nothing written: a foreign ca.crt, a ca.key that does not match ca.crt, a
+ *   --validity that is not a duration, not positive or outlives the CA, a missing certs dir.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { leafRequests } from '../../src/pki/index.js';
+import { prepareRenewal } from '../../src/pki/renew.js';
+import { LEAF_NAMES } from '../../src/pki/store.js';
+import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
+import { BackgroundWriter, labClient } from '../helpers/writer.js';
+
+const HOSTS = [1, 2, 3];
+let lab: NetnsLab;
+before(async () => {
+  lab = await NetnsLab.up(3);
+  ok(await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]), 'init');
+  await lab.join(2, 1, ['--release-url', MIRROR_URL]);
+  await lab.join(3, 1, ['--release-url', MIRROR_URL]);
+});
+after(async () => {
+  await lab?.down();
+});
+
+/** The serial the member's `port` presents to a new TLS connection, read by openssl s_client on the host. */
+async function servedSerial(h: number, port: number): Promise<string> {
+  const pki = '/etc/etcd/pki';
+  const client = port === 2380 ? 'peer' : 'etcdctl-etcd-client';
+  const r = ok(await lab.sh(h, `openssl s_client -connect ${lab.ip(h)}:${port} -CAfile ${pki}/ca.crt -cert ${pki}/${client}.crt -key ${pki}/${client}.key </dev/null 2>/dev/null | openssl x509 -noout -serial`));
+  return r.stdout.trim().replace(/^serial=/, '');
+}
+
+async function fileSerial(h: number, name: string): Promise<string> {
+  return ok(await lab.on(h, ['openssl', 'x509', '-noout', '-serial', '-in', `/etc/etcd/pki/${name}.crt`])).stdout.trim().replace(/^serial=/, '');
+}
+
+async function sans(h: number, name: string): Promise<string> {
+  return ok(await lab.on(h, ['openssl', 'x509', '-noout', '-ext', 'subjectAltName', '-in', `/etc/etcd/pki/${name}.crt`])).stdout.trim();
+}
+
+async function clusterHealthy(h: number): Promise<boolean> {
+  const r = await lab.etcdctl(h, ['endpoint', 'health', '--cluster']);
+  return r.code === 0 && ((r.stdout + r.stderr).match(/is healthy/g)?.length ?? 0) === HOSTS.length;
+}
+
+/** sha256 of every file in the certs dir (or `missing`): to prove a refused command wrote nothing. */
+async function pkiDigest(h: number): Promise<string> {
+  return ok(await lab.sh(h, 'cd /etc/etcd/pki 2>/dev/null && sha256sum * | sort || echo missing')).stdout;
+}
+
+describe('etcdadm certs renew', () => {
+  it('server and peer on each member under a writer: no failed write, new serials on new connections, same SANs, no restart', async () => {
+    const client = await labClient(HOSTS.map((h) => `https://${lab.ip(h)}:2379`), await lab.clientPem(1));
+    const writer = new BackgroundWriter(client, 'renew');
+    let report;
+    try {
+      await writer.moreWrites(10);
+      for (const h of HOSTS) {
+        const pids = await lab.etcdPids(h);
+        for (const [name, port] of [['server', 2379], ['peer', 2380]] as const) {
+          const before = { serial: await servedSerial(h, port), sans: await sans(h, name) };
+          assert.equal(before.serial, await fileSerial(h, name));
+          const r = ok(await lab.etcdadm(h, ['certs', 'renew', name]), `renew ${name} on host${h}`);
+          assert.match(r.stderr, /\[reload\] No restart: etcd 3\.\d+\.\d+ reads its certificate files at every new TLS connection/);
+          assert.match(r.stderr, /\[verify\] Member eahost\d is healthy/);
+          const renewed = await fileSerial(h, name);
+          assert.notEqual(renewed, before.serial, `${name} on host${h} has a new serial`);
+          assert.equal(await servedSerial(h, port), renewed, `a new connection to host${h}:${port} sees the renewed ${name} certificate`);
+          assert.equal(await sans(h, name), before.sans, `${name} SANs unchanged`);
+          await writer.moreWrites(5);
+        }
+        assert.deepEqual(await lab.etcdPids(h), pids, `etcd on host${h} was not restarted`);
+      }
+      assert.ok(await clusterHealthy(1));
+    } finally {
+      report = await writer.stop();
+      client.close();
+    }
+    assert.deepEqual(report.failed, [], 'no write failed after retries');
+    assert.ok(report.maxRetryMs <= 2000, `a write took ${report.maxRetryMs} ms with retries`);
+    assert.ok(report.acknowledged.length >= 40, `${report.acknowledged.length} writes`);
+  });
+
+  it('a cluster whose leaf certificates expired is not healthy; certs renew all on each host makes it healthy, every key intact', async () => {
+    for (let i = 0; i < 20; i++) ok(await lab.etcdctl(1, ['put', `expired/k${i}`, `v${i}`]));
+    // every host's leaves re-signed by the cluster CA with notAfter in the past (the same names and SANs)
+    const local = mkdtempSync(join(tmpdir(), 'etcdadm-expired-'));
+    try {
+      for (const h of HOSTS) {
+        const dir = join(local, `host${h}`);
+        mkdirSync(dir);
+        for (const f of ['ca.crt', 'ca.key', ...LEAF_NAMES.map((n) => `${n}.crt`)]) writeFileSync(join(dir, f), ok(await lab.on(h, ['cat', `/etc/etcd/pki/${f}`])).stdout);
+        const caNotBefore = new Date(ok(await lab.on(h, ['openssl', 'x509', '-noout', '-startdate', '-in', '/etc/etcd/pki/ca.crt'])).stdout.trim().replace(/^notBefore=/, ''));
+        // as if renewed when the CA was made, for one minute: expired minutes ago
+        const r = await prepareRenewal({ certsDir: dir, names: LEAF_NAMES, validity: '1m', defaultDays: 365, keyAlgorithm: 'ecdsa-p256', requests: leafRequests({ memberName: `eahost${h}`, server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } }), now: caNotBefore });
+        const script = r.leaves
+          .map((l) => `(umask 077; echo ${Buffer.from(l.keyPem).toString('base64')} | base64 -d > ${l.paths.keyPath.replace(dir, '/etc/etcd/pki')}) && echo ${Buffer.from(l.certPem).toString('base64')} | base64 -d > ${l.paths.certPath.replace(dir, '/etc/etcd/pki')}`)
+          .join(' && ');
+        ok(await lab.sh(h, script), `expired certificates on host${h}`);
+        assert.match(ok(await lab.sh(h, 'openssl x509 -checkend 0 -noout -in /etc/etcd/pki/server.crt || true')).stdout, /will expire/);
+      }
+      await Promise.all(HOSTS.map(async (h) => ok(await lab.on(h, ['systemctl', 'restart', 'etcd.service']), `restart etcd on host${h}`)));
+      assert.equal(await clusterHealthy(1), false, 'the cluster with expired certificates is not healthy');
+      assert.equal((await lab.etcdadm(1, ['certs', 'check-expiration'])).code, 4);
+
+      for (const h of HOSTS) {
+        const r = ok(await lab.etcdadm(h, ['certs', 'renew', 'all']), `renew all on host${h}`);
+        // the first host's member cannot serve alone: it is restarted; a later one may serve by itself as soon as
+        // its new files let it reach the members that renewed before it (etcd reads them at each handshake)
+        if (h === 1) assert.match(r.stderr, /\[reload\] etcd runs but does not serve .*it is restarted/);
+        else assert.match(r.stderr, /\[reload\] (etcd runs but does not serve|No restart: etcd 3\.\d+\.\d+ reads its certificate files)/);
+        if (h === 1) assert.match(r.stderr, /\[verify\] .*the cluster has no quorum yet.*run 'etcdadm certs renew all' on the other members/);
+      }
+      let healthy = false;
+      for (let i = 0; i < 50 && !healthy; i++) {
+        healthy = await clusterHealthy(1);
+        if (!healthy) await new Promise((res) => setTimeout(res, 200));
+      }
+      assert.ok(healthy, 'the cluster is healthy again');
+      for (const h of HOSTS) assert.equal((await lab.etcdadm(h, ['certs', 'check-expiration'])).code, 0, `host${h}: every certificate is fine`);
+      const got = ok(await lab.etcdctl(2, ['get', 'expired/', '--prefix', '--keys-only'])).stdout.split('\n').filter(Boolean);
+      assert.equal(got.length, 20, 'every key is intact');
+    } finally {
+      rmSync(local, { recursive: true, force: true });
+    }
+  });
+
+  describe('bad input: one line, nothing written', () => {
+    const h = 3;
+    const refused = async (args: string[], pattern: RegExp, code = 2) => {
+      const before = await pkiDigest(h);
+      const r = await lab.etcdadm(h, ['certs', 'renew', ...args]);
+      assert.equal(r.code, code, r.stderr);
+      oneErrorLine(r, pattern);
+      assert.equal(await pkiDigest(h), before, 'nothing was written');
+    };
+    const withSaved = async (fn: () => Promise<void>) => {
+      ok(await lab.sh(h, 'cp -a /etc/etcd/pki /root/pki.saved'));
+      try {
+        await fn();
+      } finally {
+        ok(await lab.sh(h, 'rm -rf /etc/etcd/pki && mv /root/pki.saved /etc/etcd/pki'));
+      }
+    };
+
+    it('a foreign ca.crt (with its own key): refused', () =>
+      withSaved(async () => {
+        ok(await lab.sh(h, 'cd /etc/etcd/pki && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -subj /CN=other-ca -days 3650 -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.crt 2>/dev/null'));
+        await refused(['all'], /\/etc\/etcd\/pki\/ca\.crt did not sign \/etc\/etcd\/pki\/server\.crt .*it is not the CA of this member's certificates/);
+      }));
+
+    it('a ca.key that does not match ca.crt: refused', () =>
+      withSaved(async () => {
+        ok(await lab.sh(h, 'cd /etc/etcd/pki && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out ca.key 2>/dev/null'));
+        await refused(['server'], /the CA key \/etc\/etcd\/pki\/ca\.key does not match the CA certificate \/etc\/etcd\/pki\/ca\.crt/, 1);
+      }));
+
+    it('a --validity that is not a duration, not positive, or outlives the CA: refused', async () => {
+      await refused(['server', '--validity', 'a year'], /--validity "a year" is not a duration such as 365d, 8760h or 90d12h/);
+      await refused(['server', '--validity', '0d'], /--validity "0d" must be positive/);
+      await refused(['server', '--validity', '4000d'], /--validity "4000d" ends after the CA, which expires on \S+ \(\d+ days from now\)/);
+    });
+
+    it('a missing certs dir: refused', async () => {
+      ok(await lab.sh(h, 'mv /etc/etcd/pki /root/pki.away'));
+      try {
+        await refused(['all'], /there is no certificates directory \/etc\/etcd\/pki/);
+      } finally {
+        ok(await lab.sh(h, 'mv /root/pki.away /etc/etcd/pki'));
+      }
+    });
+
+    it('an unknown certificate name: refused', async () => {
+      await refused(['ca'], /certs renew: unknown certificate "ca"/);
+    });
+  });
+});
