@@ -5,6 +5,7 @@
  * printed as one line with an exit code. Also the generated `<command> phase <name>` subcommands and --skip-phases.
  */
 import { Option, type Command } from '@commander-js/extra-typings';
+import { resolve as resolvePath } from 'node:path';
 import { PATHS } from '../config/defaults.js';
 import { loadConfigLayer } from '../config/file.js';
 import { resolvePlan } from '../config/plan/index.js';
@@ -113,6 +114,7 @@ export function runOptions(opts: Record<string, unknown>): Partial<RunOptions> {
       : {}),
     ...(typeof opts.snapshot === 'string' ? { snapshot: opts.snapshot } : {}),
     ...(typeof opts.bumpRevision === 'string' ? { bumpRevision: opts.bumpRevision } : {}),
+    ...(typeof opts.certsBundle === 'string' ? { certsBundle: resolvePath(opts.certsBundle) } : {}),
   };
 }
 
@@ -151,7 +153,7 @@ export interface WorkflowSpec {
   /** The settings layers, when not those of layersFor (upgrade: the record's, under the target version). */
   layers?: (inv: Invocation) => Promise<SettingsLayer[]>;
   /** Settings learned before the plan is resolved (join: the version the cluster runs), under the given layers. */
-  discover?: (layers: SettingsLayer[], facts: HostFacts, log: Logger) => Promise<SettingsLayer[]>;
+  discover?: (layers: SettingsLayer[], facts: HostFacts, log: Logger, options: Partial<RunOptions>) => Promise<SettingsLayer[]>;
   extraOptions?: () => Option[];
   example: string;
 }
@@ -163,7 +165,7 @@ function runWorkflow(spec: WorkflowSpec, phases: readonly Phase[], whole: boolea
       const endpoints = spec.endpoints ? endpointArgs(inv.cmd) : undefined;
       const layers = spec.layers ? await spec.layers(inv) : await layersFor(inv, spec.set, { useRecord: spec.useRecord, ...(endpoints ? { endpoints } : {}) });
       const facts = await inv.host.facts();
-      const plan = resolvePlan(spec.discover ? await spec.discover(layers, facts, inv.log.withPhase('preflight')) : layers, facts);
+      const plan = resolvePlan(spec.discover ? await spec.discover(layers, facts, inv.log.withPhase('preflight'), runOptions(inv.opts)) : layers, facts);
       const skip = whole ? checkSkipPhases(spec.phases, (inv.opts.skipPhases as string[] | undefined) ?? [], spec.name) : [];
       await withContext(inv, plan, { command: spec.name, endpoints: spec.contextEndpoints, rollback: whole && spec.rollback }, (ctx) =>
         runPhases(ctx, phases, { skip, rollbackOnFailure: whole && spec.rollback }),

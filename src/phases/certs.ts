@@ -24,7 +24,10 @@ import type { EtcdTls } from '../etcd/client.js';
 import { peerMembers, servedCertificate } from '../etcd/tls-probe.js';
 import { EtcdadmError, describe } from '../errors.js';
 import { certificateInfo, issueCertificate, leafRequests } from '../pki/index.js';
-import { checkRenewal, dueLeaves, loadRenewingCA, prepareRenewal, type RenewalInput } from '../pki/renew.js';
+import { checkRenewal, checkValidity, dueLeaves, loadRenewingCA, prepareRenewal, type RenewalInput } from '../pki/renew.js';
+import { BUNDLE_MODE, makeBundle, renderBundle } from '../pki/bundle.js';
+import { readCheckedBundle, writeBundleFiles } from './bundle.js';
+import { basename } from 'node:path';
 import { KEY_MODE, CERT_MODE, type LeafName } from '../pki/store.js';
 import { installedVersion } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
@@ -347,3 +350,72 @@ export const renewalTimerPhase: Phase = phase<undefined, undefined>({
   runIf: (ctx) => (ctx.plan.settings.pki.autoRenew ? true : 'pki.autoRenew is off'),
   act: installRenewalTimer,
 });
+
+// ------------------------------------------------------------------ bundles: certs bundle (CA host), certs import
+
+function bundleOptions(ctx: PhaseContext) {
+  const b = ctx.options.bundle;
+  if (!b) throw new EtcdadmError('certs bundle: no member given', { exitCode: 2 });
+  return b;
+}
+
+const bundlePreflight: Phase = phase<undefined, undefined>({
+  name: 'preflight',
+  short: 'Check that this host holds the CA (ca.key matching ca.crt) and that --validity ends before the CA does',
+  async act(ctx) {
+    const b = bundleOptions(ctx);
+    const ca = await loadRenewingCA(ctx.plan.pki.certsDir, `make the bundle on a host that holds ca.key (a member set up by etcdadm init, or one the CA was copied to)`, new Date());
+    const v = checkValidity(b.validity, ctx.plan.pki.certValidityDays, ca.facts.notAfter, new Date());
+    if ('problem' in v) throw new EtcdadmError(v.problem, { hint: 'pass a shorter --validity, or rotate the CA first', exitCode: 2 });
+  },
+});
+
+const bundleWrite: Phase = phase<undefined, undefined>({
+  name: 'bundle',
+  short: "Sign the member's server, peer and client certificates with the CA; write them with ca.crt (never ca.key), 0600",
+  async act(ctx) {
+    const b = bundleOptions(ctx);
+    const now = new Date();
+    const ca = await loadRenewingCA(ctx.plan.pki.certsDir, undefined, now);
+    const v = checkValidity(b.validity, ctx.plan.pki.certValidityDays, ca.facts.notAfter, now) as { ms: number };
+    const bundle = await makeBundle(ca, b.member, b.requests, { keyAlgorithm: ctx.plan.pki.keyAlgorithm, validityDays: v.ms / 86_400_000, now });
+    const text = renderBundle(bundle);
+    if (b.output === '-') ctx.out(text.trimEnd());
+    else {
+      await ctx.host.write(b.output, text, { mode: BUNDLE_MODE });
+      ctx.log.info(`Wrote ${b.output} (0600) for member ${b.member.name} (${b.member.address}): server, peer and client certificates with ca.crt, no ca.key`);
+    }
+    ctx.log.info(`On ${b.member.name}: etcdadm join --certs-bundle ${b.output === '-' ? 'FILE' : basename(b.output)} https://<member>:2379 (or, on a member, etcdadm certs import ${b.output === '-' ? 'FILE' : basename(b.output)}); then delete the file`);
+  },
+});
+
+export const CERTS_BUNDLE_PHASES: readonly Phase[] = [bundlePreflight, bundleWrite];
+
+function importPath(ctx: PhaseContext): string {
+  const p = ctx.options.certsBundle;
+  if (!p) throw new EtcdadmError('certs import: no bundle given', { exitCode: 2 });
+  return p;
+}
+
+const importPreflight: Phase = phase<undefined, undefined>({
+  name: 'preflight',
+  short: "Check the bundle: made for this member (name and address), this cluster's CA, keys matching, certificates valid",
+  async act(ctx) {
+    if (!ctx.record.exists)
+      throw new EtcdadmError(`this host has no etcd member set up by etcdadm (no ${ctx.record.path})`, { hint: 'a new host uses its bundle with etcdadm join --certs-bundle FILE', exitCode: 2 });
+    await readCheckedBundle(ctx, importPath(ctx));
+  },
+});
+
+const importWrite: Phase = phase<undefined, undefined>({
+  name: 'certificates',
+  short: "Write the bundle's keys and certificates into the certs dir, atomically, each key before its certificate",
+  async act(ctx) {
+    const bundle = await readCheckedBundle(ctx, importPath(ctx));
+    ctx.changes.add('ownership of the certificates', async () => void (await grantServiceUser(ctx, 'certificates')));
+    for (const f of await writeBundleFiles(ctx, bundle)) ctx.log.info(`Wrote ${f}`);
+    await grantServiceUser(ctx, 'certificates');
+  },
+});
+
+export const CERTS_IMPORT_PHASES: readonly Phase[] = [importPreflight, importWrite, reload, verify];

@@ -9,6 +9,7 @@
  */
 import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
+import { readCheckedBundle } from './bundle.js';
 import type { Plan } from '../config/types.js';
 import { initialCluster } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
@@ -78,7 +79,12 @@ export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEt
     if (d.local.kind === 'refuse') refuse(d.local);
     if (d.problem) refuse(d.problem);
     if (d.ports) refuse(d.ports);
-    await checkCA(ctx, true);
+    const bundle = ctx.options.certsBundle;
+    if (bundle) {
+      await readCheckedBundle(ctx, bundle);
+      if (ctx.plan.settings.pki.autoRenew)
+        refuse({ message: 'pki.autoRenew is true, but a host joined with a certs bundle holds no CA key to renew with', hint: "leave pki.autoRenew off here: renew on a CA host ('etcdadm certs bundle') and 'etcdadm certs import' the new bundle", exitCode: 2 });
+    } else await checkCA(ctx, true);
     await checkBackupSchedule(ctx);
     if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
     if (d.local.kind === 'continue') log.info(d.local.why);

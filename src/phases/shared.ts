@@ -15,6 +15,7 @@ import { caFingerprint, ensurePki, pkiFiles } from '../pki/index.js';
 import { installRelease, installState, installedVersion, restoreInstall } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
+import { readCheckedBundle, writeBundleFiles } from './bundle.js';
 import { renderEtcdctlEnv, renderEtcdctlWrapper } from '../service/render.js';
 
 /** A new random cluster token: a cluster rebuilt from the same names and addresses never gets an earlier one's IDs. */
@@ -127,7 +128,12 @@ export function certificatesPhase(allowCreateCA: boolean): Phase {
         for (const f of files) if (!existed.has(f)) await host.remove(f);
         if (!dirExisted && ((await host.list(dir)) ?? []).length === 0) await host.removeTree(dir);
       });
-      await ensurePki(pkiSpecOf(plan), log, { allowCreate: allowCreateCA });
+      const bundle = ctx.options.certsBundle;
+      if (bundle) {
+        // join --certs-bundle: the bundle's certificates as they are (preflight checked them); no CA key here
+        await writeBundleFiles(ctx, await readCheckedBundle(ctx, bundle));
+        log.info(`Wrote the certificates of ${bundle} into ${dir} (ca.crt without ca.key: this host cannot sign)`);
+      } else await ensurePki(pkiSpecOf(plan), log, { allowCreate: allowCreateCA });
       if (!dirExisted) await recordFacts(ctx, { addCreatedDirs: [dir] });
       await grantServiceUser(ctx, 'certificates');
     },

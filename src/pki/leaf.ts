@@ -112,7 +112,7 @@ export function leafProblem(
   certPem: string,
   keyPem: string,
   req: LeafRequest,
-  ca: LoadedCA,
+  ca: Pick<LoadedCA, 'nodeCertificate' | 'rawSubject'>,
   opts: { now?: Date; renewBeforeDays: number },
 ): string | undefined {
   let nodeCert: NodeX509Certificate;

@@ -19,6 +19,7 @@ import { Changes, journaled } from './changes.js';
 import type { BackupSpec } from '../backup/schedule.js';
 import type { S3Location } from '../s3/location.js';
 import type { LeafName } from '../pki/store.js';
+import type { LeafRequest } from '../pki/types.js';
 
 /** The command's own options (not settings: they are not recorded). */
 export interface RunOptions {
@@ -42,6 +43,10 @@ export interface RunOptions {
   snapshotFrom?: { location: S3Location; key: string };
   /** certs renew: which leaves, --validity as given, and --if-due (only those due for renewal). */
   certs?: { names: LeafName[]; validity?: string; ifDue: boolean };
+  /** join --certs-bundle, certs import: the bundle file (checked by preflight before anything changes). */
+  certsBundle?: string;
+  /** certs bundle: the member the bundle is for (its certificates' requests resolved as its own plan would) and where it goes. */
+  bundle?: { member: { name: string; address: string }; requests: Record<LeafName, LeafRequest>; output: string; validity?: string };
 }
 
 export const NO_OPTIONS: RunOptions = { force: false, skipRemoveMember: false };

@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { parse } from 'yaml';
 import { leafRequests } from '../../src/pki/index.js';
 import { prepareRenewal } from '../../src/pki/renew.js';
 import { LEAF_NAMES } from '../../src/pki/store.js';
@@ -134,8 +135,59 @@ describe('etcdadm certs renew', () => {
     }
   });
 
+  it('join with a certs bundle: no ca.key on the new host, 3 healthy members; a bundle for another name is refused first; renew there says where to go; certs import renews', async () => {
+    const copy = async (from: number, path: string, to: number) => {
+      const b64 = ok(await lab.on(from, ['base64', '-w0', path])).stdout.trim();
+      ok(await lab.sh(to, `(umask 077; echo ${b64} | base64 -d > ${path})`));
+    };
+    ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost4', '--address', '10.88.0.3', '--output', '/root/wrong.bundle']));
+    const made = ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.3', '--output', '/root/eahost3.bundle']));
+    assert.match(made.stderr, /\[bundle\] Wrote \/root\/eahost3\.bundle \(0600\)/);
+    assert.equal(ok(await lab.on(1, ['stat', '-c', '%a', '/root/eahost3.bundle'])).stdout.trim(), '600');
+    const text = ok(await lab.on(1, ['cat', '/root/eahost3.bundle'])).stdout;
+    assert.equal(text.match(/BEGIN PRIVATE KEY/g)?.length, 4, 'four leaf keys');
+    assert.doesNotMatch(text, /ca\.key/);
+    const doc = parse(text) as { kind: string; member: { name: string; address: string }; files: Record<string, string> };
+    assert.deepEqual([doc.kind, doc.member], ['CertificateBundle', { name: 'eahost3', address: '10.88.0.3' }]);
+    assert.equal(doc.files['ca.crt'], ok(await lab.on(1, ['cat', '/etc/etcd/pki/ca.crt'])).stdout, 'the cluster ca.crt');
+    assert.equal(Object.keys(doc.files).length, 9);
+
+    ok(await lab.etcdadm(3, ['reset']), 'reset host3');
+    ok(await lab.sh(3, 'rm -rf /etc/etcd/pki'));
+    for (const f of ['/root/wrong.bundle', '/root/eahost3.bundle']) await copy(1, f, 3);
+
+    const wrong = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/wrong.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]);
+    assert.equal(wrong.code, 2, wrong.stderr);
+    oneErrorLine(wrong, /\/root\/wrong\.bundle was made for member eahost4 \(10\.88\.0\.3\), but this host's member is eahost3 \(10\.88\.0\.3\)/);
+    assert.equal((await lab.sh(3, 'ls /etc/etcd/pki 2>&1; true')).stdout.includes('No such file'), true, 'no certificate was written');
+    assert.deepEqual(await lab.etcdPids(3), []);
+    assert.equal(ok(await lab.etcdctl(1, ['member', 'list'])).stdout.trim().split('\n').length, 2);
+
+    const j = ok(await lab.etcdadm(3, ['join', '--certs-bundle', '/root/eahost3.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]), 'join --certs-bundle');
+    assert.match(j.stderr, /\[certificates\] Wrote the certificates of \/root\/eahost3\.bundle/);
+    assert.match((await lab.sh(3, 'ls /etc/etcd/pki/ca.key 2>&1; true')).stdout, /No such file/);
+    assert.ok(await clusterHealthy(3), 'three healthy members');
+
+    const renew = await lab.etcdadm(3, ['certs', 'renew', 'all']);
+    assert.equal(renew.code, 2);
+    oneErrorLine(renew, /this host holds no CA key \(\/etc\/etcd\/pki\/ca\.key\)/);
+    assert.match(renew.stderr, /etcdadm certs bundle --name eahost3 --address 10\.88\.0\.3 .*etcdadm certs import/);
+
+    ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.3', '--output', '/root/eahost3.bundle']));
+    await copy(1, '/root/eahost3.bundle', 3);
+    const before = await servedSerial(3, 2379);
+    const pids = await lab.etcdPids(3);
+    const imp = ok(await lab.etcdadm(3, ['certs', 'import', '/root/eahost3.bundle']), 'certs import');
+    assert.match(imp.stderr, /\[reload\] No restart/);
+    const now = await fileSerial(3, 'server');
+    assert.notEqual(now, before);
+    assert.equal(await servedSerial(3, 2379), now, 'a new connection sees the imported server certificate');
+    assert.deepEqual(await lab.etcdPids(3), pids);
+    assert.ok(await clusterHealthy(3));
+  });
+
   describe('bad input: one line, nothing written', () => {
-    const h = 3;
+    const h = 2;
     const refused = async (args: string[], pattern: RegExp, code = 2) => {
       const before = await pkiDigest(h);
       const r = await lab.etcdadm(h, ['certs', 'renew', ...args]);

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { reloadAfterRenewal, reloadsLeafCerts } from '../../src/cluster/cert-reload.js';
 import { certRenewalRecord, certRenewUnitFiles, CERT_RENEW_UNITS, RENEW_ON_CALENDAR } from '../../src/phases/certs.js';
 import { ensurePki, leafRequests, certificateInfo } from '../../src/pki/index.js';
-import { checkRenewal, checkValidity, dueLeaves, prepareRenewal, renewNames } from '../../src/pki/renew.js';
+import { checkRenewal, checkValidity, dueLeaves, loadRenewingCA, prepareRenewal, renewNames } from '../../src/pki/renew.js';
+import { checkBundle, makeBundle, parseBundle, renderBundle } from '../../src/pki/bundle.js';
 import { Logger } from '../../src/log/logger.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 const now = new Date('2026-12-01T00:00:00Z');
@@ -119,6 +120,38 @@ describe('certs renew decisions', () => {
       await ensurePki(pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
       for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(other, f), join(dir, f));
       await assert.rejects(prepareRenewal(input), /ca\.crt did not sign .*server\.crt/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('certificate bundles', () => {
+  it('made for a member: checked for name, address, CA, and refused with ca.key inside or for another member', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcdadm-bundle-unit-'));
+    const other = mkdtempSync(join(tmpdir(), 'etcdadm-bundle-other-'));
+    try {
+      const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
+      await ensurePki(pkiSpec(dir), quiet, { allowCreate: true });
+      await ensurePki(pkiSpec(other), quiet, { allowCreate: true });
+      const ca = await loadRenewingCA(dir, undefined, new Date());
+      const sans = { dnsNames: ['host2', 'localhost'], ipAddresses: ['10.0.0.2', '127.0.0.1'] };
+      const requests = leafRequests({ memberName: 'host2', server: sans, peer: sans });
+      const b = await makeBundle(ca, { name: 'host2', address: '10.0.0.2' }, requests, { keyAlgorithm: 'ecdsa-p256', validityDays: 30 });
+      const text = renderBundle(b);
+      assert.doesNotMatch(text, /ca\.key/);
+      const back = parseBundle(text, 'b.yaml');
+      assert.deepEqual(back.member, { name: 'host2', address: '10.0.0.2' });
+      checkBundle(back, 'b.yaml', { name: 'host2', address: '10.0.0.2', requests, localCa: readFileSync(join(dir, 'ca.crt'), 'utf8') });
+      assert.throws(() => checkBundle(back, 'b.yaml', { name: 'host3', address: '10.0.0.2', requests }), /made for member host2 \(10\.0\.0\.2\), but this host's member is host3/);
+      assert.throws(() => checkBundle(back, 'b.yaml', { name: 'host2', address: '10.0.0.9', requests }), /this host's member is host2 \(10\.0\.0\.9\)/);
+      assert.throws(() => checkBundle(back, 'b.yaml', { name: 'host2', address: '10.0.0.2', requests, localCa: readFileSync(join(other, 'ca.crt'), 'utf8') }), /is not the CA this host already has/);
+      const more = leafRequests({ memberName: 'host2', server: { ...sans, dnsNames: [...sans.dnsNames, 'extra.example'] }, peer: sans });
+      assert.throws(() => checkBundle(back, 'b.yaml', { name: 'host2', address: '10.0.0.2', requests: more }), /the server certificate in b\.yaml cannot serve this member: it lacks the SAN DNS:extra\.example/);
+      const withKey = text.replace('files:\n', `files:\n  ca.key: |\n    x\n`);
+      assert.throws(() => parseBundle(withKey, 'b.yaml'), /it holds ca\.key/);
+      assert.throws(() => parseBundle('kind: Other\n', 'b.yaml'), /b\.yaml is not an etcdadm certificate bundle: kind is not CertificateBundle/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(other, { recursive: true, force: true });

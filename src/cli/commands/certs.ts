@@ -11,11 +11,17 @@ import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type Certificat
 import { expirationExitCode, expiryOf, residualText, type CertExpiry, type ExpiryInput } from '../../pki/expiry.js';
 import { action, planFor, withContext } from '../command.js';
 import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
-import { CERTS_RENEW_PHASES, CERTS_SCHEDULE_PHASES, CERTS_UNSCHEDULE_PHASES, CERT_RENEW_UNITS, RENEW_ARGS } from '../../phases/certs.js';
+import { CERTS_BUNDLE_PHASES, CERTS_IMPORT_PHASES, CERTS_RENEW_PHASES, CERTS_SCHEDULE_PHASES, CERTS_UNSCHEDULE_PHASES, CERT_RENEW_UNITS, RENEW_ARGS } from '../../phases/certs.js';
 import { memberEndpoints } from '../../run/context.js';
 import { runPhases } from '../../run/runner.js';
 import { stdout } from '../context.js';
-import { addOptions, settingOptions } from '../flags.js';
+import { addOptions, flagsLayer, settingOptions } from '../flags.js';
+import { loadConfigLayer } from '../../config/file.js';
+import { resolvePlan } from '../../config/plan/index.js';
+import { pkiSpecOf } from '../../config/plan/pki.js';
+import { validateMemberName } from '../../config/document.js';
+import type { HostFacts } from '../../config/types.js';
+import { canonicalIp, leafRequests } from '../../pki/index.js';
 import { render, renderTable, type OutputFormat } from '../output.js';
 
 async function readCert(path: string): Promise<{ pem?: string; info?: CertificateInfo; problem?: string }> {
@@ -118,10 +124,91 @@ Example:
   return cmd;
 }
 
+/** The facts of the host a bundle is for: its name and address (resolution derives its URLs and SANs from them). */
+function targetFacts(name: string, address: string): HostFacts {
+  const family = address.includes(':') ? 6 : 4;
+  return {
+    hostname: name,
+    addresses: [
+      { iface: 'eth0', address, family, internal: false },
+      { iface: 'lo', address: family === 6 ? '::1' : '127.0.0.1', family, internal: true },
+    ],
+    defaultRouteIfaces: ['eth0'],
+    cpus: 1,
+  };
+}
+
+function bundleSubcommand(): Command<any, any, any> {
+  const cmd = new Command('bundle')
+    .description("On a host that holds the CA: a joining host's server, peer and client certificates with ca.crt (no ca.key), in one 0600 file")
+    .requiredOption('--name <name>', "the joining member's name (its hostname unless its join sets --name)")
+    .requiredOption('--address <ip>', 'the address the joining member advertises (its default-route address unless set)')
+    .addOption(new Option('--output <file>', "where to write the bundle ('-': standard output); default <name>.bundle"))
+    .addOption(new Option('--validity <duration>', 'how long its certificates are valid, e.g. 365d (default: pki.certValidityDays)'))
+    .addOption(new Option('--config <file>', "the joining host's configuration (its extra SANs, ports and URLs go into the certificates)"));
+  cmd.addHelpText('after', `
+The bundle holds private keys: copy it to the joining host only, and delete it after use.
+
+Example:
+  etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle
+  scp host2.bundle host2:/root/ && ssh host2 etcdadm join --certs-bundle /root/host2.bundle https://10.0.0.1:2379
+`);
+  cmd.action(
+    action(
+      async (inv) => {
+        const name = String(inv.opts.name);
+        const address = canonicalIp(String(inv.opts.address));
+        const nameProblem = validateMemberName(name);
+        if (nameProblem) throw new EtcdadmError(`--name ${JSON.stringify(name)} ${nameProblem}`, { exitCode: 2 });
+        if (!address) throw new EtcdadmError(`--address ${JSON.stringify(inv.opts.address)} is not an IP address`, { hint: 'pass the IP address the joining member advertises', exitCode: 2 });
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        // the joining member's own plan, resolved from its name, address and configuration as its join would
+        const file = typeof inv.opts.config === 'string' ? await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) }) : undefined;
+        const target = resolvePlan([...(file ? [file] : []), flagsLayer({}, 'join', { member: { name } })], targetFacts(name, address));
+        if (canonicalIp(target.member.advertiseAddress) !== address)
+          throw new EtcdadmError(`the configuration makes ${name} advertise ${target.member.advertiseAddress}, not --address ${address}`, { hint: 'pass the address its configuration advertises', exitCode: 2 });
+        const output = typeof inv.opts.output === 'string' ? (inv.opts.output === '-' ? '-' : resolve(inv.opts.output)) : resolve(`${name}.bundle`);
+        const bundle = { member: { name, address }, requests: leafRequests(pkiSpecOf(target)), output, ...(typeof inv.opts.validity === 'string' ? { validity: inv.opts.validity } : {}) };
+        await withContext(inv, plan, { command: 'certs bundle', endpoints: memberEndpoints, options: { bundle } }, (ctx) => runPhases(ctx, CERTS_BUNDLE_PHASES));
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
+function importSubcommand(): Command<any, any, any> {
+  const cmd = new Command('import')
+    .description("Replace this member's certificates with those of a bundle made on a CA host (how a host without ca.key renews)")
+    .argument('<file>', "the bundle 'etcdadm certs bundle' wrote for this member");
+  cmd.addHelpText('after', `
+Phases: ${CERTS_IMPORT_PHASES.map((p) => p.name).join(', ')}: the bundle is checked (this member's name and address, this
+cluster's CA, valid certificates with the names this member needs) before anything is written; etcd picks the
+new certificates up as after 'certs renew'.
+
+Example (on the CA host, then here):
+  etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle
+  etcdadm certs import host2.bundle
+`);
+  cmd.action(
+    action(
+      async (inv) => {
+        const plan = await planFor(inv, 'ops', { useRecord: true });
+        const file = resolve(String((inv.cmd.args as string[])[0]));
+        await withContext(inv, plan, { command: 'certs import', endpoints: memberEndpoints, rollback: true, options: { certsBundle: file } }, (ctx) => runPhases(ctx, CERTS_IMPORT_PHASES, { rollbackOnFailure: true }));
+      },
+      { changesHost: true, record: true },
+    ),
+  );
+  return cmd;
+}
+
 export function certsCommand(): Command<any, any, any> {
-  const cmd = new Command('certs').description("The cluster's certificates on this host: expiry and renewal");
+  const cmd = new Command('certs').description("The cluster's certificates on this host: expiry, renewal, bundles for joins without the CA key");
   cmd.addCommand(checkExpirationSubcommand());
   cmd.addCommand(renewSubcommand());
+  cmd.addCommand(bundleSubcommand());
+  cmd.addCommand(importSubcommand());
   cmd.addHelpText('after', '\nExample:\n  etcdadm certs check-expiration\n  etcdadm certs renew all\n');
   return cmd;
 }

@@ -43,8 +43,11 @@ export function joinCommand(): Command<any, any, any> {
     rollback: true,
     contextEndpoints: (plan) => joinEndpoints(plan),
     discover: withClusterVersion,
-    extraOptions: () => [new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)')],
-    example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n',
+    extraOptions: () => [
+      new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)'),
+      new Option('--certs-bundle <file>', "this host's certificates from 'etcdadm certs bundle' on a CA host, instead of copying ca.key here"),
+    ],
+    example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\nor, keeping ca.key on the CA hosts, make a bundle there (etcdadm certs bundle --name <this host> --address <its IP>).\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n  etcdadm join --certs-bundle /root/host2.bundle https://10.0.0.1:2379\n',
   });
   return cmd;
 }
