@@ -186,8 +186,9 @@ Phases: ${CERTS_IMPORT_PHASES.map((p) => p.name).join(', ')}: the bundle is chec
 cluster's CA, valid certificates with the names this member needs) before anything is written; etcd picks the
 new certificates up as after 'certs renew'.
 
-Example (on the CA host, then here):
-  etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle
+On the CA host: etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle; copy it here.
+
+Example:
   etcdadm certs import host2.bundle
 `);
   cmd.action(
