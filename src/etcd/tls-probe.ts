@@ -16,6 +16,8 @@ export interface ServedCertificate {
   subjectCN: string;
   /** SHA-256 fingerprint of the certificate (`AB:CD:...`). */
   fingerprint: string;
+  /** The certificate itself (PEM), to check what signed it. */
+  pem: string;
 }
 
 /** The certificate `url` (https) presents, with the client pair of `tls` offered; rejects when no handshake completes. */
@@ -43,6 +45,7 @@ export function servedCertificate(url: string, tls: Pick<EtcdTls, 'cert' | 'key'
         issuerCN: String(c.issuer?.CN ?? ''),
         subjectCN: String(c.subject?.CN ?? ''),
         fingerprint: c.fingerprint256,
+        pem: `-----BEGIN CERTIFICATE-----\n${c.raw.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`,
       });
     });
     socket.once('error', (err) => {
@@ -82,6 +85,23 @@ export function peerMembers(peerUrl: string, tls: Pick<EtcdTls, 'ca' | 'cert' | 
     });
     req.on('timeout', () => req.destroy(new Error(`GET ${u.href} timed out after ${timeoutMs} ms`)));
     req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Whether the member at `url` (client or peer port) accepts a client certificate: GET /version with it (both ports
+ * serve it). With TLS 1.3 a refused client certificate shows only after the handshake, so a request is what tells.
+ */
+export function acceptsClientCert(url: string, tls: Pick<EtcdTls, 'ca' | 'cert' | 'key'>, timeoutMs = 3000): Promise<boolean> {
+  const u = new URL('/version', url);
+  return new Promise((resolve) => {
+    const req = httpsRequest(u, { method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs, ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }) }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve(false));
     req.end();
   });
 }

@@ -10,6 +10,7 @@ import { checkBundle, parseBundle, type CertBundle } from '../pki/bundle.js';
 import { leafRequests } from '../pki/leaf.js';
 import { CERT_MODE, CERTS_DIR_MODE, KEY_MODE, LEAF_NAMES, pairPaths } from '../pki/store.js';
 import type { PhaseContext } from '../run/context.js';
+import { fingerprintOf, pemBlocks, rotationPaths, trustText } from '../pki/rotation.js';
 
 /** The bundle at `path`, checked against this host's member and the CA already in the certs dir (if any). */
 export async function readCheckedBundle(ctx: PhaseContext, path: string): Promise<CertBundle> {
@@ -40,9 +41,18 @@ export async function writeBundleFiles(ctx: PhaseContext, bundle: CertBundle): P
   await host.mkdir(dir, CERTS_DIR_MODE);
   const written: string[] = [];
   const caPath = pairPaths(dir, 'ca').certPath;
-  if ((await host.read(caPath)) === undefined) {
+  const trust = await host.read(caPath);
+  const bundleFp = fingerprintOf(bundle.files['ca.crt']);
+  if (trust === undefined) {
     await host.write(caPath, bundle.files['ca.crt'], { mode: CERT_MODE });
     written.push(caPath);
+  } else if (fingerprintOf(pemBlocks(trust)[0]!) !== bundleFp) {
+    // a CA rotation's issue step on a host without ca.key: the bundle's (new) CA signs now, the others stay trusted
+    await host.write(caPath, trustText([bundle.files['ca.crt'], ...pemBlocks(trust)]), { mode: CERT_MODE });
+    written.push(caPath);
+    const p = rotationPaths(dir);
+    const pending = await host.read(p.newCert);
+    if (pending && fingerprintOf(pending) === bundleFp && (await host.remove(p.newCert))) written.push(`${p.newCert} (removed)`);
   }
   // leaf by leaf, the key before its certificate (a running etcd reads the pair at each new connection)
   for (const n of LEAF_NAMES) {

@@ -33,7 +33,7 @@ import { installedVersion } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { sleep } from '../util/retry.js';
-import { grantServiceUser, handOverLeadership, waitOptions } from './shared.js';
+import { grantServiceUser, handOverLeadership, recordFacts, waitOptions } from './shared.js';
 import { currentEtcdadm } from '../backup/schedule.js';
 import { PATHS } from '../config/defaults.js';
 import type { CertRenewalRecord } from '../host/record.js';
@@ -211,7 +211,7 @@ async function othersHealth(ctx: PhaseContext): Promise<'none' | 'healthy' | 'un
   return results.some(Boolean) ? 'healthy' : 'unhealthy';
 }
 
-const verify: Phase = phase<undefined, undefined>({
+export const verify: Phase = phase<undefined, undefined>({
   name: 'verify',
   short: 'A new TLS connection to the peer and client ports presents the renewed certificates; the member answers a quorum read',
   async act(ctx) {
@@ -415,6 +415,7 @@ const importWrite: Phase = phase<undefined, undefined>({
     ctx.changes.add('ownership of the certificates', async () => void (await grantServiceUser(ctx, 'certificates')));
     for (const f of await writeBundleFiles(ctx, bundle)) ctx.log.info(`Wrote ${f}`);
     await grantServiceUser(ctx, 'certificates');
+    await recordFacts(ctx, {});
   },
 });
 

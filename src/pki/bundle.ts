@@ -91,14 +91,16 @@ export function checkBundle(b: CertBundle, path: string, want: { name: string; a
     throw new EtcdadmError(`the ca.crt in ${path} is unreadable: ${describe(err)}`, { exitCode: 2 });
   }
   if (want.localCa !== undefined) {
-    let local: string;
-    try {
-      local = caFingerprint(want.localCa);
-    } catch {
-      local = '';
-    }
-    if (local !== caCert.fingerprint256)
-      throw new EtcdadmError(`the CA of ${path} is not the CA this host already has (ca.crt fingerprints ${caCert.fingerprint256.slice(0, 23)}... and ${local.slice(0, 23) || 'unreadable'}...)`, {
+    // the CA already here, or (during a CA rotation) one of the CAs this host trusts
+    const local = [...want.localCa.matchAll(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g)].map((m) => {
+      try {
+        return caFingerprint(m[0]);
+      } catch {
+        return '';
+      }
+    });
+    if (!local.includes(caCert.fingerprint256))
+      throw new EtcdadmError(`the CA of ${path} is not the CA this host already has (ca.crt fingerprints ${caCert.fingerprint256.slice(0, 23)}... and ${local[0]?.slice(0, 23) || 'unreadable'}...)`, {
         hint: 'make the bundle on a host of this cluster, or remove the foreign ca.crt from the certs dir; nothing was changed',
         exitCode: 2,
       });

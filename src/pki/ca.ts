@@ -140,12 +140,12 @@ export async function createCA(spec: PkiSpec): Promise<LoadedCA> {
   return made.ca;
 }
 
-/** A new self-signed CA in memory: CN "etcd-ca", spec.keyAlgorithm, spec.caValidityDays. */
-async function makeCA(spec: PkiSpec): Promise<{ ca: LoadedCA; keyPem: string }> {
+/** A new self-signed CA in memory: CN "etcd-ca" (or `commonName`), spec.keyAlgorithm, spec.caValidityDays. */
+export async function makeCA(spec: Pick<PkiSpec, 'certsDir' | 'keyAlgorithm' | 'caValidityDays' | 'now'>, commonName = CA_COMMON_NAME): Promise<{ ca: LoadedCA; keyPem: string }> {
   const key = await generateKey(spec.keyAlgorithm);
   const signing = await importSigningKey(key.privateKey);
   const now = spec.now ?? new Date();
-  const name = subjectName(CA_COMMON_NAME);
+  const name = subjectName(commonName);
   const signed = await signCertificate(
     {
       subject: name,
@@ -165,7 +165,7 @@ async function makeCA(spec: PkiSpec): Promise<{ ca: LoadedCA; keyPem: string }> 
 }
 
 function assemble(
-  spec: PkiSpec,
+  spec: Pick<PkiSpec, 'certsDir'>,
   certPem: string,
   nodeCertificate: LoadedCA['nodeCertificate'],
   facts: CertFacts,

@@ -81,6 +81,8 @@ export interface RenewalInput {
   requests: Record<LeafName, LeafRequest>;
   /** Where to renew when this host holds no ca.key (the CA host's instructions). */
   noCaKeyHint?: string;
+  /** Sign with this CA instead of the certs dir's (a CA rotation's issue step); present leaves may be signed by any of `accept`. */
+  signer?: { certPem: string; keyPem: string; accept: string[] };
   now?: Date;
 }
 
@@ -126,7 +128,10 @@ export interface CheckedRenewal {
 /** Every check of a renewal, reading only. Throws EtcdadmError (one line) when one fails. */
 export async function checkRenewal(input: RenewalInput): Promise<CheckedRenewal> {
   const now = input.now ?? new Date();
-  const ca = await loadRenewingCA(input.certsDir, input.noCaKeyHint, now);
+  const ca = input.signer
+    ? await loadCA({ certsDir: input.certsDir, now } as Parameters<typeof loadCA>[0], input.signer.certPem, input.signer.keyPem)
+    : await loadRenewingCA(input.certsDir, input.noCaKeyHint, now);
+  const accepted = (input.signer?.accept ?? []).map((pem) => loadNodeCertificate(pem));
   const found: FoundLeaf[] = await Promise.all(
     LEAF_NAMES.map(async (name) => {
       const paths = pairPaths(input.certsDir, name);
@@ -145,7 +150,8 @@ export async function checkRenewal(input: RenewalInput): Promise<CheckedRenewal>
       if (!input.names.includes(f.name)) continue; // an unreadable leaf that is not renewed is check-expiration's to report
       throw new EtcdadmError(`cannot read ${f.paths.certPath}: ${describe(err)}`, { hint: `move it aside and run 'etcdadm certs renew ${f.name}' again to make a new one` });
     }
-    if (!verifySignedByNode(cert, ca.nodeCertificate, ca.rawSubject))
+    const signedHere = verifySignedByNode(cert, ca.nodeCertificate, ca.rawSubject) || accepted.some((a) => verifySignedByNode(cert, a));
+    if (!signedHere)
       throw new EtcdadmError(`${ca.certPath} did not sign ${f.paths.certPath} (issuer ${nameToString(certFactsOf(cert).issuer)}): it is not the CA of this member's certificates`, {
         hint: `put back the cluster's ca.crt and ca.key in ${input.certsDir}; nothing was written`,
         exitCode: 2,

@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
-import { leafRequests } from '../../src/pki/index.js';
-import { prepareRenewal } from '../../src/pki/renew.js';
+import { issueCertificate, leafRequests } from '../../src/pki/index.js';
+import { loadRenewingCA, prepareRenewal } from '../../src/pki/renew.js';
 import { LEAF_NAMES } from '../../src/pki/store.js';
 import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
@@ -184,6 +184,89 @@ describe('etcdadm certs renew', () => {
     assert.equal(await servedSerial(3, 2379), now, 'a new connection sees the imported server certificate');
     assert.deepEqual(await lab.etcdPids(3), pids);
     assert.ok(await clusterHealthy(3));
+  });
+
+  it('CA rotation on 3 hosts (one joined with a bundle) under writers: no failed write; every certificate of the new CA, the old CA in no trust file', { timeout: 600_000 }, async () => {
+    const copyFile = async (from: number, path: string, to: number) => {
+      const b64 = ok(await lab.on(from, ['base64', '-w0', path])).stdout.trim();
+      ok(await lab.sh(to, `(umask 077; echo ${b64} | base64 -d > ${path})`));
+    };
+    const cat = async (h: number, f: string) => ok(await lab.on(h, ['cat', f])).stdout;
+    const oldCa = await cat(1, '/etc/etcd/pki/ca.crt');
+    const endpoints = HOSTS.map((h) => `https://${lab.ip(h)}:2379`);
+    // a client of the old CA writes until every member trusts the new one; then one of the new CA takes over
+    const clientA = await labClient(endpoints, await lab.clientPem(1));
+    const writerA = new BackgroundWriter(clientA, 'rotate-a');
+    let writerB: BackgroundWriter | undefined;
+    let clientB: Awaited<ReturnType<typeof labClient>> | undefined;
+    const reports = [];
+    try {
+      await writerA.moreWrites(5);
+      ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'prepare']), 'prepare on host1');
+      const newCa = await cat(1, '/etc/etcd/pki/ca-new.crt');
+      assert.notEqual(newCa, oldCa);
+      await copyFile(1, '/etc/etcd/pki/ca-new.crt', 2);
+      await copyFile(1, '/etc/etcd/pki/ca-new.key', 2);
+      ok(await lab.etcdadm(2, ['certs', 'rotate-ca', 'prepare']), 'prepare on host2');
+      const early = await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue']);
+      assert.equal(early.code, 2);
+      oneErrorLine(early, /not every member trusts the new CA .*eahost3/);
+      await copyFile(1, '/etc/etcd/pki/ca-new.crt', 3); // a bundle host gets the certificate only
+      ok(await lab.etcdadm(3, ['certs', 'rotate-ca', 'prepare']), 'prepare on host3');
+      const st = JSON.parse(ok(await lab.etcdadm(2, ['certs', 'check-expiration', '-o', 'json'])).stdout) as { rotation: string; trustedCAs: { signing: boolean }[] };
+      assert.deepEqual([st.rotation, st.trustedCAs.length], ['prepared', 2]);
+      await writerA.moreWrites(5);
+
+      // a client of the new CA (signed here with the new CA's key), trusting both CAs for the servers
+      const dir = mkdtempSync(join(tmpdir(), 'etcdadm-rotate-'));
+      try {
+        writeFileSync(join(dir, 'ca.crt'), newCa);
+        writeFileSync(join(dir, 'ca.key'), await cat(1, '/etc/etcd/pki/ca-new.key'));
+        const ca = await loadRenewingCA(dir, undefined, new Date());
+        const issued = await issueCertificate(ca, leafRequests({ memberName: 'x', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client'], { keyAlgorithm: 'ecdsa-p256', validityDays: 1 });
+        clientB = await labClient(endpoints, { ca: oldCa + newCa, cert: issued.certPem, key: issued.keyPem });
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+      writerB = new BackgroundWriter(clientB, 'rotate-b');
+      await writerB.moreWrites(5);
+      reports.push(await writerA.stop());
+
+      ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue']), 'issue on host1');
+      const tooEarly = await lab.etcdadm(1, ['certs', 'rotate-ca', 'finish']);
+      assert.equal(tooEarly.code, 2);
+      oneErrorLine(tooEarly, /not every member presents certificates of the new CA/);
+      ok(await lab.etcdadm(2, ['certs', 'rotate-ca', 'issue']), 'issue on host2');
+      const bundleHost = await lab.etcdadm(3, ['certs', 'rotate-ca', 'issue']);
+      assert.equal(bundleHost.code, 2);
+      assert.match(bundleHost.stderr, /etcdadm certs bundle --name eahost3 --address 10\.88\.0\.3/);
+      ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.3', '--output', '/root/eahost3.bundle']));
+      await copyFile(1, '/root/eahost3.bundle', 3);
+      ok(await lab.etcdadm(3, ['certs', 'import', '/root/eahost3.bundle']), 'import on host3');
+      await writerB.moreWrites(5);
+      for (const h of HOSTS) ok(await lab.etcdadm(h, ['certs', 'rotate-ca', 'finish']), `finish on host${h}`);
+      await writerB.moreWrites(5);
+      assert.ok(await clusterHealthy(1));
+
+      for (const h of HOSTS) {
+        assert.equal(await cat(h, '/etc/etcd/pki/ca.crt'), newCa, `host${h}: ca.crt is the new CA alone`);
+        assert.equal((await lab.sh(h, 'ls /etc/etcd/pki/ca-new.* /etc/etcd/pki/ca-old.* 2>/dev/null | wc -l')).stdout.trim(), '0');
+        for (const n of LEAF_NAMES) ok(await lab.sh(h, `openssl verify -CAfile /etc/etcd/pki/ca.crt /etc/etcd/pki/${n}.crt`), `host${h}: ${n} signed by the new CA`);
+        const r = JSON.parse(ok(await lab.etcdadm(h, ['certs', 'check-expiration', '-o', 'json'])).stdout) as { rotation: string };
+        assert.equal(r.rotation, 'none');
+        // nothing on the host trusts the old CA any more
+        assert.equal((await lab.sh(h, `grep -rlF '${oldCa.split('\n')[1]}' /etc/etcd || true`)).stdout.trim(), '', `host${h}: the old CA is in no file`);
+      }
+    } finally {
+      if (writerB) reports.push(await writerB.stop());
+      else reports.push(await writerA.stop());
+      clientA.close();
+      clientB?.close();
+    }
+    for (const r of reports) {
+      assert.deepEqual(r.failed, [], 'no write failed after retries');
+      assert.ok(r.maxRetryMs <= 2000, `a write took ${r.maxRetryMs} ms`);
+    }
   });
 
   describe('bad input: one line, nothing written', () => {

@@ -18,6 +18,8 @@ after(async () => {
 
 interface Report {
   certsDir: string;
+  trustedCAs: { ca: string; fingerprint: string; signing: boolean }[];
+  rotation: string;
   renewBeforeDays: number;
   certificates: { name: string; path: string; expires: string; residualSeconds: number; authority: string; state: string; sans: string[] }[];
 }
@@ -36,13 +38,14 @@ describe('etcdadm certs check-expiration', () => {
       if (c.name === 'ca') assert.ok(days > 3640 && days <= 3650, `ca: ${days} days`);
       else {
         assert.ok(days > 364 && days <= 365, `${c.name}: ${days} days`);
-        assert.equal(c.authority, 'ca');
+        assert.match(c.authority, /^etcd-ca \([0-9A-F:]{11}\)$/);
       }
     }
     assert.ok(rep.certificates.find((c) => c.name === 'server')!.sans.includes('10.88.0.1'));
     const table = ok(await lab.etcdadm(1, ['certs', 'check-expiration'])).stdout;
     assert.match(table, /CERTIFICATE\s+\|\s+EXPIRES\s+\|\s+RESIDUAL TIME\s+\|\s+CERTIFICATE AUTHORITY/);
-    assert.match(table, /\|\s+server \|\s+\S+ \|\s+36[45]d \|\s+ca \|\s+ok \|/);
+    assert.match(table, /\|\s+server \|\s+\S+ \|\s+36[45]d \|\s+etcd-ca \([0-9A-F:]{11}\) \|\s+ok \|/);
+    assert.match(table, /\nTrusted CAs \(\/etc\/etcd\/pki\/ca\.crt\): etcd-ca \([0-9A-F:]{11}\) \[signs\]\nCA rotation: none under way/);
     assert.match(ok(await lab.etcdadm(1, ['certs', 'check-expiration', '-o', 'wide'])).stdout, /SANS[\s\S]*10\.88\.0\.1/);
   });
 

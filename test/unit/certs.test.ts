@@ -10,6 +10,7 @@ import { certRenewalRecord, certRenewUnitFiles, CERT_RENEW_UNITS, RENEW_ON_CALEN
 import { ensurePki, leafRequests, certificateInfo } from '../../src/pki/index.js';
 import { checkRenewal, checkValidity, dueLeaves, loadRenewingCA, prepareRenewal, renewNames } from '../../src/pki/renew.js';
 import { checkBundle, makeBundle, parseBundle, renderBundle } from '../../src/pki/bundle.js';
+import { caLabel, fingerprintOf, pemBlocks, rotationState, trustText } from '../../src/pki/rotation.js';
 import { Logger } from '../../src/log/logger.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 const now = new Date('2026-12-01T00:00:00Z');
@@ -155,6 +156,29 @@ describe('certificate bundles', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
       rmSync(other, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('CA rotation states (from the certs dir alone)', () => {
+  it('none → preparing → prepared → issued → none; the trust text puts the signing CA first, once', async () => {
+    const dirs = [mkdtempSync(join(tmpdir(), 'etcdadm-rot-a-')), mkdtempSync(join(tmpdir(), 'etcdadm-rot-b-'))];
+    try {
+      const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
+      for (const d of dirs) await ensurePki(pkiSpec(d), quiet, { allowCreate: true });
+      const [oldCa, newCa] = dirs.map((d) => readFileSync(join(d, 'ca.crt'), 'utf8')) as [string, string];
+      assert.equal(rotationState({ trust: oldCa, newCert: undefined, oldCert: undefined }), 'none');
+      assert.equal(rotationState({ trust: oldCa, newCert: newCa, oldCert: undefined }), 'preparing');
+      const prepared = trustText([oldCa, newCa, oldCa]);
+      assert.equal(pemBlocks(prepared).length, 2);
+      assert.equal(rotationState({ trust: prepared, newCert: newCa, oldCert: undefined }), 'prepared');
+      const issued = trustText([newCa, oldCa]);
+      assert.equal(fingerprintOf(pemBlocks(issued)[0]!), fingerprintOf(newCa));
+      assert.equal(rotationState({ trust: issued, newCert: undefined, oldCert: oldCa }), 'issued');
+      assert.equal(rotationState({ trust: trustText([newCa]), newCert: undefined, oldCert: undefined }), 'none');
+      assert.match(caLabel(newCa), /^etcd-ca \([0-9A-F:]{11}\)$/);
+    } finally {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
     }
   });
 });

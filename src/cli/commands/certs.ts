@@ -10,9 +10,11 @@ import { EtcdadmError, describe } from '../../errors.js';
 import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type CertificateInfo } from '../../pki/index.js';
 import { expirationExitCode, expiryOf, residualText, type CertExpiry, type ExpiryInput } from '../../pki/expiry.js';
 import { action, planFor, withContext } from '../command.js';
+import { caLabel, pemBlocks, rotationPaths, rotationState } from '../../pki/rotation.js';
 import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
 import { CERTS_BUNDLE_PHASES, CERTS_IMPORT_PHASES, CERTS_RENEW_PHASES, CERTS_SCHEDULE_PHASES, CERTS_UNSCHEDULE_PHASES, CERT_RENEW_UNITS, RENEW_ARGS } from '../../phases/certs.js';
 import { memberEndpoints } from '../../run/context.js';
+import { ROTATE_FINISH_PHASES, ROTATE_ISSUE_PHASES, ROTATE_PREPARE_PHASES } from '../../phases/rotate-ca.js';
 import { runPhases } from '../../run/runner.js';
 import { stdout } from '../context.js';
 import { addOptions, flagsLayer, settingOptions } from '../flags.js';
@@ -53,20 +55,31 @@ function checkExpirationSubcommand(): Command<any, any, any> {
         const st = await stat(dir).catch(() => undefined);
         if (!st?.isDirectory()) throw new EtcdadmError(`there is no certificates directory ${dir}`, { hint: 'run this on a member host, or pass --certs-dir', exitCode: 2 });
         const ca = await readCert(pairPaths(dir, 'ca').certPath);
+        const trusted = pemBlocks(ca.pem);
         const inputs: ExpiryInput[] = [{ name: 'ca', path: pairPaths(dir, 'ca').certPath, ...(ca.info ? { info: ca.info } : {}), ...(ca.problem ? { problem: ca.problem } : {}) }];
+        const signers: string[] = [''];
         for (const name of LEAF_NAMES) {
           const path = pairPaths(dir, name).certPath;
           const c = await readCert(path);
-          inputs.push({ name, path, ...(c.info ? { info: c.info } : {}), ...(c.problem ? { problem: c.problem } : {}), signedByCa: !!(c.pem && ca.pem && verifySignedBy(c.pem, ca.pem)) });
+          const by = c.pem ? trusted.find((t) => verifySignedBy(c.pem!, t)) : undefined;
+          signers.push(by ? caLabel(by) : '');
+          inputs.push({ name, path, ...(c.info ? { info: c.info } : {}), ...(c.problem ? { problem: c.problem } : {}), signedByCa: !!by });
         }
-        const rows = inputs.map((i) => expiryOf(i, new Date(), plan.pki.renewBeforeDays));
+        const rows = inputs.map((i, n) => ({ ...expiryOf(i, new Date(), plan.pki.renewBeforeDays), ...(signers[n] ? { authority: signers[n]! } : {}) }));
+        const files = { trust: ca.pem, newCert: await readFile(rotationPaths(dir).newCert, 'utf8').catch(() => undefined), oldCert: await readFile(rotationPaths(dir).oldCert, 'utf8').catch(() => undefined) };
+        const trustedCAs = trusted.map((t, i) => {
+          const info = certificateInfo(t);
+          return { ca: caLabel(t), fingerprint: info.sha256Fingerprint, expires: info.notAfter.toISOString(), signing: i === 0 };
+        });
+        const rotation = trusted.length ? rotationState(files) : 'none';
         const format = String(inv.opts.output);
         const table = (rs: CertExpiry[], wide: boolean) =>
           renderTable(
             ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'STATE', ...(wide ? ['SANS'] : [])],
             rs.map((r) => [r.name, r.expires || '-', r.state === 'missing' ? '-' : residualText(r.residualSeconds), r.authority, r.problem && r.state !== 'missing' ? `${r.state} (${r.problem})` : r.state === 'missing' ? `missing (${r.problem})` : r.state, ...(wide ? [r.sans.join(',')] : [])]),
-          );
-        const report = { certsDir: dir, renewBeforeDays: plan.pki.renewBeforeDays, certificates: rows };
+          ) +
+          `\nTrusted CAs (${pairPaths(dir, 'ca').certPath}): ${trustedCAs.map((t) => `${t.ca}${t.signing ? ' [signs]' : ''}`).join(', ') || 'none'}\nCA rotation: ${rotation === 'none' ? 'none under way' : rotation}`;
+        const report = { certsDir: dir, renewBeforeDays: plan.pki.renewBeforeDays, certificates: rows, trustedCAs, rotation };
         stdout(render(report, (format === 'wide' ? 'table' : format) as OutputFormat, (r) => table(r.certificates, format === 'wide')));
         process.exitCode = expirationExitCode(rows);
       },
@@ -204,12 +217,47 @@ Example:
   return cmd;
 }
 
+function rotateCaSubcommand(): Command<any, any, any> {
+  const cmd = new Command('rotate-ca').description('Replace the cluster CA with overlap, member by member, without downtime: prepare, issue, finish');
+  const steps = [
+    ['prepare', ROTATE_PREPARE_PHASES, 'Make (or take the copied) new CA; trust old and new; restart gracefully'],
+    ['issue', ROTATE_ISSUE_PHASES, 'Once every member trusts both: re-issue this member\'s certificates from the new CA, which signs from now on'],
+    ['finish', ROTATE_FINISH_PHASES, 'Once every member presents new certificates: trust the new CA only; restart gracefully'],
+  ] as const;
+  for (const [name, phases, description] of steps) {
+    const sub = new Command(name).description(description);
+    sub.addHelpText('after', `\nPhases: ${phases.map((p) => p.name).join(', ')}. Run each step on every member before the next step starts anywhere.\n\nExample:\n  etcdadm certs rotate-ca ${name}\n`);
+    sub.action(
+      action(
+        async (inv) => {
+          const plan = await planFor(inv, 'ops', { useRecord: true });
+          await withContext(inv, plan, { command: `certs rotate-ca ${name}`, endpoints: memberEndpoints, rollback: true }, (ctx) => runPhases(ctx, phases, { rollbackOnFailure: true }));
+        },
+        { changesHost: true, record: true },
+      ),
+    );
+    cmd.addCommand(sub);
+  }
+  cmd.addHelpText('after', `
+The runbook (README, "Rotating the CA"): prepare on one CA host, copy ${'/etc/etcd/pki/ca-new.*'} to every other member
+(ca-new.crt only to a host joined with a bundle), prepare there; then issue on every member (a bundle host imports
+a bundle made after issue on a CA host); move clients to certificates of the new CA; then finish on every member.
+'certs check-expiration' shows where this host stands.
+
+Example:
+  etcdadm certs rotate-ca prepare
+  rsync -avR /etc/etcd/pki/ca-new.* host2:/ && ssh host2 etcdadm certs rotate-ca prepare
+`);
+  return cmd;
+}
+
 export function certsCommand(): Command<any, any, any> {
   const cmd = new Command('certs').description("The cluster's certificates on this host: expiry, renewal, bundles for joins without the CA key");
   cmd.addCommand(checkExpirationSubcommand());
   cmd.addCommand(renewSubcommand());
   cmd.addCommand(bundleSubcommand());
   cmd.addCommand(importSubcommand());
+  cmd.addCommand(rotateCaSubcommand());
   cmd.addHelpText('after', '\nExample:\n  etcdadm certs check-expiration\n  etcdadm certs renew all\n');
   return cmd;
 }
