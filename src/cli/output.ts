@@ -78,6 +78,8 @@ export function formatStatus(s: ClusterStatus, format: OutputFormat): string {
 }
 
 function statusTable(s: ClusterStatus): string {
+  // the serving certificates' columns when `status` probed them
+  const certs = s.members.some((m) => m.servingCert !== undefined);
   const headers = ['NAME', 'ID', 'ROLE', 'HEALTH', 'CLIENT URLS', 'PEER URLS', 'VERSION', 'DB SIZE', 'DB SIZE IN USE', 'RAFT TERM', 'RAFT INDEX', 'ALARMS'];
   const rows = s.members.map((m) => [
     dash(m.name),
@@ -92,8 +94,9 @@ function statusTable(s: ClusterStatus): string {
     dash(m.raftTerm),
     dash(m.raftIndex),
     dash(m.alarms.join(',')),
+    ...(certs ? [m.servingCert ? m.servingCert.expires.replace(/\.\d+Z$/, 'Z') : '-', m.servingCert ? m.servingCert.issuer : '-'] : []),
   ]);
-  const lines = [renderTable(headers, rows), summaryLine(s), `status: ${s.health}`];
+  const lines = [renderTable(certs ? [...headers, 'CERT EXPIRES', 'CERT CA'] : headers, rows), summaryLine(s), `status: ${s.health}`];
   for (const p of s.problems) lines.push(`  - ${p}`);
   return lines.join('\n');
 }

@@ -8,6 +8,8 @@ import type { Plan } from '../config/types.js';
 import { readFile } from 'node:fs/promises';
 import { EtcdadmError } from '../errors.js';
 import { parseBundle } from '../pki/bundle.js';
+import { servedCertificate } from '../etcd/tls-probe.js';
+import type { ClusterStatus } from './status.js';
 import type { EtcdTls } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
 import { issueCertificate, leafRequests, prepareCA } from '../pki/index.js';
@@ -43,4 +45,21 @@ export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Log
   } finally {
     handle.close();
   }
+}
+
+/**
+ * Each member's serving certificates as a new TLS connection sees them (client and peer port, 2 s each, all at
+ * once): the earliest expiry and its issuer, into `servingCert`. A port that does not complete a handshake counts
+ * as nothing seen.
+ */
+export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'cert' | 'key'>): Promise<ClusterStatus> {
+  const members = await Promise.all(
+    st.members.map(async (m) => {
+      const urls = [m.clientURLs[0], m.peerURLs[0]].filter((u): u is string => !!u);
+      const seen = (await Promise.all(urls.map((u) => servedCertificate(u, tls, 2000).catch(() => undefined)))).filter((c) => c !== undefined);
+      const first = seen.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
+      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null };
+    }),
+  );
+  return { ...st, members };
 }

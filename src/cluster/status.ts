@@ -65,6 +65,11 @@ export interface MemberStatus {
   storageVersion?: string;
   /** Why the member is not healthy (one line), or errors it reports itself; null when none. */
   error: string | null;
+  /**
+   * The earliest expiry of the certificates its client and peer ports present to a new TLS connection, and the
+   * CA (common name) that issued that one; null when no handshake succeeded. Set by `etcdadm status` only.
+   */
+  servingCert?: { expires: string; issuer: string } | null;
 }
 
 export interface ClusterStatus {

@@ -82,6 +82,15 @@ describe('etcdadm certs renew', () => {
         assert.deepEqual(await lab.etcdPids(h), pids, `etcd on host${h} was not restarted`);
       }
       assert.ok(await clusterHealthy(1));
+      // status: each member's earliest serving-certificate expiry, as a TLS connection sees it
+      const st = JSON.parse(ok(await lab.etcdadm(1, ['status', '-o', 'json'])).stdout) as { members: { name: string; servingCert: { expires: string; issuer: string } | null }[] };
+      for (const h of HOSTS) {
+        const end = async (n: string) => Date.parse(ok(await lab.on(h, ['openssl', 'x509', '-noout', '-enddate', '-in', `/etc/etcd/pki/${n}.crt`])).stdout.trim().replace(/^notAfter=/, ''));
+        const m = st.members.find((x) => x.name === `eahost${h}`)!;
+        assert.equal(Date.parse(m.servingCert!.expires), Math.min(await end('server'), await end('peer')), `eahost${h}: status shows the earliest serving certificate expiry`);
+        assert.equal(m.servingCert!.issuer, 'etcd-ca');
+      }
+      assert.match(ok(await lab.etcdadm(1, ['status'])).stdout, /CERT EXPIRES\s+\|\s+CERT CA\s+\|/);
     } finally {
       report = await writer.stop();
       client.close();

@@ -5,6 +5,7 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
+import { withServingCerts } from '../../cluster/probe.js';
 import { EtcdadmError } from '../../errors.js';
 import { sleep } from '../../util/retry.js';
 import { action } from '../command.js';
@@ -32,6 +33,9 @@ export function statusCommand(): Command<any, any, any> {
   cmd.addHelpText(
     'after',
     `
+CERT EXPIRES is the earliest expiry of the certificates the member's client and peer ports present to a new TLS
+connection, CERT CA the CA that issued it.
+
 Exit codes: 0 healthy, 1 error (the check could not run), 3 degraded (quorum holds but a member is unhealthy,
 unreachable or unstarted, or an alarm is raised), 4 unavailable (no quorum, or no member answers).
 
@@ -50,7 +54,7 @@ Example:
           inv,
           async (h) => {
             if (interval === undefined) {
-              const st = await h.status({ serializable: true });
+              const st = await withServingCerts(await h.status({ serializable: true }), h.tls);
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
               return;
@@ -65,7 +69,7 @@ Example:
                 let text: string;
                 let code: number;
                 try {
-                  const st = await h.status({ refresh: true, serializable: true });
+                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls);
                   text = formatStatus(st, format);
                   code = statusExitCode(st);
                 } catch (err) {
