@@ -1,12 +1,19 @@
 /**
- * `etcdadm certs renew` on a 3-member cluster of lab hosts, as an operator runs it:
- * - server, then peer, on each member while a client writes every 50 ms: no write fails after retries of at most
- *   2 s, a new `openssl s_client` connection sees the renewed serial on the client and the peer port, the SANs are
- *   the same, no member restarts, the cluster stays healthy;
+ * The certificates of a 3-member cluster of lab hosts over their life, run with the CLI as an operator runs it:
+ * - `certs renew server`, then `peer`, on each member while a client writes every 50 ms: no write fails after
+ *   retries of at most 2 s, a new `openssl s_client` connection sees the renewed serial on the client and the peer
+ *   port, the SANs are the same, no member restarts, the cluster stays healthy; `status` shows each member's
+ *   earliest serving-certificate expiry as seen over TLS;
  * - a cluster whose leaf certificates have all expired (crafted with notAfter in the past, etcd restarted) is not
  *   healthy; `certs renew all` on each host brings it back with every key intact;
+ * - with etcd stopped, `certs renew server` starts it with the new certificate;
+ * - `join --certs-bundle`: the new host holds no ca.key, 3 healthy members; bundles for another name or address
+ *   are refused before anything is written; renew there says where to renew; `certs import` renews;
+ * - `certs rotate-ca prepare|issue|finish` on the 3 hosts (one without ca.key) under writers: no failed write,
+ *   issue and finish refused while the cluster is not ready, every certificate of the new CA at the end and the
+ *   old CA in no file;
  * - bad inputs, each one error line and nothing written: a foreign ca.crt, a ca.key that does not match ca.crt, a
- *   --validity that is not a duration, not positive or outlives the CA, a missing certs dir.
+ *   --validity that is not a duration, not positive or outlives the CA, a missing certs dir, an unknown name.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -144,6 +151,16 @@ describe('etcdadm certs renew', () => {
     }
   });
 
+  it('etcd down: certs renew server writes the new certificate and starts etcd, healthy', async () => {
+    ok(await lab.on(2, ['systemctl', 'stop', 'etcd.service']));
+    assert.deepEqual(await lab.etcdPids(2), []);
+    const r = ok(await lab.etcdadm(2, ['certs', 'renew', 'server']), 'renew server with etcd down');
+    assert.match(r.stderr, /\[reload\] etcd is not running: it is started with the new certificates/);
+    assert.match(r.stderr, /\[verify\] Member eahost2 is healthy/);
+    assert.equal(await servedSerial(2, 2379), await fileSerial(2, 'server'));
+    assert.ok(await clusterHealthy(1));
+  });
+
   it('join with a certs bundle: no ca.key on the new host, 3 healthy members; a bundle for another name is refused first; renew there says where to go; certs import renews', async () => {
     const copy = async (from: number, path: string, to: number) => {
       const b64 = ok(await lab.on(from, ['base64', '-w0', path])).stdout.trim();
@@ -171,6 +188,13 @@ describe('etcdadm certs renew', () => {
     assert.equal((await lab.sh(3, 'ls /etc/etcd/pki 2>&1; true')).stdout.includes('No such file'), true, 'no certificate was written');
     assert.deepEqual(await lab.etcdPids(3), []);
     assert.equal(ok(await lab.etcdctl(1, ['member', 'list'])).stdout.trim().split('\n').length, 2);
+
+    ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.9', '--output', '/root/elsewhere.bundle']));
+    await copy(1, '/root/elsewhere.bundle', 3);
+    const elsewhere = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/elsewhere.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]);
+    assert.equal(elsewhere.code, 2, elsewhere.stderr);
+    oneErrorLine(elsewhere, /was made for member eahost3 \(10\.88\.0\.9\), but this host's member is eahost3 \(10\.88\.0\.3\)/);
+    assert.equal((await lab.sh(3, 'ls /etc/etcd/pki 2>&1; true')).stdout.includes('No such file'), true, 'no certificate was written');
 
     const j = ok(await lab.etcdadm(3, ['join', '--certs-bundle', '/root/eahost3.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]), 'join --certs-bundle');
     assert.match(j.stderr, /\[certificates\] Wrote the certificates of \/root\/eahost3\.bundle/);
