@@ -80,6 +80,7 @@ export function formatStatus(s: ClusterStatus, format: OutputFormat): string {
 function statusTable(s: ClusterStatus): string {
   // the serving certificates' columns when `status` probed them
   const certs = s.members.some((m) => m.servingCert !== undefined);
+  const trusts = s.members.some((m) => m.trustedCAs !== undefined);
   const headers = ['NAME', 'ID', 'ROLE', 'HEALTH', 'CLIENT URLS', 'PEER URLS', 'VERSION', 'DB SIZE', 'DB SIZE IN USE', 'RAFT TERM', 'RAFT INDEX', 'ALARMS'];
   const rows = s.members.map((m) => [
     dash(m.name),
@@ -95,8 +96,9 @@ function statusTable(s: ClusterStatus): string {
     dash(m.raftIndex),
     dash(m.alarms.join(',')),
     ...(certs ? [m.servingCert ? m.servingCert.expires.replace(/\.\d+Z$/, 'Z') : '-', m.servingCert ? m.servingCert.issuer : '-'] : []),
+    ...(trusts ? [dash(m.trustedCAs?.join(',') ?? null)] : []),
   ]);
-  const lines = [renderTable(certs ? [...headers, 'CERT EXPIRES', 'CERT CA'] : headers, rows), summaryLine(s), `status: ${s.health}`];
+  const lines = [renderTable([...headers, ...(certs ? ['CERT EXPIRES', 'CERT CA'] : []), ...(trusts ? ['TRUSTS'] : [])], rows), summaryLine(s), `status: ${s.health}`];
   for (const p of s.problems) lines.push(`  - ${p}`);
   return lines.join('\n');
 }

@@ -8,7 +8,7 @@ import type { Plan } from '../config/types.js';
 import { readFile } from 'node:fs/promises';
 import { EtcdadmError } from '../errors.js';
 import { parseBundle } from '../pki/bundle.js';
-import { servedCertificate } from '../etcd/tls-probe.js';
+import { acceptsClientCert, servedCertificate } from '../etcd/tls-probe.js';
 import type { ClusterStatus } from './status.js';
 import type { EtcdTls } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
@@ -52,13 +52,16 @@ export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Log
  * once): the earliest expiry and its issuer, into `servingCert`. A port that does not complete a handshake counts
  * as nothing seen.
  */
-export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'cert' | 'key'>): Promise<ClusterStatus> {
+export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'cert' | 'key' | 'ca'>, identities: readonly { ca: string; cert: string; key: string }[] = []): Promise<ClusterStatus> {
   const members = await Promise.all(
     st.members.map(async (m) => {
       const urls = [m.clientURLs[0], m.peerURLs[0]].filter((u): u is string => !!u);
       const seen = (await Promise.all(urls.map((u) => servedCertificate(u, tls, 2000).catch(() => undefined)))).filter((c) => c !== undefined);
       const first = seen.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
-      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null };
+      // which CAs it trusts: whether it accepts a client certificate of each CA whose key is here
+      const url = m.clientURLs[0];
+      const trusted = identities.length && url ? (await Promise.all(identities.map(async (i) => ((await acceptsClientCert(url, { ...i, ca: tls.ca }, 2000)) ? i.ca : undefined)))).filter((x): x is string => !!x) : undefined;
+      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null, ...(trusted ? { trustedCAs: trusted } : {}) };
     }),
   );
   return { ...st, members };

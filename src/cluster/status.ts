@@ -70,6 +70,8 @@ export interface MemberStatus {
    * CA (common name) that issued that one; null when no handshake succeeded. Set by `etcdadm status` only.
    */
   servingCert?: { expires: string; issuer: string } | null;
+  /** The CAs (of those whose key this host holds) whose client certificates the member accepts; set by `etcdadm status`. */
+  trustedCAs?: string[];
 }
 
 export interface ClusterStatus {

@@ -14,7 +14,11 @@
  * new, the old one signs) → issued (the new one signs, the old one is still trusted) → none again after finish.
  */
 import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadCA } from './ca.js';
+import { issueCertificate } from './leaf.js';
+import type { LeafRequest } from './types.js';
 
 export const ROTATION_FILES = { newCert: 'ca-new.crt', newKey: 'ca-new.key', oldCert: 'ca-old.crt', oldKey: 'ca-old.key' } as const;
 
@@ -71,4 +75,27 @@ export function caLabel(pem: string): string {
   const c = new X509Certificate(pem);
   const cn = /CN=([^\n,]+)/.exec(c.subject)?.[1] ?? c.subject;
   return `${cn} (${c.fingerprint256.slice(0, 11)})`;
+}
+
+/** A client certificate (in memory, 10 minutes) of each CA whose key this host holds: ca, ca-new, ca-old. */
+export async function caClientIdentities(certsDir: string, request: LeafRequest): Promise<{ ca: string; cert: string; key: string }[]> {
+  const p = rotationPaths(certsDir);
+  const pairs: [string, string][] = [
+    [p.trust, p.key],
+    [p.newCert, p.newKey],
+    [p.oldCert, p.oldKey],
+  ];
+  const out: { ca: string; cert: string; key: string }[] = [];
+  for (const [certPath, keyPath] of pairs) {
+    const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8').catch(() => undefined), readFile(keyPath, 'utf8').catch(() => undefined)]);
+    if (!certPem || !keyPem) continue;
+    try {
+      const signer = await loadCA({ certsDir, now: new Date() } as Parameters<typeof loadCA>[0], certPem, keyPem);
+      const issued = await issueCertificate(signer, request, { keyAlgorithm: 'ecdsa-p256', validityDays: 10 / 1440 });
+      out.push({ ca: caLabel(pemBlocks(certPem)[0]!), cert: issued.certPem, key: issued.keyPem });
+    } catch {
+      // a pair that cannot sign proves nothing about trust: left out
+    }
+  }
+  return out;
 }

@@ -248,6 +248,9 @@ describe('etcdadm certs renew', () => {
       ok(await lab.etcdadm(3, ['certs', 'rotate-ca', 'prepare']), 'prepare on host3');
       const st = JSON.parse(ok(await lab.etcdadm(2, ['certs', 'check-expiration', '-o', 'json'])).stdout) as { rotation: string; trustedCAs: { signing: boolean }[] };
       assert.deepEqual([st.rotation, st.trustedCAs.length], ['prepared', 2]);
+      type StatusJson = { members: { name: string; trustedCAs?: string[]; servingCert: { issuer: string } | null }[] };
+      const during = JSON.parse(ok(await lab.etcdadm(1, ['status', '-o', 'json'])).stdout) as StatusJson;
+      for (const m of during.members) assert.equal(m.trustedCAs?.length, 2, `status: ${m.name} trusts the old and the new CA`);
       await writerA.moreWrites(5);
 
       // a client of the new CA (signed here with the new CA's key), trusting both CAs for the servers
@@ -280,6 +283,11 @@ describe('etcdadm certs renew', () => {
       for (const h of HOSTS) ok(await lab.etcdadm(h, ['certs', 'rotate-ca', 'finish']), `finish on host${h}`);
       await writerB.moreWrites(5);
       assert.ok(await clusterHealthy(1));
+      const done = JSON.parse(ok(await lab.etcdadm(1, ['status', '-o', 'json'])).stdout) as StatusJson;
+      for (const m of done.members) {
+        assert.deepEqual(m.trustedCAs, [done.members[0]!.trustedCAs![0]], `status: ${m.name} trusts the new CA`);
+        assert.match(m.servingCert!.issuer, /^etcd-ca-\d{4}-\d\d-\d\d$/, `status: ${m.name} serves a certificate of the new CA`);
+      }
 
       for (const h of HOSTS) {
         assert.equal(await cat(h, '/etc/etcd/pki/ca.crt'), newCa, `host${h}: ca.crt is the new CA alone`);

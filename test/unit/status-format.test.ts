@@ -88,6 +88,22 @@ describe('status formatting', () => {
     );
   });
 
+  it('table with what status probed over TLS: the serving certificate columns and the trusted CAs', () => {
+    const withCerts: ClusterStatus = {
+      ...degraded,
+      members: degraded.members.map((m, i) => ({
+        ...m,
+        servingCert: i === 2 ? null : { expires: '2027-12-02T04:47:39.000Z', issuer: 'etcd-ca' },
+        trustedCAs: i === 2 ? [] : ['etcd-ca (AB:CD:EF:01)', 'etcd-ca-2026-12-02 (12:34:56:78)'],
+      })),
+    };
+    const lines = formatStatus(withCerts, 'table').split('\n');
+    assert.match(lines[1]!, /\| +CERT EXPIRES +\| CERT CA \| +TRUSTS +\|$/);
+    assert.match(lines[3]!, /\| 2027-12-02T04:47:39Z \| etcd-ca \| etcd-ca \(AB:CD:EF:01\),etcd-ca-2026-12-02 \(12:34:56:78\) \|$/);
+    assert.match(lines[5]!, /\| +- \| +- \| +- \|$/);
+    assert.doesNotMatch(formatStatus(degraded, 'table'), /CERT EXPIRES|TRUSTS/);
+  });
+
   it('table of a degraded cluster: the unreachable member is listed with dashes, problems follow', () => {
     const lines = formatStatus(degraded, 'table').split('\n');
     assert.match(lines[5]!, /^\| eahost3 \| fd422379fda50e48 \| +follower \| unreachable \| https:\/\/10\.88\.0\.3:2379 \| https:\/\/10\.88\.0\.3:2380 \| +- \| +- \| +- \| +- \| +- \| +- \|$/);

@@ -6,6 +6,9 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
 import { withServingCerts } from '../../cluster/probe.js';
+import { caClientIdentities } from '../../pki/rotation.js';
+import { leafRequests } from '../../pki/index.js';
+import { DEFAULTS } from '../../config/defaults.js';
 import { EtcdadmError } from '../../errors.js';
 import { sleep } from '../../util/retry.js';
 import { action } from '../command.js';
@@ -34,7 +37,8 @@ export function statusCommand(): Command<any, any, any> {
     'after',
     `
 CERT EXPIRES is the earliest expiry of the certificates the member's client and peer ports present to a new TLS
-connection, CERT CA the CA that issued it.
+connection, CERT CA the CA that issued it; on a host that holds CA keys, TRUSTS lists which of those CAs (during a
+CA rotation: the old and the new) each member accepts client certificates of.
 
 Exit codes: 0 healthy, 1 error (the check could not run), 3 degraded (quorum holds but a member is unhealthy,
 unreachable or unstarted, or an alarm is raised), 4 unavailable (no quorum, or no member answers).
@@ -50,11 +54,14 @@ Example:
       async (inv) => {
         const format = String(inv.opts.output ?? 'table') as OutputFormat;
         const interval = watchInterval(inv.opts.watch);
+        // the CAs whose keys are here (a CA host; during a rotation, old and new): each member's trust is probed with them
+        const certsDir = inv.record.layer()?.values.pki?.certsDir ?? DEFAULTS.certsDir;
+        const identities = await caClientIdentities(certsDir, leafRequests({ memberName: 'status', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client']).catch(() => []);
         await withCluster(
           inv,
           async (h) => {
             if (interval === undefined) {
-              const st = await withServingCerts(await h.status({ serializable: true }), h.tls);
+              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, identities);
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
               return;
@@ -69,7 +76,7 @@ Example:
                 let text: string;
                 let code: number;
                 try {
-                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls);
+                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, identities);
                   text = formatStatus(st, format);
                   code = statusExitCode(st);
                 } catch (err) {
