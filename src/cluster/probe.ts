@@ -56,12 +56,15 @@ export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'ce
   const members = await Promise.all(
     st.members.map(async (m) => {
       const urls = [m.clientURLs[0], m.peerURLs[0]].filter((u): u is string => !!u);
-      const seen = (await Promise.all(urls.map((u) => servedCertificate(u, tls, 2000).catch(() => undefined)))).filter((c) => c !== undefined);
-      const first = seen.sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
-      // which CAs it trusts: whether it accepts a client certificate of each CA whose key is here
+      // which CAs it trusts: whether it accepts a client certificate of each CA whose key is here (at the same time)
       const url = m.clientURLs[0];
-      const trusted = identities.length && url ? (await Promise.all(identities.map(async (i) => ((await acceptsClientCert(url, { ...i, ca: tls.ca }, 2000)) ? i.ca : undefined)))).filter((x): x is string => !!x) : undefined;
-      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null, ...(trusted ? { trustedCAs: trusted } : {}) };
+      const [served, trusted] = await Promise.all([
+        Promise.all(urls.map((u) => servedCertificate(u, tls, 2000).catch(() => undefined))),
+        identities.length && url ? Promise.all(identities.map(async (i) => ((await acceptsClientCert(url, { ...i, ca: tls.ca }, 2000)) ? i.ca : undefined))) : undefined,
+      ]);
+      const first = served.filter((c) => c !== undefined).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
+      const trustedCAs = trusted?.filter((x): x is string => !!x);
+      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null, ...(trustedCAs ? { trustedCAs } : {}) };
     }),
   );
   return { ...st, members };
