@@ -1,7 +1,10 @@
 /**
- * `etcdadm certs check-expiration`: the CA and the leaf certificates of this host's certs dir (from the host record,
- * or --certs-dir), when each expires and what signed it; exit 0, 3 (one within the renewal window) or 4 (one expired
- * or missing), so that monitoring can call it. Only reads.
+ * `etcdadm certs ...`, the cluster's certificates on this host:
+ * - check-expiration: the CA and the leaves of the certs dir (from the host record, or --certs-dir), when each
+ *   expires, which CA signed it, the trusted CAs and where a CA rotation stands; exit 0, 3 (one within
+ *   pki.renewBeforeDays) or 4 (one expired or missing), so that monitoring can call it. Only reads.
+ * - renew (and --schedule/--unschedule), bundle, import, rotate-ca prepare|issue|finish: phase lists on the runner
+ *   (src/phases/certs.ts, src/phases/rotate-ca.ts); the options are checked and resolved here, before the runner.
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { readFile, stat } from 'node:fs/promises';
