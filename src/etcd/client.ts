@@ -279,12 +279,32 @@ export function normalizeEndpoint(endpoint: string, hasTls: boolean): string {
 const STREAM_WINDOW_BYTES = 16 * 1024 * 1024;
 const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 const widened = new WeakSet<object>();
+const guarded = new WeakSet<object>();
+
+/**
+ * A session's late errors are swallowed (they reach the manager through its own listener while it watches): when
+ * etcd restarts, connect-node destroys a session that got a GOAWAY with an error, and when the manager has already
+ * moved on and removed its listener, that error would be an uncaught exception that ends the process.
+ */
+export function guardSession(session: unknown): void {
+  if (!session || typeof (session as { on?: unknown }).on !== 'function' || guarded.has(session as object)) return;
+  guarded.add(session as object);
+  (session as { on(event: 'error', fn: () => void): void }).on('error', () => undefined);
+}
 
 /** Http2SessionManager whose sessions get the wide connection window (settings only set the per-stream one). */
 class WideWindowSessionManager extends Http2SessionManager {
+  override async connect(): ReturnType<Http2SessionManager['connect']> {
+    const state = await super.connect();
+    // the session just opened (connect-node keeps it in its state; there is no public accessor)
+    guardSession((this as unknown as { s?: { conn?: unknown } }).s?.conn);
+    return state;
+  }
+
   override async request(...args: Parameters<Http2SessionManager['request']>): ReturnType<Http2SessionManager['request']> {
     const stream = await super.request(...args);
     const session = stream.session;
+    guardSession(session);
     if (session && !widened.has(session)) {
       widened.add(session);
       session.setLocalWindowSize(SESSION_WINDOW_BYTES);

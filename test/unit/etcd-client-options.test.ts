@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { EtcdadmError } from '../../src/errors.js';
-import { EtcdClient, EtcdClientError, normalizeEndpoint } from '../../src/etcd/client.js';
+import { EtcdClient, EtcdClientError, guardSession, normalizeEndpoint } from '../../src/etcd/client.js';
+import { EventEmitter } from 'node:events';
 
 describe('normalizeEndpoint', () => {
   test('keeps scheme, host and port only', () => {
@@ -49,5 +50,19 @@ describe('EtcdClient options', () => {
     assert.equal(d.requestTimeoutMs, 1234);
     c.close();
     d.close();
+  });
+});
+
+describe('guardSession', () => {
+  test("a session's late error (connect-node destroying it after a GOAWAY) is swallowed, once per session", () => {
+    const bare = new EventEmitter();
+    assert.throws(() => bare.emit('error', new Error('received GOAWAY without any open streams')), /GOAWAY/);
+    const session = new EventEmitter();
+    guardSession(session);
+    guardSession(session);
+    assert.equal(session.listenerCount('error'), 1);
+    assert.doesNotThrow(() => session.emit('error', new Error('received GOAWAY without any open streams')));
+    guardSession(Promise.resolve()); // a connecting state's promise: left alone
+    guardSession(undefined);
   });
 });
