@@ -28,6 +28,8 @@ import { etcdBinDir } from '../test/helpers/etcd-bin.js';
 import { pkiSpec } from '../test/helpers/pki-spec.js';
 import { ETCDADM, MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
 import { labClient } from '../test/helpers/writer.js';
+import { LocalHost } from '../src/host/local.js';
+const HOST = new LocalHost();
 
 interface Timing {
   totalMs: number;
@@ -103,7 +105,7 @@ async function benchPki(): Promise<void> {
     for (let k = 0; k < n + 1; k++) {
       const dir = mkdtempSync(join(tmpdir(), 'etcdadm-bench-pki-'));
       const [, t] = await timed(() =>
-        ensurePki(
+        ensurePki(HOST, 
           pkiSpec(join(dir, 'pki'), { keyAlgorithm: alg, memberName: 'bench', server: { dnsNames: ['bench', 'localhost'], ipAddresses: ['10.0.0.1', '127.0.0.1'] }, peer: { dnsNames: ['bench'], ipAddresses: ['10.0.0.1'] } }),
           log,
           { allowCreate: true },

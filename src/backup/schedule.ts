@@ -10,7 +10,6 @@
  * 1d and 7d. Anything else is refused before the host changes, naming the nearest accepted values.
  */
 import type { S3Location, S3OptionValues } from '../s3/location.js';
-import { realpathSync } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 import { PATHS } from '../config/defaults.js';
@@ -161,29 +160,6 @@ export function resolveSchedule(flags: ScheduleInput, config: { every: string; k
     onCalendar: cal.onCalendar,
     randomizedDelaySec: randomizedDelaySec(ms),
   };
-}
-
-/**
- * The command line the service runs: the same etcdadm that ran `backup schedule`, by absolute paths — the node
- * binary and the bundle (process.execPath, the resolved script), or a self-contained executable alone — so that
- * neither PATH nor a later `npm link` changes which etcdadm runs. It carries no settings and no secret: `backup run`
- * reads everything from the host record.
- */
-export function etcdadmCommand(execPath: string, script: string | undefined): string[] {
-  if (script && /\.(c|m)?js$/.test(script)) return [execPath, script];
-  return [execPath];
-}
-
-/** The etcdadm running now (process.execPath and the resolved script), as etcdadmCommand puts it. */
-export function currentEtcdadm(): string[] {
-  const script = process.argv[1];
-  let resolved = script;
-  try {
-    resolved = script ? realpathSync(script) : undefined;
-  } catch {
-    /* keep it as given */
-  }
-  return etcdadmCommand(process.execPath, resolved);
 }
 
 /** The systemd unit names and files of the schedule (fixed: one schedule per host). */

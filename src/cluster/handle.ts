@@ -3,9 +3,11 @@
  * refreshed on demand, and the time spent waiting on etcd counted in the command's timings. The run context creates
  * it lazily and closes it when the command ends, so that nothing a command opened outlives it.
  */
-import { EtcdClient, type EtcdTls, type MemberListResult } from '../etcd/client.js';
+import { EtcdClient, type EtcdTls, type Member, type MemberListResult } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
 import type { Timings } from '../log/timings.js';
+import type { DryRunNotes } from '../util/dry-run.js';
+import type { Journal } from '../util/journal.js';
 import { clusterStatus, memberListAnyView, type ClusterStatus } from './status.js';
 
 export interface ClusterHandleOptions {
@@ -19,6 +21,17 @@ export interface ClusterHandleOptions {
   dialTimeoutMs?: number;
   /** Bound of each member probe of `status()` (default 2000). */
   probeTimeoutMs?: number;
+  /** The run's journal, while a failure rolls the run back: the changes cluster/ makes record their undo here. */
+  journal?: Journal;
+  /** A dry run: cluster/ records the changes and waits it would make here instead of making them. */
+  dryRun?: DryRunNotes;
+}
+
+/** A dry run's membership changes, recorded instead of made and shown in the member lists of the run. */
+interface Simulated {
+  added: Member[];
+  removed: Set<bigint>;
+  promoted: Set<bigint>;
 }
 
 export class ClusterHandle {
@@ -31,7 +44,8 @@ export class ClusterHandle {
   /** A handle around `client` (tests pass their own). */
   constructor(
     readonly client: EtcdClient,
-    private readonly opts: Pick<ClusterHandleOptions, 'tls' | 'log' | 'timings' | 'probeTimeoutMs'>,
+    private readonly opts: Pick<ClusterHandleOptions, 'tls' | 'log' | 'timings' | 'probeTimeoutMs' | 'journal' | 'dryRun'>,
+    private readonly sim: Simulated = { added: [], removed: new Set(), promoted: new Set() },
   ) {
     this.tls = opts.tls;
     this.log = opts.log;
@@ -47,6 +61,16 @@ export class ClusterHandle {
       logger: opts.log,
     });
     return new ClusterHandle(client, opts);
+  }
+
+  /** The run's journal, when the run can be rolled back. */
+  get journal(): Journal | undefined {
+    return this.opts.journal;
+  }
+
+  /** Set in a dry run: record, do not change. */
+  get dryRun(): DryRunNotes | undefined {
+    return this.opts.dryRun;
   }
 
   get endpoints(): readonly string[] {
@@ -65,9 +89,28 @@ export class ClusterHandle {
    */
   members(opts: { refresh?: boolean; serializable?: boolean } = {}): Promise<MemberListResult> {
     if (this.list && !opts.refresh) return this.list;
-    this.list = this.timed(() => (opts.serializable ? this.client.memberList(false) : memberListAnyView(this.client)));
+    const read = this.timed(() => (opts.serializable ? this.client.memberList(false) : memberListAnyView(this.client)));
+    this.list = this.opts.dryRun ? read.then((l) => this.withSimulated(l)) : read;
     this.list.catch(() => undefined); // kept: a cluster that did not answer is not asked again until a refresh
     return this.list;
+  }
+
+  /**
+   * A dry run: a membership change that was not made, shown from now on in the member lists of this handle (so the
+   * phases after it observe the cluster as the real run would find it).
+   */
+  simulate(change: { add: Member } | { remove: bigint } | { promote: bigint }): void {
+    if ('add' in change) this.sim.added.push(change.add);
+    if ('remove' in change) this.sim.removed.add(change.remove);
+    if ('promote' in change) this.sim.promoted.add(change.promote);
+    this.list = undefined;
+  }
+
+  private withSimulated(l: MemberListResult): MemberListResult {
+    const members = [...l.members, ...this.sim.added.filter((a) => !l.members.some((m) => m.id === a.id))]
+      .filter((m) => !this.sim.removed.has(m.id))
+      .map((m) => (this.sim.promoted.has(m.id) ? { ...m, isLearner: false } : m));
+    return { ...l, members };
   }
 
   /** Set (or, with undefined, forget) the cached member list, e.g. after a membership change. */
@@ -83,7 +126,7 @@ export class ClusterHandle {
 
   /** A handle on other endpoints of the same cluster (same TLS and timings), closed with this one. */
   via(endpoints: string[]): ClusterHandle {
-    const h = new ClusterHandle(this.client.withEndpoints(endpoints), this.opts);
+    const h = new ClusterHandle(this.client.withEndpoints(endpoints), this.opts, this.sim);
     this.others.push(h);
     return h;
   }

@@ -212,6 +212,18 @@ async function settlePending(h: ClusterHandle, urls: string[], opts: AddOptions)
  * Adds a member with `peerURLs` (a learner when `learner`), after the guards above. Adding the same peer URLs again
  * returns the existing member (`existed`).
  */
+/** The ID a dry run gives the member it would add (etcd picks the real one). */
+const DRY_RUN_ID = 0xd27e0000d27en;
+
+/** A failed run takes back a member it added, as long as it never started (it holds no data of the cluster then). */
+function journalAdd(h: ClusterHandle, member: Member): void {
+  h.journal?.record(`add member ${member.idHex}`, async () => {
+    const now = await h.members({ refresh: true, serializable: true });
+    const m = now.members.find((x) => x.id === member.id);
+    if (m && m.name === '') await h.client.memberRemove(m.id);
+  });
+}
+
 export async function addMember(h: ClusterHandle, peerURLs: string[], opts: AddOptions): Promise<AddResult> {
   return h.timed(async () => {
     const { log } = opts;
@@ -242,6 +254,13 @@ export async function addMember(h: ClusterHandle, peerURLs: string[], opts: AddO
       });
     }
     const who = opts.name ? `${opts.name} (${urls.join(',')})` : urls.join(',');
+    if (h.dryRun) {
+      // every guard above passed; the add itself is only recorded, and shown in the member lists of this run
+      h.dryRun.note(`add ${who} as a ${opts.learner ? 'learner' : 'voting member'} to cluster ${list.clusterIdHex}`);
+      const member: Member = { id: DRY_RUN_ID, idHex: DRY_RUN_ID.toString(16), name: '', peerURLs: urls, clientURLs: [], isLearner: opts.learner };
+      h.simulate({ add: member });
+      return { member, members: [...list.members, member], clusterIdHex: list.clusterIdHex, existed: false, ...(forced ? { forced } : {}) };
+    }
     log.info(`Adding ${who} as a ${opts.learner ? 'learner' : 'voting member'} to cluster ${list.clusterIdHex} through ${h.client.endpoint}`);
     try {
       const r = await retryOn([UNHEALTHY_CLUSTER, TOO_MANY_LEARNERS], () => h.client.memberAdd(urls, opts.learner), {
@@ -251,6 +270,7 @@ export async function addMember(h: ClusterHandle, peerURLs: string[], opts: AddO
       });
       h.remember(undefined);
       log.info(`Added ${opts.learner ? 'learner' : 'voting member'} ${r.member.idHex}`);
+      journalAdd(h, r.member);
       return { member: r.member, members: r.members, clusterIdHex: r.clusterIdHex, existed: false, ...(forced ? { forced } : {}) };
     } catch (err) {
       // lost answer: the member may be there already (a retry then fails with "member ID already exist" / "Peer URLs
@@ -259,6 +279,7 @@ export async function addMember(h: ClusterHandle, peerURLs: string[], opts: AddO
       const added = after?.members.find((m) => samePeers(m, urls));
       if (after && added) {
         log.info(`The member ${added.idHex} was added (the answer was lost${isMemberExists(err) || isPeerURLExists(err) ? ' and a retry found it' : ''})`);
+        journalAdd(h, added);
         return { member: added, members: after.members, clusterIdHex: after.clusterIdHex, existed: false, ...(forced ? { forced } : {}) };
       }
       if (TOO_MANY_LEARNERS.matches(err))
@@ -293,6 +314,11 @@ export async function promoteMember(h: ClusterHandle, target: string | bigint, o
       });
     }
     const deadlineMs = opts.deadlineMs ?? MEMBERSHIP_DEADLINE_MS;
+    if (h.dryRun) {
+      h.dryRun.note(`promote learner ${memberTitle(m)} to a voting member once it has caught up with the leader`);
+      h.simulate({ promote: m.id });
+      return { ...m, isLearner: false };
+    }
     log.info(`Promoting learner ${memberTitle(m)} once it has caught up with the leader`);
     try {
       const r = await retryOn([LEARNER_NOT_READY, UNHEALTHY_CLUSTER], () => h.client.memberPromote(m.id), { deadlineMs, log });
@@ -326,6 +352,10 @@ export async function moveLeadership(h: ClusterHandle, st: ClusterStatus, member
   if (!to) {
     log.warn(`${memberLabel(leader)} is the leader and no other started voting member is healthy; removing it without a leadership transfer`);
     return undefined;
+  }
+  if (h.dryRun) {
+    h.dryRun.note(`move leadership from ${memberLabel(leader)} to ${memberTitle(to)}`);
+    return to;
   }
   log.info(`${memberLabel(leader)} is the leader; moving leadership to ${memberTitle(to)} first`);
   const leaderEndpoint = st.members.find((m) => m.id === leader.idHex)?.endpoint ?? undefined;
@@ -373,6 +403,12 @@ export async function removeMember(h: ClusterHandle, target: string, opts: { log
     // the new leader first: it has just been shown to answer
     const ordered = leaderMovedTo ? [...leaderMovedTo.clientURLs, ...via.filter((u) => !leaderMovedTo!.clientURLs.includes(u))] : via;
     const remover = h.via(ordered);
+    if (h.dryRun) {
+      h.dryRun.note(`remove member ${memberTitle(victim)} from cluster ${list.clusterIdHex}`);
+      h.simulate({ remove: victim.id });
+      const members = list.members.filter((m) => m.id !== victim.id);
+      return { removed: victim, members, ...(leaderMovedTo ? { leaderMovedTo } : {}), ...(forced ? { forced } : {}) };
+    }
     log.info(`Removing member ${memberTitle(victim)} from cluster ${list.clusterIdHex}`);
     let members: Member[];
     try {

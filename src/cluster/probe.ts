@@ -5,8 +5,8 @@
  */
 import { pkiSpecOf } from '../config/plan/pki.js';
 import type { Plan } from '../config/types.js';
-import { readFile } from 'node:fs/promises';
-import { EtcdadmError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { readOperatorFile } from '../host/operator.js';
 import { parseBundle } from '../pki/bundle.js';
 import { acceptsClientCert, servedCertificate } from '../etcd/tls-probe.js';
 import type { ClusterStatus } from './status.js';
@@ -19,16 +19,14 @@ import { ClusterHandle } from './handle.js';
 const PROBE_VALIDITY_DAYS = 1 / 24;
 
 /** TLS for a probe of the cluster, from the CA in the plan's certs dir (errors as the join's preflight words them). */
-export async function probeTls(plan: Plan, log: Logger, certsBundle?: string): Promise<EtcdTls> {
+export async function probeTls(host: Host, plan: Plan, log: Logger, certsBundle?: string): Promise<EtcdTls> {
   if (certsBundle) {
     // a host joining with a bundle has no CA key: it probes with the bundle's own client certificate
-    const text = await readFile(certsBundle, 'utf8').catch((err: NodeJS.ErrnoException) => {
-      throw new EtcdadmError(err.code === 'ENOENT' ? `there is no certificate bundle ${certsBundle}` : `cannot read the certificate bundle ${certsBundle}: ${err.message}`, { exitCode: 2 });
-    });
+    const text = await readOperatorFile(certsBundle, 'certificate bundle');
     const b = parseBundle(text, certsBundle);
     return { ca: b.files['ca.crt'], cert: b.files['etcdctl-etcd-client.crt'], key: b.files['etcdctl-etcd-client.key'], caFile: `${certsBundle} (ca.crt)`, certFile: `${certsBundle} (etcdctl-etcd-client.crt)` };
   }
-  const { ca } = await prepareCA(pkiSpecOf(plan), log, { allowCreate: false });
+  const { ca } = await prepareCA(host, pkiSpecOf(plan), log, { allowCreate: false });
   const req = leafRequests(pkiSpecOf(plan))['etcdctl-etcd-client'];
   const issued = await issueCertificate(ca, req, { keyAlgorithm: 'ecdsa-p256', validityDays: PROBE_VALIDITY_DAYS });
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, caFile: ca.certPath, certFile: '(a short-lived certificate signed by that CA)' };

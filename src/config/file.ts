@@ -3,7 +3,7 @@
  * (`/etc/etcdadm.yaml:12: etcd.electionTimeout: must be at least 5 × etcd.heartbeatInterval (100 ms), got 300`),
  * the commented defaults documents, and extraArgs → ETCD_* variables.
  */
-import { readFile } from 'node:fs/promises';
+import { readOperatorFile } from '../host/operator.js';
 import * as v from 'valibot';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, stringify, type Document, type Node } from 'yaml';
 import { describe, EtcdadmError } from '../errors.js';
@@ -209,12 +209,8 @@ function parseConfig(text: string, source: string, options: ParseOptions): { doc
   return { document: result.output, lineOf: (path, atKey) => locate(doc, lc, path, atKey) };
 }
 
-async function readConfigFile(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    throw new EtcdadmError(`cannot read the configuration file ${path}: ${describe(err)}`, { hint: 'check the --config path', exitCode: 2, cause: err });
-  }
+function readConfigFile(path: string): Promise<string> {
+  return readOperatorFile(path, 'configuration file', 'check the --config path');
 }
 
 /** Read and validate a configuration file. */

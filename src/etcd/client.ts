@@ -535,7 +535,7 @@ export class EtcdClient {
    * Streams a snapshot of the answering member's database into `to` (which is not ended). Verifies the sha256 that
    * etcd appends to the stream. Not supported on learners. No deadline unless `opts.timeoutMs`.
    */
-  async snapshot(to: Writable, opts: { endpoint?: string; timeoutMs?: number } = {}): Promise<SnapshotResult> {
+  async snapshot(to: Writable, opts: { endpoint?: string; timeoutMs?: number; onProgress?: (bytes: number) => void } = {}): Promise<SnapshotResult> {
     return this.run('Snapshot', { idempotent: false, endpoint: opts.endpoint }, async (c) => {
       let bytes = 0;
       let revision = 0n;
@@ -557,6 +557,7 @@ export class EtcdClient {
           tail = joined.subarray(Math.max(0, joined.length - 32));
         }
         bytes += buf.length;
+        opts.onProgress?.(bytes);
         if (!to.write(buf)) {
           if (to.errored) throw to.errored;
           await new Promise<void>((resolve, reject) => {

@@ -1,36 +1,33 @@
 /**
  * One etcdadm at a time per host: commands that change the host take /run/etcdadm.lock (created with O_EXCL, holding
- * the owner's PID and command). A lock whose owner is gone (crashed, SIGKILLed, or before a reboot: /run is a tmpfs)
- * is taken over; a live owner makes the second command fail at once, naming the owner.
+ * the owner's PID, its start time and its command). A lock whose owner is gone — exited, SIGKILLed, a zombie that
+ * nobody reaped (containers whose PID 1 does not reap orphans), a reused PID, or any owner before a reboot (/run is
+ * a tmpfs) — is taken over; a live owner makes the second command fail at once, naming the owner.
  */
 import { constants } from 'node:fs';
 import { open, readFile, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EtcdadmError } from '../errors.js';
+import type { HostLock } from './host.js';
 
-export interface HostLock {
-  release(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** Start time of a process (field 22 of /proc/PID/stat), to tell a live owner from a reused PID. */
-async function startTime(pid: number): Promise<string | undefined> {
+/** A process's state letter and start time (fields 3 and 22 of /proc/PID/stat); undefined when it does not exist. */
+async function procStat(pid: number): Promise<{ state: string; started: string } | undefined> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
   if (!stat) return undefined;
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { state: rest[0] ?? '', started: rest[19] ?? '' };
+}
+
+/** Whether the process that wrote `pid started` still runs: same start time, and not a zombie (Z) or dead (X). */
+export async function ownerAlive(pid: number, started: string | undefined): Promise<boolean> {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  const st = await procStat(pid);
+  return st !== undefined && st.started === started && st.state !== 'Z' && st.state !== 'X';
 }
 
 export async function acquireHostLock(path: string, command: string): Promise<HostLock> {
   await mkdir(dirname(path), { recursive: true });
-  const me = `${process.pid} ${(await startTime(process.pid)) ?? '0'} ${command}\n`;
+  const me = `${process.pid} ${(await procStat(process.pid))?.started ?? '0'} ${command}\n`;
   for (let attempt = 0; attempt < 3; attempt++) {
     try {
       const fh = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
@@ -48,8 +45,7 @@ export async function acquireHostLock(path: string, command: string): Promise<Ho
     const held = (await readFile(path, 'utf8').catch(() => '')).trim();
     const [pidText, started, ...cmd] = held.split(' ');
     const pid = Number(pidText);
-    const owned = Number.isInteger(pid) && pid > 0 && alive(pid) && (await startTime(pid)) === started;
-    if (owned)
+    if (await ownerAlive(pid, started))
       throw new EtcdadmError(`another etcdadm command is changing this host: PID ${pid} (${cmd.join(' ') || 'unknown'}) holds ${path}`, {
         hint: 'wait for it to finish; if that process is gone, remove the lock file',
       });

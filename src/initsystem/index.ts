@@ -13,6 +13,8 @@ export interface InitSystem {
   readonly name: 'systemd' | 'kubelet';
   /** Write the unit (nothing for kubelet: its manifest is the start signal, written by start). */
   configure(plan: Plan): Promise<void>;
+  /** Make the init system read its unit files again (systemctl daemon-reload; nothing for kubelet). */
+  reload(): Promise<void>;
   /** Enable and start etcd with the settings in the env file; returns when the init system reports it started. */
   start(plan: Plan): Promise<void>;
   /** Stop etcd and keep it from starting at boot. Idempotent. */
@@ -67,6 +69,10 @@ function systemd(host: Host): InitSystem {
     return (await host.read(`/var/log/journal/${unit}.log`).catch(() => undefined)) ?? '';
   };
   const logHint = (plan: Plan) => `see 'journalctl -u ${plan.service.unitName}' for etcd's own log`;
+  const reload = async (): Promise<void> => {
+    const r = await run(['daemon-reload']);
+    if (r.code !== 0) throw new EtcdadmError(`systemctl daemon-reload failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`, { hint: 'check that systemd runs on this host' });
+  };
   /** systemctl `args` (enable --now, or start), failing with etcd's own last error. */
   const startWith = async (plan: Plan, args: string[]): Promise<void> => {
     const unit = plan.service.unitName;
@@ -83,9 +89,9 @@ function systemd(host: Host): InitSystem {
     name: 'systemd',
     async configure(plan) {
       await host.write(plan.service.unitFile, renderUnit(plan), { mode: 0o644 });
-      const r = await run(['daemon-reload']);
-      if (r.code !== 0) throw new EtcdadmError(`systemctl daemon-reload failed: ${(r.stderr || r.stdout).trim().split('\n').pop() ?? ''}`, { hint: 'check that systemd runs on this host' });
+      await reload();
     },
+    reload,
     async start(plan) {
       await startWith(plan, ['enable', '--now', plan.service.unitName]);
     },
@@ -108,7 +114,7 @@ function systemd(host: Host): InitSystem {
       return host.exists(plan.service.unitFile);
     },
     async remove(plan) {
-      if (await host.remove(plan.service.unitFile)) await run(['daemon-reload']);
+      if (await host.remove(plan.service.unitFile)) await reload();
     },
     async down(plan) {
       const unit = plan.service.unitName;
@@ -127,6 +133,9 @@ function kubelet(host: Host): InitSystem {
     name: 'kubelet',
     async configure() {
       /* the manifest is the start signal for the kubelet: written by start */
+    },
+    async reload() {
+      /* the kubelet watches its manifest dir */
     },
     async start(plan) {
       const envText = await host.read(plan.files.envFile);
@@ -178,6 +187,8 @@ export interface SystemdTimers {
   available(): Promise<boolean>;
   /** Write unit files (0644) and daemon-reload. */
   install(files: readonly { path: string; text: string }[]): Promise<void>;
+  /** systemctl daemon-reload. */
+  reload(): Promise<void>;
   /** Enable and start a timer; with `restart`, restarted so that a changed OnCalendar= takes effect now. */
   enableNow(timer: string, restart: boolean): Promise<void>;
   /** Stop and disable units (absent ones are fine) and forget a failed state. */
@@ -221,6 +232,7 @@ export function systemdTimers(host: Host, timings?: Timings): SystemdTimers {
       for (const f of files) await host.write(f.path, f.text, { mode: 0o644 });
       await reload();
     },
+    reload,
     async enableNow(timer, restart) {
       const r = await run(['enable', '--now', timer]);
       if (r.code !== 0) throw failed(`enable --now ${timer}`, r);

@@ -16,9 +16,8 @@
  * last failure with its one-line error) is recorded in one place, atomically, and a prune never runs after a failed
  * save. Destinations are structured (src/backup/schedule.ts); the save phase is where another kind plugs in.
  */
-import { rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BACKUP_UNITS, backupSettingsOf, currentEtcdadm, resolveSchedule, s3OptionsOfSettings, type BackupSpec } from '../backup/schedule.js';
+import { BACKUP_UNITS, backupSettingsOf, resolveSchedule, s3OptionsOfSettings, type BackupSpec } from '../backup/schedule.js';
 import { s3LocationFrom } from '../s3/location.js';
 import { readBackupState, updateBackupState } from '../backup/state.js';
 import { PATHS } from '../config/defaults.js';
@@ -28,17 +27,20 @@ import { enableTimer, removeTimer, timerInstalled, timersOf } from './timer.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { renderBackupService, renderBackupTimer } from '../service/render.js';
-import { listSnapshots, pruneDecision, sidecarPath, snapshotName } from '../snapshot/catalog.js';
+import { pruneSnapshots, snapshotName } from '../snapshot/catalog.js';
 import { prepareSnapshotDir } from '../snapshot/save.js';
 import { pruneStoredSnapshots } from '../snapshot/remote.js';
 import { openS3, takeSnapshot, uploadSnapshot } from './snapshot.js';
 
 
-/** The schedule the options carry (backup schedule); the CLI validated it before the runner started. */
-function specOf(ctx: PhaseContext): BackupSpec & { command: string[] } {
-  const spec = ctx.options.backup;
-  if (!spec) throw new EtcdadmError('backup schedule: no schedule given', { exitCode: 2 });
-  return spec;
+/** backup schedule's own options: the validated schedule and the etcdadm command line its service runs. */
+export interface BackupScheduleOptions {
+  spec: BackupSpec & { command: string[] };
+}
+
+/** The schedule the options carry; the CLI validated it before the runner started. */
+function specOf(ctx: PhaseContext<BackupScheduleOptions>): BackupSpec & { command: string[] } {
+  return ctx.options.spec;
 }
 
 /** The unit files of a schedule (pure). */
@@ -66,7 +68,7 @@ export function scheduleRecord(spec: BackupSpec & { command: string[] }, prev: B
 
 // ------------------------------------------------------------------ schedule
 
-const schedulePreflight: Phase = phase<undefined, undefined>({
+const schedulePreflight: Phase<BackupScheduleOptions> = phase<undefined, undefined, BackupScheduleOptions>({
   name: 'preflight',
   short: 'Check that systemd runs this host and that it has a member set up by etcdadm',
   async act(ctx) {
@@ -81,7 +83,7 @@ const schedulePreflight: Phase = phase<undefined, undefined>({
   },
 });
 
-const scheduleUnits: Phase = phase<undefined, undefined>({
+const scheduleUnits: Phase<BackupScheduleOptions> = phase<undefined, undefined, BackupScheduleOptions>({
   name: 'units',
   short: `Write ${BACKUP_UNITS.service} (oneshot: etcdadm backup run) and ${BACKUP_UNITS.timer}, then daemon-reload`,
   async act(ctx) {
@@ -92,13 +94,13 @@ const scheduleUnits: Phase = phase<undefined, undefined>({
   },
 });
 
-const scheduleEnable: Phase = phase<undefined, undefined>({
+const scheduleEnable: Phase<BackupScheduleOptions> = phase<undefined, undefined, BackupScheduleOptions>({
   name: 'enable',
   short: `Enable and start ${BACKUP_UNITS.timer}`,
   act: (ctx) => enableTimer(ctx, BACKUP_UNITS),
 });
 
-const scheduleRecordPhase: Phase = phase<undefined, undefined>({
+const scheduleRecordPhase: Phase<BackupScheduleOptions> = phase<undefined, undefined, BackupScheduleOptions>({
   name: 'record',
   short: 'Record the schedule in the host record',
   async act(ctx) {
@@ -110,20 +112,20 @@ const scheduleRecordPhase: Phase = phase<undefined, undefined>({
   },
 });
 
-export const BACKUP_SCHEDULE_PHASES: readonly Phase[] = [schedulePreflight, scheduleUnits, scheduleEnable, scheduleRecordPhase];
+export const BACKUP_SCHEDULE_PHASES: readonly Phase<BackupScheduleOptions>[] = [schedulePreflight, scheduleUnits, scheduleEnable, scheduleRecordPhase];
 
 // ------------------------------------------------------------------ init and join
 
 /** The schedule a configuration's backup section asks for (backup.every set), or undefined. */
-function configuredSchedule(ctx: PhaseContext): (BackupSpec & { command: string[] }) | undefined {
+async function configuredSchedule(ctx: PhaseContext): Promise<(BackupSpec & { command: string[] }) | undefined> {
   if (!ctx.plan.settings.backup.every) return undefined;
   const b = ctx.plan.settings.backup;
-  return { ...resolveSchedule({}, b, s3LocationFrom(s3OptionsOfSettings(b))), command: currentEtcdadm() };
+  return { ...resolveSchedule({}, b, s3LocationFrom(s3OptionsOfSettings(b))), command: await ctx.host.etcdadmCommand() };
 }
 
 /** init/join preflight: a configuration that asks for scheduled backups needs systemd here, checked before anything changes. */
 export async function checkBackupSchedule(ctx: PhaseContext): Promise<void> {
-  const spec = configuredSchedule(ctx);
+  const spec = await configuredSchedule(ctx);
   if (!spec) return;
   if (!(await timersOf(ctx).available()))
     throw new EtcdadmError(`backup.every is ${spec.every}, but systemd does not run this host: scheduled backups are a systemd timer`, {
@@ -141,10 +143,9 @@ export const backupPhase: Phase = phase<undefined, undefined>({
   short: 'Install the scheduled backups the configuration asks for (backup.every), as backup schedule does',
   runIf: (ctx) => (ctx.plan.settings.backup.every ? true : 'no backup.every in the configuration'),
   async act(ctx) {
-    const spec = configuredSchedule(ctx)!;
-    const pctx: PhaseContext = { ...ctx, options: { ...ctx.options, backup: spec } };
+    const spec = (await configuredSchedule(ctx))!;
+    const pctx: PhaseContext<BackupScheduleOptions> = { ...ctx, options: { spec } };
     await scheduleUnits.act(pctx, undefined);
-    ctx.changes.add(`enable ${BACKUP_UNITS.timer}`, () => timersOf(ctx).disableNow([BACKUP_UNITS.timer, BACKUP_UNITS.service]));
     await scheduleEnable.act(pctx, undefined);
     await scheduleRecordPhase.act(pctx, undefined);
   },
@@ -206,13 +207,18 @@ const runPreflight: Phase = phase<undefined, undefined>({
   name: 'preflight',
   short: 'Check that a schedule is recorded and its directory can be written, before any streaming',
   async act(ctx) {
-    await prepareSnapshotDir(recorded(ctx).destination.dir);
+    await prepareSnapshotDir(ctx.host, recorded(ctx).destination.dir);
   },
 });
 
 const runSave: Phase = phase<undefined, undefined>({
   name: 'save',
   short: 'Save a snapshot of the local member with its sidecar (as snapshot save)',
+  commits: 'a whole snapshot is kept, also when the prune after it fails',
+  dryRun: (ctx) => {
+    const dest = recorded(ctx).destination;
+    return [`save a snapshot of ${ctx.plan.member.name} into ${dest.dir} (0600, with its sidecar)${dest.kind === 's3' ? ` and upload both to s3://${dest.s3.bucket}/${dest.s3.prefix}` : ''}; record it in ${PATHS.backupStateFile}`];
+  },
   async act(ctx) {
     const dest = recorded(ctx).destination;
     const saved = await takeSnapshot(ctx, ctx.plan.member.urls.localClient, (name) => join(dest.dir, snapshotName(name)));
@@ -228,18 +234,16 @@ const runSave: Phase = phase<undefined, undefined>({
 const runPrune: Phase = phase<undefined, undefined>({
   name: 'prune',
   short: 'Remove the oldest snapshots in the directory, the newest N kept (as snapshot prune); record the success',
+  dryRun: (ctx) => {
+    const b = recorded(ctx);
+    return [`remove the snapshots in ${b.destination.dir}${b.destination.kind === 's3' ? ` and in s3://${b.destination.s3.bucket}/${b.destination.s3.prefix}` : ''} but the newest ${b.keep} (with the one this run saves); record the success in ${PATHS.backupStateFile}`];
+  },
   async act(ctx) {
     const b = recorded(ctx);
-    const entries = await listSnapshots(b.destination.dir);
-    const gone = pruneDecision(entries, b.keep);
-    for (const e of gone) {
-      await rm(e.path, { force: true });
-      await rm(sidecarPath(e.path), { force: true });
-      ctx.log.info(`Removed ${e.path}`);
-    }
+    const local = await pruneSnapshots(ctx.host, b.destination.dir, b.keep, (e) => ctx.log.info(`Removed ${e.path}`));
     const dest = b.destination;
     if (dest.kind === 's3') {
-      const store = await openS3(dest.s3);
+      const store = await openS3(dest.s3, ctx.host);
       try {
         const r = await pruneStoredSnapshots(store, b.keep, (e) => ctx.log.info(`Removed ${e.path}`));
         ctx.log.info(`Kept ${r.kept} snapshot(s) in s3://${dest.s3.bucket}/${dest.s3.prefix}, removed ${r.removed}`);
@@ -250,8 +254,8 @@ const runPrune: Phase = phase<undefined, undefined>({
     const state = await readBackupState(ctx.host, PATHS.backupStateFile);
     const last = state.lastSnapshot;
     if (!last) throw new EtcdadmError(`the state file ${PATHS.backupStateFile} names no snapshot of this run`, { hint: "run 'etcdadm backup run' (save, then prune)" });
-    await updateBackupState(ctx.host, PATHS.backupStateFile, { lastSuccess: { ...last, time: new Date().toISOString(), pruned: gone.length } });
-    ctx.log.info(`Kept ${entries.length - gone.length} snapshot(s) in ${b.destination.dir}, removed ${gone.length}`);
+    await updateBackupState(ctx.host, PATHS.backupStateFile, { lastSuccess: { ...last, time: new Date().toISOString(), pruned: local.removed } });
+    ctx.log.info(`Kept ${local.kept} snapshot(s) in ${b.destination.dir}, removed ${local.removed}`);
   },
 });
 

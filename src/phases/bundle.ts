@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import { pkiSpecOf } from '../config/plan/pki.js';
-import { EtcdadmError, describe } from '../errors.js';
+import { readOperatorFile } from '../host/operator.js';
 import { checkBundle, parseBundle, type CertBundle } from '../pki/bundle.js';
 import { leafRequests } from '../pki/leaf.js';
 import { CERT_MODE, CERTS_DIR_MODE, KEY_MODE, LEAF_NAMES, pairPaths } from '../pki/store.js';
@@ -15,13 +15,8 @@ import { fingerprintOf, pemBlocks, rotationPaths, trustText } from '../pki/rotat
 /** The bundle at `path`, checked against this host's member and the CA already in the certs dir (if any). */
 export async function readCheckedBundle(ctx: PhaseContext, path: string): Promise<CertBundle> {
   const { plan, host } = ctx;
-  let text: string | undefined;
-  try {
-    text = await host.read(path);
-  } catch (err) {
-    throw new EtcdadmError(`cannot read the certificate bundle ${path}: ${describe(err)}`, { exitCode: 2 });
-  }
-  if (text === undefined) throw new EtcdadmError(`there is no certificate bundle ${path}`, { hint: "copy the file 'etcdadm certs bundle' wrote on the CA host to this host", exitCode: 2 });
+  // the bundle is the operator's input, named on the command line
+  const text = await readOperatorFile(path, 'certificate bundle', "copy the file 'etcdadm certs bundle' wrote on the CA host to this host");
   const bundle = parseBundle(text, path);
   const localCa = await host.read(pairPaths(plan.pki.certsDir, 'ca').certPath);
   checkBundle(bundle, path, {

@@ -29,22 +29,40 @@ import { BUNDLE_MODE, makeBundle, renderBundle } from '../pki/bundle.js';
 import { readCheckedBundle, writeBundleFiles } from './bundle.js';
 import { basename } from 'node:path';
 import { KEY_MODE, CERT_MODE, type LeafName } from '../pki/store.js';
+import type { LeafRequest } from '../pki/types.js';
 import { installedVersion } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { sleep } from '../util/retry.js';
 import { grantServiceUser, handOverLeadership, recordFacts, waitOptions } from './shared.js';
-import { currentEtcdadm } from '../backup/schedule.js';
 import { PATHS } from '../config/defaults.js';
 import type { CertRenewalRecord } from '../host/record.js';
 import { renderOneshotService, renderTimer } from '../service/render.js';
 import { enableTimer, removeTimer, timerInstalled, timersOf, type TimerUnits } from './timer.js';
 import { waitQuorumRead } from '../cluster/health.js';
 
-function certsOptions(ctx: PhaseContext) {
-  const o = ctx.options.certs;
-  if (!o) throw new EtcdadmError('certs renew: no certificate named', { exitCode: 2 });
-  return o;
+/** certs renew's own options: which leaves, --validity as given, and --if-due (only those due for renewal). */
+export interface CertsRenewOptions {
+  names: LeafName[];
+  validity?: string;
+  ifDue: boolean;
+}
+
+/** certs bundle's own options: the member it is for (its certificates' requests resolved as its own plan would) and where it goes. */
+export interface CertsBundleOptions {
+  member: { name: string; address: string };
+  requests: Record<LeafName, LeafRequest>;
+  output: string;
+  validity?: string;
+}
+
+/** certs import's own option: the bundle file. */
+export interface CertsImportOptions {
+  certsBundle: string;
+}
+
+function certsOptions(ctx: PhaseContext<CertsRenewOptions>): CertsRenewOptions {
+  return ctx.options;
 }
 
 /** What a host without ca.key is told: its certificates are made on a CA host and imported here. */
@@ -53,10 +71,11 @@ export function bundleHint(ctx: PhaseContext): string {
   return `renew on a host that holds the CA: there run 'etcdadm certs bundle --name ${plan.member.name} --address ${plan.member.advertiseAddress} --output ${plan.member.name}.bundle', copy the file here and run 'etcdadm certs import ${plan.member.name}.bundle'`;
 }
 
-function renewalInput(ctx: PhaseContext, names: readonly LeafName[]): RenewalInput {
+function renewalInput(ctx: PhaseContext<CertsRenewOptions>, names: readonly LeafName[]): RenewalInput {
   const { plan } = ctx;
   const o = certsOptions(ctx);
   return {
+    host: ctx.host,
     certsDir: plan.pki.certsDir,
     names,
     ...(o.validity !== undefined ? { validity: o.validity } : {}),
@@ -68,13 +87,13 @@ function renewalInput(ctx: PhaseContext, names: readonly LeafName[]): RenewalInp
 }
 
 /** The leaves this run renews: the named ones, or with --if-due those of them that are due. */
-async function namesToRenew(ctx: PhaseContext): Promise<LeafName[]> {
+async function namesToRenew(ctx: PhaseContext<CertsRenewOptions>): Promise<LeafName[]> {
   const o = certsOptions(ctx);
   const checked = await checkRenewal(renewalInput(ctx, o.names));
   return o.ifDue ? dueLeaves(checked, o.names, ctx.plan.pki.renewBeforeDays) : [...o.names];
 }
 
-const preflight: Phase = phase<LeafName[], LeafName[]>({
+const preflight: Phase<CertsRenewOptions> = phase<LeafName[], LeafName[], CertsRenewOptions>({
   name: 'preflight',
   short: 'Check the certs dir, ca.key against ca.crt, ca.crt against every leaf and --validity; nothing is written before',
   observe: namesToRenew,
@@ -86,14 +105,13 @@ const preflight: Phase = phase<LeafName[], LeafName[]>({
   },
 });
 
-const certificates: Phase = phase<LeafName[], LeafName[]>({
+const certificates: Phase<CertsRenewOptions> = phase<LeafName[], LeafName[], CertsRenewOptions>({
   name: 'certificates',
   short: 'Make new keys and certificates (same subject, SANs and usages) signed by the CA; write each atomically, key first',
   observe: namesToRenew,
   async act(ctx, names) {
     const { host, log } = ctx;
     const renewal = await prepareRenewal(renewalInput(ctx, names));
-    ctx.changes.add('ownership of the certificates', async () => void (await grantServiceUser(ctx, 'certificates')));
     for (const l of renewal.leaves) {
       await host.write(l.paths.keyPath, l.keyPem, { mode: KEY_MODE });
       await host.write(l.paths.certPath, l.certPem, { mode: CERT_MODE });
@@ -118,7 +136,7 @@ async function probeIdentity(ctx: PhaseContext): Promise<EtcdTls> {
     valid = false;
   }
   if (valid) return { ca, cert: cert!, key: key!, caFile: f.ca.certPath, certFile: f['etcdctl-etcd-client'].certPath };
-  const signer = await loadRenewingCA(ctx.plan.pki.certsDir, bundleHint(ctx), new Date());
+  const signer = await loadRenewingCA(ctx.host, ctx.plan.pki.certsDir, bundleHint(ctx), new Date());
   const issued = await issueCertificate(signer, leafRequests(pkiSpecOf(ctx.plan))['etcdctl-etcd-client'], { keyAlgorithm: 'ecdsa-p256', validityDays: 10 / (24 * 60) });
   ctx.log.debug('the etcdctl client certificate is not valid now: probing with a short-lived one made in memory');
   return { ca, cert: issued.certPem, key: issued.keyPem, caFile: f.ca.certPath };
@@ -173,7 +191,7 @@ const reload: Phase = phase<ReloadWorldSeen, ReloadAction>({
   long: 'Every measured etcd (3.4 to 3.7) reads its server and peer certificate files at each new TLS connection, so a serving member needs no restart. A member that is down or does not serve (expired certificates) is restarted; a serving one that still presents the old files hands leadership over, then restarts.',
   async observe(ctx) {
     const { plan } = ctx;
-    const [version, active] = await Promise.all([installedVersion(plan.install.binaries.etcd), ctx.init.isActive(plan)]);
+    const [version, active] = await Promise.all([installedVersion(ctx.host, plan.install.binaries.etcd), ctx.init.isActive(plan)]);
     const tls = await probeIdentity(ctx);
     const serving = active && (await withProbe(ctx, [plan.member.urls.localClient], (h) => h.client.status(plan.member.urls.localClient).then(() => true, () => false)));
     const seen = active ? await presented(ctx, tls) : {};
@@ -191,7 +209,6 @@ const reload: Phase = phase<ReloadWorldSeen, ReloadAction>({
     }
     log.info(d.why);
     if (d.kind === 'graceful-restart') await handOverLeadership(ctx);
-    ctx.changes.add(`restart ${plan.service.unitName}`, () => ctx.init.restart(plan));
     log.info(`Restarting ${plan.service.unitName}`);
     if (await ctx.init.isActive(plan)) await ctx.init.restart(plan);
     else await ctx.init.start(plan);
@@ -214,6 +231,7 @@ async function othersHealth(ctx: PhaseContext): Promise<'none' | 'healthy' | 'un
 export const verify: Phase = phase<undefined, undefined>({
   name: 'verify',
   short: 'A new TLS connection to the peer and client ports presents the renewed certificates; the member answers a quorum read',
+  dryRun: (ctx) => [`check that new TLS connections to the peer and client ports of ${ctx.plan.member.name} present the certificates on disk, and wait for a quorum read`],
   async act(ctx) {
     const { plan, log } = ctx;
     const tls = await probeIdentity(ctx);
@@ -248,7 +266,7 @@ export const verify: Phase = phase<undefined, undefined>({
   },
 });
 
-export const CERTS_RENEW_PHASES: readonly Phase[] = [preflight, certificates, reload, verify];
+export const CERTS_RENEW_PHASES: readonly Phase<CertsRenewOptions>[] = [preflight, certificates, reload, verify];
 
 
 // ------------------------------------------------------------------ the daily renewal timer
@@ -300,17 +318,16 @@ const schedulePreflight: Phase = phase<undefined, undefined>({
     if (!ctx.record.exists)
       throw new EtcdadmError(`this host has no etcd member set up by etcdadm (no ${ctx.record.path})`, { hint: 'run etcdadm init or join first' });
     await checkRenewalTimer(ctx, 'certs renew --schedule');
-    await loadRenewingCA(ctx.plan.pki.certsDir, bundleHint(ctx), new Date());
+    await loadRenewingCA(ctx.host, ctx.plan.pki.certsDir, bundleHint(ctx), new Date());
   },
 });
 
 /** Write the units, enable the timer, record it (also init's and join's with pki.autoRenew). */
 async function installRenewalTimer(ctx: PhaseContext): Promise<void> {
-  const command = currentEtcdadm();
+  const command = await ctx.host.etcdadmCommand();
   const etcdUnit = ctx.plan.service.initSystem === 'systemd' ? ctx.plan.service.unitName : undefined;
   await timersOf(ctx).install(certRenewUnitFiles(command, ctx.plan.pki.renewBeforeDays, etcdUnit));
   ctx.log.info(`Wrote ${CERT_RENEW_UNITS.serviceFile} (${RENEW_ARGS.join(' ')}) and ${CERT_RENEW_UNITS.timerFile} (OnCalendar=${RENEW_ON_CALENDAR}, RandomizedDelaySec=${RENEW_RANDOMIZED_DELAY_SEC})`);
-  ctx.changes.add(`enable ${CERT_RENEW_UNITS.timer}`, () => timersOf(ctx).disableNow([CERT_RENEW_UNITS.timer, CERT_RENEW_UNITS.service]));
   await enableTimer(ctx, CERT_RENEW_UNITS);
   const certRenewal = certRenewalRecord(command, ctx.record.facts?.certRenewal, new Date());
   await ctx.record.update({ certRenewal, settings: { ...ctx.plan.settings, pki: { ...ctx.plan.settings.pki, autoRenew: true } } });
@@ -353,30 +370,30 @@ export const renewalTimerPhase: Phase = phase<undefined, undefined>({
 
 // ------------------------------------------------------------------ bundles: certs bundle (CA host), certs import
 
-function bundleOptions(ctx: PhaseContext) {
-  const b = ctx.options.bundle;
+function bundleOptions(ctx: PhaseContext<CertsBundleOptions>) {
+  const b = ctx.options;
   if (!b) throw new EtcdadmError('certs bundle: no member given', { exitCode: 2 });
   return b;
 }
 
-const bundlePreflight: Phase = phase<undefined, undefined>({
+const bundlePreflight: Phase<CertsBundleOptions> = phase<undefined, undefined, CertsBundleOptions>({
   name: 'preflight',
   short: 'Check that this host holds the CA (ca.key matching ca.crt) and that --validity ends before the CA does',
   async act(ctx) {
     const b = bundleOptions(ctx);
-    const ca = await loadRenewingCA(ctx.plan.pki.certsDir, `make the bundle on a host that holds ca.key (a member set up by etcdadm init, or one the CA was copied to)`, new Date());
+    const ca = await loadRenewingCA(ctx.host, ctx.plan.pki.certsDir, `make the bundle on a host that holds ca.key (a member set up by etcdadm init, or one the CA was copied to)`, new Date());
     const v = checkValidity(b.validity, ctx.plan.pki.certValidityDays, ca.facts.notAfter, new Date());
     if ('problem' in v) throw new EtcdadmError(v.problem, { hint: 'pass a shorter --validity, or rotate the CA first', exitCode: 2 });
   },
 });
 
-const bundleWrite: Phase = phase<undefined, undefined>({
+const bundleWrite: Phase<CertsBundleOptions> = phase<undefined, undefined, CertsBundleOptions>({
   name: 'bundle',
   short: "Sign the member's server, peer and client certificates with the CA; write them with ca.crt (never ca.key), 0600",
   async act(ctx) {
     const b = bundleOptions(ctx);
     const now = new Date();
-    const ca = await loadRenewingCA(ctx.plan.pki.certsDir, undefined, now);
+    const ca = await loadRenewingCA(ctx.host, ctx.plan.pki.certsDir, undefined, now);
     const v = checkValidity(b.validity, ctx.plan.pki.certValidityDays, ca.facts.notAfter, now) as { ms: number };
     const bundle = await makeBundle(ca, b.member, b.requests, { keyAlgorithm: ctx.plan.pki.keyAlgorithm, validityDays: v.ms / 86_400_000, now });
     const text = renderBundle(bundle);
@@ -389,15 +406,15 @@ const bundleWrite: Phase = phase<undefined, undefined>({
   },
 });
 
-export const CERTS_BUNDLE_PHASES: readonly Phase[] = [bundlePreflight, bundleWrite];
+export const CERTS_BUNDLE_PHASES: readonly Phase<CertsBundleOptions>[] = [bundlePreflight, bundleWrite];
 
-function importPath(ctx: PhaseContext): string {
+function importPath(ctx: PhaseContext<CertsImportOptions>): string {
   const p = ctx.options.certsBundle;
   if (!p) throw new EtcdadmError('certs import: no bundle given', { exitCode: 2 });
   return p;
 }
 
-const importPreflight: Phase = phase<undefined, undefined>({
+const importPreflight: Phase<CertsImportOptions> = phase<undefined, undefined, CertsImportOptions>({
   name: 'preflight',
   short: "Check the bundle: made for this member (name and address), this cluster's CA, keys matching, certificates valid",
   async act(ctx) {
@@ -407,16 +424,15 @@ const importPreflight: Phase = phase<undefined, undefined>({
   },
 });
 
-const importWrite: Phase = phase<undefined, undefined>({
+const importWrite: Phase<CertsImportOptions> = phase<undefined, undefined, CertsImportOptions>({
   name: 'certificates',
   short: "Write the bundle's keys and certificates into the certs dir, atomically, each key before its certificate",
   async act(ctx) {
     const bundle = await readCheckedBundle(ctx, importPath(ctx));
-    ctx.changes.add('ownership of the certificates', async () => void (await grantServiceUser(ctx, 'certificates')));
     for (const f of await writeBundleFiles(ctx, bundle)) ctx.log.info(`Wrote ${f}`);
     await grantServiceUser(ctx, 'certificates');
     await recordFacts(ctx, {});
   },
 });
 
-export const CERTS_IMPORT_PHASES: readonly Phase[] = [importPreflight, importWrite, reload, verify];
+export const CERTS_IMPORT_PHASES: readonly Phase<CertsImportOptions>[] = [importPreflight, importWrite, reload, verify];

@@ -24,6 +24,7 @@ import {
   refuse,
   type HostObservation,
   type InitTakeover,
+  type SnapshotSource,
 } from './preflight.js';
 import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
@@ -41,11 +42,17 @@ import {
   waitOptions,
 } from './shared.js';
 
+/** init's own options. */
+export interface InitOptions extends SnapshotSource {
+  /** Take over a host set up before (etcd stopped, its data moved aside). */
+  force: boolean;
+}
+
 function initClusterFacts(plan: Plan, token: string): ClusterFacts {
   return { initialCluster: initialCluster([{ name: plan.member.name, peerURLs: plan.member.urls.advertisePeer }]), state: 'new', token };
 }
 
-export const initPreflightPhase: Phase = phase<HostObservation, { problem?: ReturnType<typeof hostProblem>; takeover: InitTakeover; ports: ReturnType<typeof portProblem> }>({
+export const initPreflightPhase: Phase<InitOptions> = phase<HostObservation, { problem?: ReturnType<typeof hostProblem>; takeover: InitTakeover; ports: ReturnType<typeof portProblem> }, InitOptions>({
   name: 'preflight',
   short: 'Check the host before changing it: directories, free space, ports, the CA, the snapshot, an earlier setup',
   long: 'Refuses (unless --force) when etcd already runs here or the data dir holds a member; refuses always when a directory is not dedicated to etcd, its filesystem has too little free space, or a port etcd needs is taken. Records the run in /etc/etcd/etcdadm.yaml.',
@@ -79,13 +86,17 @@ export const initPreflightPhase: Phase = phase<HostObservation, { problem?: Retu
   },
 });
 
-export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
+export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep', InitOptions>({
   name: 'snapshot',
   short: 'Restore the data dir from a snapshot (--snapshot)',
   long: 'With --snapshot FILE, restores FILE into --data-dir (etcdutl on 3.5+, etcdctl on 3.4) so the new cluster starts with its data. Without --snapshot it does nothing.',
   runIf: (ctx) => (localSnapshot(ctx.options) ? true : 'no --snapshot given; the cluster starts empty'),
   observe: dataDirHasMember,
   decide: (_plan, member) => (member ? 'keep' : 'restore'),
+  async dryRun(ctx, decision) {
+    if (decision === 'keep') return [`nothing: ${ctx.plan.member.dataDir} already holds a member`];
+    return [`restore ${localSnapshot(ctx.options)} into ${ctx.plan.member.dataDir} (0700) with this member's name and peer URLs and a new cluster token`];
+  },
   async act(ctx, decision) {
     const { plan, host, log } = ctx;
     const file = localSnapshot(ctx.options)!;
@@ -99,11 +110,13 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
     await recordFacts(ctx, { clusterToken: token });
     const parent = dirname(dataDir);
     await host.mkdir(parent, 0o755);
-    const tmp = join(parent, `.${basename(dataDir)}.restore-${process.pid}`);
-    await host.removeTree(tmp);
+    // the restore goes into a temp dir beside the data dir (one filesystem: renamed into place when complete)
+    const prefix = `.${basename(dataDir)}.restore-`;
+    for (const stale of ((await host.list(parent)) ?? []).filter((n) => n.startsWith(prefix))) await host.removeTree(join(parent, stale));
+    const tmp = await host.mkdtemp(join(parent, prefix));
     const useUtl = await host.exists(plan.install.binaries.etcdutl);
     const tool = useUtl ? plan.install.binaries.etcdutl : plan.install.binaries.etcdctl;
-    const help = await host.exec(tool, ['snapshot', 'restore', '--help'], { env: useUtl ? process.env : { ...process.env, ETCDCTL_API: '3' } });
+    const help = await host.exec(tool, ['snapshot', 'restore', '--help'], useUtl ? {} : { env: { ETCDCTL_API: '3' } });
     const how = restoreInvocation({
       file,
       name: plan.member.name,
@@ -117,7 +130,7 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
     });
     if (how.warning) log.warn(how.warning);
     log.info(`Restoring ${file} into ${dataDir} with ${basename(tool)}${how.bumped ? ` (revision raised by ${how.bumped}, older revisions marked compacted)` : ''}`);
-    const r = await host.exec(tool, how.args, { env: { ...process.env, ...how.env } });
+    const r = await host.exec(tool, how.args, { env: how.env, timeoutMs: 60 * 60_000 });
     if (r.code !== 0) {
       await host.removeTree(tmp);
       const last = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-1)[0] ?? '';
@@ -127,14 +140,13 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep'>({
     if (existed) await host.removeTree(dataDir); // preflight proved it holds nothing of etcd's
     await host.rename(join(tmp, 'data'), dataDir);
     await host.removeTree(tmp);
-    ctx.changes.add(`restore into ${dataDir}`, async () => void (await moveAside(host, 'data dir', dataDir, true)));
     if (!existed) await recordFacts(ctx, { addCreatedDirs: [dataDir] });
     await grantServiceUser(ctx, 'data');
     log.info(`Restored the snapshot into ${dataDir}`);
   },
 });
 
-export const initConfigurePhase: Phase = phase<undefined, undefined>({
+export const initConfigurePhase: Phase = phase<undefined, undefined, InitOptions>({
   name: 'configure',
   short: 'Write etcd.env, the systemd unit and the host record',
   long: 'Writes /etc/etcd/etcd.env (a new one-member cluster), the etcd unit (systemd) and /etc/etcd/etcdadm.yaml, the record of what etcdadm set up on this host.',
@@ -145,7 +157,6 @@ export const initConfigurePhase: Phase = phase<undefined, undefined>({
     await ensureDataDirs(ctx);
     await host.write(plan.files.envFile, renderEnvFile(plan, initClusterFacts(plan, token)), { mode: 0o644 });
     log.info(`Wrote ${plan.files.envFile}`);
-    if (plan.service.initSystem === 'systemd') ctx.changes.add('systemctl daemon-reload', async () => void (await host.exec('systemctl', ['daemon-reload'])));
     await ctx.init.configure(plan);
     if (plan.service.initSystem === 'systemd') log.info(`Wrote ${plan.service.unitFile}`);
     log.debug(`Recorded this host's setup in ${plan.files.record}`);
@@ -165,13 +176,14 @@ export async function healthAndRecord(ctx: PhaseContext): Promise<void> {
   log.info(`etcd is healthy: member ${self?.name || plan.member.name} (${list.memberIdHex}) of cluster ${list.clusterIdHex}`);
 }
 
-export const healthPhase: Phase = phase<undefined, undefined>({
+export const healthPhase: Phase = phase<undefined, undefined, InitOptions>({
   name: 'health',
   short: 'Wait until etcd answers a quorum read',
+  dryRun: (ctx) => [`wait until etcd at ${ctx.plan.member.urls.localClient} answers a quorum read, then record its member and cluster IDs`],
   act: (ctx) => healthAndRecord(ctx),
 });
 
-export const postInitInstructionsPhase: Phase = phase<undefined, undefined>({
+export const postInitInstructionsPhase: Phase = phase<undefined, undefined, InitOptions>({
   name: 'post-init-instructions',
   short: 'Print how to add members',
   async act(ctx) {
@@ -184,7 +196,7 @@ export const postInitInstructionsPhase: Phase = phase<undefined, undefined>({
   },
 });
 
-export const INIT_PHASES: readonly Phase[] = [
+export const INIT_PHASES: readonly Phase<InitOptions>[] = [
   initPreflightPhase,
   installPhase,
   certificatesPhase(true),

@@ -10,8 +10,9 @@ import type { HostFacts } from '../config/types.js';
 import { compareVersions } from '../config/version.js';
 import { memberVersions, probeTls } from '../cluster/probe.js';
 import { EtcdadmError, describe } from '../errors.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
-import { joinEndpoints, type RunOptions } from '../run/context.js';
+import { joinEndpoints } from '../run/context.js';
 
 export type JoinVersionDecision =
   | { kind: 'use'; version: string; why: string }
@@ -52,11 +53,11 @@ function givenVersion(layers: readonly SettingsLayer[]): string | undefined {
 }
 
 /** `layers` with the cluster's etcd version under them (the flags and the file still win, if allowed). */
-export async function withClusterVersion(layers: SettingsLayer[], facts: HostFacts, log: Logger, options: Partial<RunOptions> = {}): Promise<SettingsLayer[]> {
+export async function withClusterVersion(host: Host, layers: SettingsLayer[], facts: HostFacts, log: Logger, options: { certsBundle?: string } = {}): Promise<SettingsLayer[]> {
   const given = givenVersion(layers);
   const probe = resolvePlan(layers, facts);
   const endpoints = joinEndpoints(probe);
-  const tls = await probeTls(probe, log, options.certsBundle); // a missing or broken CA fails here, worded as preflight words it
+  const tls = await probeTls(host, probe, log, options.certsBundle); // a missing or broken CA fails here, worded as preflight words it
   let running: string[];
   try {
     running = [...(await memberVersions(endpoints, tls, log)).versions.values()];

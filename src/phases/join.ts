@@ -17,10 +17,10 @@ import { addMember, findByPeerURLs, promoteMember } from '../cluster/membership.
 import { waitQuorumRead, waitServing } from '../cluster/health.js';
 import { moveAside, movedAside } from '../host/dirs.js';
 import type { RecordFacts } from '../host/record.js';
-import { joinEndpoints, type PhaseContext, type RunOptions } from '../run/context.js';
+import { joinEndpoints, type PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { renderEnvFile } from '../service/render.js';
-import { testHold } from '../testhooks.js';
+import { testHold } from '../host/testhooks.js';
 import {
   checkCA,
   decideLocalEtcd,
@@ -47,6 +47,14 @@ import {
   waitOptions,
 } from './shared.js';
 
+/** join's own options. */
+export interface JoinOptions {
+  /** Move a data dir of another or an unknown cluster aside. */
+  force: boolean;
+  /** --certs-bundle: this host's certificates from a CA host (checked by preflight before anything changes). */
+  certsBundle?: string;
+}
+
 /** ETCD_INITIAL_CLUSTER for joining: every member, this one under its own name, unstarted others under their ID. */
 export function joinInitialCluster(plan: Plan, members: readonly Member[], self: Member): string {
   return initialCluster(members.map((m) => ({ name: m.id === self.id ? plan.member.name : m.name || m.idHex, peerURLs: m.peerURLs })));
@@ -59,7 +67,7 @@ interface JoinObservation {
   local: LocalEtcdObservation;
 }
 
-export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEtcdDecision; problem: Refusal | undefined; ports: Refusal | undefined }>({
+export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEtcdDecision; problem: Refusal | undefined; ports: Refusal | undefined }, JoinOptions>({
   name: 'preflight',
   short: 'Check the host before changing it; leave a host that already is a member of the cluster alone',
   long: 'Finds out first whether etcd runs here and, if so, whether it already is a started member of the cluster at the endpoint (then there is nothing to do) or proven not to be one. Then checks the directories, free space, ports and the cluster CA copied into --certs-dir, and records the run.',
@@ -149,7 +157,7 @@ export type MembershipDecision =
  * this member is gone from it, so the data is unused and moves aside. Data of another or an unknown cluster is refused
  * unless --force (then moved aside too). Never deleted. Pure.
  */
-export function decideStaleData(plan: Plan, w: MembershipWorld, options: RunOptions, why: string): StaleData {
+export function decideStaleData(plan: Plan, w: MembershipWorld, options: { force: boolean }, why: string): StaleData {
   if (!w.dataHasMember) return { kind: 'none' };
   const sameCluster = w.record?.clusterId === w.clusterIdHex && w.recordedDataDir === plan.member.dataDir;
   if (sameCluster) return { kind: 'move', why: `${plan.member.dataDir} holds data of an earlier membership of this cluster (${why})` };
@@ -162,7 +170,7 @@ export function decideStaleData(plan: Plan, w: MembershipWorld, options: RunOpti
 }
 
 /** join's membership decision for every shape of the member list. Pure. */
-export function decideMembership(plan: Plan, w: MembershipWorld, options: RunOptions): MembershipDecision {
+export function decideMembership(plan: Plan, w: MembershipWorld, options: { force: boolean }): MembershipDecision {
   const self = findByPeerURLs(w.members, plan.member.urls.advertisePeer);
   const clash = w.members.find((m) => m.name === plan.member.name && m !== self);
   if (clash)
@@ -179,7 +187,7 @@ export function decideMembership(plan: Plan, w: MembershipWorld, options: RunOpt
   return { kind: 'add', data: decideStaleData(plan, w, options, 'this host is not a member') };
 }
 
-async function clearStaleData(ctx: PhaseContext, data: StaleData): Promise<void> {
+async function clearStaleData(ctx: PhaseContext<JoinOptions>, data: StaleData): Promise<void> {
   if (data.kind === 'none') return;
   if (data.kind === 'refuse') refuse(data);
   ctx.log.info(data.why);
@@ -187,7 +195,7 @@ async function clearStaleData(ctx: PhaseContext, data: StaleData): Promise<void>
   if (to) ctx.log.warn(movedAside('data dir', ctx.plan.member.dataDir, to));
 }
 
-export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision>({
+export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision, JoinOptions>({
   name: 'membership',
   short: 'Add this host to the cluster as a member (if it is not one already)',
   long: 'Lists the members through the given endpoint (a serializable read: it works right after a voting member was added to a 1-member cluster) with a client certificate signed by the cluster CA, finds this host by its peer URL, and adds it when missing — as a learner unless --no-learner, after the same quorum and one-change-at-a-time guards as `etcdadm member add`, waiting for another join\'s learner to finish. A member that was added but never started is reused.',
@@ -223,12 +231,6 @@ export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision>
         const h = await ctx.cluster();
         const added = await addMember(h, plan.member.urls.advertisePeer, { learner: plan.join.learner, name: plan.member.name, log, whenPending: 'wait', retry: plan.join.retry });
         await testHold('member-added');
-        if (!added.existed)
-          ctx.changes.add(`add member ${added.member.idHex}`, async () => {
-            const now = await h.members({ refresh: true, serializable: true });
-            const m = now.members.find((x) => x.id === added.member.id);
-            if (m && m.name === '') await h.client.memberRemove(m.id);
-          });
         await recordFacts(ctx, { memberId: added.member.idHex, clusterId: added.clusterIdHex, clusterToken: clusterToken(ctx) });
       }
     }
@@ -237,7 +239,7 @@ export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision>
 
 // ------------------------------------------------------------------ configure, health
 
-export const joinConfigurePhase: Phase = phase<{ members: Member[]; clusterIdHex: string }, { initialCluster: string; self: Member } | ({ kind: 'refuse' } & Refusal)>({
+export const joinConfigurePhase: Phase = phase<{ members: Member[]; clusterIdHex: string }, { initialCluster: string; self: Member } | ({ kind: 'refuse' } & Refusal), JoinOptions>({
   name: 'configure',
   short: 'Write etcd.env (existing cluster), the systemd unit and the host record',
   async observe(ctx) {
@@ -258,7 +260,6 @@ export const joinConfigurePhase: Phase = phase<{ members: Member[]; clusterIdHex
     await ensureDataDirs(ctx);
     await host.write(plan.files.envFile, renderEnvFile(plan, { initialCluster: d.initialCluster, state: 'existing', token }), { mode: 0o644 });
     log.info(`Wrote ${plan.files.envFile}`);
-    if (plan.service.initSystem === 'systemd') ctx.changes.add('systemctl daemon-reload', async () => void (await host.exec('systemctl', ['daemon-reload'])));
     await ctx.init.configure(plan);
     if (plan.service.initSystem === 'systemd') log.info(`Wrote ${plan.service.unitFile}`);
     const list = await (await ctx.cluster()).members({ serializable: true });
@@ -271,9 +272,10 @@ export const joinConfigurePhase: Phase = phase<{ members: Member[]; clusterIdHex
  * promote it if it is a learner (retrying while etcd says it has not caught up with the leader), then wait for a
  * quorum read like init.
  */
-export const joinHealthPhase: Phase = phase<undefined, undefined>({
+export const joinHealthPhase: Phase = phase<undefined, undefined, JoinOptions>({
   name: 'health',
   short: 'Wait until the new member serves, promote it from learner, and check a quorum read',
+  dryRun: (ctx) => [`wait until the new member at ${ctx.plan.member.urls.localClient} serves, promote it${ctx.plan.join.learner ? ' from learner once it has caught up with the leader' : ''}, and wait for a quorum read`],
   async act(ctx) {
     const { plan, log } = ctx;
     const url = plan.member.urls.localClient;
@@ -294,7 +296,7 @@ export const joinHealthPhase: Phase = phase<undefined, undefined>({
   },
 });
 
-export const JOIN_PHASES: readonly Phase[] = [
+export const JOIN_PHASES: readonly Phase<JoinOptions>[] = [
   joinPreflightPhase,
   stopPhase,
   certificatesPhase(false),

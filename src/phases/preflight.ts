@@ -15,7 +15,8 @@ import { foreignEntries, overlapProblem, systemDirProblem, type DirRole } from '
 import type { RecordFacts } from '../host/record.js';
 import { findByPeerURLs } from '../cluster/membership.js';
 import { pairPaths, prepareCA } from '../pki/index.js';
-import type { PhaseContext, RunOptions } from '../run/context.js';
+import type { PhaseContext } from '../run/context.js';
+import type { S3Location } from '../s3/location.js';
 import { joinEndpoints } from '../run/context.js';
 import { s3Url } from '../s3/location.js';
 import { parseBumpRevision } from '../snapshot/restore.js';
@@ -150,7 +151,7 @@ export type InitTakeover =
 const hasMember = (obs: HostObservation) => obs.dirs.some((d) => d.role === 'data dir' && d.entries.includes('member'));
 
 /** What init does about what it finds on the host. Pure. */
-export function decideInitTakeover(plan: Plan, obs: HostObservation, options: RunOptions): InitTakeover {
+export function decideInitTakeover(plan: Plan, obs: HostObservation, options: { force: boolean }): InitTakeover {
   const member = hasMember(obs);
   const r = obs.record;
   const resuming = r !== undefined && r.createdBy === 'init' && r.complete !== true && r.memberName === plan.member.name;
@@ -261,28 +262,39 @@ export async function checkCA(ctx: PhaseContext, required: boolean): Promise<voi
   const ca = pairPaths(plan.pki.certsDir, 'ca');
   const present = (await ctx.host.exists(ca.certPath)) || (await ctx.host.exists(ca.keyPath));
   if (!present && !required) return;
-  await prepareCA(pkiSpecOf(plan), ctx.log, { allowCreate: !required });
+  await prepareCA(ctx.host, pkiSpecOf(plan), ctx.log, { allowCreate: !required });
 }
 
 /** The local file init restores: --snapshot FILE, or where an s3:// snapshot is downloaded to (pure). */
-export function localSnapshot(options: RunOptions): string | undefined {
+/** Where init's data comes from: --snapshot FILE, or s3://bucket/key (downloaded first); --bump-revision as given. */
+export interface SnapshotSource {
+  snapshot?: string;
+  snapshotFrom?: { location: S3Location; key: string };
+  bumpRevision?: string;
+}
+
+export function localSnapshot(options: SnapshotSource): string | undefined {
   if (options.snapshotFrom) return join(PATHS.backupDir, 'restore', basename(options.snapshotFrom.key));
   return options.snapshot;
 }
 
-export async function checkSnapshot(ctx: PhaseContext): Promise<void> {
+export async function checkSnapshot(ctx: PhaseContext<SnapshotSource>): Promise<void> {
   const file = localSnapshot(ctx.options);
   if (!file) return;
   if (ctx.plan.member.walDir)
     refuse({ message: 'restoring a snapshot into a cluster with a separate WAL dir (member.walDir) is not supported', hint: 'restore without member.walDir, or restore with etcdutl yourself', exitCode: 2 });
   parseBumpRevision(ctx.options.bumpRevision);
   const from = ctx.options.snapshotFrom;
+  if (from && ctx.dryRun) {
+    ctx.dryRun.note(`download ${s3Url(from.location, from.key)} to ${file} (0600) and check it against its sidecar, then verify it as a snapshot`);
+    return;
+  }
   if (from) {
     // the S3 client is loaded only by the runs that use it
     const { openStore } = await import('../s3/store.js');
     const url = s3Url(from.location, from.key);
-    await prepareSnapshotDir(dirname(file));
-    const store = await openStore(from.location);
+    await prepareSnapshotDir(ctx.host, dirname(file));
+    const store = await openStore(from.location, { host: ctx.host });
     try {
       ctx.log.info(`Downloading ${url} to ${file}`);
       await store.download(from.key, file);
@@ -291,7 +303,7 @@ export async function checkSnapshot(ctx: PhaseContext): Promise<void> {
     }
   }
   try {
-    const facts = await verifySnapshotWithSidecar(file);
+    const facts = await verifySnapshotWithSidecar(ctx.host, file);
     const of = facts.sidecar ? ` of member ${facts.sidecar.memberName}, revision ${facts.sidecar.revision}, taken ${facts.sidecar.time}` : '';
     ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes${of}; SHA-256 ${facts.sha256.slice(0, 12)}...)`);
   } catch (err) {

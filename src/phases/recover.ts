@@ -103,11 +103,10 @@ const preflight: Phase = phase<RecoverWorld, RecoverDecision>({
     const resume = ctx.record.facts?.recovery;
     const now = new Date();
     const copies = resume?.copies ?? dataDirs(plan).map((from) => ({ from, to: copyPathFor(from, now) }));
-    ctx.out(`${d.resuming ? 'Resuming the recovery' : 'Recovery'} of member ${label(d.self)} from the loss of quorum${ctx.options.dryRun ? ' (dry run: nothing is changed)' : ''}:`);
+    ctx.out(`${d.resuming ? 'Resuming the recovery' : 'Recovery'} of member ${label(d.self)} from the loss of quorum${ctx.dryRun ? ' (dry run: nothing is changed)' : ''}:`);
     ctx.out(`  members dropped: ${d.dead.map((m) => `${label(m)}${m.isLearner ? ' (learner)' : ''} client ${m.clientURLs.join(',') || '-'} peer ${m.peerURLs.join(',')}`).join('; ') || 'none'}`);
     ctx.out(`  data dir: ${plan.member.dataDir}${plan.member.walDir ? `, WAL dir: ${plan.member.walDir}` : ''}; copied to ${copies.map((c) => c.to).join(', ')}`);
     recoverSteps(plan, d, copies).forEach((s, i) => ctx.out(`  ${i + 1}. ${s}`));
-    if (ctx.options.dryRun) return { done: 'dry run: nothing changed' };
     const dead = d.dead.map((m) => ({ name: m.name, id: m.id, clientURLs: m.clientURLs, peerURLs: m.peerURLs }));
     await ctx.record.update({ recovery: resume ?? { startedAt: now.toISOString(), dead, copies } });
     log.info(`${d.resuming ? 'Resuming the recovery of' : 'Recovering'} member ${label(d.self)}; dropping ${d.dead.map(label).join(', ') || 'no other member'}`);
@@ -119,7 +118,6 @@ const preflight: Phase = phase<RecoverWorld, RecoverDecision>({
  * it proved the cluster lost). So `recover phase <name>` alone can never force a new cluster out of a healthy one.
  */
 function underway(ctx: PhaseContext): true | string {
-  if (ctx.options.dryRun) return 'dry run: nothing changed';
   if (ctx.record.facts?.recovery) return true;
   return refuse({
     message: 'no recovery is under way on this host: nothing proved the cluster lost',
@@ -148,6 +146,7 @@ const stop: Phase = phase<boolean, 'stop' | 'stopped'>({
   short: 'Stop etcd on this host (disabled until the forced start), and make sure nothing answers on its client URL',
   observe: (ctx) => ctx.init.isActive(ctx.plan),
   decide: (_plan, active) => (active ? 'stop' : 'stopped'),
+  dryRun: (ctx, d) => [`${d === 'stop' ? `stop and disable ${ctx.plan.service.unitName}, then w` : 'w'}ait until nothing answers at ${ctx.plan.member.urls.localClient}`],
   async act(ctx, d) {
     const { plan, log } = ctx;
     if (d === 'stop') {
@@ -170,6 +169,11 @@ const copyAside: Phase = phase<CopyWorld, CopyWorld>({
     return { copies: r?.copies ?? dataDirs(ctx.plan).map((from) => ({ from, to: copyPathFor(from) })), forced: r?.forced === true };
   },
   decide: (_plan, w) => w,
+  async dryRun(ctx, w) {
+    const out: string[] = [];
+    for (const c of w.copies) out.push((await ctx.host.exists(c.to)) ? `nothing: ${c.from} was copied to ${c.to} already` : `copy ${c.from} (${await ctx.host.treeBytes(c.from)} bytes) to ${c.to} (0700, every file fsynced)`);
+    return out;
+  },
   async act(ctx, w) {
     const { plan, host, log } = ctx;
     if (await ctx.init.isActive(plan)) throw new EtcdadmError(`${plan.service.unitName} is running: the data dir is copied only while etcd is stopped`, { hint: "run 'etcdadm recover' (all phases) again" });
@@ -206,10 +210,15 @@ function withoutForce(text: string): string {
 const forceNewCluster: Phase = phase<{ forced: boolean }, 'force' | 'forced'>({
   name: 'force-new-cluster',
   runIf: underway,
+  commits: 'etcd rewrote the membership on its data: the recovery is finished by running recover again',
   short: `Start etcd once with --force-new-cluster (${FORCE_NEW_CLUSTER_ENV}=true for that start only); wait until it leads a one-member cluster`,
   long: "etcd then commits the removal of every other member itself, on this member's own data: the cluster ID and every key it had applied stay. The flag is taken out of etcd.env as soon as etcd has started, whatever happens.",
   observe: async (ctx) => ({ forced: ctx.record.facts?.recovery?.forced === true }),
   decide: (_plan, w) => (w.forced ? 'forced' : 'force'),
+  dryRun: (ctx, d) =>
+    d === 'forced'
+      ? ['nothing: etcd started with --force-new-cluster already (this recovery)']
+      : [`add ${FORCE_NEW_CLUSTER_ENV}=true to ${ctx.plan.files.envFile}, start ${ctx.plan.service.unitName}, wait until it leads a one-member cluster, take the flag out again`],
   async act(ctx, d) {
     const { plan, host, log } = ctx;
     const env = plan.files.envFile;
@@ -244,6 +253,7 @@ const members: Phase = phase<undefined, undefined>({
   name: 'members',
   runIf: underway,
   short: 'Remove any lost member still listed (there should be none); verify through the API that this member is the only one',
+  dryRun: (ctx) => [`wait until ${ctx.plan.member.name} serves, remove any lost member still listed, check that it is the only member`],
   async act(ctx) {
     const { log } = ctx;
     const selfId = ctx.record.facts?.memberId;
@@ -297,6 +307,7 @@ const health: Phase = phase<undefined, undefined>({
   name: 'health',
   runIf: underway,
   short: 'Wait until the member serves, leads a one-member cluster and reads linearizably; end the recovery in the host record',
+  dryRun: (ctx) => [`wait until ${ctx.plan.member.name} serves, leads a one-member cluster and reads linearizably; end the recovery in ${PATHS.recordFile}`],
   async act(ctx) {
     const { plan, log } = ctx;
     const h = await ctx.cluster();

@@ -23,11 +23,19 @@ import { moveAside, movedAside, removeEtcdData, systemDirProblem } from '../host
 import type { RecordFacts } from '../host/record.js';
 import { pkiFiles } from '../pki/store.js';
 import { uninstallRelease } from '../release/index.js';
-import type { PhaseContext, RunOptions } from '../run/context.js';
+import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { removeBackupUnits } from './backup.js';
 import { removeRenewalTimer } from './certs.js';
 import { refuse, type Refusal } from './preflight.js';
+
+/** reset's own options. */
+export interface ResetOptions {
+  /** Reset the last member too, or when the cluster cannot be reached (the data dir is then moved aside). */
+  force: boolean;
+  /** Leave the member list alone. */
+  skipRemoveMember: boolean;
+}
 
 // ------------------------------------------------------------------ preflight
 
@@ -57,7 +65,7 @@ export function decideResetPreflight(plan: Plan, w: ResetWorld): ResetPreflight 
   return Object.values(w).some(Boolean) ? { kind: 'reset' } : { kind: 'nothing' };
 }
 
-export const resetPreflightPhase: Phase = phase<ResetWorld, ResetPreflight>({
+export const resetPreflightPhase: Phase = phase<ResetWorld, ResetPreflight, ResetOptions>({
   name: 'preflight',
   short: 'Check that there is something of etcdadm to reset, and that its directories are etcd\'s own',
   async observe(ctx) {
@@ -100,7 +108,7 @@ export function selfIn(plan: Plan, members: readonly Member[], record: Readonly<
 }
 
 /** How reset leaves the cluster. Pure. */
-export function decideRemoval(plan: Plan, w: RemoveWorld, options: RunOptions): RemoveDecision {
+export function decideRemoval(plan: Plan, w: RemoveWorld, options: ResetOptions): RemoveDecision {
   if (options.skipRemoveMember) return { kind: 'skip', why: "--skip-remove-member: not changing the cluster's member list" };
   if (!w.hasClientCert) {
     if (options.force) return { kind: 'skip', why: `no client certificate in ${plan.pki.certsDir}; cannot reach the cluster, not removing the member (--force)`, warn: true };
@@ -132,7 +140,7 @@ export function decideRemoval(plan: Plan, w: RemoveWorld, options: RunOptions): 
   return { kind: 'remove', member: self };
 }
 
-async function readMembers(ctx: PhaseContext): Promise<RemoveWorld['list']> {
+async function readMembers(ctx: PhaseContext<unknown>): Promise<RemoveWorld['list']> {
   try {
     const h = await ctx.cluster();
     const l = await h.members();
@@ -142,9 +150,10 @@ async function readMembers(ctx: PhaseContext): Promise<RemoveWorld['list']> {
   }
 }
 
-export const removeMemberPhase: Phase = phase<RemoveWorld, RemoveDecision>({
+export const removeMemberPhase: Phase = phase<RemoveWorld, RemoveDecision, ResetOptions>({
   name: 'remove-member',
   short: 'Remove this member from the cluster (through another member; leadership moves first)',
+  commits: 'a member that left its cluster cannot come back: the rest of reset is finished by running it again',
   async observe(ctx) {
     const hasClientCert = await ctx.host.exists(ctx.plan.pki.files['etcdctl-etcd-client'].certPath);
     if (ctx.options.skipRemoveMember || !hasClientCert) return { hasClientCert, record: ctx.record.facts };
@@ -173,7 +182,7 @@ export const removeMemberPhase: Phase = phase<RemoveWorld, RemoveDecision>({
 
 // ------------------------------------------------------------------ stop
 
-export const resetStopPhase: Phase = phase<undefined, undefined>({
+export const resetStopPhase: Phase = phase<undefined, undefined, ResetOptions>({
   name: 'stop',
   short: 'Stop and disable etcd',
   async act(ctx) {
@@ -204,7 +213,7 @@ export function decideDataDir(w: CleanupWorld): DataDirDecision {
   return { kind: 'move-aside', why: 'the cluster may still need it (last member, --skip-remove-member, or the cluster was not reached)' };
 }
 
-export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision>({
+export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision, ResetOptions>({
   name: 'cleanup',
   short: "Remove etcd's data (or move it aside), certificates, unit, env files, binaries and the host record",
   async observe(ctx) {
@@ -247,7 +256,7 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision>({
     if (await ctx.init.isInstalled(plan)) log.info(`Removed ${plan.service.initSystem === 'systemd' ? plan.service.unitFile : plan.service.podManifestFile}`);
     await ctx.init.remove(plan);
     for (const f of [plan.files.envFile, plan.files.etcdctlEnvFile, plan.install.etcdctlWrapper]) if (await host.remove(f)) log.info(`Removed ${f}`);
-    const removed = await uninstallRelease(plan.release.installDir, log);
+    const removed = await uninstallRelease(host, plan.release.installDir, log);
     if (removed.length) log.info(`Removed etcd from ${plan.release.installDir}`);
     if (ctx.record.exists) {
       await ctx.record.remove();
@@ -259,4 +268,4 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision>({
   },
 });
 
-export const RESET_PHASES: readonly Phase[] = [resetPreflightPhase, removeMemberPhase, resetStopPhase, cleanupPhase];
+export const RESET_PHASES: readonly Phase<ResetOptions>[] = [resetPreflightPhase, removeMemberPhase, resetStopPhase, cleanupPhase];

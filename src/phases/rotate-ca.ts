@@ -87,7 +87,6 @@ async function gracefulRestart(ctx: PhaseContext): Promise<void> {
   const { plan, log } = ctx;
   await handOverLeadership(ctx);
   log.info(`Restarting ${plan.service.unitName}: etcd reads its trusted CA file only at start`);
-  ctx.changes.add(`restart ${plan.service.unitName}`, () => ctx.init.restart(plan));
   await ctx.init.restart(plan);
   const h = await ctx.cluster();
   await waitQuorumRead(h, plan.member.urls.localClient, waitOptions(ctx));
@@ -170,6 +169,7 @@ const prepareRestart: Phase = phase<boolean | undefined, 'restart' | 'keep'>({
 const prepareVerify: Phase = phase<undefined, undefined>({
   name: 'verify',
   short: 'The member is healthy and accepts a client certificate of the new CA on its client and peer ports',
+  dryRun: (ctx) => [`check that ${ctx.plan.member.name} is healthy and accepts a client certificate of the new CA on its client and peer ports`],
   async act(ctx) {
     const f = await readFiles(ctx);
     const h = await ctx.cluster();
@@ -221,6 +221,7 @@ const issueCertificates: Phase = phase<Files, Files>({
     }
     // the leaves, signed in memory by the new CA (in a scratch view of the certs dir where it is ca.crt/ca.key)
     const renewal = await prepareRenewal({
+      host: ctx.host,
       certsDir: ctx.plan.pki.certsDir,
       names: ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'],
       defaultDays: ctx.plan.pki.certValidityDays,
@@ -228,7 +229,6 @@ const issueCertificates: Phase = phase<Files, Files>({
       requests: leafRequests(pkiSpecOf(ctx.plan)),
       signer: { certPem: f.newCert!, keyPem: f.newKey!, accept: [oldCert, f.newCert!] },
     });
-    ctx.changes.add('ownership of the certificates', async () => void (await grantServiceUser(ctx, 'certificates')));
     for (const l of renewal.leaves) {
       await ctx.host.write(l.paths.keyPath, l.keyPem, { mode: KEY_MODE });
       await ctx.host.write(l.paths.certPath, l.certPem, { mode: CERT_MODE });
@@ -307,6 +307,10 @@ const finishVerify: Phase = phase<Files, Files>({
   name: 'verify',
   short: 'The member is healthy and refuses a client certificate of the old CA; ca-old.* are removed',
   observe: readFiles,
+  dryRun: (ctx) => {
+    const p = rotationPaths(ctx.plan.pki.certsDir);
+    return [`check that ${ctx.plan.member.name} refuses a client certificate of the old CA`, `remove ${p.oldCert} and ${p.oldKey}`];
+  },
   async act(ctx, f) {
     const p = rotationPaths(ctx.plan.pki.certsDir);
     if (f.oldCert && f.oldKey) {

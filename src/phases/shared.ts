@@ -9,10 +9,10 @@ import { pkiSpecOf } from '../config/plan/pki.js';
 import { EtcdadmError } from '../errors.js';
 import { moveLeadership } from '../cluster/membership.js';
 import type { MemberStatus } from '../cluster/status.js';
-import type { Account } from '../host/user.js';
+import type { Account } from '../host/host.js';
 import { type RecordFacts } from '../host/record.js';
-import { caFingerprint, ensurePki, pkiFiles } from '../pki/index.js';
-import { installRelease, installState, installedVersion, restoreInstall } from '../release/index.js';
+import { caFingerprint, ensurePki } from '../pki/index.js';
+import { installRelease, installedVersion } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { readCheckedBundle, writeBundleFiles } from './bundle.js';
@@ -91,8 +91,14 @@ export const installPhase: Phase = phase<string | undefined, 'install' | 'keep'>
   name: 'install',
   short: 'Download etcd, verify its SHA-256 and install it',
   long: "Downloads the etcd release archive (or takes it from the cache), verifies it against the release's SHA256SUMS, and installs etcd, etcdctl and etcdutl into --install-dir.",
-  observe: (ctx) => installedVersion(ctx.plan.install.binaries.etcd),
+  observe: (ctx) => installedVersion(ctx.host, ctx.plan.install.binaries.etcd),
   decide: (plan, have) => (have === plan.release.version ? 'keep' : 'install'),
+  async dryRun(ctx, decision) {
+    const { plan } = ctx;
+    if (decision === 'keep') return [`nothing: etcd v${plan.release.version} is installed in ${plan.release.installDir}`];
+    await ctx.download(plan.release, ctx.log);
+    return [`install etcd v${plan.release.version} into ${plan.release.installDir}/etcd-v${plan.release.version} (its etcd --version checked) and point ${plan.release.installDir}/etcd, etcdctl and etcdutl at it`];
+  },
   async act(ctx, decision) {
     const { plan, log } = ctx;
     const dir = plan.release.installDir;
@@ -101,17 +107,14 @@ export const installPhase: Phase = phase<string | undefined, 'install' | 'keep'>
       return;
     }
     const dl = await ctx.download(plan.release, log);
-    await ctx.host.mkdir(dir, 0o755);
-    const before = await installState(dir);
-    ctx.changes.add(`install etcd v${plan.release.version} into ${dir}`, () => restoreInstall(dir, before));
-    await installRelease(plan.release, dl.archivePath, log);
+    await installRelease(ctx.host, plan.release, dl.archivePath, log);
   },
 });
 
 // ------------------------------------------------------------------ certificates
 
-export function certificatesPhase(allowCreateCA: boolean): Phase {
-  return phase<undefined, undefined>({
+export function certificatesPhase(allowCreateCA: boolean): Phase<{ certsBundle?: string }> {
+  return phase<undefined, undefined, { certsBundle?: string }>({
     name: 'certificates',
     short: allowCreateCA ? "Generate the CA (unless present) and this member's certificates" : "Generate this member's certificates from the cluster CA",
     long: allowCreateCA
@@ -121,19 +124,12 @@ export function certificatesPhase(allowCreateCA: boolean): Phase {
       const { plan, host, log } = ctx;
       const dir = plan.pki.certsDir;
       const dirExisted = await host.exists(dir);
-      const files = Object.values(pkiFiles(dir)).flatMap((p) => [p.certPath, p.keyPath]);
-      const existed = new Set<string>();
-      for (const f of files) if (await host.exists(f)) existed.add(f);
-      ctx.changes.add(`certificates in ${dir}`, async () => {
-        for (const f of files) if (!existed.has(f)) await host.remove(f);
-        if (!dirExisted && ((await host.list(dir)) ?? []).length === 0) await host.removeTree(dir);
-      });
       const bundle = ctx.options.certsBundle;
       if (bundle) {
         // join --certs-bundle: the bundle's certificates as they are (preflight checked them); no CA key here
         await writeBundleFiles(ctx, await readCheckedBundle(ctx, bundle));
         log.info(`Wrote the certificates of ${bundle} into ${dir} (ca.crt without ca.key: this host cannot sign)`);
-      } else await ensurePki(pkiSpecOf(plan), log, { allowCreate: allowCreateCA });
+      } else await ensurePki(host, pkiSpecOf(plan), log, { allowCreate: allowCreateCA });
       if (!dirExisted) await recordFacts(ctx, { addCreatedDirs: [dir] });
       await grantServiceUser(ctx, 'certificates');
     },
@@ -155,7 +151,6 @@ export const startPhase: Phase = phase<boolean, 'start' | 'running'>({
       return;
     }
     log.info(kubelet ? `Writing the static Pod manifest ${plan.service.podManifestFile}; the kubelet starts etcd from it` : `Starting ${plan.service.unitName}`);
-    ctx.changes.add(`start ${plan.service.unitName}`, () => ctx.init.stop(plan));
     await ctx.init.start(plan);
   },
 });

@@ -8,18 +8,29 @@
 import { basename, dirname, join, resolve } from 'node:path';
 import { PATHS } from '../config/defaults.js';
 import type { Plan } from '../config/types.js';
+import type { Host } from '../host/host.js';
 import type { EtcdStatus } from '../etcd/client.js';
 import { EtcdadmError, describe } from '../errors.js';
-import type { PhaseContext, RunOptions } from '../run/context.js';
+import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { s3Url, snapshotKey, type S3Location } from '../s3/location.js';
 import type { S3Store } from '../s3/store.js';
-import { listSnapshots, readSidecar, sidecarPath, snapshotName, snapshotSeries, type SnapshotSidecar } from '../snapshot/catalog.js';
+import { listSnapshots, pruneDecision, pruneSnapshots, readSidecar, sidecarPath, snapshotName, snapshotSeries, type SnapshotSidecar } from '../snapshot/catalog.js';
+import { listStoredSnapshots, pruneStoredSnapshots } from '../snapshot/remote.js';
 import { prepareSnapshotDir, saveSnapshot } from '../snapshot/save.js';
 
+/** snapshot save's own options: where to (a dir, or one file), from which member's client URL, and the bucket. */
+export interface SnapshotSaveOptions {
+  dir?: string;
+  output?: string;
+  endpoint?: string;
+  /** --s3-*: the bucket (credentials are read when the store opens). */
+  s3?: S3Location;
+}
+
 /** Where the snapshot goes and which member it comes from (pure). */
-export function snapshotTarget(plan: Plan, options: RunOptions, memberName: string, now = new Date()): { path: string; endpoint: string } {
-  const to = options.snapshotTo ?? {};
+export function snapshotTarget(plan: Plan, options: SnapshotSaveOptions, memberName: string, now = new Date()): { path: string; endpoint: string } {
+  const to = options;
   if (to.dir && to.output) throw new EtcdadmError('give --dir or --output, not both', { exitCode: 2 });
   const path = to.output ? resolve(to.output) : join(resolve(to.dir ?? PATHS.backupDir), snapshotName(memberName, now));
   return { path, endpoint: to.endpoint ?? plan.member.urls.localClient };
@@ -34,12 +45,12 @@ async function memberStatus(ctx: PhaseContext, endpoint: string): Promise<EtcdSt
   }
 }
 
-const preflight: Phase = phase<undefined, undefined>({
+const preflight: Phase<SnapshotSaveOptions> = phase<undefined, undefined, SnapshotSaveOptions>({
   name: 'preflight',
   short: 'Check that the destination is writable and the member answers, before any streaming',
   async act(ctx) {
     const { path, endpoint } = snapshotTarget(ctx.plan, ctx.options, ctx.plan.member.name);
-    await prepareSnapshotDir(dirname(path));
+    await prepareSnapshotDir(ctx.host, dirname(path));
     if (await ctx.host.exists(path)) throw new EtcdadmError(`${path} exists already`, { hint: 'choose another --output; etcdadm never overwrites a snapshot', exitCode: 2 });
     const st = await memberStatus(ctx, endpoint);
     if (ctx.options.s3) {
@@ -52,9 +63,9 @@ const preflight: Phase = phase<undefined, undefined>({
 });
 
 /** The S3 client is loaded only by the runs that use it. */
-export async function openS3(loc: S3Location): Promise<S3Store> {
+export async function openS3(loc: S3Location, host?: Host): Promise<S3Store> {
   const { openStore } = await import('../s3/store.js');
-  return openStore(loc);
+  return openStore(loc, host ? { host } : {});
 }
 
 /** Save a snapshot of the member at `endpoint` to `path` with its sidecar (also upgrade apply's snapshot). */
@@ -67,7 +78,7 @@ export async function takeSnapshot(ctx: PhaseContext, endpoint: string, path: st
   const file = typeof path === 'string' ? path : path(name);
   const revision = await h.client.revision(endpoint);
   const progress = log.progress(`snapshot ${file}`);
-  const r = await h.timed(() => saveSnapshot(h.client, endpoint, file, (bytes) => progress.update(bytes, st.dbSize || undefined)));
+  const r = await h.timed(() => saveSnapshot(ctx.host, h.client, endpoint, file, (bytes) => progress.update(bytes, st.dbSize || undefined)));
   progress.done();
   const sidecar: SnapshotSidecar = {
     clusterId: st.clusterId.toString(16),
@@ -84,9 +95,14 @@ export async function takeSnapshot(ctx: PhaseContext, endpoint: string, path: st
   return { ...sidecar, path: file };
 }
 
-const save: Phase = phase<undefined, undefined>({
+const save: Phase<SnapshotSaveOptions> = phase<undefined, undefined, SnapshotSaveOptions>({
   name: 'save',
   short: 'Stream the snapshot to a temp file, fsync, rename; then write its JSON sidecar',
+  commits: 'a whole snapshot is kept, also when its upload fails',
+  dryRun: (ctx) => {
+    const { path, endpoint } = snapshotTarget(ctx.plan, ctx.options, ctx.plan.member.name);
+    return [`stream a snapshot of the member at ${endpoint} into ${path} (0600) and write its sidecar ${sidecarPath(path)}`];
+  },
   async act(ctx) {
     const { endpoint } = snapshotTarget(ctx.plan, ctx.options, ctx.plan.member.name);
     const saved = await takeSnapshot(ctx, endpoint, (name) => snapshotTarget(ctx.plan, ctx.options, name).path);
@@ -95,24 +111,25 @@ const save: Phase = phase<undefined, undefined>({
 });
 
 /** The snapshot the upload phase sends: --output's file, else the newest in --dir (the one save just wrote). */
-async function savedSnapshot(ctx: PhaseContext): Promise<{ path: string; sidecar: SnapshotSidecar | null }> {
-  const to = ctx.options.snapshotTo ?? {};
+async function savedSnapshot(ctx: PhaseContext<SnapshotSaveOptions>): Promise<{ path: string; sidecar: SnapshotSidecar | null }> {
+  const to = ctx.options;
   if (to.output) {
     const path = resolve(to.output);
     if (!(await ctx.host.exists(path))) throw new EtcdadmError(`${path} does not exist: there is nothing to upload`, { hint: "run 'etcdadm snapshot save' (every phase) first" });
-    return { path, sidecar: await readSidecar(path) };
+    return { path, sidecar: await readSidecar(ctx.host, path) };
   }
   const dir = resolve(to.dir ?? PATHS.backupDir);
-  const newest = (await listSnapshots(dir))[0];
+  const newest = (await listSnapshots(ctx.host, dir))[0];
   if (!newest) throw new EtcdadmError(`there is no snapshot in ${dir} to upload`, { hint: "run 'etcdadm snapshot save' (every phase) first" });
   return { path: newest.path, sidecar: newest.sidecar };
 }
 
-const upload: Phase = phase<undefined, undefined>({
+const upload: Phase<SnapshotSaveOptions> = phase<undefined, undefined, SnapshotSaveOptions>({
   name: 'upload',
   short: 'With --s3-bucket: upload the snapshot and its sidecar in checked parts (the local copy stays)',
   long: 'Aborts what an earlier failed upload of this member left unfinished under the prefix first. An object of the same name that is not this snapshot is an error, never overwritten.',
   runIf: (ctx) => (ctx.options.s3 ? true : 'no --s3-bucket given'),
+  dryRun: (ctx) => [`upload the snapshot and its sidecar to ${s3Url(ctx.options.s3!, ctx.options.s3!.prefix)} in checked parts (the local copy stays)`],
   async act(ctx) {
     const { path, sidecar } = await savedSnapshot(ctx);
     ctx.out(await uploadSnapshot(ctx, ctx.options.s3!, path, sidecar));
@@ -128,7 +145,7 @@ export async function uploadSnapshot(ctx: PhaseContext, loc: S3Location, path: s
   const url = s3Url(loc, key);
   let store: S3Store | undefined;
   try {
-    store = await openS3(loc);
+    store = await openS3(loc, ctx.host);
     const there = await store.head(key);
     if (there && sidecar && there.metadata.sha256 === sidecar.sha256 && there.size === sidecar.size) {
       ctx.log.info(`${url} is this snapshot already (same size and SHA-256)`);
@@ -156,4 +173,57 @@ export async function uploadSnapshot(ctx: PhaseContext, loc: S3Location, path: s
   }
 }
 
-export const SNAPSHOT_SAVE_PHASES: readonly Phase[] = [preflight, save, upload];
+export const SNAPSHOT_SAVE_PHASES: readonly Phase<SnapshotSaveOptions>[] = [preflight, save, upload];
+
+// ------------------------------------------------------------------ prune
+
+/** snapshot prune's own options: how many stay, and where (a directory, or with --s3-* a bucket). */
+export interface SnapshotPruneOptions {
+  keep: number;
+  dir: string;
+  s3?: S3Location;
+}
+
+/** The snapshots prune removes: on disk, or in the bucket (read only). */
+async function pruneTargets(ctx: PhaseContext<SnapshotPruneOptions>): Promise<{ where: string; gone: string[]; kept: number }> {
+  const o = ctx.options;
+  if (o.s3) {
+    const store = await openS3(o.s3, ctx.host);
+    try {
+      const entries = await listStoredSnapshots(store);
+      const gone = pruneDecision(entries, o.keep);
+      return { where: s3Url(o.s3, o.s3.prefix), gone: gone.map((e) => e.path), kept: entries.length - gone.length };
+    } finally {
+      store.close();
+    }
+  }
+  const entries = await listSnapshots(ctx.host, o.dir);
+  const gone = pruneDecision(entries, o.keep);
+  return { where: o.dir, gone: gone.map((e) => e.path), kept: entries.length - gone.length };
+}
+
+const prune: Phase<SnapshotPruneOptions> = phase<undefined, undefined, SnapshotPruneOptions>({
+  name: 'prune',
+  short: 'Remove the oldest snapshots (each with its sidecar) in the directory or the bucket, the newest N kept, never the only one',
+  async dryRun(ctx) {
+    const t = await pruneTargets(ctx);
+    return t.gone.length ? t.gone.map((p) => `remove ${p} and its sidecar`) : [`nothing: ${t.kept} snapshot(s) in ${t.where}, --keep ${ctx.options.keep}`];
+  },
+  async act(ctx) {
+    const { keep, dir, s3 } = ctx.options;
+    if (s3) {
+      const store = await openS3(s3, ctx.host);
+      try {
+        const r = await pruneStoredSnapshots(store, keep, (e) => ctx.log.info(`Removed ${e.path}`));
+        ctx.log.info(`Kept ${r.kept} snapshot(s) in ${s3.bucket}, removed ${r.removed}`);
+      } finally {
+        store.close();
+      }
+      return;
+    }
+    const r = await pruneSnapshots(ctx.host, dir, keep, (e) => ctx.log.info(`Removed ${e.path}`));
+    ctx.log.info(`Kept ${r.kept} snapshot(s), removed ${r.removed}`);
+  },
+});
+
+export const SNAPSHOT_PRUNE_PHASES: readonly Phase<SnapshotPruneOptions>[] = [prune];

@@ -3,7 +3,7 @@
  * write the oneshot service and its timer, enable the timer (restarted when it ran already, so that a changed
  * calendar counts now), and stop, disable and remove both. Idempotent.
  */
-import { systemdTimers, type SystemdTimers } from '../initsystem/index.js';
+import type { SystemdTimers } from '../initsystem/index.js';
 import type { PhaseContext } from '../run/context.js';
 
 /** A timer and the oneshot service it starts. */
@@ -14,7 +14,7 @@ export interface TimerUnits {
   timerFile: string;
 }
 
-export const timersOf = (ctx: PhaseContext): SystemdTimers => systemdTimers(ctx.host, ctx.timings);
+export const timersOf = (ctx: PhaseContext): SystemdTimers => ctx.timers;
 
 /** Enable and start the timer; restarted when it was active, so that a changed OnCalendar= takes effect now. */
 export async function enableTimer(ctx: PhaseContext, units: TimerUnits): Promise<void> {

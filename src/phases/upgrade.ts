@@ -13,6 +13,7 @@ import type { Plan } from '../config/types.js';
 import { compareVersions, minorOf } from '../config/version.js';
 import { waitQuorumRead, waitServing } from '../cluster/health.js';
 import type { ClusterStatus, MemberStatus } from '../cluster/status.js';
+import { cancelDowngrade, enableDowngrade } from '../cluster/downgrade.js';
 import { blockedMessage, planUpgrade, type UpgradePlan } from '../cluster/upgrade.js';
 import { httpVersion } from '../etcd/client.js';
 import { EtcdadmError, describe } from '../errors.js';
@@ -20,7 +21,7 @@ import { offeredVersions, offersVersion, type Offered } from '../release/availab
 import type { PhaseContext, RunContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { parseEnvFile, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
-import { testHold } from '../testhooks.js';
+import { testHold } from '../host/testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
 import { takeSnapshot } from './snapshot.js';
@@ -71,35 +72,30 @@ export function decideUpgradeApply(plan: Plan, w: UpgradeObservation): UpgradeDe
   return { kind: 'go', upgrade, self, from };
 }
 
-async function observeUpgrade(ctx: PhaseContext): Promise<UpgradeObservation> {
+/**
+ * What `upgrade plan` and `upgrade apply` observe, once, the same way: every member's status, the cluster version,
+ * the versions the release URL offers and whether the target is offered. The target is the plan's version (apply,
+ * plan --version) or, for `upgrade plan` without one, what `choose` proposes from what it saw.
+ */
+export async function observeUpgrade(
+  ctx: PhaseContext,
+  opts: { serializable?: boolean; choose?: (status: ClusterStatus, offered: Offered) => string | undefined } = {},
+): Promise<UpgradeObservation & { target: string | undefined }> {
   const { plan, record } = ctx;
   const h = await ctx.cluster();
   const timeout = plan.release.connectTimeoutMs;
-  const [status, offered, targetOffered] = await Promise.all([
-    h.status({ refresh: true }),
-    offeredVersions(plan.release.releaseUrl, timeout),
-    offersVersion(plan.release.releaseUrl, plan.release.version, timeout).catch(() => undefined),
+  const [status, offered] = await Promise.all([
+    opts.serializable ? h.status({ serializable: true }) : h.status({ refresh: true }),
+    offeredVersions(ctx.host, plan.release.releaseUrl, timeout),
   ]);
+  const target = opts.choose ? opts.choose(status, offered) : plan.release.version;
   const answering = status.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
-  const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
+  const [clusterVersion, targetOffered] = await Promise.all([
+    answering ? httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : Promise.resolve(null),
+    target ? offersVersion(ctx.host, plan.release.releaseUrl, target, timeout).catch(() => undefined) : Promise.resolve(undefined),
+  ]);
   const up = record.facts?.upgrade;
-  return { status, clusterVersion, offered, targetOffered, selfId: record.facts?.memberId, selfName: plan.member.name, inProgress: up ? { from: up.from, to: up.to } : undefined };
-}
-
-/** What one `upgrade apply` does, step by step (for --dry-run and the log). */
-export function applySteps(plan: Plan, d: Extract<UpgradeDecision, { kind: 'go' }>): string[] {
-  const to = plan.release.version;
-  return [
-    `download and verify etcd ${to} from ${plan.release.releaseUrl}`,
-    `save a snapshot of ${d.self.name} into ${PATHS.backupDir}`,
-    ...(d.upgrade.kind === 'minor-downgrade' ? [`enable the downgrade to ${minorOf(to)} through etcd's API (once), wait for this member's storage version`] : []),
-    d.self.role === 'leader' ? `move leadership away from ${d.self.name}` : `${d.self.name} is a ${d.self.role}: no leadership to move`,
-    `render ${plan.files.envFile} and ${plan.files.etcdctlEnvFile} for etcd ${to}`,
-    `switch the binaries in ${plan.release.installDir} to etcd ${to}`,
-    `restart ${plan.service.unitName} (the only time the member does not serve)`,
-    `wait until ${d.self.name} serves, has caught up with the leader and reports etcd ${to}`,
-    `record etcd ${to} in ${PATHS.recordFile}`,
-  ];
+  return { status, clusterVersion, offered, targetOffered, target, selfId: record.facts?.memberId, selfName: plan.member.name, inProgress: up ? { from: up.from, to: up.to } : undefined };
 }
 
 const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
@@ -107,7 +103,7 @@ const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
   short: "Check the whole cluster against etcd's upgrade rules; refuse with every blocker before anything changes",
   long: 'The same checks as `etcdadm upgrade plan`: one minor at a time, the minimum patch a guide requires, every member up and voting, no alarm, no flag the target removed, the target offered by the release URL.',
   runIf: (ctx) => (ctx.plan.service.initSystem === 'systemd' ? true : refuse({ message: 'upgrade apply supports members run by systemd; this member runs as a static Pod (--init-system kubelet)', hint: "change the image tag in the Pod manifest member by member, or reinstall with --init-system systemd" })),
-  observe: observeUpgrade,
+  observe: (ctx) => observeUpgrade(ctx),
   decide: decideUpgradeApply,
   async act(ctx, d) {
     const { log, plan } = ctx;
@@ -116,11 +112,6 @@ const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
     if (d.kind === 'done') {
       await recordFacts(ctx, {});
       return { done: d.why };
-    }
-    if (ctx.options.dryRun) {
-      ctx.out(`Upgrade of member ${d.self.name} from etcd ${d.from} to ${plan.release.version} (dry run: nothing is changed):`);
-      applySteps(plan, d).forEach((s, i) => ctx.out(`  ${i + 1}. ${s}`));
-      return { done: 'dry run: nothing changed' };
     }
     // a resumed run keeps what the interrupted one did (its snapshot, its raft snapshot); the members' client URLs
     // are noted so that a re-run reaches the cluster while this member is down
@@ -146,6 +137,7 @@ const snapshot: Phase = phase<string | undefined, undefined>({
     const taken = ctx.record.facts?.upgrade?.snapshot;
     return taken && (await ctx.host.exists(taken)) ? `this upgrade's snapshot is on disk already: ${taken}` : true;
   },
+  dryRun: (ctx) => [`save a snapshot of ${ctx.plan.member.name} (or, while it is down, of a healthy member) into ${PATHS.backupDir} (0600, with its sidecar)`],
   async act(ctx) {
     const { plan } = ctx;
     const up = ctx.record.facts?.upgrade;
@@ -182,6 +174,8 @@ const downgrade: Phase = phase<{ running: string | null; storage: string | null;
     if (compareVersions(minorOf(plan.release.version) + '.0', minorOf(w.running) + '.0') >= 0) return 'not a downgrade';
     return w.enabled ? 'wait' : 'enable';
   },
+  dryRun: (ctx, d) =>
+    d !== 'enable' && d !== 'wait' ? [`nothing: ${d}`] : [`${d === 'enable' ? `enable the downgrade of the cluster to ${minorOf(ctx.plan.release.version)} through etcd's API, then ` : ''}wait until the storage version of ${ctx.plan.member.name} is ${minorOf(ctx.plan.release.version)}.0`],
   async act(ctx, d) {
     const { plan, log } = ctx;
     if (d !== 'enable' && d !== 'wait') {
@@ -190,11 +184,8 @@ const downgrade: Phase = phase<{ running: string | null; storage: string | null;
     }
     const h = await ctx.cluster();
     const target = minorOf(plan.release.version);
-    if (d === 'enable') {
-      await h.timed(() => h.client.downgrade('validate', target));
-      const cv = await h.timed(() => h.client.downgrade('enable', target));
-      log.info(`Enabled the downgrade of the cluster to ${target} (cluster version ${cv})`);
-    } else log.info(`The downgrade to ${target} is enabled already`);
+    if (d === 'enable') await enableDowngrade(h, target, log);
+    else log.info(`The downgrade to ${target} is enabled already`);
     const want = `${target}.0`;
     const url = plan.member.urls.localClient;
     const deadline = Date.now() + plan.healthTimeoutMs;
@@ -249,7 +240,7 @@ const walSnapshot: Phase = phase<{ running: string | null; installed: string | u
   async observe(ctx) {
     const h = await ctx.cluster();
     const running = await httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
-    return { running, installed: await installedVersion(ctx.plan.install.binaries.etcd), done: ctx.record.facts?.upgrade?.raftSnapshot === true };
+    return { running, installed: await installedVersion(ctx.host, ctx.plan.install.binaries.etcd), done: ctx.record.facts?.upgrade?.raftSnapshot === true };
   },
   decide(plan, w) {
     if (minorOf(plan.release.version) !== '3.7') return 'not an upgrade to 3.7';
@@ -259,6 +250,7 @@ const walSnapshot: Phase = phase<{ running: string | null; installed: string | u
     if (on36(w.running) || (!w.running && on36(w.installed))) return 'run';
     return `the member runs etcd ${w.running ?? w.installed ?? 'unknown'}`;
   },
+  dryRun: (ctx, d) => (d === 'run' ? [`restart ${ctx.plan.service.unitName} once on etcd 3.6 with ETCD_SNAPSHOT_COUNT=1 and wait for a new raft snapshot`] : [`nothing: ${d}`]),
   async act(ctx, d) {
     const { plan, host, log } = ctx;
     if (d !== 'run') {
@@ -298,6 +290,7 @@ const install: Phase = { ...installPhase, short: 'Switch the binaries in the ins
 const restart: Phase = phase<string | null, 'restart' | 'keep'>({
   name: 'restart',
   short: 'Restart etcd on the new binary (the member does not serve from the stop until it is healthy again)',
+  commits: 'the member runs the target version: a failure after this is finished by running upgrade apply again',
   async observe(ctx) {
     const h = await ctx.cluster();
     return httpVersion(ctx.plan.member.urls.localClient, h.tls, { timeoutMs: 2000 }).then((v) => v.server, () => null);
@@ -351,6 +344,7 @@ async function waitCaughtUp(ctx: RunContext): Promise<void> {
 const health: Phase = phase<undefined, undefined>({
   name: 'health',
   short: 'Wait until the member serves, has caught up with the leader and reports the target version',
+  dryRun: (ctx) => [`wait until ${ctx.plan.member.name} serves, has caught up with the leader and reports etcd ${ctx.plan.release.version}`],
   async act(ctx) {
     const { plan, log } = ctx;
     const h = await ctx.cluster();
@@ -385,6 +379,7 @@ async function reportClusterVersion(ctx: RunContext): Promise<void> {
 const recordPhase: Phase = phase<undefined, undefined>({
   name: 'record',
   short: 'Record the new version in the host record and report the cluster version',
+  dryRun: (ctx) => [`record etcd ${ctx.plan.release.version} in ${PATHS.recordFile} and report the cluster version`],
   async act(ctx) {
     await recordFacts(ctx, { endUpgrade: true });
     await reportClusterVersion(ctx);
@@ -392,3 +387,26 @@ const recordPhase: Phase = phase<undefined, undefined>({
 });
 
 export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, downgrade, leadership, walSnapshot, configure, install, restart, health, recordPhase];
+
+// ------------------------------------------------------------------ cancel
+
+const cancel: Phase = phase<{ target: string } | undefined, 'cancel' | 'nothing'>({
+  name: 'cancel',
+  short: "Cancel the downgrade in progress through etcd's downgrade API (nothing when none is)",
+  async observe(ctx) {
+    const st = await (await ctx.cluster()).status({ refresh: true });
+    return st.downgrade ? { target: st.downgrade.targetVersion } : undefined;
+  },
+  decide: (_plan, w) => (w ? 'cancel' : 'nothing'),
+  async act(ctx, d) {
+    if (d === 'nothing') {
+      ctx.log.info('No downgrade is in progress: nothing to cancel');
+      return;
+    }
+    const h = await ctx.cluster();
+    const st = await h.status();
+    await cancelDowngrade(h, st.downgrade?.targetVersion ?? 'its target', ctx.log);
+  },
+});
+
+export const UPGRADE_CANCEL_PHASES: readonly Phase[] = [cancel];

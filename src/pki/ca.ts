@@ -2,6 +2,7 @@
 import type { KeyObject } from 'node:crypto';
 import * as x509 from './x509.js';
 import { describe, EtcdadmError } from '../errors.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { certFactsOf, keyIdentifier, loadNodeCertificate, signCertificate, subjectName } from './cert.js';
 import type { CertFacts } from './inspect.js';
@@ -12,9 +13,9 @@ import type { LoadedCA, PkiSpec } from './types.js';
 
 export const CA_COMMON_NAME = 'etcd-ca';
 
-export async function ensureCA(spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<LoadedCA> {
+export async function ensureCA(host: Host, spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<LoadedCA> {
   validateSpec(spec);
-  const prepared = await prepareCA(spec, log, opts);
+  const prepared = await prepareCA(host, spec, log, opts);
   await prepared.commit();
   return prepared.ca;
 }
@@ -29,10 +30,10 @@ export interface PreparedCA {
  * The CA in memory without writing it yet, so that ensurePki can sign the leaves while the CA's files are being
  * written (leaf files are only written after the CA's).
  */
-export async function prepareCA(spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<PreparedCA> {
+export async function prepareCA(host: Host, spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<PreparedCA> {
   const dir = spec.certsDir;
   const paths = pairPaths(dir, 'ca');
-  const [certPem, keyPem] = await Promise.all([readPem(paths.certPath), readPem(paths.keyPath)]);
+  const [certPem, keyPem] = await Promise.all([readPem(host, paths.certPath), readPem(host, paths.keyPath)]);
   const copyHint =
     `Copy ca.crt and ca.key from an existing member into ${dir} on this host ` +
     `(e.g. on that member: rsync -avR ${dir}/ca.* <this host>:/) and run the command again`;
@@ -41,11 +42,11 @@ export async function prepareCA(spec: PkiSpec, log: Logger, opts: { allowCreate:
     if (!opts.allowCreate) {
       throw new EtcdadmError(`no CA found: ${paths.certPath} and ${paths.keyPath} do not exist`, { hint: copyHint });
     }
-    const [made] = await Promise.all([makeCA(spec), ensureCertsDir(dir)]);
+    const [made] = await Promise.all([makeCA(spec), ensureCertsDir(host, dir)]);
     return {
       ca: made.ca,
       async commit() {
-        await writePair(paths, made.keyPem, made.ca.certPem);
+        await writePair(host, paths, made.keyPem, made.ca.certPem);
         log.info('Generated ca certificate and key.');
         log.debug(`ca certificate fingerprint is ${made.ca.fingerprint}`);
       },
@@ -58,11 +59,11 @@ export async function prepareCA(spec: PkiSpec, log: Logger, opts: { allowCreate:
     });
   }
 
-  const [ca] = await Promise.all([loadCA(spec, certPem, keyPem), ensureCertsDir(dir)]);
+  const [ca] = await Promise.all([loadCA(spec, certPem, keyPem), ensureCertsDir(host, dir)]);
   return {
     ca,
     async commit() {
-      await tightenKeyMode(paths.keyPath, log);
+      await tightenKeyMode(host, paths.keyPath, log);
       log.info('Using the existing "ca" certificate and key.');
       log.debug(`ca certificate fingerprint is ${ca.fingerprint}`);
       const now = spec.now ?? new Date();
@@ -134,9 +135,9 @@ export async function loadCA(spec: PkiSpec, certPem: string, keyPem: string): Pr
 }
 
 /** Make a new self-signed CA and write it (key first). The directory must exist. */
-export async function createCA(spec: PkiSpec): Promise<LoadedCA> {
+export async function createCA(host: Host, spec: PkiSpec): Promise<LoadedCA> {
   const made = await makeCA(spec);
-  await writePair(pairPaths(spec.certsDir, 'ca'), made.keyPem, made.ca.certPem);
+  await writePair(host, pairPaths(spec.certsDir, 'ca'), made.keyPem, made.ca.certPem);
   return made.ca;
 }
 

@@ -4,6 +4,7 @@
  * (e.g. `log.withPhase('certs')`).
  */
 import { EtcdadmError, describe } from '../errors.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { prepareCA } from './ca.js';
 import { planLeaves, runLeaves } from './leaf.js';
@@ -26,16 +27,16 @@ export { LEAF_NAMES, pairPaths, pkiFiles } from './store.js';
 export type { LeafName, PairPaths, PkiFiles } from './store.js';
 
 /** The CA (created when absent and allowCreate), then the four leaves. The CA's outcome comes first. */
-export async function ensurePki(spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<PkiOutcome[]> {
+export async function ensurePki(host: Host, spec: PkiSpec, log: Logger, opts: { allowCreate: boolean }): Promise<PkiOutcome[]> {
   validateSpec(spec);
   try {
     // Read the leaves' files (and start their keys when new ones are needed) while the CA is loaded or made; sign the
     // leaves while the CA's files are written; write the leaves after the CA.
-    const plans = planLeaves(spec);
-    const { ca, commit } = await prepareCA(spec, log, opts);
+    const plans = planLeaves(host, spec);
+    const { ca, commit } = await prepareCA(host, spec, log, opts);
     const caWritten = commit();
     caWritten.catch(() => undefined); // runLeaves awaits it
-    const leaves = await runLeaves(spec, plans, ca, caWritten, log);
+    const leaves = await runLeaves(host, spec, plans, ca, caWritten, log);
     return [{ file: pairPaths(spec.certsDir, 'ca').certPath, action: ca.action }, ...leaves];
   } catch (err) {
     if (err instanceof EtcdadmError) throw err;

@@ -5,6 +5,7 @@
  */
 import type { KeyObject, X509Certificate as NodeX509Certificate } from 'node:crypto';
 import { describe, EtcdadmError } from '../errors.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { CLOCK_SKEW_MS, DAY_MS, validateSpec } from './spec.js';
 import { certFactsOf, loadNodeCertificate, normalizeSans, signCertificate, subjectName, verifySignedByNode } from './cert.js';
@@ -175,9 +176,9 @@ export interface LeafPlan {
   key?: Promise<GeneratedKey>;
 }
 
-export async function planLeaf(name: LeafName, req: LeafRequest, spec: PkiSpec): Promise<LeafPlan> {
+export async function planLeaf(host: Host, name: LeafName, req: LeafRequest, spec: PkiSpec): Promise<LeafPlan> {
   const paths = pairPaths(spec.certsDir, name);
-  const [certPem, keyPem] = await Promise.all([readPem(paths.certPath), readPem(paths.keyPath)]);
+  const [certPem, keyPem] = await Promise.all([readPem(host, paths.certPath), readPem(host, paths.keyPath)]);
   const plan: LeafPlan = { name, req, paths, certPem, keyPem };
   if (certPem === undefined || keyPem === undefined) {
     // start on the key now: it does not depend on the CA (RSA keys take long; this overlaps them with the CA's)
@@ -218,9 +219,9 @@ async function prepareLeaf(plan: LeafPlan, spec: PkiSpec, ca: LoadedCA): Promise
   return { plan, outcome, issued };
 }
 
-async function commitLeaf(p: PreparedLeaf, log: Logger): Promise<void> {
-  if (p.issued) await writePair(p.plan.paths, p.issued.keyPem, p.issued.certPem);
-  else await tightenKeyMode(p.plan.paths.keyPath, log);
+async function commitLeaf(host: Host, p: PreparedLeaf, log: Logger): Promise<void> {
+  if (p.issued) await writePair(host, p.plan.paths, p.issued.keyPem, p.issued.certPem);
+  else await tightenKeyMode(host, p.plan.paths.keyPath, log);
 }
 
 function logLeaf(p: PreparedLeaf, log: Logger): void {
@@ -244,6 +245,7 @@ function logLeaf(p: PreparedLeaf, log: Logger): void {
  * resolves (so a leaf never lands on disk before its CA). Logs in a fixed order at the end.
  */
 export async function runLeaves(
+  host: Host,
   spec: PkiSpec,
   plans: Promise<LeafPlan>[],
   ca: LoadedCA,
@@ -254,7 +256,7 @@ export async function runLeaves(
     plans.map(async (planP) => {
       const prepared = await prepareLeaf(await planP, spec, ca);
       await caWritten;
-      await commitLeaf(prepared, log);
+      await commitLeaf(host, prepared, log);
       return prepared;
     }),
   );
@@ -277,18 +279,18 @@ export async function runLeaves(
 }
 
 /** Plans for the four leaves; their promises never reject unobserved. */
-export function planLeaves(spec: PkiSpec): Promise<LeafPlan>[] {
+export function planLeaves(host: Host, spec: PkiSpec): Promise<LeafPlan>[] {
   const reqs = leafRequests(spec);
   return LEAF_NAMES.map((n) => {
-    const p = planLeaf(n, reqs[n], spec);
+    const p = planLeaf(host, n, reqs[n], spec);
     p.catch(() => undefined);
     return p;
   });
 }
 
-export async function ensureLeafCerts(spec: PkiSpec, ca: LoadedCA, log: Logger): Promise<PkiOutcome[]> {
+export async function ensureLeafCerts(host: Host, spec: PkiSpec, ca: LoadedCA, log: Logger): Promise<PkiOutcome[]> {
   validateSpec(spec);
-  const dirReady = ensureCertsDir(spec.certsDir);
+  const dirReady = ensureCertsDir(host, spec.certsDir);
   dirReady.catch(() => undefined);
-  return runLeaves(spec, planLeaves(spec), ca, dirReady, log);
+  return runLeaves(host, spec, planLeaves(host, spec), ca, dirReady, log);
 }

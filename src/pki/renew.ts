@@ -10,9 +10,9 @@
  * before the CA does.
  */
 import type { X509Certificate as NodeX509Certificate } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import * as x509 from './x509.js';
 import { describe, EtcdadmError } from '../errors.js';
+import type { Host } from '../host/host.js';
 import { parseDuration } from '../util/duration.js';
 import { ipToBytes } from './ip.js';
 import { loadCA } from './ca.js';
@@ -71,6 +71,8 @@ export interface LeafRenewal {
 }
 
 export interface RenewalInput {
+  /** Where the certs dir is. */
+  host: Host;
   certsDir: string;
   names: readonly LeafName[];
   /** --validity as given (undefined: defaultDays). */
@@ -99,12 +101,12 @@ export interface FoundLeaf {
 }
 
 /** The CA of a certs dir, checked: the dir, both files, the key matching; a bundle host (no ca.key) is told where to go. */
-export async function loadRenewingCA(certsDir: string, noCaKeyHint: string | undefined, now: Date): Promise<LoadedCA> {
-  const st = await stat(certsDir).catch(() => undefined);
-  if (!st?.isDirectory())
+export async function loadRenewingCA(host: Host, certsDir: string, noCaKeyHint: string | undefined, now: Date): Promise<LoadedCA> {
+  const st = await host.stat((await host.realpath(certsDir)) ?? certsDir);
+  if (st?.kind !== 'dir')
     throw new EtcdadmError(`there is no certificates directory ${certsDir}`, { hint: 'run this on a member host set up by etcdadm init or join, or pass --certs-dir', exitCode: 2 });
   const paths = pairPaths(certsDir, 'ca');
-  const [certPem, keyPem] = await Promise.all([readPem(paths.certPath), readPem(paths.keyPath)]);
+  const [certPem, keyPem] = await Promise.all([readPem(host, paths.certPath), readPem(host, paths.keyPath)]);
   if (certPem === undefined)
     throw new EtcdadmError(`there is no CA certificate ${paths.certPath}`, { hint: `copy ca.crt and ca.key from a member into ${certsDir}`, exitCode: 2 });
   if (keyPem === undefined)
@@ -130,12 +132,12 @@ export async function checkRenewal(input: RenewalInput): Promise<CheckedRenewal>
   const now = input.now ?? new Date();
   const ca = input.signer
     ? await loadCA({ certsDir: input.certsDir, now } as Parameters<typeof loadCA>[0], input.signer.certPem, input.signer.keyPem)
-    : await loadRenewingCA(input.certsDir, input.noCaKeyHint, now);
+    : await loadRenewingCA(input.host, input.certsDir, input.noCaKeyHint, now);
   const accepted = (input.signer?.accept ?? []).map((pem) => loadNodeCertificate(pem));
   const found: FoundLeaf[] = await Promise.all(
     LEAF_NAMES.map(async (name) => {
       const paths = pairPaths(input.certsDir, name);
-      return { name, paths, certPem: await readPem(paths.certPath) };
+      return { name, paths, certPem: await readPem(input.host, paths.certPath) };
     }),
   );
   // ca.crt must be the CA of what is here: every present leaf, renewed or not

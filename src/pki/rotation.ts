@@ -14,7 +14,7 @@
  * new, the old one signs) → issued (the new one signs, the old one is still trusted) → none again after finish.
  */
 import { X509Certificate } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import type { Host } from '../host/host.js';
 import { join } from 'node:path';
 import { loadCA } from './ca.js';
 import { issueCertificate } from './leaf.js';
@@ -78,7 +78,7 @@ export function caLabel(pem: string): string {
 }
 
 /** A client certificate (in memory, 10 minutes) of each CA whose key this host holds: ca, ca-new, ca-old. */
-export async function caClientIdentities(certsDir: string, request: LeafRequest): Promise<{ ca: string; cert: string; key: string }[]> {
+export async function caClientIdentities(host: Host, certsDir: string, request: LeafRequest): Promise<{ ca: string; cert: string; key: string }[]> {
   const p = rotationPaths(certsDir);
   const pairs: [string, string][] = [
     [p.trust, p.key],
@@ -87,7 +87,7 @@ export async function caClientIdentities(certsDir: string, request: LeafRequest)
   ];
   const out: { ca: string; cert: string; key: string }[] = [];
   for (const [certPath, keyPath] of pairs) {
-    const [certPem, keyPem] = await Promise.all([readFile(certPath, 'utf8').catch(() => undefined), readFile(keyPath, 'utf8').catch(() => undefined)]);
+    const [certPem, keyPem] = await Promise.all([host.read(certPath).catch(() => undefined), host.read(keyPath).catch(() => undefined)]);
     if (!certPem || !keyPem) continue;
     try {
       const signer = await loadCA({ certsDir, now: new Date() } as Parameters<typeof loadCA>[0], certPem, keyPem);

@@ -1,8 +1,7 @@
 /** Where the PKI lives on disk (etcdadm's file names) and how its files are read and written. */
-import { chmod, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, EtcdadmError } from '../errors.js';
-import { ensureDir, ensurePrivateDir, readIfExists, writeFileAtomic } from '../host/files.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 
 export type LeafName = 'server' | 'peer' | 'etcdctl-etcd-client' | 'apiserver-etcd-client';
@@ -32,18 +31,20 @@ export function pkiFiles(certsDir: string): PkiFiles {
 }
 
 /** The certificates directory with mode 0700; missing parents are made 0755 (not 0700: /etc/etcd holds more). */
-export async function ensureCertsDir(dir: string): Promise<void> {
+export async function ensureCertsDir(host: Host, dir: string): Promise<void> {
   try {
-    await ensureDir(dirname(dir), 0o755);
-    await ensurePrivateDir(dir, CERTS_DIR_MODE);
+    await host.mkdir(dirname(dir), 0o755);
+    const made = await host.mkdir(dir, CERTS_DIR_MODE);
+    const st = await host.stat(dir);
+    if (!made && st && st.kind === 'dir' && st.mode !== CERTS_DIR_MODE) await host.chmod(dir, CERTS_DIR_MODE);
   } catch (err) {
     throw new EtcdadmError(`cannot create ${dir}: ${describe(err)}`, { cause: err });
   }
 }
 
-export async function readPem(path: string): Promise<string | undefined> {
+export async function readPem(host: Host, path: string): Promise<string | undefined> {
   try {
-    return await readIfExists(path);
+    return await host.read(path);
   } catch (err) {
     throw new EtcdadmError(`cannot read ${path}: ${describe(err)}`, {
       cause: err,
@@ -53,13 +54,13 @@ export async function readPem(path: string): Promise<string | undefined> {
 }
 
 /** Write the key (0600) and then the certificate (0644), so a certificate never exists without its key. */
-export async function writePair(paths: PairPaths, keyPem: string, certPem: string): Promise<void> {
+export async function writePair(host: Host, paths: PairPaths, keyPem: string, certPem: string): Promise<void> {
   for (const [path, data, mode] of [
     [paths.keyPath, keyPem, KEY_MODE],
     [paths.certPath, certPem, CERT_MODE],
   ] as const) {
     try {
-      await writeFileAtomic(path, data, { mode, dirMode: CERTS_DIR_MODE });
+      await host.write(path, data, { mode, dirMode: CERTS_DIR_MODE });
     } catch (err) {
       throw new EtcdadmError(`cannot write ${path}: ${describe(err)}`, { cause: err });
     }
@@ -67,11 +68,11 @@ export async function writePair(paths: PairPaths, keyPem: string, certPem: strin
 }
 
 /** An existing private key readable by group or others is narrowed to 0600 (with a warning). */
-export async function tightenKeyMode(path: string, log: Logger): Promise<void> {
+export async function tightenKeyMode(host: Host, path: string, log: Logger): Promise<void> {
   try {
-    const st = await stat(path);
-    if ((st.mode & 0o077) === 0) return;
-    await chmod(path, KEY_MODE);
+    const st = await host.stat(path);
+    if (!st || (st.mode & 0o077) === 0) return;
+    await host.chmod(path, KEY_MODE);
     log.warn(`Tightened the permissions of ${path} from ${(st.mode & 0o777).toString(8).padStart(4, '0')} to 0600.`);
   } catch (err) {
     throw new EtcdadmError(`cannot set the permissions of ${path}: ${describe(err)}`, { cause: err });

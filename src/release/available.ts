@@ -3,12 +3,13 @@
  * HTTP mirror (`<a href="v3.6.16/">`), the directories of a file:// mirror. Used to propose upgrade targets; whether
  * one given version is offered is checked by fetching its SHA256SUMS (works for every kind of URL).
  */
-import { readdir } from 'node:fs/promises';
 import { DEFAULTS } from '../config/defaults.js';
 import { compareVersions, parseVersion } from '../config/version.js';
 import { describe } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { fileURLToPath } from 'node:url';
 import { fetchText } from './fetch.js';
-import { releaseUrls } from './spec.js';
+import { releaseBase, releaseUrls } from './spec.js';
 
 export type Offered = { versions: string[] } | { unavailable: string };
 
@@ -29,16 +30,16 @@ export function listingNames(html: string): string[] {
   return [...html.matchAll(/href="([^"?#]+)"/g)].map((m) => decodeURIComponent(m[1]!).replace(/^\.\//, ''));
 }
 
-export async function offeredVersions(releaseUrl: string, connectTimeoutMs: number): Promise<Offered> {
+export async function offeredVersions(host: Host, releaseUrl: string, connectTimeoutMs: number): Promise<Offered> {
   try {
-    if (releaseUrl.startsWith('file://')) return { versions: versionsIn(await readdir(new URL(releaseUrl))) };
-    if (releaseUrl.replace(/\/$/, '') === DEFAULTS.releaseUrl) {
-      const text = await fetchText(GITHUB_RELEASES, connectTimeoutMs, 8 << 20);
+    if (releaseUrl.startsWith('file://')) return { versions: versionsIn((await host.list(fileURLToPath(new URL(releaseUrl)))) ?? []) };
+    if (releaseBase(releaseUrl) === releaseBase(DEFAULTS.releaseUrl)) {
+      const text = await fetchText(host, GITHUB_RELEASES, connectTimeoutMs, 8 << 20);
       if (text === undefined) return { unavailable: `${GITHUB_RELEASES} answered 404` };
       const releases = JSON.parse(text) as { tag_name?: string; prerelease?: boolean }[];
       return { versions: versionsIn(releases.filter((r) => !r.prerelease).map((r) => r.tag_name ?? '')) };
     }
-    const text = await fetchText(`${releaseUrl.replace(/\/$/, '')}/`, connectTimeoutMs, 8 << 20);
+    const text = await fetchText(host, `${releaseBase(releaseUrl)}/`, connectTimeoutMs, 8 << 20);
     if (text === undefined) return { unavailable: `${releaseUrl}/ has no directory listing` };
     return { versions: versionsIn(listingNames(text)) };
   } catch (err) {
@@ -47,6 +48,6 @@ export async function offeredVersions(releaseUrl: string, connectTimeoutMs: numb
 }
 
 /** Whether `releaseUrl` has etcd `version` (its SHA256SUMS is there). */
-export async function offersVersion(releaseUrl: string, version: string, connectTimeoutMs: number): Promise<boolean> {
-  return (await fetchText(releaseUrls({ version, releaseUrl }).sums, connectTimeoutMs)) !== undefined;
+export async function offersVersion(host: Host, releaseUrl: string, version: string, connectTimeoutMs: number): Promise<boolean> {
+  return (await fetchText(host, releaseUrls({ version, releaseUrl }).sums, connectTimeoutMs)) !== undefined;
 }

@@ -3,13 +3,11 @@
  * Cache layout: <cacheDir>/v<version>/<archiveName> and <cacheDir>/v<version>/SHA256SUMS. An archive lands in the
  * cache only after it matched (downloaded to a temp file in the same directory, hashed while streaming, renamed).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { rename } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EtcdadmError, describe } from '../errors.js';
-import { ensureDir, exists, readIfExists, removeFile, writeFileAtomic } from '../host/files.js';
+import type { FileWriter, Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { displayUrl, fetchText, openUrl } from './fetch.js';
 import { cacheVersionDir, releaseUrls, validateVersion, type ReleaseSpec } from './spec.js';
@@ -29,7 +27,7 @@ export function cachedArchivePath(spec: Pick<ReleaseSpec, 'version' | 'releaseUr
   return join(cacheVersionDir(spec.cacheDir, spec.version), releaseUrls(spec).archiveName);
 }
 
-export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<DownloadResult> {
+export async function downloadRelease(host: Host, spec: ReleaseSpec, log: Logger): Promise<DownloadResult> {
   const version = validateVersion(spec.version);
   const urls = releaseUrls({ ...spec, version });
   const name = urls.archiveName;
@@ -40,17 +38,17 @@ export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<D
   // The release's SHA256SUMS text: null = not fetched yet, undefined = the release has none.
   let remoteSums: string | undefined | null = null;
 
-  if (await exists(archivePath)) {
-    const cachedSums = await readIfExists(sumsPath);
+  if (await host.exists(archivePath)) {
+    const cachedSums = await host.read(sumsPath);
     let expected = cachedSums === undefined ? undefined : expectedSha256(cachedSums, name, sumsPath);
     if (expected === undefined && !spec.skipHashCheck) {
       // Cached without checksums (an earlier unverified download): verify it against the release's SHA256SUMS now.
-      remoteSums = await fetchText(urls.sums, spec.connectTimeoutMs);
+      remoteSums = await fetchText(host, urls.sums, spec.connectTimeoutMs);
       expected = remoteSums === undefined ? undefined : expectedSha256(remoteSums, name, displayUrl(urls.sums));
     }
-    const actual = await sha256File(archivePath);
+    const actual = await sha256File(host, archivePath);
     if (expected !== undefined && actual === expected) {
-      if (remoteSums) await writeFileAtomic(sumsPath, remoteSums);
+      if (remoteSums) await host.write(sumsPath, remoteSums);
       log.info(`Using the cached etcd v${version} archive`, { path: archivePath });
       log.info(`Verified SHA-256 of ${name}`, { sha256: actual });
       return { archivePath, sha256: actual, fromCache: true };
@@ -62,16 +60,16 @@ export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<D
     }
     if (expected !== undefined) {
       log.warn(`The cached ${name} does not match its SHA-256; downloading it again`, { expected, actual });
-      await removeFile(archivePath);
+      await host.remove(archivePath);
     }
     // else: no checksum anywhere and no opt-out; the download below fails with the right message.
   }
 
-  await ensureDir(dir);
-  const sumsText = remoteSums === null ? await fetchText(urls.sums, spec.connectTimeoutMs) : remoteSums;
+  await host.mkdir(dir, 0o755);
+  const sumsText = remoteSums === null ? await fetchText(host, urls.sums, spec.connectTimeoutMs) : remoteSums;
   const expected = sumsText === undefined ? undefined : expectedSha256(sumsText, name, displayUrl(urls.sums));
 
-  const source = await openUrl(urls.archive, spec.connectTimeoutMs);
+  const source = await openUrl(host, urls.archive, spec.connectTimeoutMs);
   if (!source) {
     throw new EtcdadmError(`etcd v${version} not found at ${displayUrl(urls.archive)}`, {
       hint: 'Check --version (an existing etcd release, like 3.5.30) and --release-url',
@@ -92,11 +90,17 @@ export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<D
   }
 
   log.info(`Downloading etcd v${version} from ${displayUrl(urls.archive)}`);
-  const tmp = join(dir, `.${name}.${randomBytes(6).toString('hex')}.part`);
   const hash = createHash('sha256');
   const progress = log.progress(`Downloading ${name}`);
   let done = 0;
+  let writer: FileWriter | undefined;
+  const fail = async (err: unknown, what: () => EtcdadmError): Promise<never> => {
+    await source.cancel();
+    await writer?.abort();
+    throw err instanceof EtcdadmError ? err : what();
+  };
   try {
+    writer = await host.writeStream(archivePath, { mode: 0o644 });
     await pipeline(
       source.body,
       async function* (chunks: AsyncIterable<Uint8Array>) {
@@ -107,21 +111,18 @@ export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<D
           yield chunk;
         }
       },
-      createWriteStream(tmp, { flags: 'wx', mode: 0o644 }),
+      writer.sink,
     );
   } catch (err) {
-    await source.cancel();
-    await removeFile(tmp).catch(() => undefined);
-    if (err instanceof EtcdadmError) throw err;
-    throw new EtcdadmError(`Cannot save ${displayUrl(urls.archive)} to ${tmp}: ${describe(err)}`, {
+    progress.done();
+    await fail(err, () => new EtcdadmError(`Cannot save ${displayUrl(urls.archive)} to ${writer?.tempPath ?? dir}: ${describe(err)}`, {
       hint: `Check free space and permissions of the cache directory ${spec.cacheDir}`,
       cause: err,
-    });
-  } finally {
-    progress.done();
+    }));
   }
+  progress.done();
   if (source.size !== undefined && done !== source.size) {
-    await removeFile(tmp).catch(() => undefined);
+    await writer!.abort();
     throw new EtcdadmError(
       `Download of ${displayUrl(urls.archive)} is incomplete: got ${done} of ${source.size} bytes`,
       { hint: 'Try again; check the network and --release-url' },
@@ -129,17 +130,17 @@ export async function downloadRelease(spec: ReleaseSpec, log: Logger): Promise<D
   }
   const actual = hash.digest('hex');
   if (expected !== undefined && actual !== expected) {
-    await removeFile(tmp).catch(() => undefined);
+    await writer!.abort();
     throw new EtcdadmError(`SHA-256 mismatch for ${name}: expected ${expected}, got ${actual}`, {
       hint: `The download is corrupt or was tampered with and has been deleted; check --release-url and try again`,
     });
   }
   try {
-    if (sumsText === undefined) await removeFile(sumsPath);
-    else await writeFileAtomic(sumsPath, sumsText);
-    await rename(tmp, archivePath);
+    if (sumsText === undefined) await host.remove(sumsPath);
+    else await host.write(sumsPath, sumsText);
+    await writer!.commit();
   } catch (err) {
-    await removeFile(tmp).catch(() => undefined);
+    await writer!.abort();
     throw new EtcdadmError(`Cannot store ${name} in the cache ${dir}: ${describe(err)}`, {
       hint: 'Check free space and permissions of the cache directory',
       cause: err,

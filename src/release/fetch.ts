@@ -2,10 +2,9 @@
  * Reading release files from http(s):// (Node's built-in fetch) or file:// URLs, with failures turned into one-line
  * EtcdadmErrors that name the URL and the cause.
  */
-import { createReadStream } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { EtcdadmError, describe } from '../errors.js';
+import type { Host } from '../host/host.js';
 
 /** A body being received. `size` is the announced length, when known. */
 export interface OpenedUrl {
@@ -72,8 +71,8 @@ function filePath(url: string): string {
  * not arrived within `connectTimeoutMs`. The body may then take as long as it needs, as long as data keeps coming
  * (a body silent for BODY_STALL_TIMEOUT_MS is abandoned).
  */
-export async function openUrl(url: string, connectTimeoutMs: number): Promise<OpenedUrl | undefined> {
-  if (isFileUrl(url)) return openFile(url);
+export async function openUrl(host: Host, url: string, connectTimeoutMs: number): Promise<OpenedUrl | undefined> {
+  if (isFileUrl(url)) return openFile(host, url);
   const ctl = new AbortController();
   // Connect timeout: abort if the response headers have not arrived within connectTimeoutMs.
   const timer = setTimeout(() => ctl.abort(new HeadersTimeout(connectTimeoutMs)), connectTimeoutMs);
@@ -134,21 +133,25 @@ export async function openUrl(url: string, connectTimeoutMs: number): Promise<Op
   };
 }
 
-async function openFile(url: string): Promise<OpenedUrl | undefined> {
+async function openFile(host: Host, url: string): Promise<OpenedUrl | undefined> {
   const path = filePath(url);
   let size: number;
   try {
-    const st = await stat(path);
-    if (!st.isFile()) throw Object.assign(new Error(`${path} is not a file`), { code: 'EISDIR' });
+    const real = await host.realpath(path);
+    const st = real ? await host.stat(real) : undefined;
+    if (!st) return undefined;
+    if (st.kind !== 'file') throw Object.assign(new Error(`${path} is not a file`), { code: 'EISDIR' });
     size = st.size;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new EtcdadmError(`Cannot read ${path}: ${describe(err)}`, { hint: 'Check --release-url', cause: err });
   }
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  let cancelled = false;
   async function* chunks(): AsyncGenerator<Uint8Array> {
     try {
-      for await (const c of stream) yield c as Buffer;
+      for await (const c of host.readStream(path)) {
+        if (cancelled) return;
+        yield c;
+      }
     } catch (err) {
       throw new EtcdadmError(`Cannot read ${path}: ${describe(err)}`, { hint: 'Check --release-url', cause: err });
     }
@@ -156,22 +159,21 @@ async function openFile(url: string): Promise<OpenedUrl | undefined> {
   return {
     body: chunks(),
     size,
-    cancel: async () => void stream.destroy(),
+    cancel: async () => void (cancelled = true),
   };
 }
 
 /** The text at `url` (at most `maxBytes`), or undefined on 404 / a missing file. */
-export async function fetchText(url: string, connectTimeoutMs: number, maxBytes = 1 << 20): Promise<string | undefined> {
+export async function fetchText(host: Host, url: string, connectTimeoutMs: number, maxBytes = 1 << 20): Promise<string | undefined> {
   if (isFileUrl(url)) {
     const path = filePath(url);
     try {
-      return await readFile(path, 'utf8');
+      return await host.read(path);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw new EtcdadmError(`Cannot read ${path}: ${describe(err)}`, { hint: 'Check --release-url', cause: err });
     }
   }
-  const opened = await openUrl(url, connectTimeoutMs);
+  const opened = await openUrl(host, url, connectTimeoutMs);
   if (!opened) return undefined;
   const parts: Uint8Array[] = [];
   let total = 0;

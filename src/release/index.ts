@@ -22,4 +22,4 @@ export {
 export { expectedSha256, parseSha256Sums, sha256File, type SumEntry } from './sums.js';
 export { cachedArchivePath, downloadRelease, type DownloadResult } from './download.js';
 export { installRelease, installedVersion, type InstallResult } from './install.js';
-export { installState, restoreInstall, uninstallRelease, type InstallState } from './uninstall.js';
+export { uninstallRelease } from './uninstall.js';

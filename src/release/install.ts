@@ -10,16 +10,9 @@
  *      check. Until the switch the previous version stays fully in place.
  * Older version dirs are kept (they are what a rollback switches back to).
  */
-import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { chmod, lstat, mkdtemp, readdir, readlink, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import { basename, join, posix, resolve } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import * as tar from 'tar';
 import { EtcdadmError, describe } from '../errors.js';
-import { ensureDir, fsyncDir } from '../host/files.js';
+import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { etcdBinaryPaths, validateVersion, versionDirPath, type ReleaseSpec } from './spec.js';
 
@@ -37,6 +30,7 @@ const BINARIES = ['etcd', 'etcdctl', 'etcdutl'] as const;
 const STALE_MS = 60 * 60 * 1000;
 
 export async function installRelease(
+  host: Host,
   spec: Pick<ReleaseSpec, 'version' | 'installDir'>,
   archivePath: string,
   log: Logger,
@@ -46,48 +40,48 @@ export async function installRelease(
   const versionDir = versionDirPath(installDir, version);
   const stable = etcdBinaryPaths(installDir);
   try {
-    await ensureDir(installDir);
+    await host.mkdir(installDir, 0o755);
   } catch (err) {
     throw new EtcdadmError(`Cannot create ${installDir}: ${describe(err)}`, {
       hint: 'Check --install-dir and its permissions',
       cause: err,
     });
   }
-  await removeStaleTemps(installDir, log);
+  await removeStaleTemps(host, installDir, log);
 
   let extracted = false;
-  const present = await probeVersion(join(versionDir, 'etcd'));
-  if (present.version === version && (await isFile(join(versionDir, 'etcdctl')))) {
+  const present = await probeVersion(host, join(versionDir, 'etcd'));
+  if (present.version === version && (await isFile(host, join(versionDir, 'etcdctl')))) {
     log.info(`etcd v${version} is already installed in ${versionDir}; skipping extraction`);
   } else {
-    const tmp = await mkdtemp(join(installDir, `.etcd-v${version}.tmp-`));
+    const tmp = await host.mkdtemp(join(installDir, `.etcd-v${version}.tmp-`));
     try {
       const started = performance.now();
-      await extractArchive(archivePath, tmp, installDir);
+      await extractArchive(host, archivePath, tmp, installDir);
       for (const bin of ['etcd', 'etcdctl']) {
-        if (!(await isFile(join(tmp, bin)))) {
+        if (!(await isFile(host, join(tmp, bin)))) {
           throw new EtcdadmError(`${basename(archivePath)} has no ${bin} binary`, {
             hint: 'Is --release-url serving etcd release archives (etcd-vX.Y.Z-linux-ARCH/etcd inside)?',
           });
         }
       }
-      for (const bin of BINARIES) if (await isFile(join(tmp, bin))) await chmod(join(tmp, bin), 0o755);
-      await chmod(tmp, 0o755); // mkdtemp made it 0700
+      for (const bin of BINARIES) if (await isFile(host, join(tmp, bin))) await host.chmod(join(tmp, bin), 0o755);
+      await host.chmod(tmp, 0o755); // mkdtemp made it 0700
       log.debug(`Extracted ${basename(archivePath)}`, { ms: Math.round(performance.now() - started) });
-      await requireVersion(join(tmp, 'etcd'), version, `The etcd binary in ${basename(archivePath)}`);
-      await placeDir(tmp, versionDir, installDir);
+      await requireVersion(host, join(tmp, 'etcd'), version, `The etcd binary in ${basename(archivePath)}`);
+      await placeDir(host, tmp, versionDir, installDir);
     } catch (err) {
-      await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+      await host.removeTree(tmp).catch(() => undefined);
       throw err;
     }
     extracted = true;
   }
 
-  const hasEtcdutl = await isFile(join(versionDir, 'etcdutl'));
-  await switchLinks(installDir, versionDir, hasEtcdutl, log);
+  const hasEtcdutl = await isFile(host, join(versionDir, 'etcdutl'));
+  await switchLinks(host, installDir, versionDir, hasEtcdutl, log);
   // The binary behind the links already reported the right version (in the temp dir, before the switch, or as the
   // installed version dir): check that <installDir>/etcd now resolves to it rather than running it a second time.
-  await requireResolves(stable.etcd, join(versionDir, 'etcd'));
+  await requireResolves(host, stable.etcd, join(versionDir, 'etcd'));
   log.info(`Installed etcd v${version} to ${installDir}`);
   return {
     versionDir,
@@ -97,8 +91,8 @@ export async function installRelease(
 }
 
 /** The version `<etcdBinary> --version` reports ("3.5.30"), or undefined when it is missing or does not run. */
-export async function installedVersion(etcdBinary: string): Promise<string | undefined> {
-  return (await probeVersion(etcdBinary)).version;
+export async function installedVersion(host: Host, etcdBinary: string): Promise<string | undefined> {
+  return (await probeVersion(host, etcdBinary)).version;
 }
 
 interface Probe {
@@ -106,18 +100,20 @@ interface Probe {
   error?: unknown;
 }
 
-async function probeVersion(etcdBinary: string): Promise<Probe> {
-  return new Promise((done) => {
-    execFile(etcdBinary, ['--version'], { timeout: 10_000, maxBuffer: 1 << 16 }, (err, stdout) => {
-      if (err) return done({ error: err });
-      const m = /^etcd Version:\s*v?(\S+)/m.exec(String(stdout));
-      done(m?.[1] ? { version: m[1] } : { error: new Error(`unexpected output ${JSON.stringify(String(stdout).slice(0, 80))}`) });
-    });
-  });
+async function probeVersion(host: Host, etcdBinary: string): Promise<Probe> {
+  if (!(await host.exists(etcdBinary))) return { error: new Error(`${etcdBinary} does not exist`) };
+  try {
+    const r = await host.exec(etcdBinary, ['--version'], { timeoutMs: 10_000 });
+    if (r.code !== 0) return { error: new Error(`exit code ${r.code}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`) };
+    const m = /^etcd Version:\s*v?(\S+)/m.exec(r.stdout);
+    return m?.[1] ? { version: m[1] } : { error: new Error(`unexpected output ${JSON.stringify(r.stdout.slice(0, 80))}`) };
+  } catch (err) {
+    return { error: err };
+  }
 }
 
-async function requireVersion(etcdBinary: string, version: string, what: string): Promise<void> {
-  const probe = await probeVersion(etcdBinary);
+async function requireVersion(host: Host, etcdBinary: string, version: string, what: string): Promise<void> {
+  const probe = await probeVersion(host, etcdBinary);
   if (probe.version === version) return;
   if (probe.version === undefined) {
     throw new EtcdadmError(`Cannot run ${etcdBinary} --version: ${describe(probe.error)}`, {
@@ -130,8 +126,8 @@ async function requireVersion(etcdBinary: string, version: string, what: string)
   });
 }
 
-async function requireResolves(link: string, target: string): Promise<void> {
-  const [got, want] = await Promise.all([realpath(link).catch(() => undefined), realpath(target)]);
+async function requireResolves(host: Host, link: string, target: string): Promise<void> {
+  const [got, want] = await Promise.all([host.realpath(link), host.realpath(target)]);
   if (got !== want) {
     throw new EtcdadmError(`${link} does not resolve to ${target} after the switch`, {
       hint: 'Another process changed the install directory at the same time; run the command again',
@@ -171,23 +167,10 @@ export function unsafeEntry(path: string, type: string, linkpath: string | undef
   }
 }
 
-async function extractArchive(archivePath: string, dest: string, installDir: string): Promise<void> {
-  const refused: string[] = [];
-  const unpack = tar.x({
-    cwd: dest,
-    strip: 1,
-    strict: true, // a truncated or malformed tar stream is an error, not a warning
-    preserveOwner: false,
-    filter: (path, entry) => {
-      const e = entry as tar.ReadEntry;
-      const why = unsafeEntry(path, e.type, e.linkpath);
-      if (why) refused.push(why);
-      return why === undefined;
-    },
-  });
+async function extractArchive(host: Host, archivePath: string, dest: string, installDir: string): Promise<void> {
+  let refused: string[];
   try {
-    // Node's gunzip runs on the thread pool with big chunks: ~3x faster than letting tar inflate synchronously.
-    await pipeline(createReadStream(archivePath, { highWaterMark: 4 << 20 }), createGunzip({ chunkSize: 1 << 20 }), unpack);
+    refused = await host.extract(archivePath, dest, { strip: 1, refuse: (e) => unsafeEntry(e.path, e.type, e.linkpath) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (/^E[A-Z]+$/.test(code) && code !== 'EOF') {
@@ -209,30 +192,29 @@ async function extractArchive(archivePath: string, dest: string, installDir: str
 }
 
 /** Rename `tmp` to `target`; an existing target is renamed aside first and removed after. */
-async function placeDir(tmp: string, target: string, installDir: string): Promise<void> {
+async function placeDir(host: Host, tmp: string, target: string, installDir: string): Promise<void> {
   let aside: string | undefined;
-  if (await lexists(target)) {
-    aside = join(installDir, `.${basename(target)}.old-${randomBytes(6).toString('hex')}`);
-    await rename(target, aside);
+  if (await host.stat(target)) {
+    aside = join(installDir, `.${basename(target)}.old-${Math.random().toString(36).slice(2, 10)}`);
+    await host.rename(target, aside);
   }
   try {
-    await rename(tmp, target);
+    await host.rename(tmp, target);
   } catch (err) {
-    if (aside) await rename(aside, target).catch(() => undefined);
+    if (aside) await host.rename(aside, target).catch(() => undefined);
     throw new EtcdadmError(`Cannot move the extracted release to ${target}: ${describe(err)}`, { cause: err });
   }
-  await fsyncDir(installDir);
-  if (aside) await rm(aside, { recursive: true, force: true });
+  if (aside) await host.removeTree(aside);
 }
 
-async function switchLinks(installDir: string, versionDir: string, hasEtcdutl: boolean, log: Logger): Promise<void> {
+async function switchLinks(host: Host, installDir: string, versionDir: string, hasEtcdutl: boolean, log: Logger): Promise<void> {
   // etcd last: once it points at the new version, so do the tools.
   for (const bin of ['etcdctl', 'etcdutl', 'etcd'] as const) {
     const link = join(installDir, bin);
     if (bin === 'etcdutl' && !hasEtcdutl) {
-      const st = await lstat(link).catch(() => undefined);
-      if (st?.isSymbolicLink()) {
-        await unlink(link);
+      const st = await host.stat(link);
+      if (st?.kind === 'symlink') {
+        await host.remove(link);
         log.info(`Removed ${link}: etcd v${basename(versionDir).replace(/^etcd-v/, '')} has no etcdutl`);
       } else if (st) {
         log.warn(`Leaving ${link} in place: it is not a symlink etcdadm made`);
@@ -240,48 +222,31 @@ async function switchLinks(installDir: string, versionDir: string, hasEtcdutl: b
       continue;
     }
     const target = `${basename(versionDir)}/${bin}`;
-    if ((await readlink(link).catch(() => undefined)) === target) continue;
-    const tmpLink = join(installDir, `.${bin}.${randomBytes(6).toString('hex')}.tmp`);
+    if ((await host.readlink(link)) === target) continue;
     try {
-      await symlink(target, tmpLink);
-      await rename(tmpLink, link);
+      await host.symlink(target, link);
     } catch (err) {
-      await unlink(tmpLink).catch(() => undefined);
       throw new EtcdadmError(`Cannot point ${link} at ${target}: ${describe(err)}`, {
         hint: `Remove or move ${link} (etcdadm manages it as a symlink)`,
         cause: err,
       });
     }
   }
-  await fsyncDir(installDir);
 }
 
 /** Remove temp and aside dirs that interrupted installs left behind (old enough not to belong to a running one). */
-async function removeStaleTemps(installDir: string, log: Logger): Promise<void> {
-  const names = await readdir(installDir).catch(() => [] as string[]);
-  for (const name of names) {
+async function removeStaleTemps(host: Host, installDir: string, log: Logger): Promise<void> {
+  for (const name of (await host.list(installDir)) ?? []) {
     if (!/^\.etcd-v.+\.(tmp|old)-[0-9A-Za-z]+$/.test(name)) continue;
     const path = join(installDir, name);
-    const st = await lstat(path).catch(() => undefined);
+    const st = await host.stat(path);
     if (!st || Date.now() - st.mtimeMs < STALE_MS) continue;
-    await rm(path, { recursive: true, force: true }).catch(() => undefined);
+    await host.removeTree(path).catch(() => undefined);
     log.debug(`Removed ${path} left by an interrupted install`);
   }
 }
 
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-async function lexists(path: string): Promise<boolean> {
-  try {
-    await lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
+async function isFile(host: Host, path: string): Promise<boolean> {
+  const real = await host.realpath(path);
+  return real !== undefined && (await host.stat(real))?.kind === 'file';
 }

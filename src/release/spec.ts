@@ -97,6 +97,11 @@ export interface ReleaseUrls {
   archiveName: string;
 }
 
+/** A release URL without surrounding blanks and trailing slashes: the one spelling every other URL is built from. Pure. */
+export function releaseBase(url: string): string {
+  return url.trim().replace(/\/+$/, '');
+}
+
 /** Where the release archive and its checksums live. Pure (no I/O); trailing slashes of releaseUrl are ignored. */
 export function releaseUrls(spec: Pick<ReleaseSpec, 'version' | 'releaseUrl' | 'arch'>): ReleaseUrls {
   const version = validateVersion(spec.version);
@@ -104,7 +109,7 @@ export function releaseUrls(spec: Pick<ReleaseSpec, 'version' | 'releaseUrl' | '
   if (arch !== 'amd64' && arch !== 'arm64') {
     throw new EtcdadmError(`Unsupported architecture "${String(arch)}"`, { hint: 'Use amd64 or arm64' });
   }
-  const base = spec.releaseUrl.trim().replace(/\/+$/, '');
+  const base = releaseBase(spec.releaseUrl);
   if (releaseUrlProblem(base) !== undefined) {
     throw new EtcdadmError(`Invalid release URL "${spec.releaseUrl}"`, {
       hint: 'Use an http://, https:// or file:// URL of the directory holding the v<version>/ release directories',

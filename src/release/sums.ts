@@ -2,8 +2,8 @@
  * SHA256SUMS files and streaming SHA-256 of files.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { EtcdadmError } from '../errors.js';
+import type { Host } from '../host/host.js';
 
 export interface SumEntry {
   sha256: string;
@@ -46,8 +46,8 @@ export function expectedSha256(sumsText: string, name: string, source = 'SHA256S
 }
 
 /** SHA-256 (hex) of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
+export async function sha256File(host: Host, path: string): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  for await (const chunk of host.readStream(path)) hash.update(chunk);
   return hash.digest('hex');
 }

@@ -15,8 +15,8 @@
  *   AWS_SECRET_ACCESS_KEY=...
  *   AWS_SESSION_TOKEN=...        (optional)
  */
-import { open } from 'node:fs/promises';
 import { EtcdadmError } from '../errors.js';
+import { operatorHost } from '../host/operator.js';
 import type { S3Location } from './location.js';
 
 export interface S3Credentials {
@@ -89,25 +89,28 @@ export async function loadCredentials(loc: Pick<S3Location, 'credentialsFile'>, 
       });
     return c;
   }
-  let fh;
+  const host = operatorHost();
+  const unreadable = (why: string) =>
+    new EtcdadmError(`cannot read the S3 credentials file ${file}: ${why}`, { hint: 'check --s3-credentials-file (run as root)', exitCode: 2 });
+  let real: string | undefined;
   try {
-    fh = await open(file, 'r');
+    real = await host.realpath(file);
   } catch (err) {
-    throw new EtcdadmError(`cannot read the S3 credentials file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
-      hint: 'check --s3-credentials-file (run as root)',
+    throw unreadable((err as NodeJS.ErrnoException).code ?? (err as Error).message);
+  }
+  if (!real) throw unreadable('ENOENT');
+  const st = await host.stat(real);
+  if (st?.kind !== 'file') throw invalid(file, 'not a regular file');
+  if ((st.mode & 0o077) !== 0)
+    throw new EtcdadmError(`the S3 credentials file ${file} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: group or others may read it`, {
+      hint: `make it private (chmod 600 ${file}) and rotate the keys if others could read them`,
       exitCode: 2,
     });
-  }
+  let text: string | undefined;
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw invalid(file, 'not a regular file');
-    if ((st.mode & 0o077) !== 0)
-      throw new EtcdadmError(`the S3 credentials file ${file} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: group or others may read it`, {
-        hint: `make it private (chmod 600 ${file}) and rotate the keys if others could read them`,
-        exitCode: 2,
-      });
-    return parseCredentials(await fh.readFile('utf8'), file);
-  } finally {
-    await fh.close();
+    text = await host.read(real);
+  } catch (err) {
+    throw unreadable((err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
+  return parseCredentials(text ?? '', file);
 }

@@ -29,15 +29,13 @@
  */
 import aws4 from 'aws4';
 import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { createWriteStream } from 'node:fs';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import https from 'node:https';
-import { basename, dirname, join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import { S3_DEFAULTS } from '../config/defaults.js';
 import { EtcdadmError, describe } from '../errors.js';
+import type { FileWriter, Host } from '../host/host.js';
+import { operatorHost, readOperatorFile } from '../host/operator.js';
 import { loadCredentials, type S3Credentials } from './credentials.js';
 import { parseS3Url, s3Url, type S3Location, type S3OptionValues } from './location.js';
 
@@ -88,6 +86,8 @@ export interface UploadOptions {
 
 export interface StoreOptions {
   env?: NodeJS.ProcessEnv;
+  /** Where the files uploaded and downloaded are (default: the machine etcdadm runs on). */
+  host?: Host;
   /** Bytes a part (default S3_DEFAULTS.partSize; at least 5 MiB for S3). */
   partSize?: number;
   idleTimeoutMs?: number;
@@ -282,14 +282,9 @@ function headOf(h: IncomingHttpHeaders): S3Head {
   };
 }
 
-async function fileSha256(path: string): Promise<string> {
+async function fileSha256(host: Host, path: string): Promise<string> {
   const hash = createHash('sha256');
-  const fh = await open(path, 'r');
-  try {
-    for await (const chunk of fh.createReadStream({ highWaterMark: 4 << 20, autoClose: false })) hash.update(chunk as Buffer);
-  } finally {
-    await fh.close();
-  }
+  for await (const chunk of host.readStream(path)) hash.update(chunk);
   return hash.digest('hex');
 }
 
@@ -297,6 +292,7 @@ class Store implements S3Store {
   constructor(
     private readonly c: Client,
     private readonly partSize: number,
+    private readonly host: Host,
   ) {}
 
   get location(): S3Location {
@@ -398,11 +394,13 @@ class Store implements S3Store {
   async upload(file: string, key: string, options: UploadOptions = {}): Promise<UploadResult> {
     const url = s3Url(this.c.loc, key);
     if (options.abortStale !== undefined) await this.abortUploads(options.abortStale, options.staleMatch);
-    const size = (await stat(file)).size;
-    const whole = await fileSha256(file);
+    const st = await this.host.stat(file);
+    if (st?.kind !== 'file') throw new EtcdadmError(`${file} is not a file`, { hint: 'upload a snapshot file' });
+    const size = st.size;
+    const whole = await fileSha256(this.host, file);
     const meta = { 'x-amz-meta-sha256': whole };
     if (size <= this.partSize) {
-      const body = await readFile(file);
+      const body = Buffer.from((await this.host.readBytes(file)) ?? new Uint8Array());
       if (body.length !== size || sha256(body).toString('hex') !== whole) throw new EtcdadmError(`${file} changed while it was being uploaded`, { hint: 'run the command again' });
       let r: S3Reply;
       try {
@@ -441,7 +439,6 @@ class Store implements S3Store {
   private async multipart(file: string, key: string, size: number, whole: string, meta: Record<string, string>, options: UploadOptions): Promise<UploadResult> {
     const url = s3Url(this.c.loc, key);
     let uploadId: string | undefined;
-    const fh = await open(file, 'r');
     try {
       try {
         const r = await this.c.retried({ method: 'POST', key, query: { uploads: '' }, headers: { ...meta, 'x-amz-checksum-algorithm': 'SHA256' } });
@@ -457,9 +454,8 @@ class Store implements S3Store {
       let done = 0;
       for (let n = 1; n <= count; n++) {
         const len = Math.min(this.partSize, size - (n - 1) * this.partSize);
-        const body = Buffer.alloc(len);
-        const { bytesRead } = await fh.read(body, 0, len, (n - 1) * this.partSize);
-        if (bytesRead !== len) throw new EtcdadmError(`${file} changed while it was being uploaded (shorter than ${size} bytes)`, { hint: 'run the command again' });
+        const body = Buffer.from(await this.host.readRange(file, (n - 1) * this.partSize, len));
+        if (body.length !== len) throw new EtcdadmError(`${file} changed while it was being uploaded (shorter than ${size} bytes)`, { hint: 'run the command again' });
         whole2.update(body);
         const p = { md5: md5(body), sha256: sha256(body), etag: '' };
         let r: S3Reply;
@@ -506,15 +502,11 @@ class Store implements S3Store {
         }
       }
       throw err instanceof EtcdadmError ? err : this.fail(err, `uploading ${file} to ${url}`);
-    } finally {
-      await fh.close();
     }
   }
 
   async download(key: string, path: string): Promise<DownloadResult> {
     const url = s3Url(this.c.loc, key);
-    const dir = dirname(path);
-    const tmp = join(dir, `.${basename(path)}.part-${process.pid}`);
     let want: { size?: number; sha256?: string; from: 'sidecar' | 'metadata' } | undefined;
     if (!key.endsWith('.json')) {
       const side = await this.read(`${key}.json`);
@@ -549,32 +541,27 @@ class Store implements S3Store {
     }
     const hash = createHash('sha256');
     let bytes = 0;
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    let out: FileWriter | undefined;
     try {
-      await once(out, 'open');
+      out = await this.host.writeStream(path, { mode: 0o600 });
+      const sink = out.sink;
       res.setTimeout(this.c.idleTimeoutMs, () => res.destroy(Object.assign(new Error('no data for a while'), { code: 'ETIMEDOUT' })));
       for await (const chunk of res) {
         hash.update(chunk as Buffer);
         bytes += (chunk as Buffer).length;
-        if (!out.write(chunk)) await once(out, 'drain');
+        if (!sink.write(chunk)) await new Promise<void>((resolve, reject) => {
+          sink.once('drain', resolve);
+          sink.once('error', reject);
+        });
       }
-      out.end();
-      await once(out, 'finish');
       const got = hash.digest('hex');
       if (want.size !== undefined && bytes !== want.size) throw new EtcdadmError(`${url} is ${bytes} bytes, its ${want.from} says ${want.size}`, { hint: 'the object is incomplete or was replaced; use another snapshot', exitCode: 2 });
       if (got !== want.sha256) throw new EtcdadmError(`the SHA-256 of ${url} is not the one its ${want.from} names`, { hint: 'the object was changed or damaged; use another snapshot', exitCode: 2 });
-      const fh = await open(tmp, 'r');
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, path);
-      const d = await open(dir, 'r');
-      await d.sync().catch(() => undefined);
-      await d.close();
+      await out.commit();
       return { path, bytes, sha256: got, checkedAgainst: want.from };
     } catch (err) {
-      out.destroy();
+      await out?.abort();
       res.destroy();
-      await rm(tmp, { force: true });
       throw err instanceof EtcdadmError ? err : this.fail(err, `downloading ${url} to ${path}`);
     }
   }
@@ -585,11 +572,7 @@ export async function openStore(loc: S3Location, options: StoreOptions = {}): Pr
   const creds = await loadCredentials(loc, options.env ?? process.env);
   let ca: string | undefined;
   if (loc.caFile) {
-    try {
-      ca = await readFile(loc.caFile, 'utf8');
-    } catch (err) {
-      throw new EtcdadmError(`cannot read the S3 CA file ${loc.caFile}: ${describe(err)}`, { hint: 'check --s3-ca-file', exitCode: 2 });
-    }
+    ca = await readOperatorFile(loc.caFile, 'S3 CA file', 'check --s3-ca-file');
     if (!ca.includes('-----BEGIN CERTIFICATE-----')) throw new EtcdadmError(`the S3 CA file ${loc.caFile} holds no PEM certificate`, { hint: 'give the CA certificate in PEM form', exitCode: 2 });
   }
   const client = new Client(loc, creds, ca, options.idleTimeoutMs ?? S3_DEFAULTS.idleTimeoutMs);
@@ -599,7 +582,7 @@ export async function openStore(loc: S3Location, options: StoreOptions = {}): Pr
     client.close();
     throw explain(err, loc, `access to bucket ${loc.bucket}`);
   }
-  return new Store(client, options.partSize ?? S3_DEFAULTS.partSize);
+  return new Store(client, options.partSize ?? S3_DEFAULTS.partSize, options.host ?? operatorHost());
 }
 
 /** Download `s3://bucket/key` (endpoint, region, CA and credentials from the --s3-* options) to `path`, checked. */

@@ -2,8 +2,8 @@
  * The snapshots in a directory: each `<name>.db` with its JSON sidecar `<name>.db.json` (what the snapshot is of),
  * listed newest first; which ones `snapshot prune --keep N` removes (pure: the newest N stay, never the only one).
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Host } from '../host/host.js';
 
 export interface SnapshotSidecar {
   /** Hex, as etcdctl prints it. */
@@ -56,8 +56,8 @@ export function snapshotSeries(member: string): { prefix: string; pattern: RegEx
   return { prefix, pattern: new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`) };
 }
 
-export async function readSidecar(snapshot: string): Promise<SnapshotSidecar | null> {
-  const text = await readFile(sidecarPath(snapshot), 'utf8').catch(() => undefined);
+export async function readSidecar(host: Host, snapshot: string): Promise<SnapshotSidecar | null> {
+  const text = await host.read(sidecarPath(snapshot)).catch(() => undefined);
   return text === undefined ? null : parseSidecar(text);
 }
 
@@ -67,21 +67,15 @@ export function newestFirst<T extends { time: string; name: string }>(entries: T
 }
 
 /** The snapshots in `dir` (`*.db`, temp files of running saves left out), newest first; [] when it does not exist. */
-export async function listSnapshots(dir: string): Promise<SnapshotEntry[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
+export async function listSnapshots(host: Host, dir: string): Promise<SnapshotEntry[]> {
+  const names = (await host.list(dir)) ?? [];
   const out: SnapshotEntry[] = [];
   for (const name of names.filter((n) => n.endsWith('.db') && !n.startsWith('.'))) {
     const path = join(dir, name);
-    const st = await stat(path).catch(() => undefined);
-    if (!st?.isFile()) continue;
-    const sidecar = await readSidecar(path);
-    out.push({ name, path, size: st.size, time: sidecar?.time ?? st.mtime.toISOString(), sidecar });
+    const st = await host.stat(path).catch(() => undefined);
+    if (st?.kind !== 'file') continue;
+    const sidecar = await readSidecar(host, path);
+    out.push({ name, path, size: st.size, time: sidecar?.time ?? new Date(st.mtimeMs).toISOString(), sidecar });
   }
   return newestFirst(out);
 }
@@ -89,4 +83,16 @@ export async function listSnapshots(dir: string): Promise<SnapshotEntry[]> {
 /** Which of `entries` (newest first) `--keep keep` removes: all but the newest `keep`, and never the last one. */
 export function pruneDecision<T>(entries: readonly T[], keep: number): T[] {
   return entries.slice(Math.max(1, keep));
+}
+
+/** `snapshot prune --keep N` on a directory: each removed snapshot, then its sidecar (the bucket's twin: remote.ts). */
+export async function pruneSnapshots(host: Host, dir: string, keep: number, onRemoved: (e: SnapshotEntry) => void): Promise<{ kept: number; removed: number }> {
+  const entries = await listSnapshots(host, dir);
+  const gone = pruneDecision(entries, keep);
+  for (const e of gone) {
+    await host.remove(e.path);
+    await host.remove(sidecarPath(e.path));
+    onRemoved(e);
+  }
+  return { kept: entries.length - gone.length, removed: gone.length };
 }

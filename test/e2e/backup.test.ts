@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MIRROR_URL, NspawnLab, REPO, ok, oneErrorLine } from '../helpers/lab.js';
+import { ETCDADM, MIRROR_URL, NspawnLab, REPO, ok, oneErrorLine } from '../helpers/lab.js';
 import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 
 const R = ['--release-url', MIRROR_URL];
@@ -45,6 +45,23 @@ const files = async () => ok(await lab.sh(1, `ls ${DIR}`)).stdout.trim().split('
 const systemctl = async (...args: string[]) => (await lab.on(1, ['systemctl', ...args])).stdout.trim();
 
 describe('etcdadm backup on real systemd', () => {
+  it('schedule --dry-run installs nothing; a fault right after its first changes leaves no unit and no record entry; schedule phase units alone', async () => {
+    const state = async () => ok(await lab.sh(1, 'ls -la /etc/systemd/system | grep etcdadm; cat /etc/etcd/etcdadm.yaml; systemctl is-enabled etcdadm-backup.timer; true')).stdout;
+    const before = await state();
+    const dry = ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '3', '--dry-run']), 'schedule --dry-run');
+    assert.match(dry.stderr, /\[units\] would write \/etc\/systemd\/system\/etcdadm-backup\.timer \(0644/);
+    assert.match(dry.stderr, /\[enable\] would run systemctl enable --now etcdadm-backup\.timer/);
+    assert.match(dry.stderr, /\[record\] would write \/etc\/etcd\/etcdadm\.yaml \(0600/);
+    assert.equal(await state(), before);
+    const r = await lab.on(1, ['env', 'ETCDADM_TEST_FAIL=after:enable', ETCDADM, 'backup', 'schedule', '--every', '1h', '--keep', '3']);
+    oneErrorLine(r, /a fault injected by the test at after:enable/);
+    assert.equal(await state(), before);
+    assert.equal(await systemctl('is-active', TIMER), 'inactive');
+    ok(await lab.etcdadm(1, ['backup', 'schedule', 'phase', 'units', '--every', '1h', '--keep', '3']), 'schedule phase units');
+    assert.equal(await systemctl('is-enabled', TIMER), 'disabled');
+    assert.equal(await systemctl('is-active', TIMER), 'inactive');
+  });
+
   it('schedule --every 1h --keep 3: the timer is enabled, active and has a next run; the service runs this etcdadm', async () => {
     ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '3']), 'backup schedule');
     assert.equal(await systemctl('is-enabled', TIMER), 'enabled');
@@ -180,6 +197,13 @@ describe('etcdadm backup on real systemd', () => {
   });
 
   it('unschedule removes the timer, the service, the state file and the record entry; the snapshots stay', async () => {
+    const state = async () => ok(await lab.sh(1, `ls -la /etc/systemd/system /var/lib/etcdadm ${DIR} | grep -v ' \\.$'; cat /etc/etcd/etcdadm.yaml; systemctl is-enabled ${TIMER}; true`)).stdout;
+    const before = await state();
+    for (const args of [['backup', 'run'], ['backup', 'unschedule']]) {
+      const dry = ok(await lab.etcdadm(1, [...args, '--dry-run']), `${args.join(' ')} --dry-run`);
+      assert.match(dry.stderr, args[1] === 'run' ? /\[save\] would save a snapshot of ehost1 into \/var\/backups\/etcdadm/ : /\[stop\] would run systemctl disable --now etcdadm-backup\.timer etcdadm-backup\.service/);
+      assert.equal(await state(), before, `${args.join(' ')} --dry-run changed nothing`);
+    }
     ok(await lab.etcdadm(1, ['backup', 'unschedule']), 'backup unschedule');
     assert.equal(await systemctl('list-unit-files', '--no-legend', 'etcdadm-backup.*'), '');
     assert.equal((await lab.sh(1, 'ls /etc/systemd/system/etcdadm-backup.timer /etc/systemd/system/etcdadm-backup.service /var/lib/etcdadm 2>&1; true')).stdout.match(/No such file/g)?.length, 3);

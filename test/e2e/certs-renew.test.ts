@@ -26,6 +26,8 @@ import { loadRenewingCA, prepareRenewal } from '../../src/pki/renew.js';
 import { LEAF_NAMES } from '../../src/pki/store.js';
 import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const HOSTS = [1, 2, 3];
 let lab: NetnsLab;
@@ -118,7 +120,7 @@ describe('etcdadm certs renew', () => {
         for (const f of ['ca.crt', 'ca.key', ...LEAF_NAMES.map((n) => `${n}.crt`)]) writeFileSync(join(dir, f), ok(await lab.on(h, ['cat', `/etc/etcd/pki/${f}`])).stdout);
         const caNotBefore = new Date(ok(await lab.on(h, ['openssl', 'x509', '-noout', '-startdate', '-in', '/etc/etcd/pki/ca.crt'])).stdout.trim().replace(/^notBefore=/, ''));
         // as if renewed when the CA was made, for one minute: expired minutes ago
-        const r = await prepareRenewal({ certsDir: dir, names: LEAF_NAMES, validity: '1m', defaultDays: 365, keyAlgorithm: 'ecdsa-p256', requests: leafRequests({ memberName: `eahost${h}`, server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } }), now: caNotBefore });
+        const r = await prepareRenewal({ host: HOST,  certsDir: dir, names: LEAF_NAMES, validity: '1m', defaultDays: 365, keyAlgorithm: 'ecdsa-p256', requests: leafRequests({ memberName: `eahost${h}`, server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } }), now: caNotBefore });
         const script = r.leaves
           .map((l) => `(umask 077; echo ${Buffer.from(l.keyPem).toString('base64')} | base64 -d > ${l.paths.keyPath.replace(dir, '/etc/etcd/pki')}) && echo ${Buffer.from(l.certPem).toString('base64')} | base64 -d > ${l.paths.certPath.replace(dir, '/etc/etcd/pki')}`)
           .join(' && ');
@@ -258,7 +260,7 @@ describe('etcdadm certs renew', () => {
       try {
         writeFileSync(join(dir, 'ca.crt'), newCa);
         writeFileSync(join(dir, 'ca.key'), await cat(1, '/etc/etcd/pki/ca-new.key'));
-        const ca = await loadRenewingCA(dir, undefined, new Date());
+        const ca = await loadRenewingCA(HOST, dir, undefined, new Date());
         const issued = await issueCertificate(ca, leafRequests({ memberName: 'x', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client'], { keyAlgorithm: 'ecdsa-p256', validityDays: 1 });
         clientB = await labClient(endpoints, { ca: oldCa + newCa, cert: issued.certPem, key: issued.keyPem });
       } finally {

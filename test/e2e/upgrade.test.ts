@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EtcdClient } from '../../src/etcd/client.js';
-import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
+import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
 const R = ['--release-url', MIRROR_URL];
@@ -124,7 +124,9 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
       const steps = json.plan!.steps;
       assert.deepEqual(steps.map((s) => s.role), ['follower', 'follower', 'leader']);
       const dry = ok(await lab.etcdadm(hostOf(steps[0]!.member), ['upgrade', 'apply', '--version', to, '--dry-run', ...R]));
-      assert.match(dry.stdout, /dry run: nothing is changed/);
+      assert.match(dry.stderr, /\[restart\] would run systemctl stop etcd\.service/);
+      assert.match(dry.stderr, /\[configure\] would write \/etc\/etcd\/etcd\.env \(0644/);
+      assert.match(dry.stderr, /Dry run: nothing was changed/);
       assert.equal(await etcdVersionOn(hostOf(steps[0]!.member)), to === '3.6.16' ? '3.5.30' : '3.6.16', 'the dry run changed nothing');
       for (const [n, s] of steps.entries()) {
         const h = hostOf(s.member);
@@ -163,6 +165,19 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
 });
 
 describe('the other steps: a patch, and 3.4 → 3.5', () => {
+  it('a fault right after the binary switch (before the restart) puts the member back: env, binaries, record, the same etcd process', async () => {
+    const [a, , from, to] = SMALL[0]!;
+    const state = async () => ok(await lab.sh(a, 'sha256sum /etc/etcd/etcd.env /etc/etcd/etcdctl.env /etc/etcd/etcdadm.yaml; readlink /opt/bin/etcd /opt/bin/etcdctl /opt/bin/etcdutl; ls /opt/bin'), 'state').stdout;
+    const before = await state();
+    const pids = await lab.etcdPids(a);
+    const r = await lab.on(a, ['env', 'ETCDADM_TEST_FAIL=after:install', ETCDADM, 'upgrade', 'apply', '--version', to, ...R], 120_000);
+    oneErrorLine(r, /a fault injected by the test at after:install/);
+    assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
+    assert.equal(await state(), before);
+    assert.deepEqual(await lab.etcdPids(a), pids, 'etcd was not restarted');
+    assert.equal(await etcdVersionOn(a), from);
+  });
+
   for (const [a, b, from, to, targets] of SMALL) {
     it(`${from} → ${to} on two members`, async () => {
       const { code, json } = await planOn(a);
@@ -268,7 +283,11 @@ describe('upgrade cancel', () => {
     const during = await planOn(b, ['--version', '3.6.16']);
     assert.equal((during.json as PlanJson & { downgrade: { targetVersion: string } | null }).downgrade?.targetVersion.replace(/\.0$/, ''), '3.5');
     assert.equal(during.code, 3, 'an upgrade is blocked while the downgrade is in progress');
-    const r = ok(await lab.etcdadm(b, ['upgrade', 'cancel']));
+    const dry = ok(await lab.etcdadm(b, ['upgrade', 'cancel', '--dry-run']), 'upgrade cancel --dry-run');
+    assert.match(dry.stderr, /\[cancel\] would cancel the downgrade to 3\.5/);
+    const still = await planOn(b, ['--version', '3.6.16']);
+    assert.equal((still.json as PlanJson & { downgrade: { targetVersion: string } | null }).downgrade?.targetVersion.replace(/\.0$/, ''), '3.5', 'the dry run cancelled nothing');
+    const r = ok(await lab.etcdadm(b, ['upgrade', 'cancel', 'phase', 'cancel']), 'upgrade cancel phase cancel');
     assert.match(r.stderr, /Cancelled the downgrade to 3\.5/);
     const after = await planOn(b, ['--version', '3.6.16']);
     assert.equal((after.json as PlanJson & { downgrade: unknown }).downgrade, null);

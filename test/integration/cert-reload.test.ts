@@ -19,6 +19,8 @@ import { prepareRenewal } from '../../src/pki/renew.js';
 import { writePair } from '../../src/pki/store.js';
 import { startEtcd, type TlsFixture } from '../helpers/etcd-server.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const VERSIONS = ['3.4.23', '3.5.30', '3.6.16', '3.7.3'];
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-cert-reload-'));
@@ -71,7 +73,7 @@ describe('a running etcd and renewed certificate files (the measurement behind c
       const pki = join(dir, 'pki');
       const sans = { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] };
       const spec = pkiSpec(pki, { memberName: 'm1', server: sans, peer: sans });
-      await ensurePki(spec, quiet, { allowCreate: true });
+      await ensurePki(HOST, spec, quiet, { allowCreate: true });
       const fixture: TlsFixture = {
         dir: pki,
         caFile: join(pki, 'ca.crt'),
@@ -87,8 +89,8 @@ describe('a running etcd and renewed certificate files (the measurement behind c
       const etcd = await startEtcd({ version, tls: fixture, name: 'm1', extraArgs: [`--peer-cert-file=${join(pki, 'peer.crt')}`, `--peer-key-file=${join(pki, 'peer.key')}`] });
       try {
         const before = { client: await tlsTo(etcd.clientURL, pki), peer: await tlsTo(etcd.peerURL, pki, 'peer') };
-        const renewal = await prepareRenewal({ certsDir: pki, names: ['server', 'peer'], defaultDays: 365, keyAlgorithm: 'ecdsa-p256', requests: leafRequests(spec) });
-        for (const l of renewal.leaves) await writePair(l.paths, l.keyPem, l.certPem);
+        const renewal = await prepareRenewal({ host: HOST,  certsDir: pki, names: ['server', 'peer'], defaultDays: 365, keyAlgorithm: 'ecdsa-p256', requests: leafRequests(spec) });
+        for (const l of renewal.leaves) await writePair(HOST, l.paths, l.keyPem, l.certPem);
         const renewed = Object.fromEntries(renewal.leaves.map((l) => [l.name, l.serial]));
         assert.notEqual(renewed.server, before.client.serial);
 
@@ -103,7 +105,7 @@ describe('a running etcd and renewed certificate files (the measurement behind c
 
         // a second CA added to the trusted CA file: is a client certificate it signed accepted without a restart?
         const other = join(dir, 'other');
-        await ensurePki(pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
+        await ensurePki(HOST, pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
         const both = join(dir, 'both.crt');
         writeFileSync(both, readFileSync(join(pki, 'ca.crt'), 'utf8') + readFileSync(join(other, 'ca.crt'), 'utf8'));
         writeFileSync(join(pki, 'ca.crt'), readFileSync(both));

@@ -15,6 +15,8 @@ import { ensurePki, type KeyAlgorithm, type PkiSpec } from '../../src/pki/index.
 import { etcdBinDir } from '../helpers/etcd-bin.js';
 import { freePorts } from '../helpers/etcd-server.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-etcd-'));
 const children = new Set<ChildProcess>();
@@ -179,7 +181,7 @@ async function makePki(dir: string, alg: KeyAlgorithm, opensslCA: boolean, print
     r = await sh(['asn1parse', '-in', join(pki, 'ca.crt')]);
     assert.match(r.out, printable ? /PRINTABLESTRING +:kubernetes-etcd-ca/ : /UTF8STRING +:kubernetes-etcd-ca/);
   }
-  await ensurePki(memberPki(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
+  await ensurePki(HOST, memberPki(pki, 'node1', alg), quiet, { allowCreate: !opensslCA });
 }
 
 const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boolean; printable?: boolean; join: boolean }[] = [
@@ -193,7 +195,7 @@ const cases: { title: string; version: string; alg: KeyAlgorithm; opensslCA: boo
 describe('certificates from ensurePki work with a real etcd', () => {
   // another CA's client certificate, for the must-be-rejected checks
   const otherDir = join(base, 'other');
-  const otherReady = ensurePki(memberPki(join(otherDir, 'pki'), 'intruder', 'ecdsa-p256'), quiet, { allowCreate: true });
+  const otherReady = ensurePki(HOST, memberPki(join(otherDir, 'pki'), 'intruder', 'ecdsa-p256'), quiet, { allowCreate: true });
 
   for (const c of cases) {
     test(c.title, async () => {
@@ -235,7 +237,7 @@ describe('certificates from ensurePki work with a real etcd', () => {
           const dir2 = join(base, `${c.version}-node2`);
           mkdirSync(join(dir2, 'pki'), { recursive: true, mode: 0o700 });
           for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(dir, 'pki', f), join(dir2, 'pki', f));
-          const out = await ensurePki(memberPki(join(dir2, 'pki'), 'node2', c.alg), quiet, { allowCreate: false });
+          const out = await ensurePki(HOST, memberPki(join(dir2, 'pki'), 'node2', c.alg), quiet, { allowCreate: false });
           assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
           const ports = { client: await freePort(), peer: await freePort() };
           const peerURL = `https://127.0.0.1:${ports.peer}`;

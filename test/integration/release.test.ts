@@ -26,6 +26,8 @@ import {
 } from '../../src/release/index.js';
 import { MIRROR_DIR, mirrorTarball } from '../helpers/etcd-bin.js';
 import { closedPort } from '../helpers/etcd-server.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const ARCHIVE = (v: string) => `etcd-v${v}-linux-amd64.tar.gz`;
 
@@ -186,7 +188,7 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   const s = spec('3.5.30', `${base}/good/`);
   const { log, text } = capture();
   requests.length = 0;
-  const dl = await downloadRelease(s, log);
+  const dl = await downloadRelease(HOST, s, log);
   assert.equal(dl.fromCache, false);
   assert.equal(dl.archivePath, join(s.cacheDir, 'v3.5.30', ARCHIVE('3.5.30')));
   assert.equal(dl.sha256, sha256(mirrorTarball('3.5.30')));
@@ -194,7 +196,7 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   assert.deepEqual(readdirSync(join(s.cacheDir, 'v3.5.30')).sort(), ['SHA256SUMS', ARCHIVE('3.5.30')]);
   assert.deepEqual(requests, ['GET /good/v3.5.30/SHA256SUMS', `GET /good/v3.5.30/${ARCHIVE('3.5.30')}`]);
 
-  const inst = await installRelease(s, dl.archivePath, log);
+  const inst = await installRelease(HOST, s, dl.archivePath, log);
   const bins = { etcd: join(s.installDir, 'etcd'), etcdctl: join(s.installDir, 'etcdctl'), etcdutl: join(s.installDir, 'etcdutl') };
   assert.equal(inst.versionDir, join(s.installDir, 'etcd-v3.5.30'));
   assert.deepEqual(inst.binaries, bins);
@@ -205,7 +207,7 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
     assert.equal(statSync(bins[b]).mode & 0o777, 0o755);
   }
   assert.equal(statSync(inst.versionDir).mode & 0o777, 0o755);
-  assert.equal(await installedVersion(bins.etcd), '3.5.30');
+  assert.equal(await installedVersion(HOST, bins.etcd), '3.5.30');
   assert.match(execFileSync(bins.etcdctl, ['version']).toString(), /etcdctl version: 3\.5\.30/);
   assert.match(execFileSync(bins.etcdutl, ['version']).toString(), /etcdutl version: 3\.5\.30/);
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
@@ -217,21 +219,21 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   // Second time: the cache, no request at all; the installed version is not extracted again.
   const second = capture();
   requests.length = 0;
-  const dl2 = await downloadRelease(s, second.log);
+  const dl2 = await downloadRelease(HOST, s, second.log);
   assert.deepEqual(requests, []);
   assert.deepEqual(dl2, { ...dl, fromCache: true });
   assert.match(second.text(), /Using the cached etcd v3\.5\.30 archive/);
-  const inst2 = await installRelease(s, dl2.archivePath, second.log);
+  const inst2 = await installRelease(HOST, s, dl2.archivePath, second.log);
   assert.equal(inst2.extracted, false);
   assert.match(second.text(), /etcd v3\.5\.30 is already installed in .*etcd-v3\.5\.30; skipping extraction/);
-  assert.equal(await installedVersion(bins.etcd), '3.5.30');
+  assert.equal(await installedVersion(HOST, bins.etcd), '3.5.30');
 
   // Timing: verify + extract + install of 3.5.30 from the cache into an empty install dir.
   const timed = { ...s, installDir: freshDir('opt-bin-timed') };
   const t0 = performance.now();
-  const dl3 = await downloadRelease(timed, capture().log);
+  const dl3 = await downloadRelease(HOST, timed, capture().log);
   const t1 = performance.now();
-  await installRelease(timed, dl3.archivePath, capture().log);
+  await installRelease(HOST, timed, dl3.archivePath, capture().log);
   const t2 = performance.now();
   assert.deepEqual(requests, []);
   t.diagnostic(`cached 3.5.30: verify ${(t1 - t0).toFixed(0)} ms + extract/install ${(t2 - t1).toFixed(0)} ms = ${(t2 - t0).toFixed(0)} ms`);
@@ -241,9 +243,9 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
 test('a version dir with a missing binary is re-extracted and replaced atomically', async () => {
   const { cacheDir, archivePath } = shared['3.5.30']!;
   const s = spec('3.5.30', `${base}/good`, { cacheDir });
-  await installRelease(s, archivePath, capture().log);
+  await installRelease(HOST, s, archivePath, capture().log);
   rmSync(join(s.installDir, 'etcd-v3.5.30', 'etcdctl'));
-  const again = await installRelease(s, archivePath, capture().log);
+  const again = await installRelease(HOST, s, archivePath, capture().log);
   assert.equal(again.extracted, true);
   assert.match(execFileSync(again.binaries.etcdctl, ['version']).toString(), /3\.5\.30/);
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
@@ -251,13 +253,13 @@ test('a version dir with a missing binary is re-extracted and replaced atomicall
 
 test('a cached archive that fails verification is downloaded again', async () => {
   const s = spec('3.5.30', `${base}/good`);
-  const first = await downloadRelease(s, capture().log);
+  const first = await downloadRelease(HOST, s, capture().log);
   const bytes = readFileSync(first.archivePath);
   bytes[1000]! ^= 0x01;
   writeFileSync(first.archivePath, bytes);
   const { log, text } = capture();
   requests.length = 0;
-  const again = await downloadRelease(s, log);
+  const again = await downloadRelease(HOST, s, log);
   assert.equal(again.fromCache, false);
   assert.equal(again.sha256, first.sha256);
   assert.equal(sha256(again.archivePath), first.sha256);
@@ -268,10 +270,10 @@ test('a cached archive that fails verification is downloaded again', async () =>
 
 test('3.4.23 over http: no etcdutl', async () => {
   const s = spec('3.4.23', `${base}/good`);
-  const dl = await downloadRelease(s, capture().log);
-  const inst = await installRelease(s, dl.archivePath, capture().log);
+  const dl = await downloadRelease(HOST, s, capture().log);
+  const inst = await installRelease(HOST, s, dl.archivePath, capture().log);
   assert.deepEqual(inst.binaries, { etcd: join(s.installDir, 'etcd'), etcdctl: join(s.installDir, 'etcdctl') });
-  assert.equal(await installedVersion(inst.binaries.etcd), '3.4.23');
+  assert.equal(await installedVersion(HOST, inst.binaries.etcd), '3.4.23');
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.4.23', 'etcdctl']);
   shared['3.4.23'] = { cacheDir: s.cacheDir, archivePath: dl.archivePath };
 });
@@ -281,19 +283,19 @@ test('file:// release URLs: 3.5.30 and 3.4.23 straight from disk, same verificat
     const s = spec(v, pathToFileURL(MIRROR_DIR).href + '/');
     const { log, text } = capture();
     requests.length = 0;
-    const dl = await downloadRelease(s, log);
+    const dl = await downloadRelease(HOST, s, log);
     assert.equal(dl.fromCache, false);
     assert.equal(dl.sha256, sha256(mirrorTarball(v)));
     assert.match(text(), new RegExp(`Downloading etcd v${v.replace(/\./g, '\\.')} from file://${MIRROR_DIR}/v${v}/`));
     assert.match(text(), /Verified SHA-256/);
-    const inst = await installRelease(s, dl.archivePath, log);
-    assert.equal(await installedVersion(inst.binaries.etcd), v);
-    assert.equal((await downloadRelease(s, capture().log)).fromCache, true);
+    const inst = await installRelease(HOST, s, dl.archivePath, log);
+    assert.equal(await installedVersion(HOST, inst.binaries.etcd), v);
+    assert.equal((await downloadRelease(HOST, s, capture().log)).fromCache, true);
     assert.deepEqual(requests, []);
   }
   // a version that is not there
   await rejectsWith(
-    downloadRelease(spec('3.5.99', pathToFileURL(MIRROR_DIR).href), capture().log),
+    downloadRelease(HOST, spec('3.5.99', pathToFileURL(MIRROR_DIR).href), capture().log),
     new RegExp(`etcd v3\\.5\\.99 not found at file://${MIRROR_DIR}/v3\\.5\\.99/etcd-v3\\.5\\.99-linux-amd64\\.tar\\.gz`),
   );
 });
@@ -303,7 +305,7 @@ test('tampered archive: SHA-256 mismatch, deleted from the cache, nothing instal
   const expected = sha256(mirrorTarball('3.5.30'));
   const actual = sha256(join(srvRoot, 'tampered', 'v3.5.30', ARCHIVE('3.5.30')));
   const err = await rejectsWith(
-    downloadRelease(s, capture().log),
+    downloadRelease(HOST, s, capture().log),
     new RegExp(`SHA-256 mismatch for etcd-v3\\.5\\.30-linux-amd64\\.tar\\.gz: expected ${expected}, got ${actual}`),
   );
   assert.match(err.oneLine(), /tampered/);
@@ -314,7 +316,7 @@ test('missing SHA256SUMS: an error, unless skipHashCheck (with a warning)', asyn
   const s = spec('3.4.23', `${base}/nosums`);
   requests.length = 0;
   await rejectsWith(
-    downloadRelease(s, capture().log),
+    downloadRelease(HOST, s, capture().log),
     new RegExp(`Cannot verify etcd-v3\\.4\\.23-linux-amd64\\.tar\\.gz: no SHA256SUMS at ${base}/nosums/v3\\.4\\.23/SHA256SUMS.*--skip-hash-check`),
   );
   assert.ok(!existsSync(join(s.cacheDir, 'v3.4.23', ARCHIVE('3.4.23'))));
@@ -322,26 +324,26 @@ test('missing SHA256SUMS: an error, unless skipHashCheck (with a warning)', asyn
 
   const skip = { ...s, skipHashCheck: true };
   const { log, text } = capture();
-  const dl = await downloadRelease(skip, log);
+  const dl = await downloadRelease(HOST, skip, log);
   assert.equal(dl.sha256, sha256(mirrorTarball('3.4.23')));
   assert.match(text(), /WARN .*Not verifying etcd-v3\.4\.23-linux-amd64\.tar\.gz: no SHA256SUMS at .*the hash check is skipped/);
   assert.doesNotMatch(text(), /Verified SHA-256/);
-  const inst = await installRelease(skip, dl.archivePath, log);
-  assert.equal(await installedVersion(inst.binaries.etcd), '3.4.23');
+  const inst = await installRelease(HOST, skip, dl.archivePath, log);
+  assert.equal(await installedVersion(HOST, inst.binaries.etcd), '3.4.23');
   // cached: used without a request while the hash check is skipped...
   requests.length = 0;
   const again = capture();
-  assert.equal((await downloadRelease(skip, again.log)).fromCache, true);
+  assert.equal((await downloadRelease(HOST, skip, again.log)).fromCache, true);
   assert.deepEqual(requests, []);
   assert.match(again.text(), /WARN .*Not verifying/);
   // ...but not once it is required again
-  await rejectsWith(downloadRelease(s, capture().log), /Cannot verify .*no SHA256SUMS/);
+  await rejectsWith(downloadRelease(HOST, s, capture().log), /Cannot verify .*no SHA256SUMS/);
 });
 
 test('unknown version: "etcd vX not found at <url>"', async () => {
   const s = spec('3.5.99', `${base}/good`);
   const err = await rejectsWith(
-    downloadRelease(s, capture().log),
+    downloadRelease(HOST, s, capture().log),
     new RegExp(`^etcd v3\\.5\\.99 not found at ${base}/good/v3\\.5\\.99/etcd-v3\\.5\\.99-linux-amd64\\.tar\\.gz\\. Check --version .* and --release-url$`),
   );
   assert.equal(err.exitCode, 1);
@@ -351,18 +353,18 @@ test('unknown version: "etcd vX not found at <url>"', async () => {
 test('corrupt archive that matches SHA256SUMS: extraction error, install dir unchanged', async () => {
   const s = spec('3.5.30', `${base}/corrupt`);
   const old = shared['3.4.23']!;
-  await installRelease({ ...s, version: '3.4.23' }, old.archivePath, capture().log);
+  await installRelease(HOST, { ...s, version: '3.4.23' }, old.archivePath, capture().log);
   const before = snapshot(s.installDir);
-  const dl = await downloadRelease(s, capture().log);
-  await rejectsWith(installRelease(s, dl.archivePath, capture().log), /Cannot extract .*etcd-v3\.5\.30-linux-amd64\.tar\.gz: the archive is corrupt/);
+  const dl = await downloadRelease(HOST, s, capture().log);
+  await rejectsWith(installRelease(HOST, s, dl.archivePath, capture().log), /Cannot extract .*etcd-v3\.5\.30-linux-amd64\.tar\.gz: the archive is corrupt/);
   assert.deepEqual(snapshot(s.installDir), before);
-  assert.equal(await installedVersion(join(s.installDir, 'etcd')), '3.4.23');
+  assert.equal(await installedVersion(HOST, join(s.installDir, 'etcd')), '3.4.23');
 
   // a truncated real archive
   const truncated = join(freshDir('trunc'), ARCHIVE('3.5.30'));
   const full = readFileSync(shared['3.5.30']!.archivePath);
   writeFileSync(truncated, full.subarray(0, full.length >> 1));
-  await rejectsWith(installRelease(s, truncated, capture().log), /Cannot extract .*: the archive is corrupt \(unexpected end of file/);
+  await rejectsWith(installRelease(HOST, s, truncated, capture().log), /Cannot extract .*: the archive is corrupt \(unexpected end of file/);
   assert.deepEqual(snapshot(s.installDir), before);
   assertNoTemps(s.installDir);
 });
@@ -371,7 +373,7 @@ test('unreachable server: one line naming the URL and the cause', async () => {
   const port = await closedPort();
   const s = spec('3.5.30', `http://127.0.0.1:${port}/etcd`);
   await rejectsWith(
-    downloadRelease(s, capture().log),
+    downloadRelease(HOST, s, capture().log),
     new RegExp(`^Cannot reach http://127\\.0\\.0\\.1:${port}/etcd/v3\\.5\\.30/SHA256SUMS: connection refused \\(ECONNREFUSED\\)\\. Check --release-url`),
   );
   assertNoTemps(s.cacheDir);
@@ -389,7 +391,7 @@ test('connect timeout: a server that accepts and never answers', async () => {
   try {
     const s = spec('3.5.30', `http://127.0.0.1:${port}`, { connectTimeoutMs: 300 });
     await rejectsWith(
-      downloadRelease(s, capture().log),
+      downloadRelease(HOST, s, capture().log),
       new RegExp(`^Cannot download http://127\\.0\\.0\\.1:${port}/v3\\.5\\.30/SHA256SUMS: no response within 0\\.3s\\.`),
     );
   } finally {
@@ -402,7 +404,7 @@ test('the connect timeout covers the headers only: a slow body is fine', async (
   // the server sends the headers at once and the body over more than a second: a timeout that covered the body
   // (300 ms) would fail this download
   const s = spec('3.4.23', `${base}/slow`, { connectTimeoutMs: 300 });
-  const dl = await downloadRelease(s, capture().log);
+  const dl = await downloadRelease(HOST, s, capture().log);
   assert.equal(dl.sha256, sha256(mirrorTarball('3.4.23')));
 });
 
@@ -411,24 +413,24 @@ test('upgrade 3.4.23 -> 3.5.30 switches the symlinks; downgrade removes the stal
   const v34 = shared['3.4.23']!;
   const v35 = shared['3.5.30']!;
   const bins = etcdBinaryPaths(installDir);
-  await installRelease({ version: '3.4.23', installDir }, v34.archivePath, capture().log);
-  assert.equal(await installedVersion(bins.etcd), '3.4.23');
+  await installRelease(HOST, { version: '3.4.23', installDir }, v34.archivePath, capture().log);
+  assert.equal(await installedVersion(HOST, bins.etcd), '3.4.23');
   const oldEtcd = join(installDir, 'etcd-v3.4.23', 'etcd');
   const oldSum = sha256(oldEtcd);
 
-  await installRelease({ version: '3.5.30', installDir }, v35.archivePath, capture().log);
-  assert.equal(await installedVersion(bins.etcd), '3.5.30');
+  await installRelease(HOST, { version: '3.5.30', installDir }, v35.archivePath, capture().log);
+  assert.equal(await installedVersion(HOST, bins.etcd), '3.5.30');
   assert.equal(readlinkSync(bins.etcdctl), 'etcd-v3.5.30/etcdctl');
   assert.equal(readlinkSync(bins.etcdutl), 'etcd-v3.5.30/etcdutl');
   // the old version stays complete (rollback, and a running 3.4 member keeps its binary)
   assert.equal(sha256(oldEtcd), oldSum);
-  assert.equal(await installedVersion(oldEtcd), '3.4.23');
+  assert.equal(await installedVersion(HOST, oldEtcd), '3.4.23');
   assert.deepEqual(readdirSync(installDir).sort(), ['etcd', 'etcd-v3.4.23', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
 
   const { log, text } = capture();
-  const back = await installRelease({ version: '3.4.23', installDir }, v34.archivePath, log);
+  const back = await installRelease(HOST, { version: '3.4.23', installDir }, v34.archivePath, log);
   assert.equal(back.extracted, false);
-  assert.equal(await installedVersion(bins.etcd), '3.4.23');
+  assert.equal(await installedVersion(HOST, bins.etcd), '3.4.23');
   assert.equal(readlinkSync(bins.etcdctl), 'etcd-v3.4.23/etcdctl');
   assert.ok(!existsSync(bins.etcdutl) && !readdirSync(installDir).includes('etcdutl'));
   assert.match(text(), /Removed .*etcdutl: etcd v3\.4\.23 has no etcdutl/);
@@ -437,7 +439,7 @@ test('upgrade 3.4.23 -> 3.5.30 switches the symlinks; downgrade removes the stal
 
 test('a release whose etcd reports another version is refused before any symlink moves', async () => {
   const installDir = freshDir('opt-bin-mislabelled');
-  await installRelease({ version: '3.4.23', installDir }, shared['3.4.23']!.archivePath, capture().log);
+  await installRelease(HOST, { version: '3.4.23', installDir }, shared['3.4.23']!.archivePath, capture().log);
   const before = snapshot(installDir);
   const archive = join(freshDir('fake'), ARCHIVE('9.9.9'));
   writeFileSync(
@@ -449,15 +451,15 @@ test('a release whose etcd reports another version is refused before any symlink
     ]),
   );
   await rejectsWith(
-    installRelease({ version: '9.9.9', installDir }, archive, capture().log),
+    installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log),
     /The etcd binary in etcd-v9\.9\.9-linux-amd64\.tar\.gz reports version 3\.5\.30, not 9\.9\.9/,
   );
   assert.deepEqual(snapshot(installDir), before);
-  assert.equal(await installedVersion(join(installDir, 'etcd')), '3.4.23');
+  assert.equal(await installedVersion(HOST, join(installDir, 'etcd')), '3.4.23');
 
   // missing etcdctl
   writeFileSync(archive, tarGz([{ path: 'etcd-v9.9.9-linux-amd64/etcd', body: fakeEtcd('9.9.9') }]));
-  await rejectsWith(installRelease({ version: '9.9.9', installDir }, archive, capture().log), /has no etcdctl binary/);
+  await rejectsWith(installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log), /has no etcdctl binary/);
   assert.deepEqual(snapshot(installDir), before);
 
   // a well-formed fake is installed (shows the checks above were the only obstacle)
@@ -469,8 +471,8 @@ test('a release whose etcd reports another version is refused before any symlink
       { path: 'etcd-v9.9.9-linux-amd64/docs/etcd', type: 'SymbolicLink', linkpath: '../etcd' },
     ]),
   );
-  const inst = await installRelease({ version: '9.9.9', installDir }, archive, capture().log);
-  assert.equal(await installedVersion(inst.binaries.etcd), '9.9.9');
+  const inst = await installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log);
+  assert.equal(await installedVersion(HOST, inst.binaries.etcd), '9.9.9');
   assertNoTemps(installDir);
 });
 
@@ -492,7 +494,7 @@ test('archive entries that escape the install dir are refused', async () => {
   for (const [name, entry, re] of cases) {
     const archive = join(freshDir(`unsafe-${name}`), ARCHIVE('9.9.9'));
     writeFileSync(archive, tarGz([...good, entry]));
-    await rejectsWith(installRelease({ version: '9.9.9', installDir }, archive, capture().log), new RegExp(`Refusing to install .*${re.source}`));
+    await rejectsWith(installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log), new RegExp(`Refusing to install .*${re.source}`));
     assert.deepEqual(snapshot(installDir), before, name);
   }
   assert.ok(!readdirSync(parent).some((n) => n.startsWith('evil')));

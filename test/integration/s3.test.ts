@@ -206,7 +206,7 @@ describe('S3 store on versitygw', () => {
         s.close();
       }
       const noCa = await failure(openStore({ ...tloc, caFile: join(d, 'missing.crt') }, { env: ENV }));
-      assert.match(noCa.oneLine(), /^cannot read the S3 CA file .*missing\.crt/);
+      assert.match(noCa.oneLine(), /^there is no S3 CA file .*missing\.crt/);
     } finally {
       tls.stop();
     }

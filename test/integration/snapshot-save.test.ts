@@ -13,6 +13,8 @@ import { EtcdadmError } from '../../src/errors.js';
 import { saveSnapshot } from '../../src/snapshot/save.js';
 import { verifySnapshotFile } from '../../src/snapshot/verify.js';
 import { startEtcd, type EtcdServer } from '../helpers/etcd-server.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 let etcd: EtcdServer;
 let client: EtcdClient;
@@ -34,13 +36,13 @@ after(async () => {
 describe('saveSnapshot', () => {
   test('a whole snapshot, then a member killed mid-stream: one error, no temp file, the older snapshot intact', { timeout: 120_000 }, async () => {
     const older = join(dir, 'older.db');
-    const saved = await saveSnapshot(client, etcd.clientURL, older);
-    assert.equal((await verifySnapshotFile(older)).sha256.length, 64);
+    const saved = await saveSnapshot(HOST, client, etcd.clientURL, older);
+    assert.equal((await verifySnapshotFile(HOST, older)).sha256.length, 64);
     assert.ok(saved.bytes > 40 * 1024 * 1024, `${saved.bytes} bytes`);
     const before = readFileSync(older);
 
     let killedAt = 0;
-    const err = await saveSnapshot(client, etcd.clientURL, join(dir, 'newer.db'), (bytes) => {
+    const err = await saveSnapshot(HOST, client, etcd.clientURL, join(dir, 'newer.db'), (bytes) => {
       if (!killedAt && bytes > 0) {
         killedAt = bytes;
         process.kill(etcd.pid!, 'SIGKILL');

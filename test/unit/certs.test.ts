@@ -13,6 +13,8 @@ import { checkBundle, makeBundle, parseBundle, renderBundle } from '../../src/pk
 import { caLabel, fingerprintOf, pemBlocks, rotationState, trustText } from '../../src/pki/rotation.js';
 import { Logger } from '../../src/log/logger.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 const now = new Date('2026-12-01T00:00:00Z');
 const info = (notAfter: string): CertificateInfo => ({
   subject: 'CN=x', issuer: 'CN=etcd-ca', commonName: 'x', organization: [], notBefore: new Date('2026-01-01T00:00:00Z'), notAfter: new Date(notAfter),
@@ -101,8 +103,8 @@ describe('certs renew decisions', () => {
     try {
       const spec = pkiSpec(dir, { memberName: 'node-a', server: { dnsNames: ['node-a'], ipAddresses: ['10.0.0.5'] } });
       const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
-      await ensurePki(spec, quiet, { allowCreate: true });
-      const input = { certsDir: dir, names: ['server' as const], defaultDays: 365, keyAlgorithm: 'ecdsa-p256' as const, requests: leafRequests(spec) };
+      await ensurePki(HOST, spec, quiet, { allowCreate: true });
+      const input = { host: HOST, certsDir: dir, names: ['server' as const], defaultDays: 365, keyAlgorithm: 'ecdsa-p256' as const, requests: leafRequests(spec) };
       const old = certificateInfo(readFileSync(join(dir, 'server.crt'), 'utf8'));
       const r = await prepareRenewal({ ...input, validity: '90d' });
       assert.equal(r.leaves.length, 1);
@@ -118,7 +120,7 @@ describe('certs renew decisions', () => {
       assert.deepEqual(dueLeaves(checked, ['server', 'peer'], 30), []);
       assert.deepEqual(dueLeaves(checked, ['server', 'peer'], 365), ['server', 'peer']);
 
-      await ensurePki(pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
+      await ensurePki(HOST, pkiSpec(other, { memberName: 'x' }), quiet, { allowCreate: true });
       for (const f of ['ca.crt', 'ca.key']) copyFileSync(join(other, f), join(dir, f));
       await assert.rejects(prepareRenewal(input), /ca\.crt did not sign .*server\.crt/);
     } finally {
@@ -134,9 +136,9 @@ describe('certificate bundles', () => {
     const other = mkdtempSync(join(tmpdir(), 'etcdadm-bundle-other-'));
     try {
       const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
-      await ensurePki(pkiSpec(dir), quiet, { allowCreate: true });
-      await ensurePki(pkiSpec(other), quiet, { allowCreate: true });
-      const ca = await loadRenewingCA(dir, undefined, new Date());
+      await ensurePki(HOST, pkiSpec(dir), quiet, { allowCreate: true });
+      await ensurePki(HOST, pkiSpec(other), quiet, { allowCreate: true });
+      const ca = await loadRenewingCA(HOST, dir, undefined, new Date());
       const sans = { dnsNames: ['host2', 'localhost'], ipAddresses: ['10.0.0.2', '127.0.0.1'] };
       const requests = leafRequests({ memberName: 'host2', server: sans, peer: sans });
       const b = await makeBundle(ca, { name: 'host2', address: '10.0.0.2' }, requests, { keyAlgorithm: 'ecdsa-p256', validityDays: 30 });
@@ -165,7 +167,7 @@ describe('CA rotation states (from the certs dir alone)', () => {
     const dirs = [mkdtempSync(join(tmpdir(), 'etcdadm-rot-a-')), mkdtempSync(join(tmpdir(), 'etcdadm-rot-b-'))];
     try {
       const quiet = new Logger('error', 'text', { write: () => undefined, isTTY: false });
-      for (const d of dirs) await ensurePki(pkiSpec(d), quiet, { allowCreate: true });
+      for (const d of dirs) await ensurePki(HOST, pkiSpec(d), quiet, { allowCreate: true });
       const [oldCa, newCa] = dirs.map((d) => readFileSync(join(d, 'ca.crt'), 'utf8')) as [string, string];
       assert.equal(rotationState({ trust: oldCa, newCert: undefined, oldCert: undefined }), 'none');
       assert.equal(rotationState({ trust: oldCa, newCert: newCa, oldCert: undefined }), 'preparing');

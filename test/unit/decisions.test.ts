@@ -20,13 +20,16 @@ import {
   type LocalEtcdObservation,
 } from '../../src/phases/preflight.js';
 import { decideDataDir, decideRemoval, decideResetPreflight, type ResetWorld } from '../../src/phases/reset.js';
-import { NO_OPTIONS, type RunOptions } from '../../src/run/context.js';
+import type { ResetOptions } from '../../src/phases/reset.js';
+
+/** The options of a run without flags (init, join and reset alike). */
+const NO_OPTIONS: ResetOptions = { force: false, skipRemoveMember: false };
 import { eth0, hostFacts, planOf } from '../helpers/plan.js';
 
 const host = hostFacts([eth0('10.0.0.3')], [], 'node-c');
 const plan = planOf({ endpoints: ['https://10.0.0.1:2379'] }, host);
 const MY_PEER = 'https://10.0.0.3:2380';
-const force: RunOptions = { ...NO_OPTIONS, force: true };
+const force: ResetOptions = { ...NO_OPTIONS, force: true };
 
 const member = (id: number, over: Partial<Member> = {}): Member => ({
   id: BigInt(id),

@@ -36,3 +36,27 @@ describe('host lock', () => {
     await (await acquireHostLock(path, 'join')).release();
   });
 });
+
+describe('host lock: owners that are gone', () => {
+  it('takes over the lock of a zombie (a SIGKILLed etcdadm nobody reaped, under a PID 1 that does not reap)', async () => {
+    const path = join(dir, 'z.lock');
+    // sh forks `sleep 0` and execs a long sleep that never waits for it: the child stays a zombie (state Z)
+    const parent = spawn('sh', ['-c', 'sleep 0 & echo $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    try {
+      const pid = Number((await new Promise<Buffer>((r) => parent.stdout.once('data', r))).toString().trim());
+      let stat = '';
+      for (let i = 0; i < 100 && !/\) Z /.test(stat); i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      }
+      assert.match(stat, /\) Z /, 'the child is a zombie');
+      const started = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+      writeFileSync(path, `${pid} ${started} init\n`);
+      const lock = await acquireHostLock(path, 'join');
+      assert.match(readFileSync(path, 'utf8'), / join\n$/);
+      await lock.release();
+    } finally {
+      parent.kill('SIGKILL');
+    }
+  });
+});

@@ -20,11 +20,12 @@ import {
   verifySignedBy,
   type PkiSpec,
 } from '../../src/pki/index.js';
-import { ensurePrivateDir } from '../../src/host/files.js';
 import { encodeSan } from '../../src/pki/cert.js';
 import { decodeSan, parseDer } from '../../src/pki/inspect.js';
 import { bytesToIp, ipToBytes } from '../../src/pki/ip.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-helpers-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -110,8 +111,8 @@ describe('certificates', () => {
   test('certificateInfo, keyMatchesCert, verifySignedBy, caFingerprint', async () => {
     const dirA = join(base, 'a');
     const dirB = join(base, 'b');
-    await Promise.all([ensurePrivateDir(dirA), ensurePrivateDir(dirB)]);
-    const [caA, caB] = await Promise.all([createCA(spec(dirA)), createCA(spec(dirB))]);
+    await Promise.all([HOST.mkdir(dirA, 0o700), HOST.mkdir(dirB, 0o700)]);
+    const [caA, caB] = await Promise.all([createCA(HOST, spec(dirA)), createCA(HOST, spec(dirB))]);
     const leaf = await issueCertificate(
       caA,
       { commonName: 'x', organization: ['o1', 'o2'], dnsNames: ['a.example', 'A.example'], ipAddresses: ['::1', '::1', '127.0.0.1'], usages: ['server'] },

@@ -28,6 +28,8 @@ import {
 import { certFacts } from '../../src/pki/inspect.js';
 import * as x509 from '../../src/pki/x509.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
+import { LocalHost } from '../../src/host/local.js';
+const HOST = new LocalHost();
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-test-'));
 after(() => rmSync(base, { recursive: true, force: true }));
@@ -75,7 +77,7 @@ describe('every key algorithm', { concurrency: true }, () => {
   for (const alg of KEY_ALGORITHMS) {
     test(`${alg}: CA and leaves that openssl verifies`, async () => {
       const dir = newDir();
-      const out = await ensurePki(spec(dir, { keyAlgorithm: alg }), quiet, { allowCreate: true });
+      const out = await ensurePki(HOST, spec(dir, { keyAlgorithm: alg }), quiet, { allowCreate: true });
       assert.equal(mode(dir), 0o700);
       assert.equal(mode(dirname(dir)), 0o755 & ~process.umask()); // a parent made on the way is not private
       assert.deepEqual(out.map((o) => o.action), ['generated', 'generated', 'generated', 'generated', 'generated']);
@@ -107,7 +109,7 @@ describe('a fresh PKI', () => {
   test('is generated with the right modes', async () => {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     chmodSync(dir, 0o755);
-    outcomes = await ensurePki(spec(dir, { now }), log, { allowCreate: true });
+    outcomes = await ensurePki(HOST, spec(dir, { now }), log, { allowCreate: true });
     assert.deepEqual(
       outcomes.map((o) => [o.file, o.action]),
       ['ca', ...LEAF_NAMES].map((n) => [join(dir, `${n}.crt`), 'generated']),
@@ -211,14 +213,14 @@ describe('a fresh PKI', () => {
   test('a second run keeps everything, byte for byte', async () => {
     const before = snapshot(dir);
     const { log: log2, lines: lines2 } = capture();
-    const out = await ensurePki(spec(dir), log2, { allowCreate: true });
+    const out = await ensurePki(HOST, spec(dir), log2, { allowCreate: true });
     assert.deepEqual(out.map((o) => o.action), ['kept', 'kept', 'kept', 'kept', 'kept']);
     assert.deepEqual(snapshot(dir), before);
     const text = lines2.join('');
     assert.match(text, /Using the existing "ca" certificate and key\./);
     for (const n of LEAF_NAMES) assert.match(text, new RegExp(`Using the existing "${n}" certificate and key\\.`));
     // a join (allowCreate false) with the CA present keeps everything too
-    const out2 = await ensurePki(spec(dir), quiet, { allowCreate: false });
+    const out2 = await ensurePki(HOST, spec(dir), quiet, { allowCreate: false });
     assert.deepEqual(out2.map((o) => o.action), ['kept', 'kept', 'kept', 'kept', 'kept']);
   });
 
@@ -228,7 +230,7 @@ describe('a fresh PKI', () => {
       server: { dnsNames: ['LOCALHOST'], ipAddresses: ['0:0:0:0:0:0:0:1', '::ffff:10.0.0.1'] },
       peer: { dnsNames: [], ipAddresses: ['FD00:0::1'] },
     });
-    const out = await ensurePki(s, quiet, { allowCreate: true });
+    const out = await ensurePki(HOST, s, quiet, { allowCreate: true });
     assert.deepEqual(out.map((o) => o.action), ['kept', 'kept', 'kept', 'kept', 'kept']);
     assert.deepEqual(snapshot(dir), before);
   });
@@ -238,7 +240,7 @@ describe('a fresh PKI', () => {
     const { log: log2, lines: lines2 } = capture();
     const s = spec(dir);
     s.server = { dnsNames: [...s.server.dnsNames, 'etcd.example.com'], ipAddresses: [...s.server.ipAddresses, '2001:db8::5'] };
-    const out = byName(await ensurePki(s, log2, { allowCreate: true }));
+    const out = byName(await ensurePki(HOST, s, log2, { allowCreate: true }));
     assert.equal(out.server!.action, 'regenerated');
     assert.equal(out.server!.reason, 'it lacks the SANs DNS:etcd.example.com, IP:2001:db8::5');
     for (const n of ['ca', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client']) assert.equal(out[n]!.action, 'kept', n);
@@ -256,32 +258,32 @@ describe('a fresh PKI', () => {
 
   test('a leaf expiring within renewBeforeDays, or expired, is regenerated; the CA is kept', async () => {
     const t1 = new Date(Date.now() + 340 * DAY); // 25 days left
-    const out = byName(await ensurePki(spec(dir, { now: t1 }), quiet, { allowCreate: true }));
+    const out = byName(await ensurePki(HOST, spec(dir, { now: t1 }), quiet, { allowCreate: true }));
     assert.equal(out.ca!.action, 'kept');
     for (const n of LEAF_NAMES) {
       assert.equal(out[n]!.action, 'regenerated', n);
       assert.match(out[n]!.reason!, /^it expires on .*, within the 30-day renewal window$/);
     }
     // those were made "in the future": back at the real time they are not valid yet
-    const out2 = byName(await ensurePki(spec(dir), quiet, { allowCreate: true }));
+    const out2 = byName(await ensurePki(HOST, spec(dir), quiet, { allowCreate: true }));
     for (const n of LEAF_NAMES) assert.match(out2[n]!.reason!, /^it is not valid before /, n);
     const t2 = new Date(Date.now() + 400 * DAY);
-    const out3 = byName(await ensurePki(spec(dir, { now: t2 }), quiet, { allowCreate: true }));
+    const out3 = byName(await ensurePki(HOST, spec(dir, { now: t2 }), quiet, { allowCreate: true }));
     for (const n of LEAF_NAMES) assert.match(out3[n]!.reason!, /^it expired on /, n);
     // and 31 days before expiry it is still kept
     const t3 = new Date(t2.getTime() + (365 - 31) * DAY);
-    const out4 = byName(await ensurePki(spec(dir, { now: t3 }), quiet, { allowCreate: true }));
+    const out4 = byName(await ensurePki(HOST, spec(dir, { now: t3 }), quiet, { allowCreate: true }));
     for (const n of LEAF_NAMES) assert.equal(out4[n]!.action, 'kept', n);
-    await ensurePki(spec(dir), quiet, { allowCreate: true }); // back to now
+    await ensurePki(HOST, spec(dir), quiet, { allowCreate: true }); // back to now
   });
 
   test('a leaf signed by another CA is regenerated', async () => {
     const other = newDir();
-    await ensurePki(spec(other), quiet, { allowCreate: true });
+    await ensurePki(HOST, spec(other), quiet, { allowCreate: true });
     copyFileSync(join(other, 'peer.crt'), join(dir, 'peer.crt'));
     copyFileSync(join(other, 'peer.key'), join(dir, 'peer.key'));
     assert.equal(verifySignedBy(read(dir, 'peer.crt'), read(dir, 'ca.crt')), false);
-    const out = byName(await ensurePki(spec(dir), quiet, { allowCreate: true }));
+    const out = byName(await ensurePki(HOST, spec(dir), quiet, { allowCreate: true }));
     assert.deepEqual(out.peer, { file: join(dir, 'peer.crt'), action: 'regenerated', reason: 'it was not signed by the current CA' });
     for (const n of ['ca', 'server', 'etcdctl-etcd-client', 'apiserver-etcd-client']) assert.equal(out[n]!.action, 'kept', n);
     opensslVerify(dir, 'peer');
@@ -292,7 +294,7 @@ describe('a fresh PKI', () => {
     copyFileSync(join(dir, 'server.key'), join(dir, 'peer.key'));
     rmSync(join(dir, 'etcdctl-etcd-client.key'));
     writeFileSync(join(dir, 'apiserver-etcd-client.crt'), 'garbage\n');
-    const out = byName(await ensurePki(spec(dir), quiet, { allowCreate: true }));
+    const out = byName(await ensurePki(HOST, spec(dir), quiet, { allowCreate: true }));
     assert.equal(out.server!.action, 'kept');
     assert.equal(out.peer!.reason, 'the key does not match the certificate');
     assert.equal(out['etcdctl-etcd-client']!.reason, `${join(dir, 'etcdctl-etcd-client.key')} is missing`);
@@ -301,7 +303,7 @@ describe('a fresh PKI', () => {
   });
 
   test('a wrong common name or missing usage regenerates', async () => {
-    const out = byName(await ensurePki(spec(dir, { memberName: 'node2' }), quiet, { allowCreate: true }));
+    const out = byName(await ensurePki(HOST, spec(dir, { memberName: 'node2' }), quiet, { allowCreate: true }));
     assert.equal(out.server!.reason, 'its common name is "node1", want "node2"');
     assert.equal(out.peer!.reason, 'its common name is "node1", want "node2"');
     assert.equal(out['etcdctl-etcd-client']!.action, 'kept');
@@ -309,19 +311,19 @@ describe('a fresh PKI', () => {
     copyFileSync(join(dir, 'etcdctl-etcd-client.crt'), join(dir, 'server.crt'));
     copyFileSync(join(dir, 'etcdctl-etcd-client.key'), join(dir, 'server.key'));
     const out2 = byName(
-      await ensurePki(spec(dir, { memberName: 'etcdctl-etcd-client', server: { dnsNames: [], ipAddresses: [] } }), quiet, {
+      await ensurePki(HOST, spec(dir, { memberName: 'etcdctl-etcd-client', server: { dnsNames: [], ipAddresses: [] } }), quiet, {
         allowCreate: true,
       }),
     );
     assert.equal(out2.server!.reason, 'it lacks the serverAuth usage');
-    await ensurePki(spec(dir), quiet, { allowCreate: true });
+    await ensurePki(HOST, spec(dir), quiet, { allowCreate: true });
   });
 
   test('existing keys readable by others are narrowed to 0600', async () => {
     chmodSync(join(dir, 'server.key'), 0o644);
     chmodSync(join(dir, 'ca.key'), 0o640);
     const { log: log2, lines: lines2 } = capture();
-    const out = await ensurePki(spec(dir), log2, { allowCreate: true });
+    const out = await ensurePki(HOST, spec(dir), log2, { allowCreate: true });
     assert.deepEqual(out.map((o) => o.action), ['kept', 'kept', 'kept', 'kept', 'kept']);
     assert.equal(mode(join(dir, 'server.key')), 0o600);
     assert.equal(mode(join(dir, 'ca.key')), 0o600);
@@ -341,7 +343,7 @@ describe('CAs made by openssl are reused', { concurrency: true }, () => {
     assert.match(read(dir, 'ca.key'), /^-----BEGIN RSA PRIVATE KEY-----/);
     const caBefore = read(dir, 'ca.crt');
     const keyBefore = read(dir, 'ca.key');
-    const out = await ensurePki(spec(dir, { keyAlgorithm: 'ecdsa-p256' }), quiet, { allowCreate: false });
+    const out = await ensurePki(HOST, spec(dir, { keyAlgorithm: 'ecdsa-p256' }), quiet, { allowCreate: false });
     assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
     assert.equal(read(dir, 'ca.crt'), caBefore);
     assert.equal(read(dir, 'ca.key'), keyBefore);
@@ -367,13 +369,13 @@ describe('CAs made by openssl are reused', { concurrency: true }, () => {
     openssl('ecparam', '-name', 'prime256v1', '-genkey', '-out', join(dir, 'ca.key')); // with an EC PARAMETERS block
     openssl('req', '-x509', '-new', '-key', join(dir, 'ca.key'), '-out', join(dir, 'ca.crt'), '-days', '365', '-subj', '/CN=etcd-ca');
     assert.match(read(dir, 'ca.key'), /-----BEGIN EC PRIVATE KEY-----/);
-    const out = await ensurePki(spec(dir, { keyAlgorithm: 'rsa-2048' }), quiet, { allowCreate: true });
+    const out = await ensurePki(HOST, spec(dir, { keyAlgorithm: 'rsa-2048' }), quiet, { allowCreate: true });
     assert.deepEqual(out.map((o) => o.action), ['kept', 'generated', 'generated', 'generated', 'generated']);
     for (const n of LEAF_NAMES) opensslVerify(dir, n);
     const text = openssl('x509', '-noout', '-text', '-in', join(dir, 'peer.crt'));
     assert.match(text, /Signature Algorithm: ecdsa-with-SHA256/);
     assert.match(text, /Public-Key: \(2048 bit\)/);
-    const out2 = await ensurePki(spec(dir, { keyAlgorithm: 'rsa-2048' }), quiet, { allowCreate: true });
+    const out2 = await ensurePki(HOST, spec(dir, { keyAlgorithm: 'rsa-2048' }), quiet, { allowCreate: true });
     assert.deepEqual(out2.map((o) => o.action), ['kept', 'kept', 'kept', 'kept', 'kept']);
   });
 
@@ -383,7 +385,7 @@ describe('CAs made by openssl are reused', { concurrency: true }, () => {
     openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-384', '-nodes', '-keyout', join(dir, 'ca.key'),
       '-out', join(dir, 'ca.crt'), '-days', '365', '-subj', '/CN=p384-ca');
     assert.match(read(dir, 'ca.key'), /^-----BEGIN PRIVATE KEY-----/);
-    await ensurePki(spec(dir), quiet, { allowCreate: true });
+    await ensurePki(HOST, spec(dir), quiet, { allowCreate: true });
     for (const n of LEAF_NAMES) opensslVerify(dir, n);
   });
 });
@@ -396,57 +398,57 @@ describe('CA errors', () => {
 
   test('join without a CA: names the dir and says what to copy; writes nothing', async () => {
     const dir = newDir();
-    const err = await ensurePki(spec(dir), quiet, { allowCreate: false }).catch((e: unknown) => e);
+    const err = await ensurePki(HOST, spec(dir), quiet, { allowCreate: false }).catch((e: unknown) => e);
     const msg = oneLine(err);
     assert.match(msg, new RegExp(`no CA found: ${dir}/ca\\.crt and ${dir}/ca\\.key do not exist`));
     assert.match(msg, new RegExp(`Copy ca\\.crt and ca\\.key from an existing member into ${dir}`));
     assert.match(msg, new RegExp(`rsync -avR ${dir}/ca\\.\\* <this host>:/`));
     assert.equal(existsSync(dir), false);
-    await assert.rejects(ensureCA(spec(dir), quiet, { allowCreate: false }), EtcdadmError);
+    await assert.rejects(ensureCA(HOST, spec(dir), quiet, { allowCreate: false }), EtcdadmError);
   });
 
   test('only ca.crt (or only ca.key) present: names the missing file', async () => {
     const src = newDir();
-    await ensurePki(spec(src), quiet, { allowCreate: true });
+    await ensurePki(HOST, spec(src), quiet, { allowCreate: true });
     const dir = newDir();
     mkdirSync(dir, { recursive: true });
     copyFileSync(join(src, 'ca.crt'), join(dir, 'ca.crt'));
     for (const allowCreate of [true, false]) {
-      const msg = oneLine(await ensurePki(spec(dir), quiet, { allowCreate }).catch((e: unknown) => e));
+      const msg = oneLine(await ensurePki(HOST, spec(dir), quiet, { allowCreate }).catch((e: unknown) => e));
       assert.match(msg, new RegExp(`^${dir}/ca\\.key is missing while ${dir}/ca\\.crt exists`));
     }
     rmSync(join(dir, 'ca.crt'));
     copyFileSync(join(src, 'ca.key'), join(dir, 'ca.key'));
-    const msg = oneLine(await ensurePki(spec(dir), quiet, { allowCreate: true }).catch((e: unknown) => e));
+    const msg = oneLine(await ensurePki(HOST, spec(dir), quiet, { allowCreate: true }).catch((e: unknown) => e));
     assert.match(msg, new RegExp(`^${dir}/ca\\.crt is missing while ${dir}/ca\\.key exists`));
   });
 
   test('a ca.key of another CA, a non-CA certificate, an expired CA, garbage', async () => {
     const a = newDir();
     const b = newDir();
-    await Promise.all([ensurePki(spec(a), quiet, { allowCreate: true }), ensurePki(spec(b), quiet, { allowCreate: true })]);
+    await Promise.all([ensurePki(HOST, spec(a), quiet, { allowCreate: true }), ensurePki(HOST, spec(b), quiet, { allowCreate: true })]);
     copyFileSync(join(b, 'ca.key'), join(a, 'ca.key'));
-    let msg = oneLine(await ensurePki(spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
+    let msg = oneLine(await ensurePki(HOST, spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
     assert.match(msg, new RegExp(`the CA key ${a}/ca\\.key does not match the CA certificate ${a}/ca\\.crt`));
 
     copyFileSync(join(b, 'server.crt'), join(a, 'ca.crt'));
     copyFileSync(join(b, 'server.key'), join(a, 'ca.key'));
-    msg = oneLine(await ensurePki(spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
+    msg = oneLine(await ensurePki(HOST, spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
     assert.match(msg, /ca\.crt is not a CA certificate/);
 
-    msg = oneLine(await ensurePki(spec(b, { now: new Date(Date.now() + 3651 * DAY) }), quiet, { allowCreate: true }).catch((e: unknown) => e));
+    msg = oneLine(await ensurePki(HOST, spec(b, { now: new Date(Date.now() + 3651 * DAY) }), quiet, { allowCreate: true }).catch((e: unknown) => e));
     assert.match(msg, /the CA certificate .*ca\.crt expired on /);
 
     writeFileSync(join(a, 'ca.crt'), 'not a certificate');
-    msg = oneLine(await ensurePki(spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
+    msg = oneLine(await ensurePki(HOST, spec(a), quiet, { allowCreate: true }).catch((e: unknown) => e));
     assert.match(msg, /invalid CA certificate .*ca\.crt: no PEM certificate found/);
   });
 
   test('a CA close to expiry is used with a warning', async () => {
     const dir = newDir();
-    await ensurePki(spec(dir, { caValidityDays: 400 }), quiet, { allowCreate: true });
+    await ensurePki(HOST, spec(dir, { caValidityDays: 400 }), quiet, { allowCreate: true });
     const { log, lines } = capture();
-    await ensureCA(spec(dir, { now: new Date(Date.now() + 380 * DAY) }), log, { allowCreate: true });
+    await ensureCA(HOST, spec(dir, { now: new Date(Date.now() + 380 * DAY) }), log, { allowCreate: true });
     assert.match(lines.join(''), /WARN .*The CA certificate .*ca\.crt expires on .*plan a CA rotation/);
   });
 });
@@ -455,29 +457,29 @@ describe('spec checks', () => {
   test('invalid SANs and impossible numbers are EtcdadmErrors', async () => {
     const dir = newDir();
     await assert.rejects(
-      ensurePki(spec(dir, { server: { dnsNames: [], ipAddresses: ['10.0.0.300'] } }), quiet, { allowCreate: true }),
+      ensurePki(HOST, spec(dir, { server: { dnsNames: [], ipAddresses: ['10.0.0.300'] } }), quiet, { allowCreate: true }),
       (e: unknown) => e instanceof EtcdadmError && /server certificate: invalid IP address "10\.0\.0\.300"/.test(e.message),
     );
     await assert.rejects(
-      ensurePki(spec(dir, { renewBeforeDays: 365 }), quiet, { allowCreate: true }),
+      ensurePki(HOST, spec(dir, { renewBeforeDays: 365 }), quiet, { allowCreate: true }),
       (e: unknown) => e instanceof EtcdadmError && /renewBeforeDays/.test(e.message),
     );
     await assert.rejects(
-      ensurePki(spec(dir, { keyAlgorithm: 'dsa-1024' as KeyAlgorithm }), quiet, { allowCreate: true }),
+      ensurePki(HOST, spec(dir, { keyAlgorithm: 'dsa-1024' as KeyAlgorithm }), quiet, { allowCreate: true }),
       (e: unknown) => e instanceof EtcdadmError && /unknown key algorithm/.test(e.message),
     );
   });
 
   test('ensureCA + ensureLeafCerts separately do what ensurePki does', async () => {
     const dir = newDir();
-    const ca = await ensureCA(spec(dir), quiet, { allowCreate: true });
+    const ca = await ensureCA(HOST, spec(dir), quiet, { allowCreate: true });
     assert.equal(ca.action, 'generated');
-    const out = await ensureLeafCerts(spec(dir), ca, quiet);
+    const out = await ensureLeafCerts(HOST, spec(dir), ca, quiet);
     assert.deepEqual(out.map((o) => o.action), ['generated', 'generated', 'generated', 'generated']);
     for (const n of LEAF_NAMES) opensslVerify(dir, n);
-    const ca2 = await ensureCA(spec(dir), quiet, { allowCreate: false });
+    const ca2 = await ensureCA(HOST, spec(dir), quiet, { allowCreate: false });
     assert.equal(ca2.action, 'kept');
     assert.equal(ca2.fingerprint, ca.fingerprint);
-    assert.deepEqual((await ensureLeafCerts(spec(dir), ca2, quiet)).map((o) => o.action), ['kept', 'kept', 'kept', 'kept']);
+    assert.deepEqual((await ensureLeafCerts(HOST, spec(dir), ca2, quiet)).map((o) => o.action), ['kept', 'kept', 'kept', 'kept']);
   });
 });

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { resolvePlan } from '../../src/config/plan/index.js';
 import { EtcdadmError } from '../../src/errors.js';
-import { LocalHost } from '../../src/host/host.js';
+import { LocalHost } from '../../src/host/local.js';
 import { HostRecord, RecordError } from '../../src/host/record.js';
 import { eth0, hostFacts, planOf } from '../helpers/plan.js';
 

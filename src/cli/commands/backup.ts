@@ -5,34 +5,57 @@
  * backups are not as they should be.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { BACKUP_UNITS, currentEtcdadm, parseInterval, resolveSchedule, s3OptionsOfSettings } from '../../backup/schedule.js';
+import { BACKUP_UNITS, parseInterval, resolveSchedule, s3OptionsOfSettings } from '../../backup/schedule.js';
+import type { Plan } from '../../config/types.js';
 import { backupHealth, humanAge, oneLine, readBackupState, updateBackupState } from '../../backup/state.js';
 import { PATHS } from '../../config/defaults.js';
 import { loadConfigLayer } from '../../config/file.js';
 import { systemdTimers } from '../../initsystem/index.js';
-import { BACKUP_RUN_PHASES, BACKUP_SCHEDULE_PHASES, BACKUP_UNSCHEDULE_PHASES } from '../../phases/backup.js';
+import { BACKUP_RUN_PHASES, BACKUP_SCHEDULE_PHASES, BACKUP_UNSCHEDULE_PHASES, type BackupScheduleOptions } from '../../phases/backup.js';
 import { openS3 } from '../../phases/snapshot.js';
 import { memberEndpoints } from '../../run/context.js';
 import { s3LocationFrom, s3Options, s3Url } from '../../s3/location.js';
-import { runPhases } from '../../run/runner.js';
-import { action, planFor, withContext } from '../command.js';
+import { action, type Invocation } from '../command.js';
+import { workflowCommand } from '../workflow.js';
 import { stdout } from '../context.js';
 import { configOption } from '../flags.js';
 import { OUTPUT_FORMATS, render, renderPairs, type OutputFormat } from '../output.js';
 
+/** backup schedule's options: --every/--keep/--dir and the bucket over the configuration's backup section (file, then record); the bucket checked now. */
+async function scheduleOptions(inv: Invocation, plan: Plan): Promise<BackupScheduleOptions> {
+  const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
+  const config = { ...plan.settings.backup, ...file };
+  // the bucket: --s3-* flags, else the configuration's backup.s3* (file, then record); --no-s3: none
+  const s3 = inv.opts.s3 === false ? undefined : (s3LocationFrom(inv.opts) ?? s3LocationFrom(s3OptionsOfSettings(config)));
+  const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config, s3);
+  if (s3 && inv.opts.dryRun !== true) {
+    // the bucket answers to the credentials file now, not first at the timer's next run
+    const store = await openS3(s3);
+    store.close();
+    inv.log.info(`Bucket ${s3.bucket} at ${s3.endpoint} answers; each scheduled snapshot is uploaded there (${s3Url(s3, s3.prefix)}) and pruned there too`);
+  }
+  return { spec: { ...spec, command: await inv.host.etcdadmCommand() } };
+}
+
 function scheduleSubcommand(): Command<any, any, any> {
-  const cmd = new Command('schedule')
-    .description('Take a snapshot of the local member on a systemd timer, keeping the newest N (re-run to change it)')
-    .addOption(new Option('--every <interval>', 'how often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d (or backup.every in --config)'))
-    .addOption(new Option('--keep <n>', 'how many of the newest snapshots stay (default: backup.keep, 24)'))
-    .addOption(new Option('--dir <dir>', `the snapshot directory (default: backup.dir, ${PATHS.backupDir})`))
-    .addOption(configOption());
-  for (const o of s3Options()) cmd.addOption(o);
-  cmd.addOption(new Option('--no-s3', 'upload nowhere: drop an S3 destination the record or --config names'));
-  cmd.addHelpText(
-    'after',
-    `
-Installs ${BACKUP_UNITS.timerFile} (OnCalendar= at the interval, Persistent=true, a randomized delay) and
+  const cmd = new Command('schedule').description('Take a snapshot of the local member on a systemd timer, keeping the newest N (re-run to change it)');
+  workflowCommand<BackupScheduleOptions>(cmd, {
+    name: 'backup schedule',
+    set: 'ops',
+    phases: BACKUP_SCHEDULE_PHASES,
+    useRecord: true,
+    rollback: true,
+    options: scheduleOptions,
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [
+      new Option('--every <interval>', 'how often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d (or backup.every in --config)'),
+      new Option('--keep <n>', 'how many of the newest snapshots stay (default: backup.keep, 24)'),
+      new Option('--dir <dir>', `the snapshot directory (default: backup.dir, ${PATHS.backupDir})`),
+      configOption(),
+      ...s3Options(),
+      new Option('--no-s3', 'upload nowhere: drop an S3 destination the record or --config names'),
+    ],
+    example: `Installs ${BACKUP_UNITS.timerFile} (OnCalendar= at the interval, Persistent=true, a randomized delay) and
 ${BACKUP_UNITS.serviceFile} (oneshot: this etcdadm's 'backup run': snapshot save, then prune, the outcome in
 ${PATHS.backupStateFile}). The schedule is kept in the host record; flags override a --config file's backup section.
 
@@ -42,68 +65,47 @@ Example:
   etcdadm backup schedule --every 1h --keep 48 --s3-endpoint https://minio.example:9000 --s3-bucket etcd \\
       --s3-prefix prod/ --s3-credentials-file /etc/etcd/s3.env     # a local copy stays in --dir as well
 `,
-  );
-  cmd.action(
-    action(
-      async (inv) => {
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        const file = typeof inv.opts.config === 'string' ? (await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) })).values.backup : undefined;
-        const config = { ...plan.settings.backup, ...file };
-        // destination options beyond --dir become fields of spec.destination here (file paths only, never secrets)
-        // the bucket: --s3-* flags, else the configuration's backup.s3* (file, then record); --no-s3: none
-        const s3 = inv.opts.s3 === false ? undefined : (s3LocationFrom(inv.opts) ?? s3LocationFrom(s3OptionsOfSettings(config)));
-        const spec = resolveSchedule({ every: inv.opts.every, keep: inv.opts.keep, dir: inv.opts.dir }, config, s3);
-        if (s3) {
-          // the bucket answers to the credentials file now, not first at the timer's next run
-          const store = await openS3(s3);
-          store.close();
-          inv.log.info(`Bucket ${s3.bucket} at ${s3.endpoint} answers; each scheduled snapshot is uploaded there (${s3Url(s3, s3.prefix)}) and pruned there too`);
-        }
-        await withContext(inv, plan, { command: 'backup schedule', endpoints: memberEndpoints, options: { backup: { ...spec, command: currentEtcdadm() } } }, (ctx) =>
-          runPhases(ctx, BACKUP_SCHEDULE_PHASES),
-        );
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+  });
   return cmd;
 }
 
 function unscheduleSubcommand(): Command<any, any, any> {
   const cmd = new Command('unschedule').description('Remove the backup timer and its service (the snapshots stay)');
-  cmd.addHelpText('after', '\nExample:\n  etcdadm backup unschedule\n');
-  cmd.action(
-    action(
-      async (inv) => {
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        await withContext(inv, plan, { command: 'backup unschedule', endpoints: memberEndpoints }, (ctx) => runPhases(ctx, BACKUP_UNSCHEDULE_PHASES));
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+  workflowCommand<Record<string, never>>(cmd, {
+    name: 'backup unschedule',
+    set: 'ops',
+    phases: BACKUP_UNSCHEDULE_PHASES,
+    useRecord: true,
+    rollback: true,
+    options: () => ({}),
+    contextEndpoints: memberEndpoints,
+    example: 'Example:\n  etcdadm backup unschedule\n',
+  });
   return cmd;
+}
+
+/** A failed run is recorded in the state file before it is reported (what backup status judges). */
+async function recordFailure(inv: Invocation, err: unknown): Promise<void> {
+  if (!inv.record.facts?.backup) return;
+  await updateBackupState(inv.host, PATHS.backupStateFile, { lastFailure: { time: new Date().toISOString(), error: oneLine(err) } }).catch((e: unknown) =>
+    inv.log.warn(`could not record the failure in ${PATHS.backupStateFile}: ${oneLine(e)}`),
+  );
 }
 
 function runSubcommand(): Command<any, any, any> {
   const cmd = new Command('run').description("One scheduled backup now, as the timer's service runs it: snapshot save, then prune; the outcome recorded");
-  cmd.addHelpText('after', `\nThe outcome (last success with its snapshot, or the failure's one-line error) goes to ${PATHS.backupStateFile}.\n\nExample:\n  etcdadm backup run\n  systemctl start ${BACKUP_UNITS.service}\n`);
-  cmd.action(
-    action(
-      async (inv) => {
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        try {
-          await withContext(inv, plan, { command: 'backup run', endpoints: memberEndpoints }, (ctx) => runPhases(ctx, BACKUP_RUN_PHASES));
-        } catch (err) {
-          if (inv.record.facts?.backup)
-            await updateBackupState(inv.host, PATHS.backupStateFile, { lastFailure: { time: new Date().toISOString(), error: oneLine(err) } }).catch((e: unknown) =>
-              inv.log.warn(`could not record the failure in ${PATHS.backupStateFile}: ${oneLine(e)}`),
-            );
-          throw err;
-        }
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+  workflowCommand<Record<string, never>>(cmd, {
+    name: 'backup run',
+    set: 'ops',
+    phases: BACKUP_RUN_PHASES,
+    useRecord: true,
+    // save commits (a whole snapshot is kept); the failure is recorded in the state file either way
+    rollback: true,
+    options: () => ({}),
+    contextEndpoints: memberEndpoints,
+    onFailure: recordFailure,
+    example: `The outcome (last success with its snapshot, or the failure's one-line error) goes to ${PATHS.backupStateFile}.\n\nExample:\n  etcdadm backup run\n  systemctl start ${BACKUP_UNITS.service}\n`,
+  });
   return cmd;
 }
 

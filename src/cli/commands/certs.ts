@@ -7,18 +7,29 @@
  *   (src/phases/certs.ts, src/phases/rotate-ca.ts); the options are checked and resolved here, before the runner.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { readFile, stat } from 'node:fs/promises';
+import type { Host } from '../../host/host.js';
 import { resolve } from 'node:path';
 import { EtcdadmError, describe } from '../../errors.js';
 import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type CertificateInfo } from '../../pki/index.js';
 import { expirationExitCode, expiryOf, residualText, type CertExpiry, type ExpiryInput } from '../../pki/expiry.js';
-import { action, planFor, withContext } from '../command.js';
+import { action, planFor, type Invocation } from '../command.js';
+import { workflowCommand } from '../workflow.js';
 import { caLabel, pemBlocks, rotationPaths, rotationState } from '../../pki/rotation.js';
 import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
-import { CERTS_BUNDLE_PHASES, CERTS_IMPORT_PHASES, CERTS_RENEW_PHASES, CERTS_SCHEDULE_PHASES, CERTS_UNSCHEDULE_PHASES, CERT_RENEW_UNITS, RENEW_ARGS } from '../../phases/certs.js';
+import {
+  CERTS_BUNDLE_PHASES,
+  CERTS_IMPORT_PHASES,
+  CERTS_RENEW_PHASES,
+  CERTS_SCHEDULE_PHASES,
+  CERTS_UNSCHEDULE_PHASES,
+  CERT_RENEW_UNITS,
+  RENEW_ARGS,
+  type CertsBundleOptions,
+  type CertsImportOptions,
+  type CertsRenewOptions,
+} from '../../phases/certs.js';
 import { memberEndpoints } from '../../run/context.js';
 import { ROTATE_FINISH_PHASES, ROTATE_ISSUE_PHASES, ROTATE_PREPARE_PHASES } from '../../phases/rotate-ca.js';
-import { runPhases } from '../../run/runner.js';
 import { stdout } from '../context.js';
 import { addOptions, flagsLayer, settingOptions } from '../flags.js';
 import { loadConfigLayer } from '../../config/file.js';
@@ -29,13 +40,14 @@ import type { HostFacts } from '../../config/types.js';
 import { canonicalIp, leafRequests } from '../../pki/index.js';
 import { render, renderTable, type OutputFormat } from '../output.js';
 
-async function readCert(path: string): Promise<{ pem?: string; info?: CertificateInfo; problem?: string }> {
-  let pem: string;
+async function readCert(host: Host, path: string): Promise<{ pem?: string; info?: CertificateInfo; problem?: string }> {
+  let pem: string | undefined;
   try {
-    pem = await readFile(path, 'utf8');
+    pem = await host.read(path);
   } catch (err) {
-    return { problem: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : describe(err) };
+    return { problem: describe(err) };
   }
+  if (pem === undefined) return { problem: 'missing' };
   try {
     return { pem, info: certificateInfo(pem) };
   } catch (err) {
@@ -55,21 +67,21 @@ function checkExpirationSubcommand(): Command<any, any, any> {
         const plan = await planFor(inv, 'ops', { useRecord: true });
         // --certs-dir names the directory to check (on a member host the record's is the default)
         const dir = typeof inv.opts.certsDir === 'string' ? resolve(inv.opts.certsDir) : plan.pki.certsDir;
-        const st = await stat(dir).catch(() => undefined);
-        if (!st?.isDirectory()) throw new EtcdadmError(`there is no certificates directory ${dir}`, { hint: 'run this on a member host, or pass --certs-dir', exitCode: 2 });
-        const ca = await readCert(pairPaths(dir, 'ca').certPath);
+        const real = await inv.host.realpath(dir);
+        if ((real ? await inv.host.stat(real) : undefined)?.kind !== 'dir') throw new EtcdadmError(`there is no certificates directory ${dir}`, { hint: 'run this on a member host, or pass --certs-dir', exitCode: 2 });
+        const ca = await readCert(inv.host, pairPaths(dir, 'ca').certPath);
         const trusted = pemBlocks(ca.pem);
         const inputs: ExpiryInput[] = [{ name: 'ca', path: pairPaths(dir, 'ca').certPath, ...(ca.info ? { info: ca.info } : {}), ...(ca.problem ? { problem: ca.problem } : {}) }];
         const signers: string[] = [''];
         for (const name of LEAF_NAMES) {
           const path = pairPaths(dir, name).certPath;
-          const c = await readCert(path);
+          const c = await readCert(inv.host, path);
           const by = c.pem ? trusted.find((t) => verifySignedBy(c.pem!, t)) : undefined;
           signers.push(by ? caLabel(by) : '');
           inputs.push({ name, path, ...(c.info ? { info: c.info } : {}), ...(c.problem ? { problem: c.problem } : {}), signedByCa: !!by });
         }
         const rows = inputs.map((i, n) => ({ ...expiryOf(i, new Date(), plan.pki.renewBeforeDays), ...(signers[n] ? { authority: signers[n]! } : {}) }));
-        const files = { trust: ca.pem, newCert: await readFile(rotationPaths(dir).newCert, 'utf8').catch(() => undefined), oldCert: await readFile(rotationPaths(dir).oldCert, 'utf8').catch(() => undefined) };
+        const files = { trust: ca.pem, newCert: await inv.host.read(rotationPaths(dir).newCert).catch(() => undefined), oldCert: await inv.host.read(rotationPaths(dir).oldCert).catch(() => undefined) };
         const trustedCAs = trusted.map((t, i) => {
           const info = certificateInfo(t);
           return { ca: caLabel(t), fingerprint: info.sha256Fingerprint, expires: info.notAfter.toISOString(), signing: i === 0 };
@@ -92,51 +104,55 @@ function checkExpirationSubcommand(): Command<any, any, any> {
   return cmd;
 }
 
+/** certs renew's options: the certificate argument (none with --schedule/--unschedule), --validity and --if-due. */
+function renewOptions(inv: Invocation): CertsRenewOptions {
+  const target = (inv.cmd.args as string[])[0];
+  const validity = typeof inv.opts.validity === 'string' ? inv.opts.validity : undefined;
+  if (inv.opts.schedule || inv.opts.unschedule) {
+    if (target !== undefined && target !== 'all') throw new EtcdadmError(`certs renew ${inv.opts.schedule ? '--schedule' : '--unschedule'} takes no certificate (the timer renews every one that is due)`, { exitCode: 2 });
+    return { names: [], ifDue: true };
+  }
+  if (target === undefined) throw new EtcdadmError('certs renew: name the certificate to renew', { hint: `one of ${RENEW_TARGETS.join(', ')}, or --schedule`, exitCode: 2 });
+  return { names: renewNames(target), ...(validity !== undefined ? { validity } : {}), ifDue: inv.opts.ifDue === true };
+}
+
 function renewSubcommand(): Command<any, any, any> {
   const cmd = new Command('renew')
     .description('New keys and certificates (same subject and SANs) signed by the cluster CA, without downtime; or schedule that daily')
-    .argument('[certificate]', `${RENEW_TARGETS.join(', ')}`)
-    .addOption(new Option('--validity <duration>', 'how long the new certificates are valid, e.g. 365d or 8760h (default: pki.certValidityDays); at most until the CA expires'))
-    .addOption(new Option('--if-due', 'renew only those that expire within pki.renewBeforeDays (what the daily timer runs)'))
-    .addOption(new Option('--schedule', `install ${CERT_RENEW_UNITS.timer}: daily, ${RENEW_ARGS.join(' ')}`).conflicts(['unschedule', 'validity']))
-    .addOption(new Option('--unschedule', `remove ${CERT_RENEW_UNITS.timer}`).conflicts(['validity', 'ifDue']));
-  cmd.addHelpText(
-    'after',
-    `
-Phases: ${CERTS_RENEW_PHASES.map((p) => p.name).join(', ')}. etcd 3.4 to 3.7 read their server and peer certificate files
-at every new TLS connection, so a serving member is not restarted; one that is down or does not serve (its
-certificates expired) is restarted, and one that would not pick the files up hands leadership over first. Every
-check (the CA key matching ca.crt, ca.crt the CA of every leaf, --validity) passes before anything is written; a
-failed run puts the old files back. On a host without ca.key (its certificates came in a bundle) renew on a CA host.
+    .argument('[certificate]', `${RENEW_TARGETS.join(', ')}`);
+  workflowCommand<CertsRenewOptions>(cmd, {
+    name: 'certs renew',
+    set: 'ops',
+    phases: CERTS_RENEW_PHASES,
+    variants: [
+      { flag: 'schedule', name: 'certs renew --schedule', phases: CERTS_SCHEDULE_PHASES },
+      { flag: 'unschedule', name: 'certs renew --unschedule', phases: CERTS_UNSCHEDULE_PHASES },
+    ],
+    useRecord: true,
+    rollback: true,
+    options: renewOptions,
+    contextEndpoints: memberEndpoints,
+    args: [{ spec: '[certificate]', description: RENEW_TARGETS.join(', ') }],
+    extraOptions: () => [
+      new Option('--validity <duration>', 'how long the new certificates are valid, e.g. 365d or 8760h (default: pki.certValidityDays); at most until the CA expires'),
+      new Option('--if-due', 'renew only those that expire within pki.renewBeforeDays (what the daily timer runs)'),
+      new Option('--schedule', `install ${CERT_RENEW_UNITS.timer}: daily, ${RENEW_ARGS.join(' ')} (phases: ${CERTS_SCHEDULE_PHASES.map((p) => p.name).join(', ')})`).conflicts(['unschedule', 'validity']),
+      new Option('--unschedule', `remove ${CERT_RENEW_UNITS.timer} (phases: ${CERTS_UNSCHEDULE_PHASES.map((p) => p.name).join(', ')})`).conflicts(['validity', 'ifDue']),
+    ],
+    example: `etcd 3.4 to 3.7 read their server and peer certificate files at every new TLS connection, so a serving member
+is not restarted; one that is down or does not serve (its certificates expired) is restarted, and one that would
+not pick the files up hands leadership over first. Every check (the CA key matching ca.crt, ca.crt the CA of every
+leaf, --validity) passes before anything is written; a failed run puts the old files back. On a host without
+ca.key (its certificates came in a bundle) renew on a CA host.
 
 Example:
   etcdadm certs renew all
   etcdadm certs renew server --validity 90d
+  etcdadm certs renew all --dry-run
   etcdadm certs renew --schedule          # daily: renew what expires within pki.renewBeforeDays
   etcdadm certs renew --unschedule
 `,
-  );
-  cmd.action(
-    action(
-      async (inv) => {
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        const target = (inv.cmd.args as string[])[0];
-        if (inv.opts.schedule || inv.opts.unschedule) {
-          if (target !== undefined && target !== 'all') throw new EtcdadmError(`certs renew ${inv.opts.schedule ? '--schedule' : '--unschedule'} takes no certificate (the timer renews every one that is due)`, { exitCode: 2 });
-          const phases = inv.opts.schedule ? CERTS_SCHEDULE_PHASES : CERTS_UNSCHEDULE_PHASES;
-          await withContext(inv, plan, { command: 'certs renew', endpoints: memberEndpoints, rollback: true }, (ctx) => runPhases(ctx, phases, { rollbackOnFailure: true }));
-          return;
-        }
-        if (target === undefined) throw new EtcdadmError('certs renew: name the certificate to renew', { hint: `one of ${RENEW_TARGETS.join(', ')}, or --schedule`, exitCode: 2 });
-        const names = renewNames(target);
-        const validity = typeof inv.opts.validity === 'string' ? inv.opts.validity : undefined;
-        await withContext(inv, plan, { command: 'certs renew', endpoints: memberEndpoints, rollback: true, options: { certs: { names, ...(validity !== undefined ? { validity } : {}), ifDue: inv.opts.ifDue === true } } }, (ctx) =>
-          runPhases(ctx, CERTS_RENEW_PHASES, { rollbackOnFailure: true }),
-        );
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+  });
   return cmd;
 }
 
@@ -154,42 +170,45 @@ function targetFacts(name: string, address: string): HostFacts {
   };
 }
 
+/** certs bundle's options: the joining member (its own plan resolved from its name, address and configuration) and where the bundle goes. */
+async function bundleOptions(inv: Invocation): Promise<CertsBundleOptions> {
+  const name = String(inv.opts.name);
+  const address = canonicalIp(String(inv.opts.address));
+  const nameProblem = validateMemberName(name);
+  if (nameProblem) throw new EtcdadmError(`--name ${JSON.stringify(name)} ${nameProblem}`, { exitCode: 2 });
+  if (!address) throw new EtcdadmError(`--address ${JSON.stringify(inv.opts.address)} is not an IP address`, { hint: 'pass the IP address the joining member advertises', exitCode: 2 });
+  const file = typeof inv.opts.config === 'string' ? await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) }) : undefined;
+  const target = resolvePlan([...(file ? [file] : []), flagsLayer({}, 'join', { member: { name } })], targetFacts(name, address));
+  if (canonicalIp(target.member.advertiseAddress) !== address)
+    throw new EtcdadmError(`the configuration makes ${name} advertise ${target.member.advertiseAddress}, not --address ${address}`, { hint: 'pass the address its configuration advertises', exitCode: 2 });
+  const output = typeof inv.opts.output === 'string' ? (inv.opts.output === '-' ? '-' : resolve(inv.opts.output)) : resolve(`${name}.bundle`);
+  return { member: { name, address }, requests: leafRequests(pkiSpecOf(target)), output, ...(typeof inv.opts.validity === 'string' ? { validity: inv.opts.validity } : {}) };
+}
+
 function bundleSubcommand(): Command<any, any, any> {
-  const cmd = new Command('bundle')
-    .description("On a host that holds the CA: a joining host's server, peer and client certificates with ca.crt (no ca.key), in one 0600 file")
-    .requiredOption('--name <name>', "the joining member's name (its hostname unless its join sets --name)")
-    .requiredOption('--address <ip>', 'the address the joining member advertises (its default-route address unless set)')
-    .addOption(new Option('--output <file>', "where to write the bundle ('-': standard output); default <name>.bundle"))
-    .addOption(new Option('--validity <duration>', 'how long its certificates are valid, e.g. 365d (default: pki.certValidityDays)'))
-    .addOption(new Option('--config <file>', "the joining host's configuration (its extra SANs, ports and URLs go into the certificates)"));
-  cmd.addHelpText('after', `
-The bundle holds private keys: copy it to the joining host only, and delete it after use.
+  const cmd = new Command('bundle').description("On a host that holds the CA: a joining host's server, peer and client certificates with ca.crt (no ca.key), in one 0600 file");
+  workflowCommand<CertsBundleOptions>(cmd, {
+    name: 'certs bundle',
+    set: 'ops',
+    phases: CERTS_BUNDLE_PHASES,
+    useRecord: true,
+    rollback: true,
+    options: bundleOptions,
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [
+      new Option('--name <name>', "the joining member's name (its hostname unless its join sets --name)").makeOptionMandatory(),
+      new Option('--address <ip>', 'the address the joining member advertises (its default-route address unless set)').makeOptionMandatory(),
+      new Option('--output <file>', "where to write the bundle ('-': standard output); default <name>.bundle"),
+      new Option('--validity <duration>', 'how long its certificates are valid, e.g. 365d (default: pki.certValidityDays)'),
+      new Option('--config <file>', "the joining host's configuration (its extra SANs, ports and URLs go into the certificates)"),
+    ],
+    example: `The bundle holds private keys: copy it to the joining host only, and delete it after use.
 
 Example:
   etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle
   scp host2.bundle host2:/root/ && ssh host2 etcdadm join --certs-bundle /root/host2.bundle https://10.0.0.1:2379
-`);
-  cmd.action(
-    action(
-      async (inv) => {
-        const name = String(inv.opts.name);
-        const address = canonicalIp(String(inv.opts.address));
-        const nameProblem = validateMemberName(name);
-        if (nameProblem) throw new EtcdadmError(`--name ${JSON.stringify(name)} ${nameProblem}`, { exitCode: 2 });
-        if (!address) throw new EtcdadmError(`--address ${JSON.stringify(inv.opts.address)} is not an IP address`, { hint: 'pass the IP address the joining member advertises', exitCode: 2 });
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        // the joining member's own plan, resolved from its name, address and configuration as its join would
-        const file = typeof inv.opts.config === 'string' ? await loadConfigLayer(inv.opts.config, { onWarning: (w) => inv.log.warn(w) }) : undefined;
-        const target = resolvePlan([...(file ? [file] : []), flagsLayer({}, 'join', { member: { name } })], targetFacts(name, address));
-        if (canonicalIp(target.member.advertiseAddress) !== address)
-          throw new EtcdadmError(`the configuration makes ${name} advertise ${target.member.advertiseAddress}, not --address ${address}`, { hint: 'pass the address its configuration advertises', exitCode: 2 });
-        const output = typeof inv.opts.output === 'string' ? (inv.opts.output === '-' ? '-' : resolve(inv.opts.output)) : resolve(`${name}.bundle`);
-        const bundle = { member: { name, address }, requests: leafRequests(pkiSpecOf(target)), output, ...(typeof inv.opts.validity === 'string' ? { validity: inv.opts.validity } : {}) };
-        await withContext(inv, plan, { command: 'certs bundle', endpoints: memberEndpoints, options: { bundle } }, (ctx) => runPhases(ctx, CERTS_BUNDLE_PHASES));
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+`,
+  });
   return cmd;
 }
 
@@ -197,26 +216,24 @@ function importSubcommand(): Command<any, any, any> {
   const cmd = new Command('import')
     .description("Replace this member's certificates with those of a bundle made on a CA host (how a host without ca.key renews)")
     .argument('<file>', "the bundle 'etcdadm certs bundle' wrote for this member");
-  cmd.addHelpText('after', `
-Phases: ${CERTS_IMPORT_PHASES.map((p) => p.name).join(', ')}: the bundle is checked (this member's name and address, this
-cluster's CA, valid certificates with the names this member needs) before anything is written; etcd picks the
-new certificates up as after 'certs renew'.
+  workflowCommand<CertsImportOptions>(cmd, {
+    name: 'certs import',
+    set: 'ops',
+    phases: CERTS_IMPORT_PHASES,
+    useRecord: true,
+    rollback: true,
+    options: (inv) => ({ certsBundle: resolve(String((inv.cmd.args as string[])[0])) }),
+    contextEndpoints: memberEndpoints,
+    args: [{ spec: '<file>', description: "the bundle 'etcdadm certs bundle' wrote for this member" }],
+    example: `The bundle is checked (this member's name and address, this cluster's CA, valid certificates with the names
+this member needs) before anything is written; etcd picks the new certificates up as after 'certs renew'.
 
 On the CA host: etcdadm certs bundle --name host2 --address 10.0.0.2 --output host2.bundle; copy it here.
 
 Example:
   etcdadm certs import host2.bundle
-`);
-  cmd.action(
-    action(
-      async (inv) => {
-        const plan = await planFor(inv, 'ops', { useRecord: true });
-        const file = resolve(String((inv.cmd.args as string[])[0]));
-        await withContext(inv, plan, { command: 'certs import', endpoints: memberEndpoints, rollback: true, options: { certsBundle: file } }, (ctx) => runPhases(ctx, CERTS_IMPORT_PHASES, { rollbackOnFailure: true }));
-      },
-      { changesHost: true, record: true },
-    ),
-  );
+`,
+  });
   return cmd;
 }
 
@@ -229,16 +246,16 @@ function rotateCaSubcommand(): Command<any, any, any> {
   ] as const;
   for (const [name, phases, description] of steps) {
     const sub = new Command(name).description(description);
-    sub.addHelpText('after', `\nPhases: ${phases.map((p) => p.name).join(', ')}. Run each step on every member before the next step starts anywhere.\n\nExample:\n  etcdadm certs rotate-ca ${name}\n`);
-    sub.action(
-      action(
-        async (inv) => {
-          const plan = await planFor(inv, 'ops', { useRecord: true });
-          await withContext(inv, plan, { command: `certs rotate-ca ${name}`, endpoints: memberEndpoints, rollback: true }, (ctx) => runPhases(ctx, phases, { rollbackOnFailure: true }));
-        },
-        { changesHost: true, record: true },
-      ),
-    );
+    workflowCommand<Record<string, never>>(sub, {
+      name: `certs rotate-ca ${name}`,
+      set: 'ops',
+      phases,
+      useRecord: true,
+      rollback: true,
+      options: () => ({}),
+      contextEndpoints: memberEndpoints,
+      example: `Run each step on every member before the next step starts anywhere.\n\nExample:\n  etcdadm certs rotate-ca ${name}\n  etcdadm certs rotate-ca ${name} --dry-run\n`,
+    });
     cmd.addCommand(sub);
   }
   cmd.addHelpText('after', `

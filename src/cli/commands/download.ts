@@ -1,25 +1,23 @@
 /** `etcdadm download`: fetch an etcd release into the cache and verify its SHA-256; prints the archive path. */
 import { Command } from '@commander-js/extra-typings';
-import { mergeSettings } from '../../config/settings.js';
-import { releasePlan } from '../../config/plan/release.js';
-import { checkMerged } from '../../config/settings.js';
-import { downloadRelease } from '../../release/index.js';
-import { action, layersFor } from '../command.js';
-import { stdout } from '../context.js';
-import { addOptions, settingOptions } from '../flags.js';
+import { resolvePlan } from '../../config/plan/index.js';
+import { DOWNLOAD_PHASES } from '../../phases/download.js';
+import { workflowCommand } from '../workflow.js';
 
 export function downloadCommand(): Command<any, any, any> {
   const cmd = new Command('download').description('Download an etcd release into the cache and verify its SHA-256');
-  addOptions(cmd, settingOptions('download'));
-  cmd.addHelpText('after', '\nExample:\n  etcdadm download --version 3.5.30\n');
-  cmd.action(
-    action(async (inv) => {
-      const layers = await layersFor(inv, 'download', { useRecord: false });
-      const settings = mergeSettings(layers);
-      checkMerged(settings, layers);
-      const r = await downloadRelease(releasePlan(settings), inv.log.withPhase('download'));
-      stdout(r.archivePath);
-    }),
-  );
+  workflowCommand<Record<string, never>>(cmd, {
+    name: 'download',
+    set: 'download',
+    phases: DOWNLOAD_PHASES,
+    useRecord: false,
+    unprivileged: true,
+    rollback: true,
+    options: () => ({}),
+    // a download sets up no member: its plan is made on neutral host facts (TEST-NET-1), so it works on a host without any address
+    plan: async (inv, layers) => resolvePlan(layers, { ...(await inv.host.facts()), hostname: 'download', addresses: [{ iface: 'eth0', address: '192.0.2.1', family: 4, internal: false }], defaultRouteIfaces: ['eth0'] }),
+    contextEndpoints: () => [],
+    example: 'Example:\n  etcdadm download --version 3.5.30\n',
+  });
   return cmd;
 }

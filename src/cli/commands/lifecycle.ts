@@ -1,22 +1,36 @@
-/** `etcdadm init`, `join` and `reset`: the phase workflows, each with `phase <name>` subcommands and --skip-phases. */
+/** `etcdadm init`, `join` and `reset`: the phase workflows, each with `phase <name>` subcommands, --skip-phases and --dry-run. */
 import { Command, Option } from '@commander-js/extra-typings';
-import { INIT_PHASES } from '../../phases/init.js';
-import { JOIN_PHASES } from '../../phases/join.js';
+import { resolve } from 'node:path';
+import { INIT_PHASES, type InitOptions } from '../../phases/init.js';
+import { JOIN_PHASES, type JoinOptions } from '../../phases/join.js';
 import { withClusterVersion } from '../../phases/join-version.js';
-import { RESET_PHASES } from '../../phases/reset.js';
+import { RESET_PHASES, type ResetOptions } from '../../phases/reset.js';
 import { joinEndpoints, memberEndpoints } from '../../run/context.js';
-import { s3Options } from '../../s3/location.js';
+import { parseS3Url, s3Options } from '../../s3/location.js';
 import { DEFAULT_BUMP_REVISION } from '../../snapshot/restore.js';
-import { workflowCommand } from '../command.js';
+import type { Invocation } from '../command.js';
+import { workflowCommand } from '../workflow.js';
+
+/** init's options: --force, and --snapshot (a file, or s3://bucket/key whose endpoint the --s3-* options give). */
+export function initOptions(inv: Invocation): InitOptions {
+  const o = inv.opts;
+  const snapshot = typeof o.snapshot === 'string' ? o.snapshot : undefined;
+  return {
+    force: o.force === true,
+    ...(snapshot?.startsWith('s3://') ? { snapshotFrom: parseS3Url(snapshot, o) } : snapshot !== undefined ? { snapshot } : {}),
+    ...(typeof o.bumpRevision === 'string' ? { bumpRevision: o.bumpRevision } : {}),
+  };
+}
 
 export function initCommand(): Command<any, any, any> {
   const cmd = new Command('init').description('Initialize a new etcd cluster: install etcd, create the PKI, start a one-member cluster and print the join command');
-  workflowCommand(cmd, {
+  workflowCommand<InitOptions>(cmd, {
     name: 'init',
     set: 'init',
     phases: INIT_PHASES,
     useRecord: false,
     rollback: true,
+    options: initOptions,
     contextEndpoints: (plan) => [plan.member.urls.localClient],
     extraOptions: () => [
       new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot, a file or s3://bucket/key (checked before anything is installed)'),
@@ -25,7 +39,7 @@ export function initCommand(): Command<any, any, any> {
       // for --snapshot s3://bucket/key: the endpoint, region, path style, CA and credentials file
       ...s3Options().filter((o) => !/--s3-(bucket|prefix)\b/.test(o.flags)),
     ],
-    example: 'Example:\n  etcdadm init\n  etcdadm init --snapshot /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n  etcdadm init --version 3.5.30 --release-url file:///srv/etcd-releases --name etcd-a\n  etcdadm init --skip-phases etcdctl\n',
+    example: 'Example:\n  etcdadm init\n  etcdadm init --snapshot /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n  etcdadm init --version 3.5.30 --release-url file:///srv/etcd-releases --name etcd-a\n  etcdadm init --skip-phases etcdctl\n  etcdadm init --dry-run\n',
   });
   return cmd;
 }
@@ -34,15 +48,16 @@ export function joinCommand(): Command<any, any, any> {
   const cmd = new Command('join')
     .description('Join this host to an existing cluster: certificates from the cluster CA, install etcd, add the member, start it')
     .argument('[endpoints...]', 'client URL(s) of existing members, e.g. https://10.0.0.1:2379 (comma-separated or several; or join.endpoints in --config)');
-  workflowCommand(cmd, {
+  workflowCommand<JoinOptions>(cmd, {
     name: 'join',
     set: 'join',
     phases: JOIN_PHASES,
     endpoints: true,
     useRecord: false,
     rollback: true,
+    options: (inv) => ({ force: inv.opts.force === true, ...(typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}) }),
     contextEndpoints: (plan) => joinEndpoints(plan),
-    discover: withClusterVersion,
+    discover: (inv, layers, facts, log) => withClusterVersion(inv.host, layers, facts, log, typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}),
     extraOptions: () => [
       new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)'),
       new Option('--certs-bundle <file>', "this host's certificates from 'etcdadm certs bundle' on a CA host, instead of copying ca.key here"),
@@ -54,18 +69,20 @@ export function joinCommand(): Command<any, any, any> {
 
 export function resetCommand(): Command<any, any, any> {
   const cmd = new Command('reset').description('Remove this member from its cluster and remove etcd, its data and its certificates from this host');
-  workflowCommand(cmd, {
+  workflowCommand<ResetOptions>(cmd, {
     name: 'reset',
     set: 'reset',
     phases: RESET_PHASES,
     useRecord: true,
-    rollback: false,
+    // until the member left its cluster (remove-member commits); after that a failed reset is finished by running it again
+    rollback: true,
+    options: (inv) => ({ force: inv.opts.force === true, skipRemoveMember: inv.opts.skipRemoveMember === true }),
     contextEndpoints: memberEndpoints,
     extraOptions: () => [
       new Option('--skip-remove-member', 'do not remove the member from the cluster (its data dir is then moved aside, not deleted)'),
       new Option('--force', 'reset even the last member of a cluster, or when the cluster cannot be reached (the data dir is moved aside)'),
     ],
-    example: 'reset acts on what init/join recorded in /etc/etcd/etcdadm.yaml; the flags only fill in when there is no record.\n\nExample:\n  etcdadm reset\n  etcdadm reset phase remove-member\n',
+    example: 'reset acts on what init/join recorded in /etc/etcd/etcdadm.yaml; the flags only fill in when there is no record.\n\nExample:\n  etcdadm reset\n  etcdadm reset --dry-run\n  etcdadm reset phase remove-member\n',
   });
   return cmd;
 }

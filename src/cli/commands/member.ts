@@ -3,9 +3,10 @@
  * implementation in src/cluster/membership.ts (the guards of etcd's runtime-reconfiguration rules included).
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { addMember, promoteMember, removeMember } from '../../cluster/membership.js';
-import { memberLabel, memberTitle } from '../../cluster/quorum.js';
-import { action } from '../command.js';
+import { MEMBER_ADD_PHASES, MEMBER_PROMOTE_PHASES, MEMBER_REMOVE_PHASES, type MemberAddOptions, type MemberPromoteOptions, type MemberRemoveOptions } from '../../phases/member.js';
+import { memberEndpoints } from '../../run/context.js';
+import { action, type AnyCommand } from '../command.js';
+import { workflowCommand, type WorkflowSpec } from '../workflow.js';
 import { stdout } from '../context.js';
 import { formatMemberList, memberListView, OUTPUT_FORMATS, type OutputFormat } from '../output.js';
 import { opsOptions, withCluster } from './ops.js';
@@ -45,73 +46,68 @@ Example:
     ),
   );
 
-  const add = withOps(
+  /** A membership change as a workflow: one change of the cluster each (no rollback: it is the run itself; join takes back a member it added that never started), no host lock. */
+  const change = <O>(cmd: AnyCommand, spec: Pick<WorkflowSpec<O>, 'name' | 'phases' | 'options' | 'args' | 'example'> & { flags: Option[] }): void =>
+    workflowCommand<O>(cmd, {
+      ...spec,
+      set: 'ops',
+      useRecord: true,
+      unprivileged: true,
+      rollback: false,
+      contextEndpoints: (p, r, inv) => (Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : memberEndpoints(p, r)),
+      requestTimeoutMs: 5000,
+      extraOptions: () => [...opsOptions().filter((o) => o.long === '--endpoints'), ...spec.flags],
+    });
+
+  change<MemberAddOptions>(
     member
       .command('add')
       .description('Add a member by its peer URL (a voting member unless --learner); then start etcd there with --initial-cluster-state existing')
-      .argument('<peer-url>', "the new member's peer URL(s), e.g. https://10.0.0.4:2380 (comma-separated for several)")
-      .addOption(new Option('--learner', 'add it as a learner (non-voting until promoted); recommended'))
-      .addOption(new Option('--name <name>', "the new member's name, to print the ETCD_* settings it must start with"))
-      .addOption(new Option('--force', 'add it although another change is pending or the healthy members do not make the new quorum')),
-  );
-  add.addHelpText('after', '\netcdadm join on the new host adds, starts and promotes it in one go; member add is the manual way.\n\nExample:\n  etcdadm member add https://10.0.0.4:2380 --learner --name etcd-d\n');
-  add.action(
-    action(
-      (inv) =>
-        withCluster(inv, async (h) => {
-          const peerURLs = String(inv.cmd.args[0] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-          const r = await addMember(h, peerURLs, { log: inv.log, learner: inv.opts.learner === true, force: inv.opts.force === true, whenPending: 'refuse' });
-          stdout(`Member ${r.member.idHex} ${r.existed ? 'is already in' : 'added to'} cluster ${r.clusterIdHex} as ${r.member.isLearner ? 'a learner' : 'a voting member'}`);
-          if (typeof inv.opts.name === 'string' && inv.opts.name) {
-            const name = inv.opts.name;
-            const initial = r.members.flatMap((m) => m.peerURLs.map((u) => `${m.id === r.member.id ? name : m.name || m.idHex}=${u}`)).join(',');
-            stdout('');
-            stdout(`ETCD_NAME="${name}"`);
-            stdout(`ETCD_INITIAL_CLUSTER="${initial}"`);
-            stdout(`ETCD_INITIAL_ADVERTISE_PEER_URLS="${r.member.peerURLs.join(',')}"`);
-            stdout('ETCD_INITIAL_CLUSTER_STATE="existing"');
-          }
-        }),
-      { record: true },
-    ),
+      .argument('<peer-url>', "the new member's peer URL(s), e.g. https://10.0.0.4:2380 (comma-separated for several)"),
+    {
+      name: 'member add',
+      phases: MEMBER_ADD_PHASES,
+      options: (inv) => ({
+        peerURLs: String(inv.cmd.args[0] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+        learner: inv.opts.learner === true,
+        force: inv.opts.force === true,
+        ...(typeof inv.opts.name === 'string' && inv.opts.name ? { name: inv.opts.name } : {}),
+      }),
+      args: [{ spec: '<peer-url>', description: "the new member's peer URL(s)" }],
+      flags: [
+        new Option('--learner', 'add it as a learner (non-voting until promoted); recommended'),
+        new Option('--name <name>', "the new member's name, to print the ETCD_* settings it must start with"),
+        new Option('--force', 'add it although another change is pending or the healthy members do not make the new quorum'),
+      ],
+      example: 'etcdadm join on the new host adds, starts and promotes it in one go; member add is the manual way.\n\nExample:\n  etcdadm member add https://10.0.0.4:2380 --learner --name etcd-d\n  etcdadm member add https://10.0.0.4:2380 --learner --dry-run\n',
+    },
   );
 
-  const remove = withOps(
+  change<MemberRemoveOptions>(
     member
       .command('remove')
       .description('Remove a member (by name, hex ID or peer URL); refused when it would cost quorum, unless --force')
-      .argument('<member>', 'name, ID (hex, as etcdctl prints it) or peer URL of the member')
-      .addOption(new Option('--force', 'remove it even when the quorum guard refuses (the cluster may lose quorum)')),
-  );
-  remove.addHelpText('after', '\nExample:\n  etcdadm member remove etcd-b\n  etcdadm member remove 8e9e05c52164694d\n');
-  remove.action(
-    action(
-      (inv) =>
-        withCluster(inv, async (h) => {
-          const r = await removeMember(h, String(inv.cmd.args[0] ?? ''), { log: inv.log, force: inv.opts.force === true });
-          const moved = r.leaderMovedTo ? ` (leadership moved to ${memberLabel(r.leaderMovedTo)} first)` : '';
-          stdout(`Member ${memberTitle(r.removed)} removed${moved}; ${r.members.length} member(s) left`);
-        }),
-      { record: true },
-    ),
+      .argument('<member>', 'name, ID (hex, as etcdctl prints it) or peer URL of the member'),
+    {
+      name: 'member remove',
+      phases: MEMBER_REMOVE_PHASES,
+      options: (inv) => ({ target: String(inv.cmd.args[0] ?? ''), force: inv.opts.force === true }),
+      args: [{ spec: '<member>', description: 'name, ID (hex) or peer URL of the member' }],
+      flags: [new Option('--force', 'remove it even when the quorum guard refuses (the cluster may lose quorum)')],
+      example: 'Example:\n  etcdadm member remove etcd-b\n  etcdadm member remove 8e9e05c52164694d\n  etcdadm member remove etcd-b --dry-run\n',
+    },
   );
 
-  const promote = withOps(
-    member
-      .command('promote')
-      .description('Promote a learner to a voting member once it has caught up with the leader')
-      .argument('<member>', 'name, ID (hex) or peer URL of the learner'),
-  );
-  promote.addHelpText('after', '\nExample:\n  etcdadm member promote etcd-d\n');
-  promote.action(
-    action(
-      (inv) =>
-        withCluster(inv, async (h) => {
-          const m = await promoteMember(h, String(inv.cmd.args[0] ?? ''), { log: inv.log });
-          stdout(`Member ${memberTitle(m)} is a voting member`);
-        }),
-      { record: true },
-    ),
+  change<MemberPromoteOptions>(
+    member.command('promote').description('Promote a learner to a voting member once it has caught up with the leader').argument('<member>', 'name, ID (hex) or peer URL of the learner'),
+    {
+      name: 'member promote',
+      phases: MEMBER_PROMOTE_PHASES,
+      options: (inv) => ({ target: String(inv.cmd.args[0] ?? '') }),
+      args: [{ spec: '<member>', description: 'name, ID (hex) or peer URL of the learner' }],
+      flags: [],
+      example: 'Example:\n  etcdadm member promote etcd-d\n',
+    },
   );
   return member;
 }

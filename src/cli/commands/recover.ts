@@ -3,23 +3,25 @@
  * this member's own data that new hosts can join; as phases (src/phases/recover.ts), the decision in
  * src/cluster/recover.ts.
  */
-import { Command, Option } from '@commander-js/extra-typings';
+import { Command } from '@commander-js/extra-typings';
 import { RECOVER_PHASES } from '../../phases/recover.js';
-import { workflowCommand } from '../command.js';
+import { workflowCommand } from '../workflow.js';
 
 export function recoverCommand(): Command<any, any, any> {
   const cmd = new Command('recover').description(
     'On the one surviving member of a cluster that lost quorum for good: restart it once with --force-new-cluster on its own data (copied aside first), leaving a one-member cluster that new hosts can join',
   );
-  workflowCommand(cmd, {
+  workflowCommand<Record<string, never>>(cmd, {
     name: 'recover',
     set: 'ops',
     phases: RECOVER_PHASES,
     useRecord: true,
-    rollback: false,
+    // before the forced start a failure puts the member back (started again, the copy removed); once etcd rewrote its
+    // membership (force-new-cluster commits), a recovery is finished by running it again (the record notes where it stands)
+    rollback: true,
+    options: () => ({}),
     // this member only: its own data decides, and the others are probed one by one with short timeouts
     contextEndpoints: (plan) => [plan.member.urls.localClient],
-    extraOptions: () => [new Option('--dry-run', 'check, print the steps this member would take, change nothing')],
     example:
       "Refused while quorum holds or any other voting member answers (use 'etcdadm member remove' and 'etcdadm join' then).\n" +
       'Run it again after a crash: the host record notes the recovery under way, and the re-run finishes it.\n\n' +

@@ -4,19 +4,19 @@
  * (src/phases/snapshot.ts); list and verify only read; prune removes the oldest (on disk, or in the bucket).
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { PATHS } from '../../config/defaults.js';
 import { EtcdadmError } from '../../errors.js';
-import { LocalHost } from '../../host/host.js';
-import { SNAPSHOT_SAVE_PHASES } from '../../phases/snapshot.js';
+import { operatorHost } from '../../host/operator.js';
+import { SNAPSHOT_PRUNE_PHASES, SNAPSHOT_SAVE_PHASES, type SnapshotPruneOptions, type SnapshotSaveOptions } from '../../phases/snapshot.js';
 import { memberEndpoints } from '../../run/context.js';
-import { listSnapshots, pruneDecision, sidecarPath, type SnapshotEntry } from '../../snapshot/catalog.js';
+import { listSnapshots, type SnapshotEntry } from '../../snapshot/catalog.js';
 import { verifySnapshotWithSidecar } from '../../snapshot/verify.js';
 import { s3LocationFrom, s3Options, type S3Location } from '../../s3/location.js';
 import type { S3Store } from '../../s3/store.js';
-import { listStoredSnapshots, pruneStoredSnapshots } from '../../snapshot/remote.js';
-import { action, workflowCommand } from '../command.js';
+import { listStoredSnapshots } from '../../snapshot/remote.js';
+import { action } from '../command.js';
+import { workflowCommand } from '../workflow.js';
 import { stdout } from '../context.js';
 import { humanBytes, OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
 
@@ -41,12 +41,23 @@ const outputOption = () => new Option('-o, --output <format>', 'table, json or y
 
 function saveSubcommand(): Command<any, any, any> {
   const cmd = new Command('save').description('Save a snapshot of a member (the local one by default) with a JSON sidecar; prints its path');
-  workflowCommand(cmd, {
+  workflowCommand<SnapshotSaveOptions>(cmd, {
     name: 'snapshot save',
     set: 'ops',
     phases: SNAPSHOT_SAVE_PHASES,
     useRecord: true,
-    rollback: false,
+    // save commits: a whole snapshot is kept, also when its upload fails (what preflight made goes when save fails)
+    rollback: true,
+    options: (inv) => {
+      const o = inv.opts;
+      const s3 = s3LocationFrom(o);
+      return {
+        ...(typeof o.dir === 'string' ? { dir: o.dir } : {}),
+        ...(typeof o.output === 'string' ? { output: o.output } : {}),
+        ...(typeof o.endpoint === 'string' ? { endpoint: o.endpoint } : {}),
+        ...(s3 ? { s3 } : {}),
+      };
+    },
     contextEndpoints: memberEndpoints,
     extraOptions: () => [
       dirOption(),
@@ -69,7 +80,7 @@ function listSubcommand(): Command<any, any, any> {
       if (loc && inv.opts.dir !== undefined) throw new EtcdadmError('give --dir or --s3-bucket, not both', { exitCode: 2 });
       const entries: SnapshotEntry[] = loc
         ? (await onStore(loc, listStoredSnapshots)).map(({ name, path, size, time, sidecar }) => ({ name, path, size, time, sidecar }))
-        : await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
+        : await listSnapshots(inv.host, resolve(String(inv.opts.dir ?? PATHS.backupDir)));
       const table = (es: SnapshotEntry[]) =>
         renderTable(['NAME', 'TIME', 'SIZE', 'REVISION', 'MEMBER', 'ETCD', 'CLUSTER'], es.map((e) => [e.name, e.time, humanBytes(e.size), String(e.sidecar?.revision ?? '-'), e.sidecar?.memberName ?? '-', e.sidecar?.etcdVersion ?? '-', e.sidecar?.clusterId ?? '-']));
       stdout(render({ snapshots: entries }, String(inv.opts.output) as OutputFormat, (d) => table(d.snapshots)));
@@ -83,11 +94,12 @@ function verifySubcommand(): Command<any, any, any> {
   cmd.addHelpText('after', '\nExit codes: 0 intact, 2 not a usable snapshot (one line says why).\n\nExample:\n  etcdadm snapshot verify /var/backups/etcdadm/etcd-snapshot-node-a-20261201T120000.000Z.db\n');
   cmd.action(
     action(async (inv) => {
+      // the file is the operator's: verified on the machine etcdadm runs on
+      const host = operatorHost();
       const file = resolve(String(inv.cmd.args[0]));
-      const facts = await verifySnapshotWithSidecar(file);
+      const facts = await verifySnapshotWithSidecar(host, file);
       const sidecar = facts.sidecar;
       const etcdutl = '/opt/bin/etcdutl';
-      const host = new LocalHost();
       let status: Record<string, unknown> | null = null;
       if (await host.exists(etcdutl)) {
         const r = await host.exec(etcdutl, ['snapshot', 'status', file, '-w', 'json']);
@@ -110,36 +122,25 @@ function verifySubcommand(): Command<any, any, any> {
 }
 
 function pruneSubcommand(): Command<any, any, any> {
-  const cmd = new Command('prune')
-    .description('Remove the oldest snapshots in a directory (or, with --s3-bucket, in a bucket), keeping the newest N (never the only one)')
-    .addOption(new Option('--keep <n>', 'how many of the newest snapshots to keep (at least 1)').makeOptionMandatory())
-    .addOption(dirOption());
-  for (const o of s3Options()) cmd.addOption(o);
-  cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot prune --keep 24\n  etcdadm snapshot prune --keep 24 --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n');
-  cmd.action(
-    action(
-      async (inv) => {
-        const keep = Number(inv.opts.keep);
-        if (!Number.isInteger(keep) || keep < 1) throw new EtcdadmError(`invalid --keep "${String(inv.opts.keep)}": must be a whole number of at least 1`, { exitCode: 2 });
-        const loc = s3LocationFrom(inv.opts);
-        if (loc) {
-          if (inv.opts.dir !== undefined) throw new EtcdadmError('give --dir or --s3-bucket, not both', { exitCode: 2 });
-          const r = await onStore(loc, (store) => pruneStoredSnapshots(store, keep, (e) => inv.log.info(`Removed ${e.path}`)));
-          inv.log.info(`Kept ${r.kept} snapshot(s) in ${loc.bucket}, removed ${r.removed}`);
-          return;
-        }
-        const entries = await listSnapshots(resolve(String(inv.opts.dir ?? PATHS.backupDir)));
-        const gone = pruneDecision(entries, keep);
-        for (const e of gone) {
-          await rm(e.path, { force: true });
-          await rm(sidecarPath(e.path), { force: true });
-          inv.log.info(`Removed ${e.path}`);
-        }
-        inv.log.info(`Kept ${entries.length - gone.length} snapshot(s), removed ${gone.length}`);
-      },
-      { changesHost: true },
-    ),
-  );
+  const cmd = new Command('prune').description('Remove the oldest snapshots in a directory (or, with --s3-bucket, in a bucket), keeping the newest N (never the only one)');
+  workflowCommand<SnapshotPruneOptions>(cmd, {
+    name: 'snapshot prune',
+    set: 'ops',
+    phases: SNAPSHOT_PRUNE_PHASES,
+    useRecord: true,
+    // the snapshots removed are only moved aside until every removal succeeded (a bucket's removals are final)
+    rollback: true,
+    options: (inv) => {
+      const keep = Number(inv.opts.keep);
+      if (!Number.isInteger(keep) || keep < 1) throw new EtcdadmError(`invalid --keep "${String(inv.opts.keep)}": must be a whole number of at least 1`, { exitCode: 2 });
+      const s3 = s3LocationFrom(inv.opts);
+      if (s3 && inv.opts.dir !== undefined) throw new EtcdadmError('give --dir or --s3-bucket, not both', { exitCode: 2 });
+      return { keep, dir: resolve(String(inv.opts.dir ?? PATHS.backupDir)), ...(s3 ? { s3 } : {}) };
+    },
+    contextEndpoints: memberEndpoints,
+    extraOptions: () => [new Option('--keep <n>', 'how many of the newest snapshots to keep (at least 1)').makeOptionMandatory(), dirOption(), ...s3Options()],
+    example: 'Example:\n  etcdadm snapshot prune --keep 24\n  etcdadm snapshot prune --keep 24 --dry-run\n  etcdadm snapshot prune --keep 24 --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n',
+  });
   return cmd;
 }
 

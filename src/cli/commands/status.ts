@@ -56,7 +56,7 @@ Example:
         const interval = watchInterval(inv.opts.watch);
         // the CAs whose keys are here (a CA host; during a rotation, old and new): each member's trust is probed with them
         const certsDir = inv.record.layer()?.values.pki?.certsDir ?? DEFAULTS.certsDir;
-        const identities = await caClientIdentities(certsDir, leafRequests({ memberName: 'status', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client']).catch(() => []);
+        const identities = await caClientIdentities(inv.host, certsDir, leafRequests({ memberName: 'status', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client']).catch(() => []);
         await withCluster(
           inv,
           async (h) => {

@@ -8,12 +8,11 @@ import { proposedTargets, planUpgrade, type UpgradePlan } from '../../cluster/up
 import { resolvePlan } from '../../config/plan/index.js';
 import type { SettingsLayer } from '../../config/settings.js';
 import { compareVersions, normalizeVersion } from '../../config/version.js';
-import { httpVersion } from '../../etcd/client.js';
 import { EtcdadmError } from '../../errors.js';
-import { UPGRADE_APPLY_PHASES } from '../../phases/upgrade.js';
-import { offeredVersions, offersVersion } from '../../release/available.js';
+import { UPGRADE_APPLY_PHASES, UPGRADE_CANCEL_PHASES, observeUpgrade } from '../../phases/upgrade.js';
 import { memberEndpoints } from '../../run/context.js';
-import { action, withContext, workflowCommand, type Invocation } from '../command.js';
+import { action, withContext, type Invocation } from '../command.js';
+import { workflowCommand } from '../workflow.js';
 import { stdout } from '../context.js';
 import { collectList, flagsLayer, settingOptions } from '../flags.js';
 import { OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
@@ -77,39 +76,39 @@ function planSubcommand(): Command<any, any, any> {
   cmd.action(
     action(
       async (inv) => {
-        const layers = await upgradeLayers(inv, false);
-        const base = resolvePlan(layers, await inv.host.facts());
+        const base = resolvePlan(await upgradeLayers(inv, false), await inv.host.facts());
         const given = Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : undefined;
         const report = await withContext(inv, base, { command: 'upgrade plan', endpoints: (p, r) => given ?? memberEndpoints(p, r), requestTimeoutMs: 5000 }, async (ctx) => {
-          const h = await ctx.cluster();
-          const st = await h.status({ serializable: true });
-          const answering = st.members.find((m) => m.health === 'healthy' && m.endpoint)?.endpoint;
-          const clusterVersion = answering ? await httpVersion(answering, h.tls).then((v) => v.cluster, () => null) : null;
-          const rel = base.release;
-          const offered = await offeredVersions(rel.releaseUrl, rel.connectTimeoutMs);
-          const versions = st.members.map((m) => m.version).filter((v): v is string => !!v).sort(compareVersions);
-          const current = versions[0];
-          const targets = current && 'versions' in offered ? proposedTargets(current, offered.versions) : {};
-          const target = typeof inv.opts.version === 'string' ? base.release.version : (targets.minor ?? targets.patch ?? (current && versions.at(-1) !== current ? versions.at(-1) : undefined));
-          const plan = target
+          // the observation upgrade apply's preflight makes, with the target chosen from what it saw
+          let targets: { patch?: string; minor?: string } = {};
+          const seen = await observeUpgrade(ctx, {
+            serializable: true,
+            choose: (st, offered) => {
+              const versions = st.members.map((m) => m.version).filter((v): v is string => !!v).sort(compareVersions);
+              const current = versions[0];
+              targets = current && 'versions' in offered ? proposedTargets(current, offered.versions) : {};
+              return typeof inv.opts.version === 'string' ? base.release.version : (targets.minor ?? targets.patch ?? (current && versions.at(-1) !== current ? versions.at(-1) : undefined));
+            },
+          });
+          const plan = seen.target
             ? planUpgrade({
-                members: st.members,
-                clusterVersion,
-                target,
-                targetOffered: await offersVersion(rel.releaseUrl, target, rel.connectTimeoutMs).catch(() => undefined),
-                releaseUrl: rel.releaseUrl,
-                offered: 'versions' in offered ? offered.versions : undefined,
+                members: seen.status.members,
+                clusterVersion: seen.clusterVersion,
+                target: seen.target,
+                targetOffered: seen.targetOffered,
+                releaseUrl: base.release.releaseUrl,
+                offered: 'versions' in seen.offered ? seen.offered.versions : undefined,
                 extraArgs: base.etcd.extraArgs,
-                ...(inv.record.facts?.upgrade?.to === target ? { resuming: inv.record.facts.memberName } : {}),
-                ...(st.downgrade ? { downgrade: st.downgrade } : {}),
+                ...(seen.inProgress?.to === seen.target ? { resuming: inv.record.facts?.memberName ?? seen.selfName } : {}),
+                ...(seen.status.downgrade ? { downgrade: seen.status.downgrade } : {}),
               })
             : null;
           return {
-            members: st.members.map((m) => ({ name: m.name, id: m.id, version: m.version, role: m.role, health: m.health })),
-            clusterVersion,
+            members: seen.status.members.map((m) => ({ name: m.name, id: m.id, version: m.version, role: m.role, health: m.health })),
+            clusterVersion: seen.clusterVersion,
             targets,
-            ...('unavailable' in offered ? { targetsUnavailable: offered.unavailable } : {}),
-            downgrade: st.downgrade ?? null,
+            ...('unavailable' in seen.offered ? { targetsUnavailable: seen.offered.unavailable } : {}),
+            downgrade: seen.status.downgrade ?? null,
             plan,
           } satisfies UpgradePlanReport;
         });
@@ -124,47 +123,39 @@ function planSubcommand(): Command<any, any, any> {
 
 function applySubcommand(): Command<any, any, any> {
   const cmd = new Command('apply').description('Move this member to etcd --version: snapshot, hand leadership away, new env and binaries, restart, wait until it has caught up');
-  workflowCommand(cmd, {
+  workflowCommand<Record<string, never>>(cmd, {
     name: 'upgrade apply',
     set: 'upgrade',
     phases: UPGRADE_APPLY_PHASES,
     useRecord: true,
-    rollback: false,
+    // a failure before the restart puts the member back as it was (env, binaries, record, an enabled downgrade); once it
+    // restarted on the target (restart commits), a failed or killed upgrade is finished by running the same command
+    rollback: true,
+    options: () => ({}),
     layers: (inv) => upgradeLayers(inv, true),
     contextEndpoints: memberEndpoints,
-    extraOptions: () => [
-      new Option('--version <version>', 'the etcd version to move this member to (one minor up, or a patch of the same minor)'),
-      new Option('--dry-run', 'print the steps this member would take, change nothing'),
-    ],
+    extraOptions: () => [new Option('--version <version>', 'the etcd version to move this member to (one minor up, or a patch of the same minor)')],
     example: "Run on each member host in turn, followers first and the leader last ('etcdadm upgrade plan' lists the order).\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade apply --version 3.6.16 --dry-run\n  etcdadm upgrade apply --version 3.6.16\n",
   });
   return cmd;
 }
 
 function cancelSubcommand(): Command<any, any, any> {
-  const cmd = new Command('cancel')
-    .description("Cancel a downgrade that has not completed (etcd's downgrade API): the cluster version goes back up once the members allow it")
-    .addOption(new Option('--endpoints <urls>', "client URLs to ask; default: this host's member, then the others from the host record").argParser(collectList));
-  cmd.addHelpText('after', '\nMembers already on the older binary stay there: move them back with etcdadm upgrade apply --version <newer>.\n\nExample:\n  etcdadm upgrade cancel\n');
-  cmd.action(
-    action(
-      async (inv) => {
-        const base = resolvePlan(await upgradeLayers(inv, false), await inv.host.facts());
-        const given = Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : undefined;
-        await withContext(inv, base, { command: 'upgrade cancel', endpoints: (p, r) => given ?? memberEndpoints(p, r), requestTimeoutMs: 5000 }, async (ctx) => {
-          const h = await ctx.cluster();
-          const st = await h.status({ refresh: true });
-          if (!st.downgrade) {
-            inv.log.info('No downgrade is in progress: nothing to cancel');
-            return;
-          }
-          const cv = await h.client.downgrade('cancel');
-          inv.log.info(`Cancelled the downgrade to ${st.downgrade.targetVersion} (cluster version ${cv})`);
-        });
-      },
-      { record: true },
-    ),
-  );
+  const cmd = new Command('cancel').description("Cancel a downgrade that has not completed (etcd's downgrade API): the cluster version goes back up once the members allow it");
+  workflowCommand<Record<string, never>>(cmd, {
+    name: 'upgrade cancel',
+    unprivileged: true,
+    set: 'upgrade',
+    phases: UPGRADE_CANCEL_PHASES,
+    useRecord: true,
+    rollback: false,
+    options: () => ({}),
+    layers: (inv) => upgradeLayers(inv, false),
+    contextEndpoints: (p, r, inv) => (Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : memberEndpoints(p, r)),
+    requestTimeoutMs: 5000,
+    extraOptions: () => [new Option('--endpoints <urls>', "client URLs to ask; default: this host's member, then the others from the host record").argParser(collectList)],
+    example: 'Members already on the older binary stay there: move them back with etcdadm upgrade apply --version <newer>.\n\nExample:\n  etcdadm upgrade cancel\n',
+  });
   return cmd;
 }
 

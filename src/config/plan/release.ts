@@ -1,6 +1,6 @@
 /** The release and install sections of the Plan: which etcd, from where, cached and installed where. Pure. */
 import { join } from 'node:path';
-import { etcdBinaryPaths, type ReleaseSpec } from '../../release/spec.js';
+import { etcdBinaryPaths, releaseBase, type ReleaseSpec } from '../../release/spec.js';
 import { PATHS } from '../defaults.js';
 import { parseDuration } from '../duration.js';
 import type { InstallPlan, Settings } from '../types.js';
@@ -8,7 +8,7 @@ import type { InstallPlan, Settings } from '../types.js';
 export function releasePlan(settings: Settings): ReleaseSpec {
   return {
     version: settings.etcd.version,
-    releaseUrl: settings.etcd.releaseURL.replace(/\/+$/, ''),
+    releaseUrl: releaseBase(settings.etcd.releaseURL),
     cacheDir: settings.install.cacheDir,
     installDir: settings.install.installDir,
     skipHashCheck: settings.etcd.skipHashCheck,

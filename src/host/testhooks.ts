@@ -4,7 +4,8 @@
  * there, or look at the world in that state. It waits forever, or, with ETCDADM_TEST_RELEASE=<file>, until that file
  * exists (then it goes on). Points: `after:<phase>` (the runner, once the phase completed), `member-added` (join,
  * right after the member add), `write:<path>` (an atomic write of <path>, half of the temp file written and synced).
- * Without the variable every call is a no-op.
+ * With ETCDADM_TEST_FAIL=<point>, etcdadm fails there instead (one error line, the run rolled back as any failure
+ * is): how the tests inject a fault right after a run's first change. Without the variables every call is a no-op.
  */
 import { access } from 'node:fs/promises';
 
@@ -24,4 +25,11 @@ export async function testHold(point: string): Promise<void> {
     if (release && (await access(release).then(() => true, () => false))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+const failures = new Set((process.env.ETCDADM_TEST_FAIL ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+
+/** Throws when a fault is injected at `point` (ETCDADM_TEST_FAIL). */
+export function testFail(point: string): void {
+  if (failures.size > 0 && failures.has(point)) throw new Error(`a fault injected by the test at ${point} (ETCDADM_TEST_FAIL)`);
 }

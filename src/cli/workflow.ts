@@ -1,0 +1,119 @@
+/**
+ * Every command that changes a host is declared the same way, as a workflow: its phases, its own typed options
+ * (parsed and checked here, before anything changes; invalid input is exit code 2), whether a failed run is rolled
+ * back through the journal, how its plan is resolved and which endpoints its cluster handle talks to. From that one
+ * declaration come the command itself, `<command> phase <name>` for each phase, `--skip-phases` and `--dry-run`.
+ */
+import { Option } from '@commander-js/extra-typings';
+import { resolvePlan } from '../config/plan/index.js';
+import type { SettingsLayer } from '../config/settings.js';
+import type { HostFacts, Plan } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import type { HostRecord } from '../host/record.js';
+import type { Phase } from '../run/phase.js';
+import { checkSkipPhases, runPhases } from '../run/runner.js';
+import { action, endpointArgs, layersFor, withContext, type AnyCommand, type Invocation } from './command.js';
+import { addOptions, settingOptions, type FlagSet } from './flags.js';
+
+export interface WorkflowSpec<O> {
+  /** The command as typed after `etcdadm`: "init", "certs renew", "member add". */
+  name: string;
+  phases: readonly Phase<O>[];
+  /**
+   * A failed run (every phase, not `phase <name>`) is rolled back through the journal: the host, the service, the
+   * timers and the members added are put back as they were. Declared per command; false where a re-run finishes
+   * instead (reset, upgrade apply, recover: see the README).
+   */
+  rollback: boolean;
+  /** The flags that are settings (flags.ts), layered over --config (or, with useRecord, the host record's settings). */
+  set: FlagSet;
+  useRecord: boolean;
+  /** The settings layers, when not those of layersFor (upgrade: the record's, under the target version). */
+  layers?: (inv: Invocation) => Promise<SettingsLayer[]>;
+  /** The plan, when not resolved from the layers on this host's facts (download: no member, neutral facts). */
+  plan?: (inv: Invocation, layers: SettingsLayer[]) => Promise<Plan>;
+  /** Settings learned before the plan is resolved (join: the version the cluster runs), under the given layers. */
+  discover?: (inv: Invocation, layers: SettingsLayer[], facts: HostFacts, log: Logger) => Promise<SettingsLayer[]>;
+  /** The command's own options from its flags and arguments (and the plan), checked (exit code 2) before anything changes. */
+  options: (inv: Invocation, plan: Plan) => O | Promise<O>;
+  /** The client URLs the run's cluster handle talks to, best first. */
+  contextEndpoints: (plan: Plan, record: HostRecord, inv: Invocation) => string[];
+  requestTimeoutMs?: number;
+  /** join: the endpoints are the arguments. */
+  endpoints?: boolean;
+  /** Positional arguments of the command and of each `phase` subcommand, e.g. '<file>'. */
+  args?: readonly { spec: string; description: string }[];
+  extraOptions?: () => Option[];
+  /** A flag that runs another phase list of the same command (certs renew --schedule). */
+  variants?: readonly { flag: string; name: string; phases: readonly Phase<O>[] }[];
+  /**
+   * Runs without the root check and the host lock: it changes only the cluster (member add/remove/promote, upgrade
+   * cancel) or a cache the caller names (download). Default false.
+   */
+  unprivileged?: boolean;
+  /** After a failure, before it is reported (backup run records it). */
+  onFailure?: (inv: Invocation, err: unknown) => Promise<void>;
+  example: string;
+}
+
+export const skipPhasesOption = (phases: readonly Phase[]): Option =>
+  new Option('--skip-phases <phases>', `phases to leave out (comma-separated): ${phases.map((p) => p.name).join(', ')}`).argParser((v: string, prev: string[] | undefined) => [
+    ...(prev ?? []),
+    ...v.split(',').map((s) => s.trim()).filter(Boolean),
+  ]);
+
+export const dryRunOption = (): Option => new Option('--dry-run', 'observe and decide as a real run does, print what it would change, change nothing');
+
+/** The phases a run of `spec` takes: a variant's when its flag is given. */
+function selected<O>(spec: WorkflowSpec<O>, opts: Record<string, unknown>): { name: string; phases: readonly Phase<O>[] } {
+  const v = spec.variants?.find((x) => opts[x.flag] === true);
+  return v ?? { name: spec.name, phases: spec.phases };
+}
+
+/** Runs a whole workflow (`one` undefined) or one phase of it. */
+function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
+  return action(
+    async (inv) => {
+      try {
+        const endpoints = spec.endpoints ? endpointArgs(inv.cmd) : undefined;
+        const layers = spec.layers ? await spec.layers(inv) : await layersFor(inv, spec.set, { useRecord: spec.useRecord, ...(endpoints ? { endpoints } : {}) });
+        const facts = await inv.host.facts();
+        const plan: Plan = spec.plan ? await spec.plan(inv, layers) : resolvePlan(spec.discover ? await spec.discover(inv, layers, facts, inv.log.withPhase('preflight')) : layers, facts);
+        const options = await spec.options(inv, plan);
+        const run = one ? { name: spec.name, phases: [one] } : selected(spec, inv.opts);
+        const skip = one ? [] : checkSkipPhases(run.phases, (inv.opts.skipPhases as string[] | undefined) ?? [], run.name);
+        const rollback = !one && spec.rollback;
+        await withContext<void, O>(
+          inv,
+          plan,
+          { command: run.name, options, endpoints: (p, r) => spec.contextEndpoints(p, r, inv), rollback, dryRun: inv.opts.dryRun === true, ...(spec.requestTimeoutMs ? { requestTimeoutMs: spec.requestTimeoutMs } : {}) },
+          (ctx) => runPhases(ctx, run.phases, { skip, rollbackOnFailure: rollback }),
+        );
+      } catch (err) {
+        if (spec.onFailure && inv.opts.dryRun !== true) await spec.onFailure(inv, err);
+        throw err;
+      }
+    },
+    { changesHost: spec.unprivileged !== true, record: true },
+  );
+}
+
+/** `<command>` running every phase, and `<command> phase <name>` for each, generated from the one declaration. */
+export function workflowCommand<O>(cmd: AnyCommand, spec: WorkflowSpec<O>): void {
+  const options = () => [...settingOptions(spec.set), ...(spec.extraOptions?.() ?? []), dryRunOption()];
+  const args = spec.endpoints ? [{ spec: '[endpoints...]', description: 'client URL(s) of existing members' }] : (spec.args ?? []);
+  addOptions(cmd, options());
+  cmd.addOption(skipPhasesOption(spec.phases));
+  cmd.action(runWorkflow(spec, undefined));
+  const argText = spec.endpoints ? ' https://10.0.0.1:2379' : args.length ? ` ${args.map((a) => a.spec).join(' ')}` : '';
+  const phase = cmd.command('phase').description(`Run one phase of ${spec.name}; running every phase in order equals '${spec.name}'`);
+  phase.addHelpText('after', `\nPhases, in order:\n${spec.phases.map((p) => `  ${p.name.padEnd(24)}${p.short}`).join('\n')}\n\nExample:\n  ${spec.phases.map((p) => `etcdadm ${spec.name} phase ${p.name}${argText}`).join('\n  ')}\n`);
+  for (const p of spec.phases) {
+    const sub = phase.command(p.name).summary(p.short).description(p.short + (p.long ? `\n\n${p.long}` : ''));
+    for (const a of args) sub.argument(a.spec, a.description);
+    addOptions(sub, options());
+    sub.addHelpText('after', `\nExample:\n  etcdadm ${spec.name} phase ${p.name}${argText}\n`);
+    sub.action(runWorkflow(spec, p));
+  }
+  cmd.addHelpText('after', `\nPhases: ${spec.phases.map((p) => p.name).join(', ')} (etcdadm ${spec.name} phase --help).\n\n${spec.example}`);
+}
