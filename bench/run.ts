@@ -80,8 +80,8 @@ for k in $(seq 2000); do curl -sf http://${ip}:2379/health >/dev/null 2>&1 && br
 
 async function benchInit(lab: NetnsLab): Promise<void> {
   console.log(`\n== init (etcd ${DEFAULTS.etcdVersion}, archive cached), lab host with the daemonless systemctl`);
-  ok(await lab.etcdadm(1, ['download', '--release-url', MIRROR_URL]), 'download');
-  const [r, wall] = await timed(() => lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
+  ok(await lab.etcdadm(1, ['download', '--release-url', MIRROR_URL, '--insecure-release-url']), 'download');
+  const [r, wall] = await timed(() => lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '--insecure-release-url', '-l', 'debug', '--log-format', 'json']));
   ok(r, 'init');
   const t = parseTimings(r.stderr);
   printPhases(t);
@@ -121,14 +121,14 @@ async function benchPki(): Promise<void> {
 async function benchCluster(lab: NetnsLab | NspawnLab, hosts: [number, number, number], what: string): Promise<void> {
   console.log(`\n== 3-host cluster: init + 2 learner-first joins (archive cached), ${what}`);
   const [a, b, c] = hosts;
-  for (const i of hosts) ok(await lab.etcdadm(i, ['download', '--release-url', MIRROR_URL]), 'download');
+  for (const i of hosts) ok(await lab.etcdadm(i, ['download', '--release-url', MIRROR_URL, '--insecure-release-url']), 'download');
   const t0 = performance.now();
-  const init = ok(await lab.etcdadm(a, ['init', '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']), 'init');
+  const init = ok(await lab.etcdadm(a, ['init', '--release-url', MIRROR_URL, '--insecure-release-url', '-l', 'debug', '--log-format', 'json']), 'init');
   const tInit = performance.now() - t0;
   const joins: [Timing, number][] = [];
   for (const i of [b, c]) {
     await lab.copyCA(a, i);
-    const [r, wall] = await timed(() => lab.etcdadm(i, ['join', `https://${lab.ip(a)}:2379`, '--release-url', MIRROR_URL, '-l', 'debug', '--log-format', 'json']));
+    const [r, wall] = await timed(() => lab.etcdadm(i, ['join', `https://${lab.ip(a)}:2379`, '--release-url', MIRROR_URL, '--insecure-release-url', '-l', 'debug', '--log-format', 'json']));
     joins.push([parseTimings(ok(r, `join ${i}`).stderr), wall]);
   }
   const total = performance.now() - t0;
@@ -162,7 +162,7 @@ for k in $(seq 4000); do curl -sf http://127.0.0.1:2381/health >/dev/null 2>&1 &
 
 async function benchUpgrade(lab: NetnsLab | NspawnLab, [a, b]: [number, number], what: string): Promise<void> {
   console.log(`\n== upgrade apply 3.5.30 -> 3.6.16 on a follower of 2 (archive cached), ${what}`);
-  const R = ['--release-url', MIRROR_URL];
+  const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
   for (const i of [a, b]) for (const v of ['3.5.30', '3.6.16']) ok(await lab.etcdadm(i, ['download', ...R, '--version', v]), 'download');
   ok(await lab.etcdadm(a, ['init', ...R, '--version', '3.5.30']), 'init');
   await lab.copyCA(a, b);
@@ -191,7 +191,7 @@ async function hostTime(lab: NetnsLab, i: number, cmd: string): Promise<number> 
 
 async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<void> {
   console.log(`\n== snapshot save and restore of a member holding about 1 GiB (etcd ${DEFAULTS.etcdVersion}), netns hosts`);
-  const R = ['--release-url', MIRROR_URL];
+  const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
   ok(await lab.etcdadm(a, ['init', ...R]), 'init');
   const client = await labClient([`https://${lab.ip(a)}:2379`], await lab.clientPem(a));
   try {

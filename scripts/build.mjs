@@ -25,6 +25,8 @@ await build({
   minifySyntax: true,
   logLevel: 'warning',
   define: {
+    // a release build has no test hooks (src/host/testhooks.ts): ETCDADM_TEST_HOLD / _FAIL are not even read
+    ETCDADM_TEST_HOOKS: process.env.ETCDADM_RELEASE === '1' ? 'false' : 'true',
     ETCDADM_VERSION: JSON.stringify(pkg.version),
     ETCDADM_COMMIT: JSON.stringify(commit),
     // import.meta.url does not exist in CommonJS output

@@ -17,15 +17,15 @@ trap cleanup EXIT
 $H up "$N"
 ETCDADM=$PWD/bin/etcdadm
 
-echo; echo "== eahost1# etcdadm init --release-url http://10.88.0.200"
-$H on 1 "$ETCDADM" init --release-url http://10.88.0.200
+echo; echo "== eahost1# etcdadm init --release-url http://10.88.0.200 --insecure-release-url"
+$H on 1 "$ETCDADM" init --release-url http://10.88.0.200 --insecure-release-url
 
 for i in 2 3; do
   echo; echo "== eahost1# rsync -avR /etc/etcd/pki/ca.* eahost$i:/     (here: through a shared temp dir)"
   x=$(mktemp -d); $H on 1 cp -p /etc/etcd/pki/ca.crt /etc/etcd/pki/ca.key "$x/"
   $H on "$i" sh -c "mkdir -p -m 700 /etc/etcd/pki && cp -p $x/ca.* /etc/etcd/pki/"; rm -rf "$x"
-  echo; echo "== eahost$i# etcdadm join https://10.88.0.1:2379 --release-url http://10.88.0.200"
-  $H on "$i" "$ETCDADM" join https://10.88.0.1:2379 --release-url http://10.88.0.200
+  echo; echo "== eahost$i# etcdadm join https://10.88.0.1:2379 --release-url http://10.88.0.200 --insecure-release-url"
+  $H on "$i" "$ETCDADM" join https://10.88.0.1:2379 --release-url http://10.88.0.200 --insecure-release-url
 done
 
 echo; echo "== eahost3# etcdctl.sh member list -w table"

@@ -97,7 +97,7 @@ export interface ScheduleInput {
 }
 
 /** The configuration's backup.s3* fields as the --s3-* options ('' and false: not given). Pure. */
-export function s3OptionsOfSettings(b: { s3Endpoint: string; s3Bucket: string; s3Prefix: string; s3Region: string; s3PathStyle: boolean; s3CaFile: string; s3CredentialsFile: string }): S3OptionValues {
+export function s3OptionsOfSettings(b: { s3Endpoint: string; s3Bucket: string; s3Prefix: string; s3Region: string; s3PathStyle: boolean; s3CaFile: string; s3AllowHTTP: boolean; s3CredentialsFile: string }): S3OptionValues {
   const given = (x: string) => (x === '' ? undefined : x);
   return {
     s3Endpoint: given(b.s3Endpoint),
@@ -106,6 +106,7 @@ export function s3OptionsOfSettings(b: { s3Endpoint: string; s3Bucket: string; s
     s3Region: given(b.s3Region),
     s3PathStyle: b.s3PathStyle || undefined,
     s3CaFile: given(b.s3CaFile),
+    s3AllowHttp: b.s3AllowHTTP || undefined,
     s3CredentialsFile: given(b.s3CredentialsFile),
   };
 }
@@ -123,6 +124,7 @@ export function backupSettingsOf(spec: Pick<BackupSpec, 'every' | 'keep' | 'dest
     s3Region: s3?.region ?? '',
     s3PathStyle: s3?.pathStyle ?? false,
     s3CaFile: s3?.caFile ?? '',
+    s3AllowHTTP: s3?.allowHttp ?? false,
     s3CredentialsFile: s3?.credentialsFile ?? '',
   };
 }

@@ -33,7 +33,7 @@ export const FLAGS: readonly FlagDef[] = [
   { spec: '--version <version>', description: `etcd version to install (default: ${DEFAULTS.etcdVersion})`, path: ['etcd', 'version'], sets: INSTALL },
   {
     spec: '--release-url <url>',
-    description: `URL of etcd releases (http(s):// or file://; layout vX.Y.Z/etcd-vX.Y.Z-linux-ARCH.tar.gz + SHA256SUMS) (default: ${DEFAULTS.releaseUrl})`,
+    description: `URL of etcd releases (https:// or file://, http:// with --insecure-release-url; layout vX.Y.Z/etcd-vX.Y.Z-linux-ARCH.tar.gz + SHA256SUMS) (default: ${DEFAULTS.releaseUrl})`,
     path: ['etcd', 'releaseURL'],
     sets: RELEASE,
   },
@@ -42,6 +42,13 @@ export const FLAGS: readonly FlagDef[] = [
     spec: '--download-connect-timeout <duration>',
     description: `how long to wait for the release server to answer (default: ${DEFAULTS.downloadConnectTimeout})`,
     path: ['etcd', 'downloadConnectTimeout'],
+    sets: RELEASE,
+  },
+  {
+    spec: '--insecure-release-url',
+    description: 'accept a plain http:// --release-url (the archive and its SHA256SUMS come over one unauthenticated channel; not recommended)',
+    path: ['etcd', 'insecureReleaseURL'],
+    kind: 'bool',
     sets: RELEASE,
   },
   { spec: '--skip-hash-check', description: 'accept a release that has no SHA256SUMS (not recommended)', path: ['etcd', 'skipHashCheck'], kind: 'bool', sets: ['init', 'download'] },

@@ -199,6 +199,8 @@ interface UrlRules {
   example: string;
   /** What the URL is, in messages ("client URL"); default "URL". */
   what?: string;
+  /** Why only these schemes, in the message when another one is given. */
+  schemesWhy?: string;
 }
 
 /** etcd's rules for a member URL: scheme://host:port, IPv6 in brackets, no path, query or user info. */
@@ -211,7 +213,7 @@ export function urlProblem(text: string, rules: UrlRules): string | undefined {
   } catch {
     return `not a ${rules.what ?? 'URL'} such as ${rules.example}: ${describeValue(text)}`;
   }
-  if (!rules.schemes.includes(u.protocol.slice(0, -1))) return `must be an ${schemes} URL, got ${describeValue(text)}`;
+  if (!rules.schemes.includes(u.protocol.slice(0, -1))) return `must be an ${schemes} URL${rules.schemesWhy ? ` (${rules.schemesWhy})` : ''}, got ${describeValue(text)}`;
   if (!u.hostname) return `must name a host, got ${describeValue(text)}`;
   if (u.username || u.password) return `must not contain a user name or password: ${describeValue(text)}`;
   if ((u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return `must not have a path, query or fragment, such as ${rules.example}; got ${describeValue(text)}`;
@@ -310,6 +312,7 @@ const etcdSection = section(
       }),
     ),
     skipHashCheck: v.optional(bool()),
+    insecureReleaseURL: v.optional(bool()),
     downloadConnectTimeout: v.optional(
       validated(str('a duration such as "10s"'), (d) => {
         const ms = parseDuration(d);
@@ -389,7 +392,9 @@ const serviceSection = section(
 
 const joinSection = section(
   {
-    endpoints: v.optional(urls({ schemes: ['https', 'http'], example: 'https://10.0.0.1:2379', what: 'client URL' })),
+    // a cluster etcdadm set up serves its clients over TLS only; an http endpoint would send the join (and the
+    // client certificate's use) in clear to whoever answers
+    endpoints: v.optional(urls({ schemes: ['https'], example: 'https://10.0.0.1:2379', what: 'client URL', schemesWhy: 'etcdadm clusters serve clients over TLS only' })),
     learner: v.optional(bool()),
     retry: v.optional(bool()),
   },
@@ -422,6 +427,7 @@ const backupSection = section(
     s3Region: v.optional(str('a region such as "eu-west-1"')),
     s3PathStyle: v.optional(bool()),
     s3CaFile: v.optional(absolutePath(true)),
+    s3AllowHTTP: v.optional(bool()),
     s3CredentialsFile: v.optional(absolutePath(true)),
   },
   'backup',
@@ -761,6 +767,7 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     version: DEFAULTS.etcdVersion,
     releaseURL: DEFAULTS.releaseUrl,
     skipHashCheck: false,
+    insecureReleaseURL: false,
     downloadConnectTimeout: DEFAULTS.downloadConnectTimeout,
     quotaBackendBytes: DEFAULTS.quotaBackendBytes,
     autoCompactionMode: 'periodic',
@@ -791,5 +798,5 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     kubeletPodManifestPath: DEFAULTS.podManifestDir,
   },
   join: { endpoints: [], learner: true, retry: true },
-  backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir, s3Endpoint: '', s3Bucket: '', s3Prefix: '', s3Region: '', s3PathStyle: false, s3CaFile: '', s3CredentialsFile: '' },
+  backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir, s3Endpoint: '', s3Bucket: '', s3Prefix: '', s3Region: '', s3PathStyle: false, s3CaFile: '', s3AllowHTTP: false, s3CredentialsFile: '' },
 });

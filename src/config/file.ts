@@ -261,8 +261,9 @@ const COMMENTS: FieldComments = {
     comment: 'The etcd release and its server settings.',
     fields: {
       version: 'etcd version to install and run.',
-      releaseURL: 'Where releases are downloaded from (http, https or file): <releaseURL>/vX.Y.Z/etcd-vX.Y.Z-linux-<arch>.tar.gz + SHA256SUMS.',
+      releaseURL: 'Where releases are downloaded from (https, file, or http with insecureReleaseURL): <releaseURL>/vX.Y.Z/etcd-vX.Y.Z-linux-<arch>.tar.gz + SHA256SUMS.',
       skipHashCheck: 'Accept a release without SHA256SUMS (a mismatching hash is always an error).',
+      insecureReleaseURL: 'Accept a plain http:// releaseURL: the archive and its SHA256SUMS then come over one unauthenticated channel.',
       downloadConnectTimeout: 'How long the release server may take to answer (connect + response headers).',
       quotaBackendBytes: 'Backend size quota in bytes; etcd raises a NOSPACE alarm above it. More than 8 GiB is not recommended.',
       autoCompactionMode: 'periodic (retention is a time span) or revision (retention is a number of revisions).',
@@ -332,6 +333,7 @@ const COMMENTS: FieldComments = {
       s3Region: 'Signing region (empty: $AWS_REGION, else us-east-1).',
       s3PathStyle: 'The bucket in the URL path, not the host name.',
       s3CaFile: 'PEM CA certificate(s) trusted for the endpoint (a private endpoint).',
+      s3AllowHTTP: 'Accept a plain http:// s3Endpoint (snapshots travel unencrypted).',
       s3CredentialsFile: 'A 0600 file of AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines; never the credentials themselves here.',
     },
   },

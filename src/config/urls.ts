@@ -2,7 +2,9 @@
  * URL and SAN arithmetic. Pure: no I/O. IPv6 hosts are always bracketed in URLs (`https://[fd00::1]:2379`).
  */
 import { isIP } from 'node:net';
+import { EtcdadmError } from '../errors.js';
 import type { SanSet } from '../pki/types.js';
+import { validateMemberName } from './document.js';
 
 /** `host:port` with IPv6 bracketed. */
 export function hostPort(host: string, port: number): string {
@@ -62,7 +64,53 @@ export function sanSet(names: Iterable<string>): SanSet {
   return { dnsNames, ipAddresses };
 }
 
-/** `name1=https://a:2380,name2=https://b:2380` as ETCD_INITIAL_CLUSTER wants it. */
-export function initialCluster(members: { name: string; peerURLs: string[] }[]): string {
+/**
+ * Why a peer URL cannot go into a file etcdadm writes (ETCD_INITIAL_CLUSTER): it must be http(s)://host:port and
+ * nothing else — no path, no credentials, no character that ends a value or a line. Pure.
+ */
+export function peerUrlProblem(url: string): string | undefined {
+  if (/[\x00-\x20\x7f,="'\\]/.test(url)) return 'it holds a space, a control character, a comma, "=", a quote or a backslash';
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return 'it is not a URL';
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'http:') return 'it is not an http(s) URL';
+  if (!u.hostname || !u.port || u.username || u.password || (u.pathname !== '/' && u.pathname !== '') || u.search || u.hash) return 'it is not scheme://host:port';
+  return undefined;
+}
+
+/**
+ * `name1=https://a:2380,name2=https://b:2380` as ETCD_INITIAL_CLUSTER wants it. Names and peer URLs that come from
+ * a cluster's member list are checked like the operator's own input before they reach a file: one that is not a
+ * DNS name (or an unstarted member's hex ID) or not a plain peer URL is refused, naming the member.
+ */
+export function initialCluster(members: { name: string; peerURLs: string[]; id?: string }[]): string {
+  for (const m of members) {
+    const problem = memberDataProblem(m);
+    if (problem) throw new EtcdadmError(problem.message, { hint: problem.hint });
+  }
   return members.flatMap((m) => m.peerURLs.map((u) => `${m.name}=${u}`)).join(',');
+}
+
+/** Why a member of a cluster's member list cannot go into etcd.env (its name, or a peer URL), with what to do. Pure. */
+export function memberDataProblem(m: { name: string; peerURLs: readonly string[]; id?: string }): { message: string; hint: string } | undefined {
+  const who = m.id ? `member ${m.id}` : `member ${JSON.stringify(m.name)}`;
+  // an unstarted member has no name yet: it goes in under its hex ID
+  const nameProblem = /^[0-9a-f]{1,16}$/.test(m.name) ? undefined : validateMemberName(m.name);
+  if (nameProblem)
+    return {
+      message: `the cluster's ${who} is named ${JSON.stringify(m.name)}, which ${nameProblem}: it cannot go into etcd.env`,
+      hint: `remove or rename that member ('etcdadm member remove ${m.id ?? 'ID'}' on a member host); etcdadm changed nothing`,
+    };
+  for (const u of m.peerURLs) {
+    const urlProblem = peerUrlProblem(u);
+    if (urlProblem)
+      return {
+        message: `the cluster's ${who} has the peer URL ${JSON.stringify(u)}: ${urlProblem}; it cannot go into etcd.env`,
+        hint: "fix that member's peer URLs ('etcdctl member update') or remove it; etcdadm changed nothing",
+      };
+  }
+  return undefined;
 }

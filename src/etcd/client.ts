@@ -292,6 +292,9 @@ export function guardSession(session: unknown): void {
   (session as { on(event: 'error', fn: () => void): void }).on('error', () => undefined);
 }
 
+/** A snapshot stream that sends nothing for this long is given up (EtcdClient.snapshot). */
+export const SNAPSHOT_STALL_MS = 60_000;
+
 /** Http2SessionManager whose sessions get the wide connection window (settings only set the per-stream one). */
 class WideWindowSessionManager extends Http2SessionManager {
   override async connect(): ReturnType<Http2SessionManager['connect']> {
@@ -535,15 +538,22 @@ export class EtcdClient {
    * Streams a snapshot of the answering member's database into `to` (which is not ended). Verifies the sha256 that
    * etcd appends to the stream. Not supported on learners. No deadline unless `opts.timeoutMs`.
    */
-  async snapshot(to: Writable, opts: { endpoint?: string; timeoutMs?: number; onProgress?: (bytes: number) => void } = {}): Promise<SnapshotResult> {
+  async snapshot(to: Writable, opts: { endpoint?: string; timeoutMs?: number; stallMs?: number; onProgress?: (bytes: number) => void } = {}): Promise<SnapshotResult> {
     return this.run('Snapshot', { idempotent: false, endpoint: opts.endpoint }, async (c) => {
+      // no deadline for the whole stream (a big database takes long), but one for progress: a stream that sends
+      // nothing for stallMs (60 s) is given up, so a stalled member cannot hold the host lock forever
+      const stallMs = opts.stallMs ?? SNAPSHOT_STALL_MS;
+      const stop = new AbortController();
+      const stall = setTimeout(() => stop.abort(new EtcdClientError(`the snapshot stream from ${c.endpoint} sent no data for ${stallMs / 1000} s`, { kind: 'timeout', endpoint: c.endpoint, hint: 'check the member (its disk, its log) and run the command again' })), stallMs);
       let bytes = 0;
       let revision = 0n;
       // One pass of SHA-256: `hash` covers the database (all but the last 32 bytes, which are etcd's SHA-256 of it);
       // the file's own hash is a copy of it fed the tail. `tail` is the last <= 32 bytes seen and not yet hashed.
       const hash = createHash('sha256');
       let tail: Buffer = Buffer.alloc(0);
-      for await (const r of c.maintenance.snapshot({}, { timeoutMs: opts.timeoutMs ?? 0 })) {
+      try {
+      for await (const r of c.maintenance.snapshot({}, { timeoutMs: opts.timeoutMs ?? 0, signal: stop.signal })) {
+        stall.refresh();
         if (revision === 0n && r.header?.revision) revision = r.header.revision;
         if (r.blob.length === 0) continue;
         const buf = Buffer.from(r.blob.buffer, r.blob.byteOffset, r.blob.byteLength);
@@ -573,6 +583,12 @@ export class EtcdClient {
             to.once('error', onError);
           });
         }
+      }
+      } catch (err) {
+        if (stop.signal.aborted) throw stop.signal.reason;
+        throw err;
+      } finally {
+        clearTimeout(stall);
       }
       const whole = hash.copy().update(tail).digest('hex');
       if (bytes < 32 || !hash.digest().equals(tail)) {
@@ -655,7 +671,9 @@ export class EtcdClient {
     if (c) return c;
     const tls = endpoint.startsWith('https:') ? this.opts.tls : undefined;
     const sockets = new Set<Socket>();
-    const manager = new WideWindowSessionManager(endpoint, {}, { createConnection: socketsFor(sockets, tls), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    // HTTP/2 pings while a stream is open (a snapshot): a peer that vanished without a FIN is noticed within 20 s
+    // (etcd accepts client pings every 5 s: --grpc-keepalive-min-time)
+    const manager = new WideWindowSessionManager(endpoint, { pingIntervalMs: 10_000, pingTimeoutMs: 10_000 }, { createConnection: socketsFor(sockets, tls), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     const transport = createGrpcTransport({ baseUrl: endpoint, sessionManager: manager });
     c = {
       endpoint,

@@ -62,6 +62,8 @@ export interface PeerMember {
   clientURLs: string[];
 }
 
+const MAX_MEMBERS_BODY = 1 << 20;
+
 /**
  * The member list as the member at `peerUrl` knows it, from its peer port (`GET /members`, etcd's peer API): it
  * answers from the member's own raft state, so also while the cluster has no quorum — when the client API does not.
@@ -72,7 +74,11 @@ export function peerMembers(peerUrl: string, tls: Pick<EtcdTls, 'ca' | 'cert' | 
     const req = httpsRequest(u, { method: 'GET', ca: tls.ca, cert: tls.cert, key: tls.key, timeout: timeoutMs, ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
-      res.on('data', (d: string) => void (body += d));
+      res.on('data', (d: string) => {
+        body += d;
+        // a member list is a few KiB: a peer that sends more is not read further
+        if (body.length > MAX_MEMBERS_BODY) req.destroy(new Error(`GET ${u.href}: the answer is larger than ${MAX_MEMBERS_BODY} bytes`));
+      });
       res.on('end', () => {
         if (res.statusCode !== 200) return reject(new Error(`GET ${u.href}: HTTP ${res.statusCode}`));
         try {

@@ -135,6 +135,7 @@ const FACTS_SCHEMA = v.object({
             region: v.string(),
             pathStyle: v.boolean(),
             caFile: v.optional(v.string()),
+            allowHttp: v.optional(v.boolean()),
             credentialsFile: v.optional(v.string()),
           }),
         }),

@@ -240,12 +240,12 @@ const runPrune: Phase = phase<undefined, undefined>({
   },
   async act(ctx) {
     const b = recorded(ctx);
-    const local = await pruneSnapshots(ctx.host, b.destination.dir, b.keep, (e) => ctx.log.info(`Removed ${e.path}`));
+    const local = await pruneSnapshots(ctx.host, b.destination.dir, b.keep, ctx.plan.member.name, (e) => ctx.log.info(`Removed ${e.path}`));
     const dest = b.destination;
     if (dest.kind === 's3') {
       const store = await openS3(dest.s3, ctx.host);
       try {
-        const r = await pruneStoredSnapshots(store, b.keep, (e) => ctx.log.info(`Removed ${e.path}`));
+        const r = await pruneStoredSnapshots(store, b.keep, ctx.plan.member.name, (e) => ctx.log.info(`Removed ${e.path}`));
         ctx.log.info(`Kept ${r.kept} snapshot(s) in s3://${dest.s3.bucket}/${dest.s3.prefix}, removed ${r.removed}`);
       } finally {
         store.close();

@@ -11,7 +11,7 @@ import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
 import { readCheckedBundle } from './bundle.js';
 import type { Plan } from '../config/types.js';
-import { initialCluster } from '../config/urls.js';
+import { initialCluster, memberDataProblem } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
 import { addMember, findByPeerURLs, promoteMember } from '../cluster/membership.js';
 import { waitQuorumRead, waitServing } from '../cluster/health.js';
@@ -57,7 +57,7 @@ export interface JoinOptions {
 
 /** ETCD_INITIAL_CLUSTER for joining: every member, this one under its own name, unstarted others under their ID. */
 export function joinInitialCluster(plan: Plan, members: readonly Member[], self: Member): string {
-  return initialCluster(members.map((m) => ({ name: m.id === self.id ? plan.member.name : m.name || m.idHex, peerURLs: m.peerURLs })));
+  return initialCluster(members.map((m) => ({ name: m.id === self.id ? plan.member.name : m.name || m.idHex, peerURLs: m.peerURLs, id: m.idHex })));
 }
 
 // ------------------------------------------------------------------ preflight and stop
@@ -172,6 +172,11 @@ export function decideStaleData(plan: Plan, w: MembershipWorld, options: { force
 /** join's membership decision for every shape of the member list. Pure. */
 export function decideMembership(plan: Plan, w: MembershipWorld, options: { force: boolean }): MembershipDecision {
   const self = findByPeerURLs(w.members, plan.member.urls.advertisePeer);
+  // what the cluster says goes into etcd.env: checked like the operator's own input before anything changes
+  for (const m of w.members) {
+    const problem = m === self ? undefined : memberDataProblem({ name: m.name || m.idHex, peerURLs: m.peerURLs, id: m.idHex });
+    if (problem) return { kind: 'refuse', ...problem };
+  }
   const clash = w.members.find((m) => m.name === plan.member.name && m !== self);
   if (clash)
     return { kind: 'refuse', message: `the member name "${plan.member.name}" is already used by member ${clash.idHex} (${clash.peerURLs.join(',')})`, hint: 'pick another --name, or remove that member first', exitCode: 2 };

@@ -15,6 +15,7 @@ import { foreignEntries, overlapProblem, systemDirProblem, type DirRole } from '
 import type { RecordFacts } from '../host/record.js';
 import { findByPeerURLs } from '../cluster/membership.js';
 import { pairPaths, prepareCA } from '../pki/index.js';
+import { insecureReleaseProblem } from '../release/spec.js';
 import type { PhaseContext } from '../run/context.js';
 import type { S3Location } from '../s3/location.js';
 import { joinEndpoints } from '../run/context.js';
@@ -135,7 +136,13 @@ export function portProblem(taken: HostObservation['portsTaken']): Refusal | und
 
 /** The checks every init and join makes first, in order; the first problem found. */
 export function hostProblem(plan: Plan, obs: HostObservation): Refusal | undefined {
-  return dirRuleProblem(plan) ?? dirContentProblem(obs.dirs) ?? freeSpaceProblem(obs.free);
+  return releaseTransportProblem(plan) ?? dirRuleProblem(plan) ?? dirContentProblem(obs.dirs) ?? freeSpaceProblem(obs.free);
+}
+
+/** A plain http release URL without the operator's consent: refused in preflight, before the host record is written. */
+export function releaseTransportProblem(plan: Plan): Refusal | undefined {
+  const e = insecureReleaseProblem(plan.release);
+  return e && { message: e.message, hint: e.hint ?? '', exitCode: e.exitCode };
 }
 
 // ------------------------------------------------------------------ init: take over, resume or start fresh

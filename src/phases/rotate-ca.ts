@@ -177,7 +177,10 @@ const prepareVerify: Phase = phase<undefined, undefined>({
     const ca = f.newKey ? await pair(ctx, f.newCert!, f.newKey, 'new CA') : undefined;
     const accepts = await localAccepts(ctx, ca, f.trust!);
     if (accepts === false) throw new EtcdadmError(`member ${ctx.plan.member.name} does not accept a client certificate of the new CA after its restart`, { hint: ctx.init.logHint(ctx.plan) });
-    ctx.log.info(`Member ${ctx.plan.member.name} trusts the old and the new CA. When prepare has run on every member: etcdadm certs rotate-ca issue, member by member`);
+    const trust = rotationPaths(ctx.plan.pki.certsDir).trust;
+    ctx.log.info(`Member ${ctx.plan.member.name} trusts the old and the new CA.`);
+    ctx.log.info(`Next, before any member runs issue: give every client of the cluster (kube-apiserver's --etcd-cafile, your own) ${trust} as it is now — it trusts the old and the new CA — so that they still trust the members once those present certificates of the new CA; then, once prepare ran on every member: etcdadm certs rotate-ca issue --clients-trust-new-ca, member by member`);
+    ctx.out(trust);
   },
 });
 
@@ -185,11 +188,21 @@ export const ROTATE_PREPARE_PHASES: readonly Phase[] = [preparePreflight, prepar
 
 // ------------------------------------------------------------------ issue
 
-const issuePreflight: Phase = phase<Files, Files>({
+/** rotate-ca issue's own option: the operator's word that every client trusts the new CA (the file prepare wrote). */
+export interface RotateIssueOptions {
+  clientsTrustNewCa: boolean;
+}
+
+const issuePreflight: Phase<RotateIssueOptions> = phase<Files, Files, RotateIssueOptions>({
   name: 'preflight',
-  short: 'Check that prepare ran here and that every member accepts a client certificate of the new CA',
+  short: 'Check that prepare ran here, that every member accepts a client certificate of the new CA, and that the clients trust it (--clients-trust-new-ca)',
   observe: readFiles,
   async act(ctx, f) {
+    if (!ctx.options.clientsTrustNewCa)
+      throw new EtcdadmError('rotate-ca issue makes this member present certificates of the new CA: a client that does not trust it yet fails at its next connection (x509: certificate signed by unknown authority)', {
+        hint: `first give every client of the cluster ${rotationPaths(ctx.plan.pki.certsDir).trust} as prepare wrote it (it trusts the old and the new CA), then run issue with --clients-trust-new-ca`,
+        exitCode: 2,
+      });
     needState(f, ['prepared'], 'issue', f.state === 'issued' ? 'issue ran here already: when it ran on every member, run finish' : "run 'etcdadm certs rotate-ca prepare' on every member first");
     if (!f.newKey) throw new EtcdadmError(`this host holds no key of the new CA (${rotationPaths(ctx.plan.pki.certsDir).newKey}): its certificates cannot be signed here`, { hint: `${bundleHint(ctx).replace(/^renew on/, 'after issue ran on')}`, exitCode: 2 });
     const ca = await pair(ctx, f.newCert!, f.newKey, 'new CA (ca-new.crt, ca-new.key)');
@@ -248,11 +261,11 @@ const issueDone: Phase = phase<undefined, undefined>({
   name: 'next',
   short: 'Say what comes next',
   async act(ctx) {
-    ctx.log.info('When issue has run on every member (and clients use certificates of the new CA): etcdadm certs rotate-ca finish, member by member');
+    ctx.log.info(`Next, once issue ran on every member: move every client's certificate to one the new CA signed (this host's ${ctx.plan.pki.files['apiserver-etcd-client'].certPath} is one, for kube-apiserver) — after finish the members trust the new CA only; then: etcdadm certs rotate-ca finish, member by member`);
   },
 });
 
-export const ROTATE_ISSUE_PHASES: readonly Phase[] = [issuePreflight, issueCertificates, verify, issueDone];
+export const ROTATE_ISSUE_PHASES: readonly Phase<RotateIssueOptions>[] = [issuePreflight, issueCertificates, verify, issueDone];
 
 // ------------------------------------------------------------------ finish
 
@@ -320,7 +333,7 @@ const finishVerify: Phase = phase<Files, Files>({
       ctx.log.info(`Member ${ctx.plan.member.name} refuses client certificates of the old CA ${caLabel(f.oldCert)}`);
     }
     for (const path of [p.oldCert, p.oldKey]) if (await ctx.host.remove(path)) ctx.log.info(`Removed ${path}`);
-    ctx.log.info(`The rotation is finished on ${ctx.plan.member.name}: ca.crt trusts ${caLabel(pemBlocks(f.trust)[0]!)} only`);
+    ctx.log.info(`The rotation is finished on ${ctx.plan.member.name}: ca.crt trusts ${caLabel(pemBlocks(f.trust)[0]!)} only; a client certificate of the old CA is refused here from now on`);
   },
 });
 

@@ -18,6 +18,10 @@ import { phase, type Phase } from '../run/phase.js';
 import { readCheckedBundle, writeBundleFiles } from './bundle.js';
 import { renderEtcdctlEnv, renderEtcdctlWrapper } from '../service/render.js';
 
+/** With a service user: the certs dir root:<user> 0710, its server and peer keys root:<user> 0640 (grantServiceUser). */
+export const SERVICE_CERTS_DIR_MODE = 0o710;
+export const SERVICE_KEY_MODE = 0o640;
+
 /** A new random cluster token: a cluster rebuilt from the same names and addresses never gets an earlier one's IDs. */
 export function newClusterToken(): string {
   return `etcd-${randomBytes(8).toString('hex')}`;
@@ -48,9 +52,12 @@ export function clusterToken(ctx: PhaseContext): string {
 }
 
 /**
- * With a non-root service user (systemd only): create it if missing, and give it what etcd must read or write — the
- * certs dir, ca.crt, its own server and peer certificates and keys (still 0600), the data and WAL dirs. The CA key and
- * the client keys stay root's.
+ * With a non-root service user (systemd only): create it if missing, and give it what etcd must read or write, and
+ * nothing more. The data and WAL dirs are its own. Every file of the certs dir stays root's, and so does the dir —
+ * the service user could otherwise replace ca.key, ca.crt or a client pair (and a forged CA would end up in the
+ * bundles made on this host): the dir is root:<user> 0710 (it may enter, not list or write), its server and peer
+ * keys root:<user> 0640 (it may read them); the certificates are 0644 as always; the CA key and the client keys stay
+ * root's 0600.
  */
 export async function grantServiceUser(ctx: PhaseContext, what: 'certificates' | 'data'): Promise<Account | undefined> {
   const { plan, host, log } = ctx;
@@ -58,7 +65,17 @@ export async function grantServiceUser(ctx: PhaseContext, what: 'certificates' |
   const who = await host.ensureServiceUser(plan.service.user, plan.member.dataDir, log);
   if (what === 'certificates') {
     const f = plan.pki.files;
-    for (const p of [plan.pki.certsDir, f.ca.certPath, f.server.certPath, f.server.keyPath, f.peer.certPath, f.peer.keyPath]) await host.chown(p, who);
+    const group = { name: `root:${who.name}`, uid: 0, gid: who.gid };
+    for (const [p, mode] of [[plan.pki.certsDir, SERVICE_CERTS_DIR_MODE], [f.server.keyPath, SERVICE_KEY_MODE], [f.peer.keyPath, SERVICE_KEY_MODE]] as const) {
+      const st = await host.stat(p);
+      if (!st) continue;
+      if (st.uid !== 0 || st.gid !== who.gid) await host.chown(p, group);
+      if (st.mode !== mode) await host.chmod(p, mode);
+    }
+    for (const p of [f.ca.certPath, f.server.certPath, f.peer.certPath]) {
+      const st = await host.stat(p);
+      if (st && st.uid !== 0) await host.chown(p, { name: 'root', uid: 0, gid: 0 });
+    }
   } else {
     await host.chownTree(plan.member.dataDir, who);
     if (plan.member.walDir) await host.chownTree(plan.member.walDir, who);

@@ -7,6 +7,7 @@
  */
 import { basename, dirname, join, resolve } from 'node:path';
 import { PATHS } from '../config/defaults.js';
+import { validateMemberName } from '../config/document.js';
 import type { Plan } from '../config/types.js';
 import type { Host } from '../host/host.js';
 import type { EtcdStatus } from '../etcd/client.js';
@@ -15,7 +16,7 @@ import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { s3Url, snapshotKey, type S3Location } from '../s3/location.js';
 import type { S3Store } from '../s3/store.js';
-import { listSnapshots, pruneDecision, pruneSnapshots, readSidecar, sidecarPath, snapshotName, snapshotSeries, type SnapshotSidecar } from '../snapshot/catalog.js';
+import { listSnapshots, pruneDecision, pruneSnapshots, readSidecar, seriesOf, sidecarPath, snapshotName, snapshotSeries, type SnapshotSidecar } from '../snapshot/catalog.js';
 import { listStoredSnapshots, pruneStoredSnapshots } from '../snapshot/remote.js';
 import { prepareSnapshotDir, saveSnapshot } from '../snapshot/save.js';
 
@@ -75,7 +76,9 @@ export async function takeSnapshot(ctx: PhaseContext, endpoint: string, path: st
   const st = await memberStatus(ctx, endpoint);
   const members = await h.members().catch(() => undefined);
   const name = members?.members.find((m) => m.idHex === st.memberIdHex)?.name || plan.member.name;
-  const file = typeof path === 'string' ? path : path(name);
+  // the file name: a name the cluster reports is used only when it is a DNS name (never `x/../../etc/cron.d/y`)
+  const fileName = validateMemberName(name) === undefined ? name : st.memberIdHex;
+  const file = typeof path === 'string' ? path : path(fileName);
   const revision = await h.client.revision(endpoint);
   const progress = log.progress(`snapshot ${file}`);
   const r = await h.timed(() => saveSnapshot(ctx.host, h.client, endpoint, file, (bytes) => progress.update(bytes, st.dbSize || undefined)));
@@ -163,7 +166,16 @@ export async function uploadSnapshot(ctx: PhaseContext, loc: S3Location, path: s
       progress.done();
       ctx.log.info(`Uploaded ${path} to ${url} (${r.size} bytes${r.parts ? ` in ${r.parts} parts` : ''}; size, ETag and SHA-256 checked)`);
     }
-    if (await ctx.host.exists(sidecarPath(path))) await store.upload(sidecarPath(path), `${key}.json`);
+    // the sidecar: uploaded when the bucket has none or another one (it describes this snapshot, which matched)
+    const local = await ctx.host.read(sidecarPath(path));
+    if (local !== undefined) {
+      const remote = await store.read(`${key}.json`);
+      if (remote?.toString('utf8') === local) ctx.log.debug(`${url}.json is this sidecar already`);
+      else {
+        await store.upload(sidecarPath(path), `${key}.json`);
+        if (remote) ctx.log.info(`Replaced ${url}.json, which did not describe this snapshot as its local sidecar does`);
+      }
+    }
     return url;
   } catch (err) {
     const e = err instanceof EtcdadmError ? err : new EtcdadmError(`uploading ${path} to ${url} failed: ${describe(err)}`, { cause: err });
@@ -190,21 +202,21 @@ async function pruneTargets(ctx: PhaseContext<SnapshotPruneOptions>): Promise<{ 
   if (o.s3) {
     const store = await openS3(o.s3, ctx.host);
     try {
-      const entries = await listStoredSnapshots(store);
+      const entries = seriesOf(await listStoredSnapshots(store), ctx.plan.member.name);
       const gone = pruneDecision(entries, o.keep);
       return { where: s3Url(o.s3, o.s3.prefix), gone: gone.map((e) => e.path), kept: entries.length - gone.length };
     } finally {
       store.close();
     }
   }
-  const entries = await listSnapshots(ctx.host, o.dir);
+  const entries = seriesOf(await listSnapshots(ctx.host, o.dir), ctx.plan.member.name);
   const gone = pruneDecision(entries, o.keep);
   return { where: o.dir, gone: gone.map((e) => e.path), kept: entries.length - gone.length };
 }
 
 const prune: Phase<SnapshotPruneOptions> = phase<undefined, undefined, SnapshotPruneOptions>({
   name: 'prune',
-  short: 'Remove the oldest snapshots (each with its sidecar) in the directory or the bucket, the newest N kept, never the only one',
+  short: "Remove this member's oldest snapshots (each with its sidecar) in the directory or the bucket, the newest N kept, never the only one",
   async dryRun(ctx) {
     const t = await pruneTargets(ctx);
     return t.gone.length ? t.gone.map((p) => `remove ${p} and its sidecar`) : [`nothing: ${t.kept} snapshot(s) in ${t.where}, --keep ${ctx.options.keep}`];
@@ -214,14 +226,14 @@ const prune: Phase<SnapshotPruneOptions> = phase<undefined, undefined, SnapshotP
     if (s3) {
       const store = await openS3(s3, ctx.host);
       try {
-        const r = await pruneStoredSnapshots(store, keep, (e) => ctx.log.info(`Removed ${e.path}`));
+        const r = await pruneStoredSnapshots(store, keep, ctx.plan.member.name, (e) => ctx.log.info(`Removed ${e.path}`));
         ctx.log.info(`Kept ${r.kept} snapshot(s) in ${s3.bucket}, removed ${r.removed}`);
       } finally {
         store.close();
       }
       return;
     }
-    const r = await pruneSnapshots(ctx.host, dir, keep, (e) => ctx.log.info(`Removed ${e.path}`));
+    const r = await pruneSnapshots(ctx.host, dir, keep, ctx.plan.member.name, (e) => ctx.log.info(`Removed ${e.path}`));
     ctx.log.info(`Kept ${r.kept} snapshot(s), removed ${r.removed}`);
   },
 });

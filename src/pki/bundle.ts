@@ -56,9 +56,12 @@ export function parseBundle(text: string, path: string): CertBundle {
   const bad = (why: string) => new EtcdadmError(`${path} is not an etcdadm certificate bundle: ${why}`, { hint: "make one with 'etcdadm certs bundle --name NAME --address ADDRESS' on a host that holds the CA", exitCode: 2 });
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parse(text, { prettyErrors: false });
   } catch (err) {
-    throw bad(describe(err));
+    // the message only: yaml's code frame would quote the file, private keys included
+    const e = err as { message?: string; linePos?: { line: number; col: number }[] };
+    const at = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
+    throw bad(`not valid YAML${at} (${String(e.message ?? err).split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')})`);
   }
   const d = doc as Partial<CertBundle> & { apiVersion?: unknown; kind?: unknown };
   if (!d || typeof d !== 'object' || d.kind !== BUNDLE_KIND) throw bad(`kind is not ${BUNDLE_KIND}`);

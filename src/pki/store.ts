@@ -36,7 +36,8 @@ export async function ensureCertsDir(host: Host, dir: string): Promise<void> {
     await host.mkdir(dirname(dir), 0o755);
     const made = await host.mkdir(dir, CERTS_DIR_MODE);
     const st = await host.stat(dir);
-    if (!made && st && st.kind === 'dir' && st.mode !== CERTS_DIR_MODE) await host.chmod(dir, CERTS_DIR_MODE);
+    // 0700; a service user's 0710 (it may enter the dir: phases/shared.ts) is kept, anything wider is narrowed
+    if (!made && st && st.kind === 'dir' && (st.mode & 0o7067) !== 0) await host.chmod(dir, CERTS_DIR_MODE);
   } catch (err) {
     throw new EtcdadmError(`cannot create ${dir}: ${describe(err)}`, { cause: err });
   }
@@ -67,11 +68,14 @@ export async function writePair(host: Host, paths: PairPaths, keyPem: string, ce
   }
 }
 
-/** An existing private key readable by group or others is narrowed to 0600 (with a warning). */
+/**
+ * An existing private key readable by others (or by its group, unless that is root:<service user> 0640, the server and
+ * peer keys of a member that runs etcd as a service user) is narrowed to 0600, with a warning.
+ */
 export async function tightenKeyMode(host: Host, path: string, log: Logger): Promise<void> {
   try {
     const st = await host.stat(path);
-    if (!st || (st.mode & 0o077) === 0) return;
+    if (!st || (st.mode & 0o077) === 0 || (st.mode === 0o640 && st.uid === 0 && st.gid !== 0)) return;
     await host.chmod(path, KEY_MODE);
     log.warn(`Tightened the permissions of ${path} from ${(st.mode & 0o777).toString(8).padStart(4, '0')} to 0600.`);
   } catch (err) {

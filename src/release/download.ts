@@ -35,6 +35,8 @@ export async function downloadRelease(host: Host, spec: ReleaseSpec, log: Logger
   const archivePath = join(dir, name);
   const sumsPath = join(dir, 'SHA256SUMS');
 
+  if (/^http:/i.test(spec.releaseUrl))
+    log.warn(`The release URL ${displayUrl(spec.releaseUrl)} is plain http (accepted with --insecure-release-url): nothing authenticates the archive or its SHA256SUMS`);
   // The release's SHA256SUMS text: null = not fetched yet, undefined = the release has none.
   let remoteSums: string | undefined | null = null;
 

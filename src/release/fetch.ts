@@ -5,6 +5,9 @@
 import { fileURLToPath } from 'node:url';
 import { EtcdadmError, describe } from '../errors.js';
 import type { Host } from '../host/host.js';
+import { displayUrl } from './spec.js';
+
+export { displayUrl };
 
 /** A body being received. `size` is the announced length, when known. */
 export interface OpenedUrl {
@@ -36,19 +39,6 @@ export function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(1))}s`;
 }
 
-/** The URL without any password, for messages. */
-export function displayUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) {
-      u.password = '***';
-      return u.toString();
-    }
-  } catch {
-    /* not a URL: shown as is */
-  }
-  return url;
-}
 
 function isFileUrl(url: string): boolean {
   return /^file:/i.test(url);

@@ -9,6 +9,7 @@ export {
   cacheVersionDir,
   etcdBinaryPaths,
   hostArch,
+  insecureReleaseProblem,
   releaseSpec,
   releaseUrlProblem,
   releaseUrls,

@@ -21,6 +21,8 @@ export interface ReleaseSpec {
   installDir: string;
   /** Accept a release that publishes no SHA256SUMS (with a warning). */
   skipHashCheck: boolean;
+  /** Accept a plain http:// releaseUrl (with a warning): the operator's explicit consent (--insecure-release-url). */
+  insecureReleaseUrl?: boolean;
   /** Abort a request when the response headers have not arrived within this time. */
   connectTimeoutMs: number;
   /** Default: from process.arch. */
@@ -72,6 +74,33 @@ export function releaseUrlProblem(url: string): string | undefined {
     return `not a URL such as ${DEFAULTS.releaseUrl}`;
   }
   return ['http:', 'https:', 'file:'].includes(u.protocol) ? undefined : 'must be an http://, https:// or file:// URL';
+}
+
+/** The URL without any password, for messages. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) {
+      u.password = '***';
+      return u.toString();
+    }
+  } catch {
+    /* not a URL: shown as is */
+  }
+  return url;
+}
+
+/**
+ * Why a download from `spec.releaseUrl` is refused (plain http:// without the operator's consent), or undefined.
+ * Over http a man in the middle swaps the archive and its SHA256SUMS together, and etcdadm installs and runs it as
+ * root: the checksum only protects against a corrupt download when it comes over another, trusted channel. Pure.
+ */
+export function insecureReleaseProblem(spec: Pick<ReleaseSpec, 'releaseUrl' | 'insecureReleaseUrl'>): EtcdadmError | undefined {
+  if (!/^http:/i.test(spec.releaseUrl) || spec.insecureReleaseUrl) return undefined;
+  return new EtcdadmError(`refusing to download etcd from ${displayUrl(spec.releaseUrl)} over plain http: the archive and its SHA256SUMS would come over one unauthenticated channel, and etcdadm runs what it installs as root`, {
+    hint: 'serve the mirror over https:// or use a file:// mirror; or accept the risk with --insecure-release-url (etcd.insecureReleaseURL in the config)',
+    exitCode: 2,
+  });
 }
 
 /** The release architecture of this machine. */

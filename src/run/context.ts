@@ -14,7 +14,7 @@ import type { HostRecord } from '../host/record.js';
 import { initSystemFor, systemdTimers, type InitSystem, type SystemdTimers } from '../initsystem/index.js';
 import type { Logger } from '../log/logger.js';
 import { Timings } from '../log/timings.js';
-import { downloadRelease, type DownloadResult, type ReleaseSpec } from '../release/index.js';
+import { downloadRelease, insecureReleaseProblem, type DownloadResult, type ReleaseSpec } from '../release/index.js';
 import { DryRun } from './dry-run.js';
 import { Journal, JournaledHost, journaledInit, journaledTimers } from './journal.js';
 
@@ -114,6 +114,9 @@ export function createRunContext<O>(input: ContextInput<O>): RunContext<O> {
     download(spec, log) {
       const key = `${spec.releaseUrl} ${spec.version} ${spec.arch} ${spec.cacheDir}`;
       let p = downloads.get(key);
+      // plain http only with the operator's consent: refused before anything is fetched, in a dry run too
+      const refused = insecureReleaseProblem(spec);
+      if (refused) return Promise.reject(refused);
       if (!p && dry) p = dry.download(input.host, spec);
       if (!p) {
         p = timings.wait('download', () => downloadRelease(input.host, spec, log));

@@ -101,6 +101,11 @@ export async function loadCredentials(loc: Pick<S3Location, 'credentialsFile'>, 
   if (!real) throw unreadable('ENOENT');
   const st = await host.stat(real);
   if (st?.kind !== 'file') throw invalid(file, 'not a regular file');
+  if (st.uid !== 0 && st.uid !== (process.getuid?.() ?? 0))
+    throw new EtcdadmError(`the S3 credentials file ${file} belongs to uid ${st.uid}, not to root or to this user: another user could have written it`, {
+      hint: `make it yours (chown root ${file}) and check what it holds`,
+      exitCode: 2,
+    });
   if ((st.mode & 0o077) !== 0)
     throw new EtcdadmError(`the S3 credentials file ${file} is mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}: group or others may read it`, {
       hint: `make it private (chmod 600 ${file}) and rotate the keys if others could read them`,

@@ -6,7 +6,7 @@
  *
  * Exported interface:
  *   s3Options(): Option[]                          --s3-endpoint --s3-bucket --s3-prefix --s3-region --s3-path-style
- *                                                  --s3-ca-file --s3-credentials-file, for commander
+ *                                                  --s3-ca-file --s3-allow-http --s3-credentials-file, for commander
  *   s3LocationFrom(opts, env?): S3Location | undefined
  *                                                  commander's parsed options → a validated location; undefined when no
  *                                                  --s3-* option is given (local only)
@@ -33,6 +33,8 @@ export interface S3Location {
   pathStyle: boolean;
   /** PEM file of the CA that signed a private endpoint's certificate (trusted besides the system's CAs). */
   caFile?: string;
+  /** A plain http:// endpoint, accepted by the operator (--s3-allow-http); never set for https. */
+  allowHttp?: boolean;
   /** The 0600 credentials file; without one, the AWS environment variables. */
   credentialsFile?: string;
 }
@@ -46,6 +48,7 @@ export interface S3OptionValues {
   s3PathStyle?: unknown;
   s3CaFile?: unknown;
   s3CredentialsFile?: unknown;
+  s3AllowHttp?: unknown;
 }
 
 /** The --s3-* options; the same definitions for snapshot save/list/prune and any command that reuses them. */
@@ -57,6 +60,7 @@ export function s3Options(): Option[] {
     new Option('--s3-region <region>', `signing region (default: $AWS_REGION, $AWS_DEFAULT_REGION, else ${S3_DEFAULTS.region})`),
     new Option('--s3-path-style', 'bucket in the URL path, not in the host name (always so for an IP-address endpoint)'),
     new Option('--s3-ca-file <file>', "PEM CA certificate(s) to trust for the endpoint's TLS certificate (a private endpoint)"),
+    new Option('--s3-allow-http', 'accept a plain http:// --s3-endpoint (snapshots, which hold every secret in etcd, then travel unencrypted; not recommended)'),
     new Option(
       '--s3-credentials-file <file>',
       'file (mode 0600) with AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=..., [AWS_SESSION_TOKEN=...] lines (default: those environment variables)',
@@ -123,6 +127,9 @@ function common(opts: S3OptionValues, env: NodeJS.ProcessEnv, bucket: string): S
     if (!ca) throw bad('--s3-ca-file', ca, 'give the path of a PEM file');
     loc.caFile = resolve(ca);
   }
+  if (opts.s3AllowHttp === true && endpoint.startsWith('http:')) loc.allowHttp = true;
+  const refused = s3TransportProblem(loc);
+  if (refused) throw refused;
   const cred = str(opts.s3CredentialsFile);
   if (cred !== undefined) {
     if (!cred) throw bad('--s3-credentials-file', cred, 'give the path of a 0600 file');
@@ -131,7 +138,25 @@ function common(opts: S3OptionValues, env: NodeJS.ProcessEnv, bucket: string): S
   return loc;
 }
 
-const S3_KEYS = ['s3Endpoint', 's3Bucket', 's3Prefix', 's3Region', 's3PathStyle', 's3CaFile', 's3CredentialsFile'] as const;
+/**
+ * Why etcdadm will not talk to this location's endpoint, or undefined. Plain http only with the operator's consent
+ * (--s3-allow-http): snapshots hold every secret stored in etcd, and a session token travels in a header; a CA file
+ * with an http endpoint is refused rather than silently ignored (the operator meant TLS). Checked when the options
+ * are read and again when a store is opened (a location from the host record takes the same rule). Pure.
+ */
+export function s3TransportProblem(loc: Pick<S3Location, 'endpoint' | 'caFile' | 'allowHttp'>): EtcdadmError | undefined {
+  if (!loc.endpoint.startsWith('http:')) return undefined;
+  if (loc.caFile !== undefined)
+    return new EtcdadmError(`--s3-ca-file is given but the S3 endpoint ${loc.endpoint} is plain http: nothing would check that CA`, { hint: 'give the https:// endpoint, or leave --s3-ca-file out', exitCode: 2 });
+  if (loc.allowHttp !== true)
+    return new EtcdadmError(`refusing the plain http S3 endpoint ${loc.endpoint}: snapshots hold every secret stored in etcd and would travel unencrypted`, {
+      hint: 'give an https:// endpoint (with --s3-ca-file for a private CA), or accept the risk with --s3-allow-http',
+      exitCode: 2,
+    });
+  return undefined;
+}
+
+const S3_KEYS = ['s3Endpoint', 's3Bucket', 's3Prefix', 's3Region', 's3PathStyle', 's3CaFile', 's3AllowHttp', 's3CredentialsFile'] as const;
 
 /**
  * The location the --s3-* options name (pure but for `env`'s region); undefined when none is given. An option

@@ -37,7 +37,7 @@ import { EtcdadmError, describe } from '../errors.js';
 import type { FileWriter, Host } from '../host/host.js';
 import { operatorHost, readOperatorFile } from '../host/operator.js';
 import { loadCredentials, type S3Credentials } from './credentials.js';
-import { parseS3Url, s3Url, type S3Location, type S3OptionValues } from './location.js';
+import { parseS3Url, s3TransportProblem, s3Url, type S3Location, type S3OptionValues } from './location.js';
 
 export interface S3Object {
   key: string;
@@ -83,6 +83,9 @@ export interface UploadOptions {
   /** Only those of them whose key this accepts. */
   staleMatch?: (key: string) => boolean;
 }
+
+/** The most of an answer read into memory: a listing page of 1000 keys, an error, a sidecar. */
+const MAX_REPLY_BYTES = 8 << 20;
 
 export interface StoreOptions {
   env?: NodeJS.ProcessEnv;
@@ -248,8 +251,17 @@ class Client {
   async call(c: Call, ok: (status: number) => boolean = (s) => s >= 200 && s < 300): Promise<S3Reply> {
     const res = await this.send(c);
     const chunks: Buffer[] = [];
+    let size = 0;
     res.setTimeout(this.idleTimeoutMs, () => res.destroy(Object.assign(new Error(`no data for ${this.idleTimeoutMs / 1000} s`), { code: 'ETIMEDOUT' })));
-    for await (const chunk of res) chunks.push(chunk as Buffer);
+    for await (const chunk of res) {
+      // the answers read whole are small (XML, a sidecar): one that is not is not read further
+      size += (chunk as Buffer).length;
+      if (size > MAX_REPLY_BYTES) {
+        res.destroy();
+        throw new EtcdadmError(`${c.method} ${s3Url(this.loc, c.key ?? '')} answered more than ${MAX_REPLY_BYTES} bytes`, { hint: 'check --s3-endpoint: it does not answer like S3' });
+      }
+      chunks.push(chunk as Buffer);
+    }
     const r = { status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) };
     if (!ok(r.status)) throw errorOf(r);
     return r;
@@ -569,6 +581,8 @@ class Store implements S3Store {
 
 /** A store on `loc`: the credentials and CA read, the bucket checked (it exists, and answers to the credentials). */
 export async function openStore(loc: S3Location, options: StoreOptions = {}): Promise<S3Store> {
+  const refused = s3TransportProblem(loc);
+  if (refused) throw refused;
   const creds = await loadCredentials(loc, options.env ?? process.env);
   let ca: string | undefined;
   if (loc.caFile) {

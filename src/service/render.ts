@@ -4,9 +4,45 @@
  * /etc/etcd/etcdctl.env and <install-dir>/etcdctl.sh, or a static Pod manifest for --init-system kubelet.
  */
 import type { Plan } from '../config/types.js';
+import { EtcdadmError } from '../errors.js';
 import { mergeFeatureGates, spellEtcdFlags } from '../config/etcd-flags.js';
 import { extraArgsEnv } from '../config/file.js';
 import { atLeastMinor } from '../config/version.js';
+
+/**
+ * Every value a renderer writes passes here: a control character (a newline above all) would end the value and
+ * start a line of its own, so it is refused, naming where it was going; nothing is written. Pure.
+ */
+export function noControl(where: string, value: string): string {
+  if (/[\x00-\x1f\x7f]/.test(value))
+    throw new EtcdadmError(`refusing to write ${where}: its value ${JSON.stringify(value)} holds a control character`, {
+      hint: 'check the setting (or the member list) it comes from; etcdadm changed nothing',
+    });
+  return value;
+}
+
+/** An EnvironmentFile= value: as it is when plain, else double-quoted with \ and " escaped (systemd's syntax). Pure. */
+export function envValue(key: string, value: string): string {
+  noControl(`${key} in etcd.env`, value);
+  return /^[^\s"'\\]*$/.test(value) ? value : `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+}
+
+/** A word for sh: as it is when nothing in it is special to the shell, else single-quoted. Pure. */
+export function shellWord(where: string, value: string): string {
+  noControl(where, value);
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/** A word for sh inside double quotes as etcdadm writes them, or single-quoted when it holds $ ` " \ or !. Pure. */
+function quotedShellWord(where: string, value: string): string {
+  noControl(where, value);
+  return /^[^$`"\\!]*$/.test(value) ? `"${value}"` : `'${value.replace(/'/g, "'\\''")}'`;
+}
+
+/** A path in a systemd unit setting that expands specifiers (EnvironmentFile=): % written %%. Pure. */
+function unitPath(where: string, value: string): string {
+  return noControl(where, value).replace(/%/g, '%%');
+}
 
 export interface ClusterFacts {
   initialCluster: string;
@@ -101,7 +137,7 @@ export function renderEnvFile(plan: Plan, cluster: ClusterFacts): string {
     if (extra.has(k)) extraHeader = true;
     if (section) lines.push('', section);
     if (k === 'ETCD_CLIENT_CERT_AUTH' || k === 'ETCD_PEER_CLIENT_CERT_AUTH') lines.push('');
-    lines.push(`${k}=${v}`);
+    lines.push(`${k}=${envValue(k, v)}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -113,7 +149,7 @@ export function parseEnvFile(text: string): Map<string, string> {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m) out.set(m[1]!, m[2]!.replace(/^"(.*)"$/, '$1'));
+    if (m) out.set(m[1]!, /^"(.*)"$/.test(m[2]!) ? m[2]!.slice(1, -1).replace(/\\(["\\])/g, '$1') : m[2]!);
   }
   return out;
 }
@@ -129,8 +165,8 @@ Conflicts=etcd-member.service
 Conflicts=etcd2.service
 
 [Service]
-${plan.service.user !== 'root' ? `User=${plan.service.user}\nGroup=${plan.service.user}\n` : ''}EnvironmentFile=${plan.files.envFile}
-ExecStart=${plan.install.binaries.etcd}
+${plan.service.user !== 'root' ? `User=${noControl('User=', plan.service.user)}\nGroup=${plan.service.user}\n` : ''}EnvironmentFile=${unitPath('EnvironmentFile=', plan.files.envFile)}
+ExecStart=${execWord(plan.install.binaries.etcd)}
 
 Type=notify
 TimeoutStartSec=0
@@ -155,9 +191,9 @@ WantedBy=multi-user.target
 export function renderEtcdctlEnv(plan: Plan): string {
   const f = plan.pki.files;
   const api = atLeastMinor(plan.release.version, 3, 6) ? '' : 'export ETCDCTL_API=3\n\n';
-  return `${api}export ETCDCTL_CACERT=${f.ca.certPath}
-export ETCDCTL_CERT=${f['etcdctl-etcd-client'].certPath}
-export ETCDCTL_KEY=${f['etcdctl-etcd-client'].keyPath}
+  return `${api}export ETCDCTL_CACERT=${shellWord('ETCDCTL_CACERT', f.ca.certPath)}
+export ETCDCTL_CERT=${shellWord('ETCDCTL_CERT', f['etcdctl-etcd-client'].certPath)}
+export ETCDCTL_KEY=${shellWord('ETCDCTL_KEY', f['etcdctl-etcd-client'].keyPath)}
 
 export ETCDCTL_DIAL_TIMEOUT=3s
 `;
@@ -168,23 +204,25 @@ export ETCDCTL_DIAL_TIMEOUT=3s
  * (also on a non-default client port) unless the caller names endpoints itself (--endpoints, or ETCDCTL_ENDPOINTS).
  */
 export function renderEtcdctlWrapper(plan: Plan): string {
-  const env = plan.files.etcdctlEnvFile;
-  const etcdctl = plan.install.binaries.etcdctl;
+  const env = quotedShellWord('the etcdctl.env path in etcdctl.sh', plan.files.etcdctlEnvFile);
+  const etcdctl = quotedShellWord('the etcdctl path in etcdctl.sh', plan.install.binaries.etcdctl);
+  const endpoint = quotedShellWord('the endpoint in etcdctl.sh', plan.member.urls.localClient);
+  const shown = /^[^$`"\\!]*$/.test(plan.files.etcdctlEnvFile) ? plan.files.etcdctlEnvFile : 'named in this script';
   return `#!/usr/bin/env sh
-if ! [ -r "${env}" ]; then
-	echo "Unable to read the etcdctl environment file '${env}'. The file must exist, and this wrapper must be run as root."
+if ! [ -r ${env} ]; then
+	echo "Unable to read the etcdctl environment file '${shown}'. The file must exist, and this wrapper must be run as root."
 	exit 1
 fi
-. "${env}"
+. ${env}
 if [ -z "\${ETCDCTL_ENDPOINTS:-}" ]; then
 	for arg in "$@"; do
 		case "$arg" in
-		--endpoints|--endpoints=*) exec "${etcdctl}" "$@" ;;
+		--endpoints|--endpoints=*) exec ${etcdctl} "$@" ;;
 		esac
 	done
-	exec "${etcdctl}" --endpoints="${plan.member.urls.localClient}" "$@"
+	exec ${etcdctl} --endpoints=${endpoint} "$@"
 fi
-exec "${etcdctl}" "$@"
+exec ${etcdctl} "$@"
 `;
 }
 
@@ -271,9 +309,14 @@ export interface BackupUnitInput {
   etcdUnit?: string;
 }
 
-/** systemd's quoting for one ExecStart= word: plain when safe, else in double quotes with \ and " escaped. */
-function execWord(word: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%')}"`;
+/**
+ * systemd's quoting for one ExecStart= word: plain when safe, else in double quotes with \ and " escaped; % (a
+ * specifier) written %% and $ (a variable) $$ either way; a control character refused. Pure.
+ */
+export function execWord(word: string): string {
+  noControl('ExecStart=', word);
+  if (/^[A-Za-z0-9_@+=:,./-]+$/.test(word)) return word;
+  return `"${word.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/%/g, '%%').replace(/\$/g, '$$$$')}"`;
 }
 
 /** A oneshot service that an etcdadm timer starts: one etcdadm command, niced, its files private (UMask=0077). */
@@ -283,6 +326,8 @@ export interface OneshotUnitInput {
   argv: readonly string[];
   /** The etcd unit it is ordered after at boot, for systemd hosts. */
   etcdUnit?: string;
+  /** How long a run may take before systemd stops it (a stalled run must not hold the host lock forever); 1 h. */
+  timeoutSec?: number;
 }
 
 export function renderOneshotService(u: OneshotUnitInput): string {
@@ -296,6 +341,7 @@ Wants=network-online.target
 [Service]
 Type=oneshot
 ExecStart=${u.argv.map(execWord).join(' ')}
+TimeoutStartSec=${u.timeoutSec ?? 3600}
 Nice=10
 IOSchedulingClass=idle
 UMask=0077

@@ -85,9 +85,19 @@ export function pruneDecision<T>(entries: readonly T[], keep: number): T[] {
   return entries.slice(Math.max(1, keep));
 }
 
-/** `snapshot prune --keep N` on a directory: each removed snapshot, then its sidecar (the bucket's twin: remote.ts). */
-export async function pruneSnapshots(host: Host, dir: string, keep: number, onRemoved: (e: SnapshotEntry) => void): Promise<{ kept: number; removed: number }> {
-  const entries = await listSnapshots(host, dir);
+/** The snapshots of one member's series (snapshotName's names for it), newest first. Pure. */
+export function seriesOf<T extends { name: string }>(entries: readonly T[], member: string): T[] {
+  const { pattern } = snapshotSeries(member);
+  return entries.filter((e) => pattern.test(e.name));
+}
+
+/**
+ * `snapshot prune --keep N` on a directory: the snapshots of this member's series only (a directory or a prefix may
+ * be shared by several members: theirs are not this host's to remove), each removed snapshot, then its sidecar (the
+ * bucket's twin: remote.ts).
+ */
+export async function pruneSnapshots(host: Host, dir: string, keep: number, member: string, onRemoved: (e: SnapshotEntry) => void): Promise<{ kept: number; removed: number }> {
+  const entries = seriesOf(await listSnapshots(host, dir), member);
   const gone = pruneDecision(entries, keep);
   for (const e of gone) {
     await host.remove(e.path);

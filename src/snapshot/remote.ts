@@ -5,7 +5,7 @@
  */
 import { s3Url } from '../s3/location.js';
 import type { S3Store } from '../s3/store.js';
-import { newestFirst, parseSidecar, pruneDecision, type SnapshotEntry } from './catalog.js';
+import { newestFirst, parseSidecar, pruneDecision, seriesOf, type SnapshotEntry } from './catalog.js';
 
 export interface StoredSnapshot extends SnapshotEntry {
   key: string;
@@ -27,9 +27,9 @@ export async function listStoredSnapshots(store: S3Store): Promise<StoredSnapsho
   return newestFirst(out);
 }
 
-/** `snapshot prune --keep N` on the bucket: each removed snapshot's object, then its sidecar. */
-export async function pruneStoredSnapshots(store: S3Store, keep: number, onRemoved: (e: StoredSnapshot) => void): Promise<{ kept: number; removed: number }> {
-  const entries = await listStoredSnapshots(store);
+/** `snapshot prune --keep N` on the bucket: this member's series only, each removed snapshot's object, then its sidecar. */
+export async function pruneStoredSnapshots(store: S3Store, keep: number, member: string, onRemoved: (e: StoredSnapshot) => void): Promise<{ kept: number; removed: number }> {
+  const entries = seriesOf(await listStoredSnapshots(store), member);
   const gone = pruneDecision(entries, keep);
   for (const e of gone) {
     await store.remove(e.key);

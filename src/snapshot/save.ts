@@ -31,7 +31,7 @@ export async function prepareSnapshotDir(host: Host, dir: string): Promise<void>
   if (problem) throw new EtcdadmError(`cannot write snapshots into ${dir}: ${problem}`, { hint: 'choose a writable directory (--dir), as root' });
 }
 
-export async function saveSnapshot(host: Host, client: EtcdClient, endpoint: string, path: string, onProgress?: (bytes: number) => void): Promise<SavedSnapshot> {
+export async function saveSnapshot(host: Host, client: EtcdClient, endpoint: string, path: string, onProgress?: (bytes: number) => void, opts: { stallMs?: number } = {}): Promise<SavedSnapshot> {
   await prepareSnapshotDir(host, dirname(path));
   let writer: FileWriter | undefined;
   let bytes = 0;
@@ -39,6 +39,7 @@ export async function saveSnapshot(host: Host, client: EtcdClient, endpoint: str
     writer = await host.writeStream(path, { mode: 0o600, exclusive: true });
     const streamed = await client.snapshot(writer.sink, {
       endpoint,
+      ...(opts.stallMs ? { stallMs: opts.stallMs } : {}),
       onProgress: (n) => {
         bytes = n;
         onProgress?.(n);

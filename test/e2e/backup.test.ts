@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { ETCDADM, MIRROR_URL, NspawnLab, REPO, ok, oneErrorLine } from '../helpers/lab.js';
 import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const DIR = '/var/backups/etcdadm';
 const SERVICE = 'etcdadm-backup.service';
 const TIMER = 'etcdadm-backup.timer';
@@ -131,8 +131,12 @@ describe('etcdadm backup on real systemd', () => {
     const next = (await status()).s.timer?.nextRun;
     assert.ok(next && Date.parse(next) - Date.now() <= 15 * 60_000 + 90_000, `next run ${next} within 15m and the delay`);
     const record = ok(await lab.on(1, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout;
+    const units = async () => ok(await lab.sh(1, `cat /etc/systemd/system/${TIMER} /etc/systemd/system/${SERVICE}`)).stdout;
+    const unitsBefore = await units();
+    assert.match(unitsBefore, /OnCalendar=\*-\*-\* \*:00\/15:00 UTC/);
     ok(await lab.etcdadm(1, ['backup', 'schedule', '--every', '15m', '--keep', '3']), 'the same schedule again');
     assert.equal(ok(await lab.on(1, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, record, 'the record is not rewritten');
+    assert.equal(await units(), unitsBefore, 'both units as they were');
     assert.equal((await lab.sh(1, 'ls /etc/systemd/system | grep -c etcdadm-backup')).stdout.trim(), '2');
   });
 
@@ -164,7 +168,7 @@ describe('etcdadm backup on real systemd', () => {
     try {
       server.mkBucket('backups');
       ok(await lab.sh(1, `umask 077; printf 'AWS_ACCESS_KEY_ID=${S3_KEY}\\nAWS_SECRET_ACCESS_KEY=${S3_SECRET}\\n' > /etc/etcd/s3.env`));
-      const S3 = ['--s3-endpoint', 'http://10.88.0.200:9000', '--s3-bucket', 'backups', '--s3-prefix', 'sched/'];
+      const S3 = ['--s3-endpoint', 'http://10.88.0.200:9000', '--s3-allow-http', '--s3-bucket', 'backups', '--s3-prefix', 'sched/'];
       // without a credentials file the timer's service would have none: refused, nothing changed
       const noFile = await lab.etcdadm(1, ['backup', 'schedule', '--every', '1h', '--keep', '2', ...S3]);
       assert.equal(noFile.code, 2);

@@ -33,9 +33,9 @@ const HOSTS = [1, 2, 3];
 let lab: NetnsLab;
 before(async () => {
   lab = await NetnsLab.up(3);
-  ok(await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]), 'init');
-  await lab.join(2, 1, ['--release-url', MIRROR_URL]);
-  await lab.join(3, 1, ['--release-url', MIRROR_URL]);
+  ok(await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '--insecure-release-url']), 'init');
+  await lab.join(2, 1, ['--release-url', MIRROR_URL, '--insecure-release-url']);
+  await lab.join(3, 1, ['--release-url', MIRROR_URL, '--insecure-release-url']);
 });
 after(async () => {
   await lab?.down();
@@ -184,7 +184,7 @@ describe('etcdadm certs renew', () => {
     ok(await lab.sh(3, 'rm -rf /etc/etcd/pki'));
     for (const f of ['/root/wrong.bundle', '/root/eahost3.bundle']) await copy(1, f, 3);
 
-    const wrong = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/wrong.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]);
+    const wrong = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/wrong.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL, '--insecure-release-url']);
     assert.equal(wrong.code, 2, wrong.stderr);
     oneErrorLine(wrong, /\/root\/wrong\.bundle was made for member eahost4 \(10\.88\.0\.3\), but this host's member is eahost3 \(10\.88\.0\.3\)/);
     assert.equal((await lab.sh(3, 'ls /etc/etcd/pki 2>&1; true')).stdout.includes('No such file'), true, 'no certificate was written');
@@ -193,12 +193,12 @@ describe('etcdadm certs renew', () => {
 
     ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.9', '--output', '/root/elsewhere.bundle']));
     await copy(1, '/root/elsewhere.bundle', 3);
-    const elsewhere = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/elsewhere.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]);
+    const elsewhere = await lab.etcdadm(3, ['join', '--certs-bundle', '/root/elsewhere.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL, '--insecure-release-url']);
     assert.equal(elsewhere.code, 2, elsewhere.stderr);
     oneErrorLine(elsewhere, /was made for member eahost3 \(10\.88\.0\.9\), but this host's member is eahost3 \(10\.88\.0\.3\)/);
     assert.equal((await lab.sh(3, 'ls /etc/etcd/pki 2>&1; true')).stdout.includes('No such file'), true, 'no certificate was written');
 
-    const j = ok(await lab.etcdadm(3, ['join', '--certs-bundle', '/root/eahost3.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL]), 'join --certs-bundle');
+    const j = ok(await lab.etcdadm(3, ['join', '--certs-bundle', '/root/eahost3.bundle', 'https://10.88.0.1:2379', '--release-url', MIRROR_URL, '--insecure-release-url']), 'join --certs-bundle');
     assert.match(j.stderr, /\[certificates\] Wrote the certificates of \/root\/eahost3\.bundle/);
     assert.match((await lab.sh(3, 'ls /etc/etcd/pki/ca.key 2>&1; true')).stdout, /No such file/);
     assert.ok(await clusterHealthy(3), 'three healthy members');
@@ -212,6 +212,13 @@ describe('etcdadm certs renew', () => {
     await copy(1, '/root/eahost3.bundle', 3);
     const before = await servedSerial(3, 2379);
     const pids = await lab.etcdPids(3);
+    const pkiState = async () => ok(await lab.sh(3, 'cd /etc/etcd/pki && sha256sum * && stat -c "%n %a %U:%G" * .')).stdout;
+    const pkiBefore = await pkiState();
+    const dry = ok(await lab.etcdadm(3, ['certs', 'import', '/root/eahost3.bundle', '--dry-run']), 'certs import --dry-run');
+    assert.match(dry.stderr, /\[certificates\] would write \/etc\/etcd\/pki\/server\.crt/);
+    assert.match(dry.stderr, /Dry run: nothing was changed/);
+    assert.equal(await pkiState(), pkiBefore, 'certs import --dry-run changed no file');
+    assert.deepEqual(await lab.etcdPids(3), pids, 'and restarted nothing');
     const imp = ok(await lab.etcdadm(3, ['certs', 'import', '/root/eahost3.bundle']), 'certs import');
     assert.match(imp.stderr, /\[reload\] No restart/);
     const now = await fileSerial(3, 'server');
@@ -235,19 +242,41 @@ describe('etcdadm certs renew', () => {
     let writerB: BackgroundWriter | undefined;
     let clientB: Awaited<ReturnType<typeof labClient>> | undefined;
     const reports = [];
+    // a client set up before the rotation with copies of ca.crt and the apiserver-etcd-client pair, its files updated
+    // exactly when the runbook says; after every step on every member it connects afresh (a new etcdctl process) to
+    // every member, as a restarted kube-apiserver would
+    ok(await lab.sh(1, 'mkdir -p /root/client && cp /etc/etcd/pki/ca.crt /root/client/ca.crt && cp /etc/etcd/pki/apiserver-etcd-client.crt /root/client/client.crt && cp /etc/etcd/pki/apiserver-etcd-client.key /root/client/client.key'));
+    const freshClient = async (step: string) => {
+      for (const h of HOSTS) {
+        const r = await lab.on(1, ['/opt/bin/etcdctl', '--cacert', '/root/client/ca.crt', '--cert', '/root/client/client.crt', '--key', '/root/client/client.key', `--endpoints=https://${lab.ip(h)}:2379`, 'endpoint', 'health']);
+        assert.equal(r.code, 0, `after ${step}: a new client connection to host${h}: ${r.stderr}`);
+      }
+    };
     try {
       await writerA.moreWrites(5);
+      await freshClient('nothing yet');
       ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'prepare']), 'prepare on host1');
+      await freshClient('prepare on host1');
       const newCa = await cat(1, '/etc/etcd/pki/ca-new.crt');
       assert.notEqual(newCa, oldCa);
       await copyFile(1, '/etc/etcd/pki/ca-new.crt', 2);
       await copyFile(1, '/etc/etcd/pki/ca-new.key', 2);
       ok(await lab.etcdadm(2, ['certs', 'rotate-ca', 'prepare']), 'prepare on host2');
-      const early = await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue']);
+      await freshClient('prepare on host2');
+      const early = await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca']);
       assert.equal(early.code, 2);
       oneErrorLine(early, /not every member trusts the new CA .*eahost3/);
       await copyFile(1, '/etc/etcd/pki/ca-new.crt', 3); // a bundle host gets the certificate only
-      ok(await lab.etcdadm(3, ['certs', 'rotate-ca', 'prepare']), 'prepare on host3');
+      const prepared = ok(await lab.etcdadm(3, ['certs', 'rotate-ca', 'prepare']), 'prepare on host3');
+      await freshClient('prepare on host3');
+      assert.equal(prepared.stdout.trim(), '/etc/etcd/pki/ca.crt', 'prepare names the file to hand to the clients');
+      assert.match(prepared.stderr, /before any member runs issue: give every client of the cluster .*\/etc\/etcd\/pki\/ca\.crt as it is now/);
+      // the runbook's client step: the clients trust old and new now
+      ok(await lab.sh(1, 'cp /etc/etcd/pki/ca.crt /root/client/ca.crt'));
+      await freshClient('the clients trust the file prepare wrote');
+      const unacknowledged = await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue']);
+      assert.equal(unacknowledged.code, 2);
+      oneErrorLine(unacknowledged, /rotate-ca issue makes this member present certificates of the new CA: a client that does not trust it yet fails/);
       const st = JSON.parse(ok(await lab.etcdadm(2, ['certs', 'check-expiration', '-o', 'json'])).stdout) as { rotation: string; trustedCAs: { signing: boolean }[] };
       assert.deepEqual([st.rotation, st.trustedCAs.length], ['prepared', 2]);
       type StatusJson = { members: { name: string; trustedCAs?: string[]; servingCert: { issuer: string } | null }[] };
@@ -270,19 +299,28 @@ describe('etcdadm certs renew', () => {
       await writerB.moreWrites(5);
       reports.push(await writerA.stop());
 
-      ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue']), 'issue on host1');
+      ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca']), 'issue on host1');
+      await freshClient('issue on host1');
       const tooEarly = await lab.etcdadm(1, ['certs', 'rotate-ca', 'finish']);
       assert.equal(tooEarly.code, 2);
       oneErrorLine(tooEarly, /not every member presents certificates of the new CA/);
-      ok(await lab.etcdadm(2, ['certs', 'rotate-ca', 'issue']), 'issue on host2');
-      const bundleHost = await lab.etcdadm(3, ['certs', 'rotate-ca', 'issue']);
+      ok(await lab.etcdadm(2, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca']), 'issue on host2');
+      await freshClient('issue on host2');
+      const bundleHost = await lab.etcdadm(3, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca']);
       assert.equal(bundleHost.code, 2);
       assert.match(bundleHost.stderr, /etcdadm certs bundle --name eahost3 --address 10\.88\.0\.3/);
       ok(await lab.etcdadm(1, ['certs', 'bundle', '--name', 'eahost3', '--address', '10.88.0.3', '--output', '/root/eahost3.bundle']));
       await copyFile(1, '/root/eahost3.bundle', 3);
       ok(await lab.etcdadm(3, ['certs', 'import', '/root/eahost3.bundle']), 'import on host3');
+      await freshClient('import on host3');
+      // the runbook's second client step: client certificates of the new CA
+      ok(await lab.sh(1, 'cp /etc/etcd/pki/apiserver-etcd-client.crt /root/client/client.crt && cp /etc/etcd/pki/apiserver-etcd-client.key /root/client/client.key'));
+      await freshClient('the clients use certificates of the new CA');
       await writerB.moreWrites(5);
-      for (const h of HOSTS) ok(await lab.etcdadm(h, ['certs', 'rotate-ca', 'finish']), `finish on host${h}`);
+      for (const h of HOSTS) {
+        ok(await lab.etcdadm(h, ['certs', 'rotate-ca', 'finish']), `finish on host${h}`);
+        await freshClient(`finish on host${h}`);
+      }
       await writerB.moreWrites(5);
       assert.ok(await clusterHealthy(1));
       const done = JSON.parse(ok(await lab.etcdadm(1, ['status', '-o', 'json'])).stdout) as StatusJson;

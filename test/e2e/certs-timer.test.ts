@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NspawnLab, ok } from '../helpers/lab.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const SERVICE = 'etcdadm-certs-renew.service';
 const TIMER = 'etcdadm-certs-renew.timer';
 let lab: NspawnLab;

@@ -10,7 +10,7 @@ import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 let lab: NetnsLab;
 before(async () => {
   lab = await NetnsLab.up(1);
-  ok(await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]), 'init');
+  ok(await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '--insecure-release-url']), 'init');
 });
 after(async () => {
   await lab?.down();

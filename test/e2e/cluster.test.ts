@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NetnsLab, ok, type RunResult } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const JOIN_PHASES = ['stop', 'certificates', 'install', 'membership', 'configure', 'start', 'etcdctl', 'health'];
 const INIT_PHASES = ['install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'post-init-instructions'];
 

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { MIRROR_DIR } from '../helpers/etcd-bin.js';
 import { MIRROR_URL, NetnsLab, ok } from '../helpers/lab.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const FILES = ['/etc/etcd/etcd.env', '/etc/systemd/system/etcd.service', '/etc/etcd/etcdctl.env', '/opt/bin/etcdctl.sh'];
 
 describe('configuration file and production defaults (IPv4 lab)', () => {
@@ -68,6 +68,7 @@ describe('configuration file and production defaults (IPv4 lab)', () => {
   listenMetricsURLs: ["http://127.0.0.1:12381"]
 etcd:
   releaseURL: ${MIRROR_URL}
+  insecureReleaseURL: true
   extraArgs:
     max-txn-ops: "256"
 `;

@@ -10,7 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
 import { DEFAULTS } from '../../src/config/defaults.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const fixtures = `/tmp/etcdadm-core-fixtures-${process.pid}`;
 let lab: NetnsLab;
 const url = (i: number, port = 2379) => `https://${lab.ip(i)}:${port}`;

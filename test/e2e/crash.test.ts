@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { MIRROR_URL, NetnsLab, ok, type Killed } from '../helpers/lab.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const INIT_PHASES = ['preflight', 'install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health'];
 const JOIN_PHASES = ['preflight', 'stop', 'certificates', 'install', 'membership', 'configure', 'start', 'etcdctl'];
 

@@ -92,11 +92,11 @@ describe('etcdadm init', () => {
 
   it('initializes the default version, 3.4.23, and the same cluster phase by phase, on three hosts at once', async () => {
     const phaseByPhase = async () => {
-      for (const p of INIT_PHASES) ok(await lab.etcdadm(3, ['init', 'phase', p, '--release-url', MIRROR_URL]), `init phase ${p}`);
+      for (const p of INIT_PHASES) ok(await lab.etcdadm(3, ['init', 'phase', p, '--release-url', MIRROR_URL, '--insecure-release-url']), `init phase ${p}`);
     };
     const [r1, r2] = await Promise.all([
-      lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]),
-      lab.etcdadm(2, ['init', '--release-url', MIRROR_URL, '--version', '3.4.23']),
+      lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '--insecure-release-url']),
+      lab.etcdadm(2, ['init', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.4.23']),
       phaseByPhase(),
     ]);
     ok(r1, 'init on host1');
@@ -120,7 +120,7 @@ describe('etcdadm init', () => {
 
   it('refuses to init again over a running member without --force, changing nothing', async () => {
     const before = ok(await lab.sh(1, 'md5sum /etc/etcd/etcd.env /etc/etcd/pki/*')).stdout;
-    const r = await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL]);
+    const r = await lab.etcdadm(1, ['init', '--release-url', MIRROR_URL, '--insecure-release-url']);
     assert.notEqual(r.code, 0);
     assert.match(r.stderr, /etcd is already running on this host/);
     assert.equal(ok(await lab.sh(1, 'md5sum /etc/etcd/etcd.env /etc/etcd/pki/*')).stdout, before);
@@ -155,17 +155,31 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
     assert.deepEqual(await lab.etcdProcesses(H), [], 'no etcd process');
   }
 
-  it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081'], new RegExp(`Cannot reach http://10\\.88\\.0\\.200:8081/v${DRE}/SHA256SUMS: connection refused`)));
-  it('a version that does not exist', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--version', '3.9.99'], /etcd v3\.9\.99 not found at http:\/\/10\.88\.0\.200\/v3\.9\.99\/etcd-v3\.9\.99-linux-amd64\.tar\.gz/));
+  it('a plain http release URL without --insecure-release-url: refused before anything is fetched (exit 2); with it, a warning', async () => {
+    const cache = async () => ok(await lab.sh(H, 'find /var/cache/etcdadm 2>/dev/null | sort')).stdout;
+    const cached = await cache();
+    await assertFailsCleanly(
+      ['--release-url', MIRROR_URL],
+      /refusing to download etcd from http:\/\/10\.88\.0\.200 over plain http: the archive and its SHA256SUMS would come over one unauthenticated channel, and etcdadm runs what it installs as root\. Serve the mirror over https:\/\/ or use a file:\/\/ mirror; or accept the risk with --insecure-release-url/,
+    );
+    assert.equal((await lab.etcdadm(H, ['init', '--release-url', MIRROR_URL])).code, 2);
+    assert.equal((await lab.etcdadm(H, ['download', '--release-url', MIRROR_URL])).code, 2, 'download too');
+    assert.equal(await cache(), cached, 'nothing fetched into the cache');
+    // (another version than the cases below install: a cached archive would spare them the server)
+    const r = ok(await lab.etcdadm(H, ['download', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.6.14']), 'download --insecure-release-url');
+    assert.match(r.stderr, /WARN.*The release URL http:\/\/10\.88\.0\.200 is plain http \(accepted with --insecure-release-url\): nothing authenticates the archive or its SHA256SUMS/);
+  });
+  it('unreachable release URL', () => assertFailsCleanly(['--release-url', 'http://10.88.0.200:8081', '--insecure-release-url'], new RegExp(`Cannot reach http://10\\.88\\.0\\.200:8081/v${DRE}/SHA256SUMS: connection refused`)));
+  it('a version that does not exist', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.9.99'], /etcd v3\.9\.99 not found at http:\/\/10\.88\.0\.200\/v3\.9\.99\/etcd-v3\.9\.99-linux-amd64\.tar\.gz/));
   it('SHA-256 mismatch', () => assertFailsCleanly(['--release-url', `file://${fixtures}/tampered`], new RegExp(`SHA-256 mismatch for etcd-v${DRE}-linux-amd64\\.tar\\.gz: expected [0-9a-f]{64}, got [0-9a-f]{64}`)));
   it('corrupt archive', () => assertFailsCleanly(['--release-url', `file://${fixtures}/corrupt`], new RegExp(`Cannot extract \\S*etcd-v${DRE}-linux-amd64\\.tar\\.gz: the archive is corrupt`)));
-  it('--bind-address not on this host', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--bind-address', '10.88.0.99'], /10\.88\.0\.99 is not an address of this host/));
-  it('an invalid --name', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--name', 'bad_name!'], /invalid --name/));
+  it('--bind-address not on this host', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--insecure-release-url', '--bind-address', '10.88.0.99'], /10\.88\.0\.99 is not an address of this host/));
+  it('an invalid --name', () => assertFailsCleanly(['--release-url', MIRROR_URL, '--insecure-release-url', '--name', 'bad_name!'], /invalid --name/));
   it('port 2379 already taken', async () => {
     const pidFile = `${fixtures}/listener.pid`;
     ok(await lab.sh(H, `setsid python3 -m http.server 2379 --bind ${lab.ip(H)} >/dev/null 2>&1 < /dev/null & echo $! > ${pidFile}; for i in $(seq 50); do (exec 3<>/dev/tcp/${lab.ip(H)}/2379) 2>/dev/null && break; sleep 0.1; done`));
     try {
-      await assertFailsCleanly(['--release-url', MIRROR_URL], /port 2379 .*already in use/);
+      await assertFailsCleanly(['--release-url', MIRROR_URL, '--insecure-release-url'], /port 2379 .*already in use/);
     } finally {
       await lab.sh(H, `kill $(cat ${pidFile})`);
     }
@@ -173,7 +187,7 @@ describe('etcdadm init: bad inputs leave nothing behind', () => {
   it('an existing data dir without --force', async () => {
     ok(await lab.sh(H, 'mkdir -p /var/lib/etcd/member/snap'));
     try {
-      const r = await lab.etcdadm(H, ['init', '--release-url', MIRROR_URL]);
+      const r = await lab.etcdadm(H, ['init', '--release-url', MIRROR_URL, '--insecure-release-url']);
       assert.notEqual(r.code, 0);
       assert.match(r.stderr, /data dir \/var\/lib\/etcd already holds an etcd member/);
       assert.equal(ok(await lab.sh(H, 'find /opt/bin /etc/etcd \\( -type f -o -type l \\) 2>/dev/null; ls /var/lib/etcd')).stdout.trim(), 'member');
@@ -202,12 +216,12 @@ describe('etcdadm init: the advertised address', () => {
 
 describe('etcdadm download and version', () => {
   it('download fetches a release into the cache, verified, and prints its path', async () => {
-    const r = ok(await lab.etcdadm(4, ['download', '--release-url', MIRROR_URL, '--version', '3.5.16']));
+    const r = ok(await lab.etcdadm(4, ['download', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.5.16']));
     const path = r.stdout.trim();
     assert.equal(path, '/var/cache/etcdadm/etcd/v3.5.16/etcd-v3.5.16-linux-amd64.tar.gz');
     const sum = ok(await lab.sh(4, `cd /var/cache/etcdadm/etcd/v3.5.16 && sha256sum -c SHA256SUMS`));
     assert.match(sum.stdout, /etcd-v3\.5\.16-linux-amd64\.tar\.gz: OK/);
-    const again = ok(await lab.etcdadm(4, ['download', '--release-url', 'http://10.88.0.200:8081', '--version', '3.5.16']));
+    const again = ok(await lab.etcdadm(4, ['download', '--release-url', 'http://10.88.0.200:8081', '--insecure-release-url', '--version', '3.5.16']));
     assert.equal(again.stdout.trim(), path, 'a cached, verified archive needs no server');
   });
   it('version prints etcdadm\'s own version: plain, --short, -o json, -o yaml', async () => {

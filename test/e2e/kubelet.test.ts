@@ -12,7 +12,7 @@ import { MIRROR_DIR } from '../helpers/etcd-bin.js';
 import { MIRROR_URL, NetnsLab, REPO, ok } from '../helpers/lab.js';
 import { waitFor } from '../helpers/wait.js';
 
-const R = ['--release-url', MIRROR_URL, '--init-system', 'kubelet'];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url', '--init-system', 'kubelet'];
 const STANDIN = join(REPO, 'build/test/helpers/kubelet-standin.js');
 let lab: NetnsLab;
 const url = (i: number) => `https://${lab.ip(i)}:2379`;

@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 import type { EtcdClient } from '../../src/etcd/client.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 let lab: NetnsLab;
 let client: EtcdClient;
 let writer: BackgroundWriter;

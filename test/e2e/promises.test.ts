@@ -14,7 +14,7 @@ import { ETCDADM, MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult }
 import { labClient } from '../helpers/writer.js';
 import { waitFor } from '../helpers/wait.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 let lab: NetnsLab;
 const url = (i: number, port = 2379) => `https://${lab.ip(i)}:${port}`;
 

@@ -13,7 +13,7 @@ import { MIRROR_URL, NetnsLab, ok, oneErrorLine, run } from '../helpers/lab.js';
 import { waitFor } from '../helpers/wait.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 let lab: NetnsLab;
 const clients: EtcdClient[] = [];
 const url = (i: number) => `https://${lab.ip(i)}:2379`;

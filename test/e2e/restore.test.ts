@@ -13,7 +13,7 @@ import { DEFAULT_BUMP_REVISION } from '../../src/snapshot/restore.js';
 import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const OLD = [1, 2, 3];
 const NEW = [4, 5, 6];
 const SPARE = 7;

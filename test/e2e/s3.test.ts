@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { s3LocationFrom } from '../../src/s3/location.js';
@@ -18,14 +18,14 @@ import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine, REPO, run, type RunRes
 import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 import { labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const ENDPOINT = 'http://10.88.0.200:9000';
 let lab: NetnsLab;
 let server: S3Server;
 let data: string;
 let credFile: string;
 
-const S3 = () => ['--s3-endpoint', ENDPOINT, '--s3-bucket', 'backups', '--s3-prefix', 'etcd/e2e'];
+const S3 = () => ['--s3-endpoint', ENDPOINT, '--s3-allow-http', '--s3-bucket', 'backups', '--s3-prefix', 'etcd/e2e'];
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
 
 before(async () => {
@@ -120,7 +120,7 @@ describe('etcdadm snapshot with an S3 bucket', () => {
     const parts = Math.ceil(side.size / (8 << 20));
     const uploaded = logs.map((l) => String(l.msg)).filter((m) => m.startsWith('Uploaded '));
     assert.deepEqual(uploaded, [`Uploaded ${local!} to ${url!} (${side.size} bytes in ${parts} parts; size, ETag and SHA-256 checked)`], 'the multipart upload is logged');
-    const store = await openStore(s3LocationFrom({ s3Endpoint: ENDPOINT, s3Bucket: 'backups' }, {})!, { env: { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET } });
+    const store = await openStore(s3LocationFrom({ s3Endpoint: ENDPOINT, s3AllowHttp: true, s3Bucket: 'backups' }, {})!, { env: { AWS_ACCESS_KEY_ID: S3_KEY, AWS_SECRET_ACCESS_KEY: S3_SECRET } });
     try {
       assert.deepEqual(await store.listUploads(''), [], 'no unfinished multipart upload');
     } finally {
@@ -161,10 +161,11 @@ describe('etcdadm snapshot with an S3 bucket', () => {
   });
 
   it('init --snapshot s3://… on a new host: downloaded (0600, checked), verified, restored; a missing key refused with nothing installed', { timeout: 300_000 }, async () => {
-    const S3R = ['--s3-endpoint', ENDPOINT, '--s3-credentials-file', credFile];
+    const S3R = ['--s3-endpoint', ENDPOINT, '--s3-allow-http', '--s3-credentials-file', credFile];
     const missing = await lab.etcdadm(2, ['init', ...R, '--snapshot', 's3://backups/etcd/e2e/no-such.db', ...S3R]);
-    assert.notEqual(missing.code, 0);
-    oneErrorLine(missing, /no-such\.db/);
+    assert.equal(missing.code, 2, 'a key that does not exist is a bad input');
+    const line = oneErrorLine(missing, /no-such\.db/);
+    assert.match(line, /s3:\/\/backups\/etcd\/e2e\/no-such\.db does not exist at http:\/\/10\.88\.0\.200:9000\. Check the key \('etcdadm snapshot list' with the same --s3-\* options lists them\)$/);
     assert.equal(ok(await lab.sh(2, 'ls -d /opt/bin/etcd /etc/etcd/etcd.env /var/lib/etcd 2>/dev/null; true')).stdout.trim(), '', 'nothing installed');
     const url = `s3://backups/etcd/e2e/${saved[1]!}`;
     const r = ok(await lab.etcdadm(2, ['init', ...R, '--snapshot', url, ...S3R]), 'init --snapshot s3://');
@@ -180,7 +181,10 @@ describe('etcdadm snapshot with an S3 bucket', () => {
   });
 
   it('save phase upload: a re-run finds the snapshot there already; with the server gone, one line and the local copy kept', async () => {
+    const object = join(data, 'backups/etcd/e2e', saved[1]!);
+    const stored = { mtime: statSync(object).mtimeMs, ino: statSync(object).ino, sidecar: statSync(`${object}.json`).mtimeMs };
     const again = ok(await lab.etcdadm(1, ['snapshot', 'save', 'phase', 'upload', ...S3(), '--s3-credentials-file', credFile]), 'phase upload');
+    assert.deepEqual({ mtime: statSync(object).mtimeMs, ino: statSync(object).ino, sidecar: statSync(`${object}.json`).mtimeMs }, stored, 'not uploaded again');
     assert.equal(again.stdout.trim(), `s3://backups/etcd/e2e/${saved[1]!}`);
     assert.match(again.stderr, /\[upload\] s3:\/\/backups\/etcd\/e2e\/.* is this snapshot already \(same size and SHA-256\)/);
     server.stop();
@@ -216,17 +220,37 @@ describe('etcdadm snapshot with an S3 bucket', () => {
     oneErrorLine(r, /invalid --s3-endpoint "ftp:\/\/10\.88\.0\.200": the scheme must be https or http, not ftp/);
   });
 
-  it('the host record and everything in /etc/etcd hold no credential', async () => {
-    const record = ok(await lab.on(1, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout;
-    assert.match(record, /etcdadm/);
-    // what the host wrote, read from outside (the overlay's upper dirs): no command line carries the secret
+  it('a plain http endpoint without --s3-allow-http, and --s3-ca-file with an http endpoint: refused (exit 2) before any snapshot is taken', async () => {
+    const before = ok(await lab.sh(1, 'ls /var/backups/etcdadm')).stdout;
+    const plain = await lab.etcdadm(1, ['snapshot', 'save', '--s3-endpoint', ENDPOINT, '--s3-bucket', 'backups', '--s3-credentials-file', credFile]);
+    assert.equal(plain.code, 2);
+    const line = oneErrorLine(plain, /refusing the plain http S3 endpoint http:\/\/10\.88\.0\.200:9000: snapshots hold every secret stored in etcd and would travel unencrypted/);
+    assert.match(line, /accept the risk with --s3-allow-http$/);
+    const ca = await lab.etcdadm(1, ['snapshot', 'save', ...S3(), '--s3-ca-file', '/etc/etcd/pki/ca.crt', '--s3-credentials-file', credFile]);
+    assert.equal(ca.code, 2);
+    oneErrorLine(ca, /--s3-ca-file is given but the S3 endpoint http:\/\/10\.88\.0\.200:9000 is plain http: nothing would check that CA/);
+    const restore = await lab.etcdadm(2, ['init', ...R, '--snapshot', `s3://backups/etcd/e2e/${saved[1]!}`, '--s3-endpoint', ENDPOINT, '--s3-credentials-file', credFile, '--dry-run']);
+    assert.equal(restore.code, 2, 'init --snapshot s3:// over http too');
+    oneErrorLine(restore, /refusing the plain http S3 endpoint http:\/\/10\.88\.0\.200:9000/);
+    assert.equal(ok(await lab.sh(1, 'ls /var/backups/etcdadm')).stdout, before, 'no snapshot was taken');
+  });
+
+  it('the host record and everything in /etc/etcd and the backup dirs of both hosts hold no credential', async () => {
+    // what the hosts wrote, read from outside (the overlay's upper dirs)
     const holding: string[] = [];
-    for (const top of [join(lab.dir, 'host1/etc.upper/etcd'), join(lab.dir, 'host1/var.upper/backups/etcdadm')])
-      for (const f of readdirSync(top, { recursive: true, withFileTypes: true }))
-        if (f.isFile()) {
-          const text = readFileSync(join(f.parentPath, f.name), 'latin1');
-          if (text.includes(S3_SECRET) || text.includes(S3_KEY)) holding.push(join(f.parentPath, f.name));
-        }
+    const scanned: string[] = [];
+    for (const h of [1, 2])
+      for (const top of [join(lab.dir, `host${h}/etc.upper/etcd`), join(lab.dir, `host${h}/var.upper/backups/etcdadm`)])
+        for (const f of readdirSync(top, { recursive: true, withFileTypes: true }))
+          if (f.isFile()) {
+            const path = join(f.parentPath, f.name);
+            scanned.push(path.slice(lab.dir.length + 1));
+            const text = readFileSync(path, 'latin1');
+            if (text.includes(S3_SECRET) || text.includes(S3_KEY)) holding.push(path);
+          }
     assert.deepEqual(holding, []);
+    // the scan covered what matters: both host records, the env files, and the snapshot host 2 downloaded
+    for (const want of ['host1/etc.upper/etcd/etcdadm.yaml', 'host2/etc.upper/etcd/etcdadm.yaml', 'host1/etc.upper/etcd/etcd.env', 'host2/etc.upper/etcd/etcd.env', `host2/var.upper/backups/etcdadm/restore/${saved[1]!}`])
+      assert.ok(scanned.includes(want), `${want} was scanned (${scanned.join(', ')})`);
   });
 });

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const HOSTS = [1, 2, 3];
 let lab: NetnsLab;
 let revisionBefore = 0n;
@@ -59,7 +59,7 @@ describe('etcdadm snapshot', () => {
     assert.equal(side.sha256, ok(await lab.sh(2, `sha256sum ${saved} | cut -d' ' -f1`)).stdout.trim());
     const status = JSON.parse(ok(await lab.etcdadm(2, ['status', '-o', 'json'])).stdout) as { clusterId: string };
     assert.equal(side.clusterId, status.clusterId);
-    assert.equal(ok(await lab.sh(2, 'ls -a /var/backups/etcdadm | grep -c part || true')).stdout.trim(), '0', 'no temp file left');
+    assert.equal(ok(await lab.sh(2, "ls -a /var/backups/etcdadm | grep -cE 'part|\\.tmp' || true")).stdout.trim(), '0', 'no temp file left');
   });
 
   it('verify: intact by etcd\'s hash, the sidecar and etcdutl snapshot status (every key there)', async () => {
@@ -94,6 +94,12 @@ describe('etcdadm snapshot', () => {
     assert.deepEqual(left, listed.snapshots.slice(0, 2).flatMap((s) => [s.path.split('/').pop()!, `${s.path.split('/').pop()!}.json`]).sort());
     const zero = await lab.etcdadm(2, ['snapshot', 'prune', '--keep', '0']);
     assert.equal(zero.code, 2);
+    assert.deepEqual(ok(await lab.sh(2, 'ls /var/backups/etcdadm')).stdout.trim().split('\n'), left, '--keep 0 is refused: nothing removed');
+    ok(await lab.etcdadm(2, ['snapshot', 'prune', '--keep', '1']));
+    const one = ok(await lab.sh(2, 'ls /var/backups/etcdadm')).stdout.trim().split('\n');
+    assert.equal(one.filter((f) => f.endsWith('.db')).length, 1);
+    ok(await lab.etcdadm(2, ['snapshot', 'prune', '--keep', '1']));
+    assert.deepEqual(ok(await lab.sh(2, 'ls /var/backups/etcdadm')).stdout.trim().split('\n'), one, 'the only one stays');
   });
 
   it('a full disk (a 256 KiB tmpfs, 200 KiB taken): one line, no temp file, the older file there intact', async () => {
@@ -107,6 +113,18 @@ describe('etcdadm snapshot', () => {
     } finally {
       await lab.sh(3, 'umount /var/backups/small');
     }
+  });
+
+  it('--output into a shared sticky directory (/var/tmp, 1777) leaves its mode alone; only a directory etcdadm makes is 0700', async () => {
+    ok(await lab.sh(3, 'mkdir -p /var/tmp && chmod 1777 /var/tmp && rm -f /var/tmp/x.db /var/tmp/x.db.json && rm -rf /var/backups/made-here'));
+    assert.equal(ok(await lab.sh(3, 'stat -c %a /var/tmp')).stdout.trim(), '1777');
+    const r = ok(await lab.etcdadm(3, ['snapshot', 'save', '--output', '/var/tmp/x.db']), 'save --output /var/tmp/x.db');
+    assert.equal(r.stdout.trim(), '/var/tmp/x.db');
+    assert.equal(ok(await lab.sh(3, 'stat -c %a /var/tmp')).stdout.trim(), '1777', 'the shared directory keeps its sticky bit and its mode');
+    assert.equal(ok(await lab.sh(3, 'stat -c %a /var/tmp/x.db')).stdout.trim(), '600', 'the snapshot itself is private');
+    ok(await lab.etcdadm(3, ['snapshot', 'save', '--dir', '/var/backups/made-here']), 'save --dir (a new directory)');
+    assert.equal(ok(await lab.sh(3, 'stat -c %a /var/backups/made-here')).stdout.trim(), '700', 'a directory etcdadm made is 0700');
+    ok(await lab.sh(3, 'rm -rf /var/tmp/x.db /var/tmp/x.db.json /var/backups/made-here'));
   });
 
   it('a read-only destination is reported before any streaming', async () => {

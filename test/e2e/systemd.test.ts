@@ -15,7 +15,7 @@ after(async () => {
   await lab?.down();
 });
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const url = (i: number) => `https://${lab.ip(i)}:2379`;
 
 async function waitHealthy(i: number, timeoutMs: number): Promise<void> {
@@ -111,15 +111,26 @@ describe('real systemd', () => {
     const pid = ok(await lab.on(4, ['systemctl', 'show', '-p', 'MainPID', '--value', 'etcd.service'])).stdout.trim();
     assert.equal(ok(await lab.on(4, ['ps', '-o', 'user=', '-p', pid])).stdout.trim(), 'etcd');
     assert.equal(ok(await lab.on(4, ['stat', '-c', '%U %a', '/var/lib/etcd'])).stdout.trim(), 'etcd 700');
-    const keys = ok(await lab.sh(4, 'stat -c "%n %U %a" /etc/etcd/pki/*.key')).stdout.trim().split('\n');
+    const keys = ok(await lab.sh(4, 'stat -c "%n %U:%G %a" /etc/etcd/pki /etc/etcd/pki/*')).stdout.trim().split('\n');
     assert.deepEqual(keys, [
-      '/etc/etcd/pki/apiserver-etcd-client.key root 600',
-      '/etc/etcd/pki/ca.key root 600',
-      '/etc/etcd/pki/etcdctl-etcd-client.key root 600',
-      '/etc/etcd/pki/peer.key etcd 600',
-      '/etc/etcd/pki/server.key etcd 600',
+      '/etc/etcd/pki root:etcd 710',
+      '/etc/etcd/pki/apiserver-etcd-client.crt root:root 644',
+      '/etc/etcd/pki/apiserver-etcd-client.key root:root 600',
+      '/etc/etcd/pki/ca.crt root:root 644',
+      '/etc/etcd/pki/ca.key root:root 600',
+      '/etc/etcd/pki/etcdctl-etcd-client.crt root:root 644',
+      '/etc/etcd/pki/etcdctl-etcd-client.key root:root 600',
+      '/etc/etcd/pki/peer.crt root:root 644',
+      '/etc/etcd/pki/peer.key root:etcd 640',
+      '/etc/etcd/pki/server.crt root:root 644',
+      '/etc/etcd/pki/server.key root:etcd 640',
     ]);
     ok(await lab.etcdctl(4, ['endpoint', 'health']));
+    // the service user can read what etcd needs, and replace nothing: not the CA (a forged one would go into bundles)
+    const as = (cmd: string) => lab.on(4, ['setpriv', '--reuid=etcd', '--regid=etcd', '--init-groups', 'sh', '-c', cmd]);
+    assert.equal((await as('cat /etc/etcd/pki/server.key /etc/etcd/pki/peer.key /etc/etcd/pki/ca.crt > /dev/null')).code, 0, 'etcd reads its keys and the CA certificate');
+    for (const attack of ['cat /etc/etcd/pki/ca.key', 'ls /etc/etcd/pki', 'cp /etc/etcd/pki/ca.crt /etc/etcd/pki/ca.key.new', 'mv /etc/etcd/pki/ca.crt /etc/etcd/pki/x', 'echo forged > /etc/etcd/pki/ca.crt', 'cat /etc/etcd/pki/etcdctl-etcd-client.key'])
+      assert.notEqual((await as(attack)).code, 0, `the service user must not: ${attack}`);
   });
 
   it('reset of a member that runs as etcd leaves nothing of it (its data moved aside: the last member)', async () => {

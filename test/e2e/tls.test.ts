@@ -16,7 +16,7 @@ const VERSIONS: { version: string; hosts: [number, number, number] }[] = [
 ];
 let lab: NetnsLab;
 const url = (i: number, port = 2379) => `https://${lab.ip(i)}:${port}`;
-const R = (v: string) => ['--release-url', MIRROR_URL, '--version', v];
+const R = (v: string) => ['--release-url', MIRROR_URL, '--insecure-release-url', '--version', v];
 
 before(async () => {
   lab = await NetnsLab.up(6);

@@ -11,7 +11,7 @@ import type { EtcdClient } from '../../src/etcd/client.js';
 import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const MAIN = [1, 2, 3];
 /** Two-member clusters: [first, second, from, to, the targets plan proposes]. */
 const SMALL: [number, number, string, string, PlanJson['targets']][] = [
@@ -130,11 +130,25 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
       assert.equal(await etcdVersionOn(hostOf(steps[0]!.member)), to === '3.6.16' ? '3.5.30' : '3.6.16', 'the dry run changed nothing');
       for (const [n, s] of steps.entries()) {
         const h = hostOf(s.member);
-        const r = ok(await lab.etcdadm(h, ['upgrade', 'apply', '--version', to, ...R], 180_000), `upgrade apply on host${h}`);
+        const snapFiles = async () => ok(await lab.sh(h, 'ls /var/lib/etcd/member/snap')).stdout.split('\n').filter((f) => f.endsWith('.snap'));
+        const snapIndex = (f: string) => BigInt(`0x${f.slice(17, 33)}`);
+        const newestBefore = (await snapFiles()).reduce((m, f) => (snapIndex(f) > m ? snapIndex(f) : m), 0n);
+        // no --release-url: the mirror, and the consent to its plain http, come from the host record init wrote
+        const r = ok(await lab.etcdadm(h, ['upgrade', 'apply', '--version', to], 180_000), `upgrade apply on host${h}`);
+        assert.match(r.stderr, /WARN .*The release URL http:\/\/10\.88\.0\.200 is plain http \(accepted with --insecure-release-url\)/);
         assert.match(r.stderr, /\[snapshot\] Saved \/var\/backups\/etcdadm\/\S+ of member eahost\d+ \(\d+ bytes, revision \d+/);
         assert.match(r.stderr, /\[health\] Member eahost\d+ serves on etcd .* and has caught up with the leader/);
         if (s.role === 'leader') assert.match(r.stderr, /\[leadership\] .* is the leader; moving leadership to/);
-        if (to === '3.7.3') assert.match(r.stderr, /\[raft-snapshot\] etcd took a raft snapshot at index \d+/);
+        if (to === '3.7.3') {
+          assert.match(r.stderr, /\[raft-snapshot\] etcd took a raft snapshot at index \d+/);
+          const index = BigInt(/took a raft snapshot at index (\d+)/.exec(r.stderr)![1]!);
+          assert.ok(index > newestBefore, `host${h}: the logged raft snapshot (index ${index}) is newer than the newest .snap before the step (${newestBefore})`);
+          // etcd keeps the newest 5 .snap files, and it snapshots every entry until the restart onto 3.7: the one at
+          // `index` may be purged since, but a .snap file at that index or later must be there
+          const snaps = await snapFiles();
+          assert.ok(snaps.some((f) => snapIndex(f) >= index), `host${h}: a .snap file at index ${index} or later (${snaps.join(', ')})`);
+          assert.doesNotMatch(ok(await lab.on(h, ['cat', '/etc/etcd/etcd.env'])).stdout, /ETCD_SNAPSHOT_COUNT=1\n/, 'the one-off --snapshot-count=1 is gone from etcd.env');
+        }
         if (n < steps.length - 1) assert.match(r.stderr, /\[record\] The cluster version is \d\.\d\.0; \d member\(s\) still to move/);
         else assert.match(r.stderr, new RegExp(`\\[record\\] Every member runs etcd ${to.replace(/\./g, '\\.')}: the cluster version is now ${clusterVersion.replace(/\./g, '\\.')}`));
         assert.equal(await etcdVersionOn(h), to);
@@ -150,7 +164,10 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
       assert.deepEqual(after.json.members.map((m) => [m.version, m.health]), MAIN.map(() => [to, 'healthy']));
       for (const h of MAIN) {
         const log = ok(await lab.on(h, ['cat', '/var/log/journal/etcd.service.log'])).stdout;
-        const since = log.slice(log.lastIndexOf('"msg":"starting an etcd server"'));
+        const start = log.lastIndexOf('"msg":"starting an etcd server"');
+        assert.ok(start >= 0, `host${h}: etcd's log shows its last start`);
+        const since = log.slice(start);
+        assert.match(since, new RegExp(`"etcd-version":"${to.replace(/\./g, '\\.')}"`), `host${h}: the last start is etcd ${to}'s`);
         assert.deepEqual(since.split('\n').filter((l) => /unrecognized|deprecated/i.test(l)), [], `host${h} on ${to}`);
       }
     });
@@ -159,6 +176,7 @@ describe('3.5.30 → 3.6.16 → 3.7.3 on three hosts, host by host, under a clie
   it('no write failed (retries at most 2 s) and every acknowledged key is there', async () => {
     const report = await writer.stop();
     assert.deepEqual(report.failed, []);
+    assert.ok(report.maxRetryMs <= 2000, `a write was retried for ${report.maxRetryMs} ms`);
     assert.ok(report.acknowledged.length > 50, `${report.acknowledged.length} writes`);
     for (const key of report.acknowledged) assert.notEqual(await client.get(key), undefined, key);
   });
@@ -271,6 +289,8 @@ describe("3.6.16 → 3.5.30 through etcd's downgrade API, host by host, under a 
   it('no write failed (retries at most 2 s) and every acknowledged key is there', async () => {
     const report = await writer.stop();
     assert.deepEqual(report.failed, []);
+    assert.ok(report.maxRetryMs <= 2000, `a write was retried for ${report.maxRetryMs} ms`);
+    assert.ok(report.acknowledged.length > 20, `${report.acknowledged.length} writes`);
     for (const key of report.acknowledged) assert.notEqual(await client.get(key), undefined, key);
   });
 });

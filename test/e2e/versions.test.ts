@@ -16,7 +16,7 @@ const CURRENT: { version: string; hosts: [number, number, number] }[] = [
 ];
 /** A 3.5.30 cluster of host 7; host 8 joins it without --version, host 9 tries a different one. */
 const OLD = { version: '3.5.30', init: 7, join: 8, refused: 9 };
-const RELEASE = ['--release-url', MIRROR_URL];
+const RELEASE = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 let lab: NetnsLab;
 let joinWithoutVersion: string;
 

@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
 import { parseTreeScript, treeScript, type TreeEntry } from '../helpers/tree.js';
 
-const R = ['--release-url', MIRROR_URL];
+const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const FIXTURE = join(REPO, 'test/fixtures/phase-trees.json');
 const fixture = JSON.parse(readFileSync(FIXTURE, 'utf8')) as Record<string, TreeEntry[]>;
 const RECORDED: Record<string, TreeEntry[]> = {};
@@ -38,14 +38,15 @@ async function tree(i: number, name: string): Promise<TreeEntry[]> {
 }
 
 /**
- * Every file etcdadm could touch on host i, with mode, owner and SHA-256; the data dir down to etcd's own dirs (etcd
+ * Every file etcdadm could touch on host i, with mode, owner and SHA-256 (not the download cache, which keeps verified
+ * archives on purpose, even after a rollback); the data dir down to etcd's own dirs (etcd
  * itself keeps writing the files in them); and etcd's PIDs there.
  */
 async function state(i: number): Promise<string> {
   const files = ok(
     await lab.sh(
       i,
-      'for d in /etc/etcd /opt/bin /etc/systemd/system /var/cache/etcdadm /var/backups/etcdadm /run/etcdadm.lock; do [ -e "$d" ] && find "$d" -printf "%p %y %m %U:%G %l\\n" -type f -exec sha256sum {} \\; ; done; ' +
+      'for d in /etc/etcd /opt/bin /etc/systemd/system /var/backups/etcdadm /run/etcdadm.lock; do [ -e "$d" ] && find "$d" -printf "%p %y %m %U:%G %l\\n" -type f -exec sha256sum {} \\; ; done; ' +
         '[ -e /var/lib/etcd ] && find /var/lib/etcd -maxdepth 2 -printf "%p %y %m %U:%G\\n"; true',
     ),
     'state',
@@ -97,9 +98,58 @@ describe('phase trees: what the phases leave on a lab host is what they leave on
 });
 
 describe('lifecycle: dry runs, phases, rollback', () => {
-  it('join: a fault right after its first change (certificates) and after the member add leaves host and cluster as they were', async () => {
+  it('a real member named "rogue\\nETCD_LISTEN_CLIENT_HTTP_URLS" in the cluster: join refuses before it changes anything; no line is added anywhere', { timeout: 120_000 }, async () => {
+    // a second etcd on host 1 (ports 3379/3380, host 1's own certificates), added as a learner (no quorum at stake),
+    // started with a name that holds a newline and a variable name, exactly as the review reproduced it
+    const NAME = 'rogue\nETCD_LISTEN_CLIENT_HTTP_URLS';
+    ok(await lab.etcdctl(1, ['member', 'add', 'rogue', '--learner', '--peer-urls=https://10.88.0.1:3380']), 'member add (learner)');
+    const pki = '/etc/etcd/pki';
+    const start = ok(
+      await lab.sh(
+        1,
+        `N="$(printf 'rogue\\nETCD_LISTEN_CLIENT_HTTP_URLS')"; setsid /opt/bin/etcd --name "$N" --data-dir /var/lib/rogue-etcd ` +
+          `--listen-peer-urls https://10.88.0.1:3380 --initial-advertise-peer-urls https://10.88.0.1:3380 --listen-client-urls https://10.88.0.1:3379 --advertise-client-urls https://10.88.0.1:3379 ` +
+          `--initial-cluster "eahost1=https://10.88.0.1:2380,$N=https://10.88.0.1:3380" --initial-cluster-state existing ` +
+          `--cert-file ${pki}/server.crt --key-file ${pki}/server.key --trusted-ca-file ${pki}/ca.crt --client-cert-auth ` +
+          `--peer-cert-file ${pki}/peer.crt --peer-key-file ${pki}/peer.key --peer-trusted-ca-file ${pki}/ca.crt --peer-client-cert-auth ` +
+          `> ${lab.dir}/rogue.log 2>&1 < /dev/null & echo $!`,
+      ),
+      'start the rogue member',
+    );
+    const pid = Number(start.stdout.trim());
+    type Listed = { members: { ID: string; name: string; peerURLs: string[] }[] }; // --hex: IDs as hex strings (a uint64 does not fit a JS number)
+    // etcdctl writes the name's newline raw into its one line of JSON: escaped here before parsing
+    const rogue = async () =>
+      (JSON.parse(ok(await lab.etcdctl(1, ['member', 'list', '-w', 'json', '--hex'])).stdout.trim().replace(/\n/g, '\\n')) as Listed).members.find((m) => m.peerURLs.includes('https://10.88.0.1:3380'));
+    try {
+      for (let i = 0; i < 200 && (await rogue())?.name !== NAME; i++) await new Promise((r) => setTimeout(r, 250));
+      assert.equal((await rogue())?.name, NAME, `the rogue member published its name (${readFileSync(join(lab.dir, 'rogue.log'), 'utf8').slice(-2000)})`);
+      const list = await members();
+      // host 2 holds the CA (and the certificates of the phase-tree test above) and no etcd.env
+      const before = await state(2);
+      const r = await lab.etcdadm(2, ['join', 'https://10.88.0.1:2379', ...R]);
+      assert.notEqual(r.code, 0);
+      oneErrorLine(r, /the cluster's member [0-9a-f]+ is named "rogue\\nETCD_LISTEN_CLIENT_HTTP_URLS", which must be a DNS name.*: it cannot go into etcd\.env/);
+      assert.equal(await state(2), before, 'host 2 is as it was');
+      assert.equal(await members(), list, 'no member was added');
+      assert.equal((await lab.sh(2, 'test -e /etc/etcd/etcd.env')).code, 1, 'no etcd.env');
+    } finally {
+      // the process first (a learner, stopped or not, costs no quorum), then its member
+      await lab.sh(1, `kill -9 ${pid} 2>/dev/null; for i in $(seq 100); do kill -0 ${pid} 2>/dev/null || break; sleep 0.05; done; rm -rf /var/lib/rogue-etcd`);
+      const id = await rogue().then((m) => m?.ID, () => undefined);
+      if (id !== undefined) await lab.etcdctl(1, ['member', 'remove', id]);
+    }
+    assert.equal(await rogue(), undefined, 'the rogue member is gone again');
+  });
+
+  it('join: an http endpoint refused; a fault right after its first change (certificates) and after the member add leaves host and cluster as they were', async () => {
     const list = await members();
     const before = await state(2);
+    // a plain http endpoint: refused (etcdadm clusters are TLS) before anything runs
+    const http = await lab.etcdadm(2, ['join', 'http://10.88.0.1:2379', ...R]);
+    assert.equal(http.code, 2);
+    oneErrorLine(http, /invalid endpoint "http:\/\/10\.88\.0\.1:2379": must be an https:\/\/ URL \(etcdadm clusters serve clients over TLS only\)/);
+    assert.equal(await state(2), before);
     const r = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:certificates', join(REPO, 'bin/etcdadm'), 'join', 'https://10.88.0.1:2379', ...R]);
     oneErrorLine(r, /a fault injected by the test at after:certificates/);
     assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
@@ -107,6 +157,8 @@ describe('lifecycle: dry runs, phases, rollback', () => {
     const r2 = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:membership', join(REPO, 'bin/etcdadm'), 'join', 'https://10.88.0.1:2379', ...R]);
     oneErrorLine(r2, /a fault injected by the test at after:membership/);
     assert.equal(await state(2), before);
+    // what stays on purpose: the download cache, and only verified: the archive's SHA-256 is the one SHA256SUMS names
+    ok(await lab.sh(2, 'cd /var/cache/etcdadm/etcd/v3.6.16 && sha256sum --check --ignore-missing --strict SHA256SUMS | grep -x "etcd-v3.6.16-linux-amd64.tar.gz: OK"'), 'the cached archive is verified');
     assert.equal(await members(), list, 'the member the failed join added is gone');
   });
 
@@ -124,7 +176,7 @@ describe('lifecycle: dry runs, phases, rollback', () => {
     const before = await state(3);
     const r = await lab.on(3, ['env', 'ETCDADM_TEST_FAIL=after:install', join(REPO, 'bin/etcdadm'), 'init', ...R]);
     oneErrorLine(r, /a fault injected by the test at after:install/);
-    assert.equal((await state(3)).replace(/\/var\/cache\/etcdadm\S* .*\n/g, ''), before.replace(/\/var\/cache\/etcdadm\S* .*\n/g, ''));
+    assert.equal(await state(3), before);
   });
 
   it('join --dry-run changes nothing and names the phases the real join then logs; the real join', async () => {
@@ -146,11 +198,13 @@ describe('lifecycle: dry runs, phases, rollback', () => {
 });
 
 describe('member: dry runs and phases', () => {
-  it('member remove and member add --dry-run run the guards and change nothing; member promote phase promote', async () => {
+  it('member remove, add and promote --dry-run run the guards and change nothing; member promote phase promote', async () => {
     const { r } = await dryRun(1, ['member', 'remove', 'eahost3']);
     assert.match(r.stderr, /\[remove\] would remove member eahost3/);
     const add = await dryRun(1, ['member', 'add', 'https://10.88.0.9:2380', '--learner']);
     assert.match(add.r.stderr, /\[add\] would add https:\/\/10\.88\.0\.9:2380 as a learner to cluster/);
+    const pd = await dryRun(1, ['member', 'promote', 'eahost3']);
+    assert.match(pd.r.stderr, /\[promote\] eahost3 \([0-9a-f]+\) is already a voting member/);
     const p = ok(await lab.etcdadm(1, ['member', 'promote', 'phase', 'promote', 'eahost3']), 'member promote phase promote');
     assert.match(p.stderr, /\[promote\] eahost3 \([0-9a-f]+\) is already a voting member/);
     const skip = ok(await lab.etcdadm(1, ['member', 'remove', 'eahost3', '--skip-phases', 'remove']), 'skip');

@@ -51,6 +51,47 @@ function tlsTo(url: string, pki: string, client = 'etcdctl-etcd-client', ca = jo
   });
 }
 
+/**
+ * Whether a connection opened earlier still gets an answer: over HTTP/2 (the client port) a PING that must come
+ * back acknowledged; over HTTP/1.1 (the peer port: it offers h2 in its handshake but serves HTTP/1.1 only)
+ * GET /version, which must answer 200.
+ */
+function answers(peer: Peer, protocol: 'h2' | 'http/1.1'): Promise<boolean> {
+  const s = peer.socket;
+  return new Promise<boolean>((resolve) => {
+    let got = Buffer.alloc(0);
+    const done = (v: boolean) => {
+      clearTimeout(timer);
+      s.removeAllListeners('data');
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(false), 5000);
+    s.once('error', () => done(false));
+    s.once('close', () => done(false));
+    if (protocol === 'h2') {
+      const ping = Buffer.from('etcdadm!');
+      s.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        // walk the frames the server sent: 9-byte headers, a PING (type 6) with the ACK flag and our payload
+        for (let at = 0; at + 9 <= got.length; ) {
+          const len = got.readUIntBE(at, 3);
+          if (got[at + 3] === 6 && (got[at + 4]! & 1) === 1 && got.subarray(at + 9, at + 9 + len).equals(ping)) return done(true);
+          at += 9 + len;
+        }
+      });
+      const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+      const pingFrame = Buffer.concat([Buffer.from([0, 0, 8, 6, 0, 0, 0, 0, 0]), ping]);
+      s.write(Buffer.concat([Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'), settings, pingFrame]));
+    } else {
+      s.on('data', (d: Buffer) => {
+        got = Buffer.concat([got, d]);
+        if (got.includes('\r\n')) done(/^HTTP\/1\.1 200 /.test(got.toString('latin1')));
+      });
+      s.write('GET /version HTTP/1.1\r\nHost: localhost\r\n\r\n');
+    }
+  });
+}
+
 /** Whether etcd at `url` completes a TLS handshake and answers a request with the client pair of `pki`. */
 async function accepted(url: string, pki: string, ca: string): Promise<boolean> {
   const s = await tlsTo(url, pki, 'etcdctl-etcd-client', ca).catch(() => undefined);
@@ -99,8 +140,9 @@ describe('a running etcd and renewed certificate files (the measurement behind c
         const reloads = reloadsLeafCerts(version);
         assert.equal(afterClient.serial, reloads ? renewed.server : before.client.serial, `client port of etcd ${version}: reloadsLeafCerts says ${reloads}`);
         assert.equal(afterPeer.serial, reloads ? renewed.peer : before.peer.serial, `peer port of etcd ${version}: reloadsLeafCerts says ${reloads}`);
-        // the connection opened before the renewal still works
-        assert.equal(before.client.socket.destroyed, false);
+        // the connections opened before the renewal still answer requests, on both ports
+        assert.equal(await answers(before.client, 'h2'), true, `etcd ${version}: the client connection opened before the renewal answers a PING`);
+        assert.equal(await answers(before.peer, 'http/1.1'), true, `etcd ${version}: the peer connection opened before the renewal answers GET /version`);
         for (const s of [before.client, before.peer, afterClient, afterPeer]) s.socket.destroy();
 
         // a second CA added to the trusted CA file: is a client certificate it signed accepted without a restart?

@@ -3,12 +3,14 @@
  * upload of a file of several parts, checked against what the server stored on disk; list, download (checked
  * against the sidecar, refused when it does not match), remove; wrong credentials and a missing bucket as one
  * line; the server killed after the first part: an error, the local file untouched, and after the restart no
- * object and (once the next upload has cleaned up) no unfinished multipart upload.
+ * object and (once the next upload has cleaned up) no unfinished multipart upload; a part corrupted on the way
+ * (a proxy flips a byte) refused by the server's digest checks, the upload aborted.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -49,7 +51,7 @@ before(async () => {
   const [port] = await freePorts(1);
   server = S3Server.start({ dir: join(root, 'data'), port: port!, runDir: join(root, 'run') });
   server.mkBucket('backups');
-  loc = s3LocationFrom({ s3Endpoint: server.endpoint, s3Bucket: 'backups', s3Prefix: 'etcd/it' }, {})!;
+  loc = s3LocationFrom({ s3Endpoint: server.endpoint, s3AllowHttp: true, s3Bucket: 'backups', s3Prefix: 'etcd/it' }, {})!;
   mkdirSync(join(root, 'local'));
 });
 after(() => {
@@ -72,12 +74,17 @@ describe('S3 store on versitygw', () => {
     assert.equal(r.parts, 3);
     assert.deepEqual(seen, [PART, 2 * PART, 2 * PART + 12345]);
     assert.equal(r.sha256, want);
-    assert.match(r.etag, /^[0-9a-f]{32}-3$/);
+    // the multipart ETag is the MD5 of the parts' MD5s, "-3": computed here from the local file, part by part
+    const bytes = readFileSync(file);
+    const partMd5s = [0, 1, 2].map((i) => createHash('md5').update(bytes.subarray(i * PART, (i + 1) * PART)).digest());
+    const wantEtag = `${createHash('md5').update(Buffer.concat(partMd5s)).digest('hex')}-3`;
+    assert.equal(r.etag, wantEtag);
     const stored = join(root, 'data/backups/etcd/it/big.db');
     assert.equal(sha(stored), want, "the server's file is the local file");
     const head = await store.head('etcd/it/big.db');
     assert.equal(head?.size, 2 * PART + 12345);
     assert.equal(head?.metadata.sha256, want);
+    assert.equal(head?.etag, wantEtag, "the server's ETag is the one of the local file's parts");
     assert.equal(await store.head('etcd/it/none.db'), null);
     assert.deepEqual(await store.listUploads(''), [], 'no unfinished upload');
   });
@@ -87,6 +94,7 @@ describe('S3 store on versitygw', () => {
     writeFileSync(file, JSON.stringify({ size: 2 * PART + 12345, sha256: sha(join(root, 'local/big.db')) }));
     const r = await store.upload(file, 'etcd/it/big.db.json');
     assert.equal(r.parts, 0);
+    assert.equal(r.etag, createHash('md5').update(readFileSync(file)).digest('hex'), 'a single PUT: the ETag is the MD5 of the file');
     assert.equal(readFileSync(join(root, 'data/backups/etcd/it/big.db.json'), 'utf8'), readFileSync(file, 'utf8'));
     const keys = (await store.list('etcd/it/')).map((o) => [o.key, o.size]);
     assert.deepEqual(keys, [
@@ -113,7 +121,7 @@ describe('S3 store on versitygw', () => {
     // init --snapshot s3://...: the URL with the --s3-* options
     const to3 = join(root, 'local/restored3.db');
     await store.upload(join(root, 'local/big.db.json'), 'etcd/it/big.db.json');
-    const d3 = await downloadS3Url('s3://backups/etcd/it/big.db', { s3Endpoint: server.endpoint }, to3, { env: ENV });
+    const d3 = await downloadS3Url('s3://backups/etcd/it/big.db', { s3Endpoint: server.endpoint, s3AllowHttp: true }, to3, { env: ENV });
     assert.equal(d3.sha256, sha(join(root, 'local/big.db')));
     assert.equal(sha(to3), d3.sha256);
     const missing = await failure(store.download('etcd/it/nothing.db', join(root, 'local/x.db')));
@@ -182,6 +190,50 @@ describe('S3 store on versitygw', () => {
     assert.match(e.oneLine(), /shrinks\.db changed while it was being uploaded/);
     assert.deepEqual(await store.listUploads(''), [], 'aborted');
     assert.equal(await store.head('etcd/it/shrinks.db'), null);
+  });
+
+  it('a part corrupted on the way (one byte flipped by a proxy) is refused by the server, which checks its digests; the upload aborted, no object', async () => {
+    // a proxy on 127.0.0.1 between the store and versitygw: it passes every request through, but flips one byte of
+    // the body of part 2 (same length, same headers: Content-MD5, x-amz-checksum-sha256, the signed payload hash)
+    let flipped = 0;
+    const proxy = createServer((req, res) => {
+      const corrupt = /[?&]partNumber=2(&|$)/.test(req.url ?? '');
+      const up = request({ host: '127.0.0.1', port: new URL(server.endpoint).port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      let at = 0;
+      req.on('data', (chunk: Buffer) => {
+        if (corrupt && at <= 1000 && at + chunk.length > 1000) {
+          chunk = Buffer.from(chunk);
+          chunk[1000 - at] = chunk[1000 - at]! ^ 0xff;
+          flipped++;
+        }
+        at += chunk.length;
+        up.write(chunk);
+      });
+      req.on('end', () => up.end());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      const port = (proxy.address() as { port: number }).port;
+      const ploc = s3LocationFrom({ s3Endpoint: `http://127.0.0.1:${port}`, s3AllowHttp: true, s3Bucket: 'backups', s3Prefix: 'etcd/it' }, {})!;
+      const s = await openStore(ploc, { env: ENV, partSize: PART });
+      try {
+        const file = join(root, 'local/corrupted.db');
+        randomFile(file, 3 * PART);
+        const e = await failure(s.upload(file, 'etcd/it/corrupted.db'));
+        assert.equal(flipped, 1, 'the proxy flipped one byte, once: the refusal is not retried');
+        assert.match(e.oneLine(), /^uploading part 2 of 3 of .*corrupted\.db to s3:\/\/backups\/etcd\/it\/corrupted\.db failed at http:\/\/127\.0\.0\.1:\d+: 400 (BadDigest|XAmzContentSHA256Mismatch|InvalidDigest)\b/);
+        assert.deepEqual(await store.listUploads(''), [], 'the multipart upload is aborted');
+        assert.equal(await store.head('etcd/it/corrupted.db'), null, 'no object');
+      } finally {
+        s.close();
+      }
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('HTTPS with a private CA: untrusted without --s3-ca-file (one line), trusted with it', async () => {

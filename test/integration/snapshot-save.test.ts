@@ -19,6 +19,7 @@ const HOST = new LocalHost();
 let etcd: EtcdServer;
 let client: EtcdClient;
 const dir = mkdtempSync(join(tmpdir(), 'etcdadm-snap-'));
+let stalled: EtcdServer | undefined;
 
 before(async () => {
   etcd = await startEtcd();
@@ -29,6 +30,8 @@ before(async () => {
 });
 after(async () => {
   client?.close();
+  if (stalled?.pid) process.kill(stalled.pid, 'SIGCONT');
+  await stalled?.stop();
   await etcd?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -57,5 +60,37 @@ describe('saveSnapshot', () => {
     assert.doesNotMatch(err.message, /\n/, 'one line');
     assert.deepEqual(readdirSync(dir), ['older.db'], 'no temp file, no newer file');
     assert.ok(readFileSync(older).equals(before), 'the older snapshot is byte for byte as it was');
+  });
+
+  test('a member that stops sending mid-stream (SIGSTOP: the connection stays open) is given up after the stall deadline: one error, no temp file', { timeout: 120_000 }, async () => {
+    stalled = await startEtcd();
+    const c = EtcdClient.create({ endpoints: [stalled.clientURL], requestTimeoutMs: 20_000 });
+    try {
+      const big = Buffer.alloc(512 * 1024, 'y');
+      for (let i = 0; i < 80; i++) await c.put(`/big/${i}`, big);
+      const sub = mkdtempSync(join(tmpdir(), 'etcdadm-snap-stall-'));
+      let stoppedAt = 0;
+      const t0 = Date.now();
+      const err = await saveSnapshot(HOST, c, stalled.clientURL, join(sub, 'stalled.db'), (bytes) => {
+        if (!stoppedAt && bytes > 0) {
+          stoppedAt = Date.now();
+          process.kill(stalled!.pid!, 'SIGSTOP');
+        }
+      }, { stallMs: 2000 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      process.kill(stalled.pid!, 'SIGCONT');
+      assert.ok(stoppedAt > 0, 'the member was stopped after the first bytes');
+      assert.ok(err instanceof EtcdadmError, `an EtcdadmError, got ${String(err)}`);
+      assert.match(err.message, /sent no data for 2 s/);
+      assert.doesNotMatch(err.message, /\n/, 'one line');
+      const waited = Date.now() - stoppedAt;
+      assert.ok(waited >= 1900 && waited < 15_000, `given up ${waited} ms after the stream stalled (total ${Date.now() - t0} ms)`);
+      assert.deepEqual(readdirSync(sub), [], 'no temp file');
+      rmSync(sub, { recursive: true, force: true });
+    } finally {
+      c.close();
+    }
   });
 });

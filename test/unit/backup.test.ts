@@ -252,11 +252,11 @@ describe('backup: a schedule that uploads to S3', () => {
 
 describe('backup: S3 in the configuration file', () => {
   it('backup.s3* fields parse, become the location a schedule uploads to, and come back as settings', () => {
-    const doc = `apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nbackup:\n  every: 1h\n  s3Endpoint: http://10.0.0.9:9000\n  s3Bucket: etcd\n  s3Prefix: prod\n  s3CredentialsFile: /etc/etcd/s3.env\n`;
+    const doc = `apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\nbackup:\n  every: 1h\n  s3Endpoint: http://10.0.0.9:9000\n  s3AllowHTTP: true\n  s3Bucket: etcd\n  s3Prefix: prod\n  s3CredentialsFile: /etc/etcd/s3.env\n`;
     const parsed = parseConfigText(doc, 'c.yaml');
     const b = { ...DEFAULT_DOCUMENT_VALUES.backup, ...parsed.backup };
     const loc = s3LocationFrom(s3OptionsOfSettings(b), {});
-    assert.deepEqual(loc, { endpoint: 'http://10.0.0.9:9000', bucket: 'etcd', prefix: 'prod/', region: 'us-east-1', pathStyle: true, credentialsFile: '/etc/etcd/s3.env' });
+    assert.deepEqual(loc, { endpoint: 'http://10.0.0.9:9000', bucket: 'etcd', prefix: 'prod/', region: 'us-east-1', pathStyle: true, allowHttp: true, credentialsFile: '/etc/etcd/s3.env' });
     const spec = resolveSchedule({}, b, loc);
     assert.equal(spec.destination.kind, 's3');
     const back = backupSettingsOf(spec);
@@ -265,6 +265,9 @@ describe('backup: S3 in the configuration file', () => {
     assert.deepEqual(s3LocationFrom(s3OptionsOfSettings(back), {}), loc, 'the recorded settings give the same location');
     // the defaults: no upload
     assert.equal(s3LocationFrom(s3OptionsOfSettings(DEFAULT_DOCUMENT_VALUES.backup), {}), undefined);
+    // the http endpoint without its consent: refused like the flag
+    const noConsent = { ...b, s3AllowHTTP: false };
+    assert.throws(() => s3LocationFrom(s3OptionsOfSettings(noConsent), {}), (e: unknown) => e instanceof EtcdadmError && e.exitCode === 2 && /refusing the plain http S3 endpoint http:\/\/10\.0\.0\.9:9000/.test(e.message));
     assert.throws(() => parseConfigText(doc.replace('/etc/etcd/s3.env', 's3.env'), 'c.yaml'), (e: unknown) => e instanceof ConfigFileError && /backup\.s3CredentialsFile: must be an absolute path/.test(e.message));
   });
 });

@@ -163,6 +163,7 @@ describe('resolveMemberPlan', () => {
       cacheDir: '/var/cache/etcdadm/etcd',
       installDir: '/opt/bin',
       skipHashCheck: false,
+      insecureReleaseUrl: false,
       connectTimeoutMs: 10_000,
     });
   });

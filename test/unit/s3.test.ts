@@ -43,9 +43,9 @@ describe('s3LocationFrom', () => {
     assert.match(l.caFile!, /^\/.*\/ca\.pem$/);
     assert.equal(l.credentialsFile, '/etc/etcd/s3.env');
     assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'https://s3.example.com', s3PathStyle: true }, {})!.pathStyle, true);
-    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://10.88.0.200:9000' }, {})!.pathStyle, true);
-    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://[fd00::1]:9000' }, {})!.pathStyle, true);
-    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://localhost:9000' }, {})!.pathStyle, true);
+    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://10.88.0.200:9000', s3AllowHttp: true }, {})!.pathStyle, true);
+    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://[fd00::1]:9000', s3AllowHttp: true }, {})!.pathStyle, true);
+    assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Endpoint: 'http://localhost:9000', s3AllowHttp: true }, {})!.pathStyle, true);
     assert.equal(s3LocationFrom({ s3Bucket: 'my.backups', s3Endpoint: 'https://s3.example.com' }, {})!.pathStyle, true);
     assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Prefix: 'a/b/' }, {})!.prefix, 'a/b/');
     assert.equal(s3LocationFrom({ s3Bucket: 'b-1', s3Prefix: '' }, {})!.prefix, '');
@@ -64,16 +64,16 @@ describe('s3LocationFrom', () => {
   });
   it('the options: one definition, no credential among them', () => {
     const names = s3Options().map((o) => o.long);
-    assert.deepEqual(names, ['--s3-endpoint', '--s3-bucket', '--s3-prefix', '--s3-region', '--s3-path-style', '--s3-ca-file', '--s3-credentials-file']);
+    assert.deepEqual(names, ['--s3-endpoint', '--s3-bucket', '--s3-prefix', '--s3-region', '--s3-path-style', '--s3-ca-file', '--s3-allow-http', '--s3-credentials-file']);
     assert.ok(!names.some((n) => /secret|key-id|token/.test(n!)));
   });
 });
 
 describe('parseS3Url', () => {
   it('bucket and whole key; endpoint, region, CA and credentials from the options; the prefix does not apply', () => {
-    const r = parseS3Url('s3://backups/etcd/prod/etcd-snapshot-a-1.db', { s3Endpoint: 'http://10.88.0.200:9000', s3Prefix: 'other/', s3CredentialsFile: '/root/s3' }, {});
+    const r = parseS3Url('s3://backups/etcd/prod/etcd-snapshot-a-1.db', { s3Endpoint: 'http://10.88.0.200:9000', s3AllowHttp: true, s3Prefix: 'other/', s3CredentialsFile: '/root/s3' }, {});
     assert.equal(r.key, 'etcd/prod/etcd-snapshot-a-1.db');
-    assert.deepEqual(r.location, { endpoint: 'http://10.88.0.200:9000', bucket: 'backups', prefix: '', region: 'us-east-1', pathStyle: true, credentialsFile: '/root/s3' });
+    assert.deepEqual(r.location, { endpoint: 'http://10.88.0.200:9000', bucket: 'backups', prefix: '', region: 'us-east-1', pathStyle: true, allowHttp: true, credentialsFile: '/root/s3' });
     assert.equal(parseS3Url('s3://backups/a.db', { s3Bucket: 'backups' }, {}).key, 'a.db');
   });
   it('bad URLs: one line', () => {

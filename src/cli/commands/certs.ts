@@ -28,6 +28,7 @@ import {
   type CertsImportOptions,
   type CertsRenewOptions,
 } from '../../phases/certs.js';
+import type { RotateIssueOptions } from '../../phases/rotate-ca.js';
 import { memberEndpoints } from '../../run/context.js';
 import { ROTATE_FINISH_PHASES, ROTATE_ISSUE_PHASES, ROTATE_PREPARE_PHASES } from '../../phases/rotate-ca.js';
 import { stdout } from '../context.js';
@@ -246,22 +247,24 @@ function rotateCaSubcommand(): Command<any, any, any> {
   ] as const;
   for (const [name, phases, description] of steps) {
     const sub = new Command(name).description(description);
-    workflowCommand<Record<string, never>>(sub, {
+    workflowCommand<RotateIssueOptions>(sub, {
       name: `certs rotate-ca ${name}`,
       set: 'ops',
       phases,
       useRecord: true,
       rollback: true,
-      options: () => ({}),
+      options: (inv) => ({ clientsTrustNewCa: inv.opts.clientsTrustNewCa === true }),
       contextEndpoints: memberEndpoints,
-      example: `Run each step on every member before the next step starts anywhere.\n\nExample:\n  etcdadm certs rotate-ca ${name}\n  etcdadm certs rotate-ca ${name} --dry-run\n`,
+      extraOptions: () => (name === 'issue' ? [new Option('--clients-trust-new-ca', 'every client of the cluster was given the ca.crt prepare wrote (old and new CA): they will trust the members once these present certificates of the new CA')] : []),
+      example: `Run each step on every member before the next step starts anywhere.\n\nExample:\n  etcdadm certs rotate-ca ${name}${name === 'issue' ? ' --clients-trust-new-ca' : ''}\n  etcdadm certs rotate-ca ${name} --dry-run\n`,
     });
     cmd.addCommand(sub);
   }
   cmd.addHelpText('after', `
 The runbook (README, "Rotating the CA"): prepare on one CA host, copy ${'/etc/etcd/pki/ca-new.*'} to every other member
-(ca-new.crt only to a host joined with a bundle), prepare there; then issue on every member (a bundle host imports
-a bundle made after issue on a CA host); move clients to certificates of the new CA; then finish on every member.
+(ca-new.crt only to a host joined with a bundle), prepare there; give every client the ca.crt prepare wrote (old and
+new CA); then issue --clients-trust-new-ca on every member (a bundle host imports a bundle made after issue on a CA
+host); move every client's certificate to one of the new CA; then finish on every member.
 'certs check-expiration' shows where this host stands.
 
 Example:

@@ -12,6 +12,7 @@ export function releasePlan(settings: Settings): ReleaseSpec {
     cacheDir: settings.install.cacheDir,
     installDir: settings.install.installDir,
     skipHashCheck: settings.etcd.skipHashCheck,
+    insecureReleaseUrl: settings.etcd.insecureReleaseURL,
     // the schema accepts only positive durations
     connectTimeoutMs: parseDuration(settings.etcd.downloadConnectTimeout)!,
   };
