@@ -299,6 +299,14 @@ describe('etcdadm certs renew', () => {
       await writerB.moreWrites(5);
       reports.push(await writerA.stop());
 
+      // issue --dry-run: the files it would write, the restart; no file changes, etcd keeps its PID
+      const pki1 = async () => ok(await lab.sh(1, 'cd /etc/etcd/pki && sha256sum * && stat -c "%n %a %U:%G" *')).stdout;
+      const [pkiBefore, pidsBefore] = [await pki1(), await lab.etcdPids(1)];
+      const dryIssue = ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca', '--dry-run']), 'issue --dry-run');
+      assert.match(dryIssue.stderr, /would write \/etc\/etcd\/pki\/server\.crt/);
+      assert.match(dryIssue.stderr, /Dry run: nothing was changed/);
+      assert.equal(await pki1(), pkiBefore, 'issue --dry-run changed no file');
+      assert.deepEqual(await lab.etcdPids(1), pidsBefore, 'issue --dry-run restarted nothing');
       ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'issue', '--clients-trust-new-ca']), 'issue on host1');
       await freshClient('issue on host1');
       const tooEarly = await lab.etcdadm(1, ['certs', 'rotate-ca', 'finish']);
@@ -317,6 +325,11 @@ describe('etcdadm certs renew', () => {
       ok(await lab.sh(1, 'cp /etc/etcd/pki/apiserver-etcd-client.crt /root/client/client.crt && cp /etc/etcd/pki/apiserver-etcd-client.key /root/client/client.key'));
       await freshClient('the clients use certificates of the new CA');
       await writerB.moreWrites(5);
+      const [finishBefore, finishPids] = [await pki1(), await lab.etcdPids(1)];
+      const dryFinish = ok(await lab.etcdadm(1, ['certs', 'rotate-ca', 'finish', '--dry-run']), 'finish --dry-run');
+      assert.match(dryFinish.stderr, /would write \/etc\/etcd\/pki\/ca\.crt/);
+      assert.equal(await pki1(), finishBefore, 'finish --dry-run changed no file');
+      assert.deepEqual(await lab.etcdPids(1), finishPids, 'finish --dry-run restarted nothing');
       for (const h of HOSTS) {
         ok(await lab.etcdadm(h, ['certs', 'rotate-ca', 'finish']), `finish on host${h}`);
         await freshClient(`finish on host${h}`);
