@@ -15,7 +15,7 @@ rm -rf "$LAB"
 cleanup() { if [ "${KEEP:-0}" != 1 ]; then $H down "$N" >/dev/null 2>&1 || true; rm -rf "$LAB"; fi; }
 trap cleanup EXIT
 $H up "$N"
-ETCDADM=$PWD/bin/etcdadm
+ETCDADM=$PWD/dist/etcdadm-linux-amd64   # the shipped executable (scripts/setup.sh makes it)
 
 echo; echo "== eahost1# etcdadm init --release-url http://10.88.0.200 --insecure-release-url"
 $H on 1 "$ETCDADM" init --release-url http://10.88.0.200 --insecure-release-url

@@ -1,7 +1,8 @@
 #!/bin/bash
 # setup.sh — everything a fresh Debian machine (root, Node 20, Go >= 1.26) needs to build etcdadm and run its tests and
-# demo: Debian packages, npm dependencies, the build, the local etcd release mirror, the S3 server of the backup tests
-# (versitygw, built from its Go module once, about 4 min; then cached) and the lab's systemctl stand-in.
+# demo: Debian packages, npm dependencies, the build, the executable and the .deb (what the e2e tests run), the local
+# etcd release mirror, the S3 server of the backup tests (versitygw, built from its Go module once, about 4 min; then
+# cached) and the lab's systemctl stand-in.
 # Idempotent and quick once done; the first time, building etcd 3.5.35/3.6/3.7 for the mirror from Go modules takes
 # about 6 min (lab/build-etcd.sh; its caches under /var/cache/etcdadm-lab keep later runs instant).
 set -euo pipefail
@@ -9,7 +10,8 @@ cd "$(dirname "$0")/.."
 
 need=()
 for c in ip:iproute2 openssl:openssl python3:python3 systemd-nspawn:systemd-container debootstrap:debootstrap \
-         nsenter:util-linux curl:curl ss:iproute2 gzip:gzip; do
+         nsenter:util-linux curl:curl ss:iproute2 gzip:gzip strip:binutils dpkg-shlibdeps:dpkg-dev lintian:lintian \
+         zsh:zsh fish:fish man:man-db; do
   command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
 done
 if [ ! -s /usr/share/keyrings/debian-archive-keyring.gpg ]; then need+=(debian-archive-keyring); fi
@@ -29,6 +31,8 @@ fi
 
 echo "== build"
 npm run -s build
+echo "== the executable and the .deb (scripts/dist.mjs)"
+node scripts/dist.mjs >/dev/null 2>&1 || node scripts/dist.mjs
 
 echo "== etcd release mirror (lab/release-mirror.sh)"
 # its progress (and the Go builds' "== etcd vX.Y.Z: ..." lines) goes to stderr; stdout is only the mirror's file list

@@ -2,20 +2,20 @@
  * What every command action shares, written once: the logger from the global flags, root and the host lock for
  * commands that change the host, the host record loaded once (a corrupt record is the same one-line error from
  * every command, before anything changes), the plan resolved once, a run context closed at the end, and failures
- * printed as one line with an exit code. The commands that change a host are declared in workflow.ts.
+ * printed as one line with an exit code. The commands that change a host are declared in workflow.ts. What only
+ * some commands use (the config file's schema, the plan, the run context with its etcd client) is imported when
+ * used, so a light command (version, completion, --help) loads none of it.
  */
 import type { Command } from '@commander-js/extra-typings';
 import { PATHS } from '../config/defaults.js';
-import { loadConfigLayer } from '../config/file.js';
-import { resolvePlan } from '../config/plan/index.js';
 import type { SettingsLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
 import type { Host, HostLock } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
-import { HostRecord } from '../host/record.js';
+import type { HostRecord } from '../host/record.js';
 import type { Logger } from '../log/logger.js';
-import { createRunContext, type ContextInput, type RunContext } from '../run/context.js';
+import type { ContextInput, RunContext } from '../run/context.js';
 import { loggerFrom, reportFailure, stdout, type GlobalFlags } from './context.js';
 import { flagsLayer, type FlagSet } from './flags.js';
 
@@ -58,6 +58,7 @@ export function action(fn: (inv: Invocation) => Promise<void>, spec: ActionSpec 
           hint: `run it again with sudo, or as root`,
         });
       if (spec.changesHost) lock = await host.lock(PATHS.lockFile, commandPath(cmd));
+      const { HostRecord } = await import('../host/record.js');
       const record = spec.record ? await HostRecord.load(host) : HostRecord.empty(host);
       await fn({ log, opts, cmd, host, record });
     } catch (err) {
@@ -85,6 +86,7 @@ export async function layersFor(inv: Invocation, set: FlagSet, opts: { useRecord
   }
   const version = typeof inv.opts.version === 'string' ? inv.opts.version : undefined;
   const flags = flagsLayer(inv.opts, set, opts.endpoints && opts.endpoints.length ? { join: { endpoints: opts.endpoints } } : {});
+  const { loadConfigLayer } = await import('../config/file.js');
   const file = typeof inv.opts.config === 'string'
     ? await loadConfigLayer(inv.opts.config, { ...(version && flags.values.etcd?.version ? { etcdVersion: flags.values.etcd.version } : {}), onWarning: (w) => inv.log.warn(w) })
     : undefined;
@@ -92,6 +94,7 @@ export async function layersFor(inv: Invocation, set: FlagSet, opts: { useRecord
 }
 
 export async function planFor(inv: Invocation, set: FlagSet, opts: { useRecord: boolean; endpoints?: string[] }): Promise<Plan> {
+  const { resolvePlan } = await import('../config/plan/index.js');
   return resolvePlan(await layersFor(inv, set, opts), await inv.host.facts());
 }
 
@@ -102,6 +105,7 @@ export async function withContext<T, O = Record<string, never>>(
   input: Omit<ContextInput<O>, 'plan' | 'record' | 'host' | 'log' | 'command' | 'options'> & { command: string; options?: O },
   fn: (ctx: RunContext<O>) => Promise<T>,
 ): Promise<T> {
+  const { createRunContext } = await import('../run/context.js');
   const ctx = createRunContext<O>({ ...input, options: input.options ?? ({} as O), plan, record: inv.record, host: inv.host, log: inv.log, out: stdout });
   try {
     return await fn(ctx);

@@ -5,7 +5,6 @@ import { availableParallelism, hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { HostFacts } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { extractLocal } from './archive.js';
 import { execFile } from './exec.js';
 import {
   chmodNoFollow,
@@ -195,7 +194,9 @@ export class LocalHost implements Host {
     return copyTreeDurable(from, to, mode);
   }
 
-  extract(archive: string, dest: string, opts: ExtractOptions): Promise<string[]> {
+  async extract(archive: string, dest: string, opts: ExtractOptions): Promise<string[]> {
+    // the tar library only for the commands that extract a release
+    const { extractLocal } = await import('./archive.js');
     return extractLocal(archive, dest, opts);
   }
 

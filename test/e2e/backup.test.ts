@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ETCDADM, MIRROR_URL, NspawnLab, REPO, ok, oneErrorLine } from '../helpers/lab.js';
+import { ETCDADM, ETCDADM_HOOKS, MIRROR_URL, NspawnLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { S3_KEY, S3_SECRET, S3Server } from '../helpers/s3-server.js';
 
 const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
@@ -53,7 +53,7 @@ describe('etcdadm backup on real systemd', () => {
     assert.match(dry.stderr, /\[enable\] would run systemctl enable --now etcdadm-backup\.timer/);
     assert.match(dry.stderr, /\[record\] would write \/etc\/etcd\/etcdadm\.yaml \(0600/);
     assert.equal(await state(), before);
-    const r = await lab.on(1, ['env', 'ETCDADM_TEST_FAIL=after:enable', ETCDADM, 'backup', 'schedule', '--every', '1h', '--keep', '3']);
+    const r = await lab.on(1, ['env', 'ETCDADM_TEST_FAIL=after:enable', ETCDADM_HOOKS, 'backup', 'schedule', '--every', '1h', '--keep', '3']);
     oneErrorLine(r, /a fault injected by the test at after:enable/);
     assert.equal(await state(), before);
     assert.equal(await systemctl('is-active', TIMER), 'inactive');
@@ -73,7 +73,7 @@ describe('etcdadm backup on real systemd', () => {
     assert.match(props, /Persistent=yes/);
     assert.match(props, /RandomizedDelayUSec=6min/);
     const exec = await systemctl('show', SERVICE, '-p', 'ExecStart', '--value');
-    assert.ok(exec.includes(`argv[]=/usr/bin/node ${join(realpathSync(REPO), 'dist/etcdadm.cjs')} backup run ;`), exec);
+    assert.ok(exec.includes(`argv[]=${realpathSync(ETCDADM)} backup run ;`), `the timer runs the executable itself: ${exec}`);
     assert.equal(await systemctl('show', SERVICE, '-p', 'Type', '--value'), 'oneshot');
     const record = ok(await lab.on(1, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout;
     assert.match(record, /\nbackup:\n {2}every: 1h\n {2}keep: 3\n {2}destination:\n {4}kind: local\n {4}dir: \/var\/backups\/etcdadm\n/);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ETCDADM, MIRROR_URL, NetnsLab, REPO, ok, type RunResult } from '../helpers/lab.js';
+import { ETCDADM_HOOKS, MIRROR_URL, NetnsLab, REPO, ok, type RunResult } from '../helpers/lab.js';
 import { waitFor } from '../helpers/wait.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 import type { EtcdClient } from '../../src/etcd/client.js';
@@ -41,7 +41,7 @@ async function joinSeenAsLearner(i: number): Promise<{ name: string; isLearner: 
   await lab.copyCA(1, i);
   const release = `/run/etcdadm-test-release-${i}`;
   await lab.sh(i, `rm -f ${release}`);
-  const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), ETCDADM, 'join', url(1), ...R], {
+  const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), ETCDADM_HOOKS, 'join', url(1), ...R], {
     env: { ...process.env, LAB: lab.dir, ETCDADM_TEST_HOLD: 'after:start', ETCDADM_TEST_RELEASE: release },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

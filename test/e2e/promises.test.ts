@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ETCDADM, MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
+import { ETCDADM_HOOKS, MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
 import { labClient } from '../helpers/writer.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -58,7 +58,7 @@ const names = async (i: number) => (await members(i)).map((m) => `${m.name || '(
 async function held(i: number, args: string[], point: string): Promise<{ release(): Promise<RunResult>; kill(): Promise<void>; stderr(): string }> {
   const releaseFile = `/run/etcdadm-test-release-${process.pid}`;
   await lab.sh(i, `rm -f ${releaseFile}`);
-  const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), ETCDADM, ...args], {
+  const child = spawn('bash', [join(REPO, 'lab/hosts.sh'), 'on', String(i), ETCDADM_HOOKS, ...args], {
     env: { ...process.env, LAB: lab.dir, ETCDADM_TEST_HOLD: point, ETCDADM_TEST_RELEASE: releaseFile },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -73,7 +73,7 @@ async function watched(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run
     while (!done) {
       for (const c of cmdlines()) {
         if (c.includes(S3_SECRET) || c.includes(S3_KEY)) leaks.push(c);
-        if (c.includes('etcdadm.cjs snapshot')) sawEtcdadm = true;
+        if (c.includes('etcdadm-linux-amd64 snapshot')) sawEtcdadm = true;
       }
       scans++;
       await new Promise((r) => setTimeout(r, 5));

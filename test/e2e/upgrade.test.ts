@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { EtcdClient } from '../../src/etcd/client.js';
-import { ETCDADM, MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
+import { ETCDADM, ETCDADM_HOOKS, MIRROR_URL, NetnsLab, ok, oneErrorLine } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
 const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
@@ -188,7 +188,7 @@ describe('the other steps: a patch, and 3.4 → 3.5', () => {
     const state = async () => ok(await lab.sh(a, 'sha256sum /etc/etcd/etcd.env /etc/etcd/etcdctl.env /etc/etcd/etcdadm.yaml; readlink /opt/bin/etcd /opt/bin/etcdctl /opt/bin/etcdutl; ls /opt/bin'), 'state').stdout;
     const before = await state();
     const pids = await lab.etcdPids(a);
-    const r = await lab.on(a, ['env', 'ETCDADM_TEST_FAIL=after:install', ETCDADM, 'upgrade', 'apply', '--version', to, ...R], 120_000);
+    const r = await lab.on(a, ['env', 'ETCDADM_TEST_FAIL=after:install', ETCDADM_HOOKS, 'upgrade', 'apply', '--version', to, ...R], 120_000);
     oneErrorLine(r, /a fault injected by the test at after:install/);
     assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
     assert.equal(await state(), before);

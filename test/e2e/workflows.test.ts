@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
+import { ETCDADM_HOOKS, MIRROR_URL, NetnsLab, REPO, ok, oneErrorLine, type RunResult } from '../helpers/lab.js';
 import { parseTreeScript, treeScript, type TreeEntry } from '../helpers/tree.js';
 
 const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
@@ -150,11 +150,11 @@ describe('lifecycle: dry runs, phases, rollback', () => {
     assert.equal(http.code, 2);
     oneErrorLine(http, /invalid endpoint "http:\/\/10\.88\.0\.1:2379": must be an https:\/\/ URL \(etcdadm clusters serve clients over TLS only\)/);
     assert.equal(await state(2), before);
-    const r = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:certificates', join(REPO, 'bin/etcdadm'), 'join', 'https://10.88.0.1:2379', ...R]);
+    const r = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:certificates', ETCDADM_HOOKS, 'join', 'https://10.88.0.1:2379', ...R]);
     oneErrorLine(r, /a fault injected by the test at after:certificates/);
     assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
     assert.equal(await state(2), before);
-    const r2 = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:membership', join(REPO, 'bin/etcdadm'), 'join', 'https://10.88.0.1:2379', ...R]);
+    const r2 = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:membership', ETCDADM_HOOKS, 'join', 'https://10.88.0.1:2379', ...R]);
     oneErrorLine(r2, /a fault injected by the test at after:membership/);
     assert.equal(await state(2), before);
     // what stays on purpose: the download cache, and only verified: the archive's SHA-256 is the one SHA256SUMS names
@@ -174,7 +174,7 @@ describe('lifecycle: dry runs, phases, rollback', () => {
 
   it('init: a fault right after its first change (install) leaves the host as it was', async () => {
     const before = await state(3);
-    const r = await lab.on(3, ['env', 'ETCDADM_TEST_FAIL=after:install', join(REPO, 'bin/etcdadm'), 'init', ...R]);
+    const r = await lab.on(3, ['env', 'ETCDADM_TEST_FAIL=after:install', ETCDADM_HOOKS, 'init', ...R]);
     oneErrorLine(r, /a fault injected by the test at after:install/);
     assert.equal(await state(3), before);
   });
@@ -215,7 +215,7 @@ describe('member: dry runs and phases', () => {
 
 describe('snapshot: dry runs and phases', () => {
   it('a save that fails after its preflight leaves no directory it made', async () => {
-    const r = await lab.on(1, ['env', 'ETCDADM_TEST_FAIL=after:preflight', join(REPO, 'bin/etcdadm'), 'snapshot', 'save', '--dir', '/var/backups/new']);
+    const r = await lab.on(1, ['env', 'ETCDADM_TEST_FAIL=after:preflight', ETCDADM_HOOKS, 'snapshot', 'save', '--dir', '/var/backups/new']);
     oneErrorLine(r, /a fault injected by the test at after:preflight/);
     assert.equal((await lab.sh(1, 'test -e /var/backups/new')).code, 1, 'the directory the failed save made is gone');
   });
@@ -262,7 +262,7 @@ describe('certs: dry run, phases, rollback', () => {
   it('a fault right after its first change (certificates) leaves every certificate and key as it was', async () => {
     const before = await certs(2);
     const pids = await lab.etcdPids(2);
-    const r = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:certificates', join(REPO, 'bin/etcdadm'), 'certs', 'renew', 'all']);
+    const r = await lab.on(2, ['env', 'ETCDADM_TEST_FAIL=after:certificates', ETCDADM_HOOKS, 'certs', 'renew', 'all']);
     oneErrorLine(r, /a fault injected by the test at after:certificates/);
     assert.equal(await certs(2), before);
     assert.deepEqual(await lab.etcdPids(2), pids);

@@ -1,7 +1,7 @@
 /**
  * Lab hosts for end-to-end tests: network namespaces with their own hostname and copy-on-write /etc /var /opt
  * (lab/hosts.sh), or hosts booting real systemd (lab/nspawn-hosts.sh). The CLI runs inside them exactly as a user
- * runs it: `bin/etcdadm ...` as root on the host. Each Lab has its own state dir and is torn down by `down()`.
+ * runs it: the shipped executable (`dist/etcdadm-linux-amd64 ...`) as root on the host. Each Lab has its own state dir and is torn down by `down()`.
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -9,7 +9,13 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join, resolve } from 'node:path';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-export const ETCDADM = join(REPO, 'bin/etcdadm');
+/** The shipped executable (npm run dist): what every e2e test runs, as a user would. */
+export const ETCDADM = join(REPO, 'dist/etcdadm-linux-amd64');
+/**
+ * The same executable made with the test hooks (ETCDADM_TEST_HOLD / _FAIL, src/host/testhooks.ts), which the
+ * shipped one does not even read: only the runs that inject a fault or hold at a point use it.
+ */
+export const ETCDADM_HOOKS = join(REPO, 'build/dist/etcdadm-hooks-linux-amd64');
 export const MIRROR_URL = 'http://10.88.0.200';
 
 export interface RunResult {
@@ -90,7 +96,7 @@ abstract class BaseLab {
    */
   runAndKill(i: number, args: string[], point: string): Promise<Killed> {
     return new Promise((resolve, reject) => {
-      const child = spawn('bash', [this.script, 'on', String(i), ETCDADM, ...args, '-l', 'debug', '--log-format', 'json'], {
+      const child = spawn('bash', [this.script, 'on', String(i), ETCDADM_HOOKS, ...args, '-l', 'debug', '--log-format', 'json'], {
         env: { ...process.env, ...this.env(), ETCDADM_TEST_HOLD: point },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
@@ -213,11 +219,21 @@ export class NetnsLab extends BaseLab {
 
 /** Hosts booting real systemd (systemd-nspawn): ehost1..N at 10.88.0.11..1N. */
 export class NspawnLab extends BaseLab {
-  static async up(n: number): Promise<NspawnLab> {
+  private binds: string[] = [REPO];
+  /**
+   * `bare`: nothing of this machine inside the hosts (no checkout, so not even the executable): what a host a user
+   * installs the .deb or the executable on looks like. Put files in with `put`.
+   */
+  static async up(n: number, opts: { bare?: boolean } = {}): Promise<NspawnLab> {
     const dir = `/tmp/etcdadm-nspawn-${process.pid}-${Date.now()}`;
     const lab = new NspawnLab(n, dir, join(REPO, 'lab/nspawn-hosts.sh'));
-    ok(await run('bash', [lab.script, 'up', String(n), REPO], { env: lab.env(), timeoutMs: 400_000 }), 'nspawn-hosts.sh up');
+    if (opts.bare) lab.binds = [];
+    ok(await run('bash', [lab.script, 'up', String(n), ...lab.binds], { env: lab.env(), timeoutMs: 400_000 }), 'nspawn-hosts.sh up');
     return lab;
+  }
+  /** Copy a file of this machine to `path` on host i (mode `mode`, root's), as scp would. */
+  async put(i: number, from: string, path: string, mode: number): Promise<void> {
+    ok(await run('install', ['-D', '-m', mode.toString(8), from, join(this.dir, `ehost${i}`, 'merged', path)]), `put ${path} on ${this.hostname(i)}`);
   }
   ip(i: number): string {
     return `10.88.0.1${i}`;
@@ -230,7 +246,7 @@ export class NspawnLab extends BaseLab {
     return r.stdout.split('\n').filter(Boolean).map(() => 'etcd');
   }
   async reboot(i: number): Promise<void> {
-    ok(await run('bash', [this.script, 'reboot', String(i), String(this.n), REPO], { env: this.env(), timeoutMs: 120_000 }), 'reboot');
+    ok(await run('bash', [this.script, 'reboot', String(i), String(this.n), ...this.binds], { env: this.env(), timeoutMs: 120_000 }), 'reboot');
   }
   async down(): Promise<void> {
     await run('bash', [this.script, 'down', String(this.n)], { env: this.env(), timeoutMs: 120_000 });

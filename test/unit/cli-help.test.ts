@@ -19,8 +19,8 @@ function helpOf(cmd: Command<any, any, any>): string {
   return text;
 }
 
+const all = [...walk(await buildProgram())];
 describe('--help', () => {
-  const all = [...walk(buildProgram())];
   it('covers the commands etcdadm users script against', () => {
     const names = all.map(([p]) => p);
     for (const p of ['init', 'init phase install', 'init phase post-init-instructions', 'join', 'join phase membership', 'reset', 'info', 'download', 'version', 'status', 'member remove', 'config print init-defaults'])

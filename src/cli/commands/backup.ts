@@ -180,7 +180,7 @@ Example:
 }
 
 export function backupCommand(): Command<any, any, any> {
-  const cmd = new Command('backup').description('Scheduled snapshots of the local member: schedule, unschedule, run, status');
+  const cmd = new Command('backup');
   for (const c of [scheduleSubcommand(), unscheduleSubcommand(), runSubcommand(), statusSubcommand()]) cmd.addCommand(c);
   cmd.addHelpText('after', '\nExample:\n  etcdadm backup schedule --every 1h --keep 24\n  etcdadm backup status\n  etcdadm backup unschedule\n');
   return cmd;

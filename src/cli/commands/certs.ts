@@ -275,7 +275,7 @@ Example:
 }
 
 export function certsCommand(): Command<any, any, any> {
-  const cmd = new Command('certs').description("The cluster's certificates on this host: expiry, renewal, bundles for joins without the CA key");
+  const cmd = new Command('certs');
   cmd.addCommand(checkExpirationSubcommand());
   cmd.addCommand(renewSubcommand());
   cmd.addCommand(bundleSubcommand());

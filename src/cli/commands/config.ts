@@ -14,7 +14,7 @@ import { render } from '../output.js';
 import { stringify } from 'yaml';
 
 export function configCommand(): Command<any, any, any> {
-  const config = new Command('config').description('Print, validate and view etcdadm configuration documents');
+  const config = new Command('config');
   config.addHelpText('after', '\nExample:\n  etcdadm config print init-defaults > etcdadm.yaml\n  etcdadm config validate --config etcdadm.yaml\n  etcdadm init --config etcdadm.yaml\n');
 
   const print = config.command('print').description('Print a complete, commented configuration document with the defaults');

@@ -5,7 +5,7 @@ import { DOWNLOAD_PHASES } from '../../phases/download.js';
 import { workflowCommand } from '../workflow.js';
 
 export function downloadCommand(): Command<any, any, any> {
-  const cmd = new Command('download').description('Download an etcd release into the cache and verify its SHA-256');
+  const cmd = new Command('download');
   workflowCommand<Record<string, never>>(cmd, {
     name: 'download',
     set: 'download',

@@ -9,7 +9,6 @@ import { opsOptions, withCluster } from './ops.js';
 
 export function infoCommand(): Command<any, any, any> {
   const cmd = new Command('info')
-    .description('Show the local member: ID, name, peer and client URLs, learner or not')
     .addOption(new Option('-o, --output <format>', 'json, yaml or table').choices([...OUTPUT_FORMATS]).default('json'));
   for (const o of opsOptions()) cmd.addOption(o);
   cmd.addHelpText('after', '\nExample:\n  etcdadm info -o table\n');

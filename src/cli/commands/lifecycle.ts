@@ -23,7 +23,7 @@ export function initOptions(inv: Invocation): InitOptions {
 }
 
 export function initCommand(): Command<any, any, any> {
-  const cmd = new Command('init').description('Initialize a new etcd cluster: install etcd, create the PKI, start a one-member cluster and print the join command');
+  const cmd = new Command('init');
   workflowCommand<InitOptions>(cmd, {
     name: 'init',
     set: 'init',
@@ -46,7 +46,6 @@ export function initCommand(): Command<any, any, any> {
 
 export function joinCommand(): Command<any, any, any> {
   const cmd = new Command('join')
-    .description('Join this host to an existing cluster: certificates from the cluster CA, install etcd, add the member, start it')
     .argument('[endpoints...]', 'client URL(s) of existing members, e.g. https://10.0.0.1:2379 (comma-separated or several; or join.endpoints in --config)');
   workflowCommand<JoinOptions>(cmd, {
     name: 'join',
@@ -68,7 +67,7 @@ export function joinCommand(): Command<any, any, any> {
 }
 
 export function resetCommand(): Command<any, any, any> {
-  const cmd = new Command('reset').description('Remove this member from its cluster and remove etcd, its data and its certificates from this host');
+  const cmd = new Command('reset');
   workflowCommand<ResetOptions>(cmd, {
     name: 'reset',
     set: 'reset',

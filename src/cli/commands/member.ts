@@ -12,7 +12,7 @@ import { formatMemberList, memberListView, OUTPUT_FORMATS, type OutputFormat } f
 import { opsOptions, withCluster } from './ops.js';
 
 export function memberCommand(): Command<any, any, any> {
-  const member = new Command('member').description('List, add, remove and promote cluster members (from any member host)');
+  const member = new Command('member');
   member.addHelpText(
     'after',
     `

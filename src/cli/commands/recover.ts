@@ -8,9 +8,7 @@ import { RECOVER_PHASES } from '../../phases/recover.js';
 import { workflowCommand } from '../workflow.js';
 
 export function recoverCommand(): Command<any, any, any> {
-  const cmd = new Command('recover').description(
-    'On the one surviving member of a cluster that lost quorum for good: restart it once with --force-new-cluster on its own data (copied aside first), leaving a one-member cluster that new hosts can join',
-  );
+  const cmd = new Command('recover');
   workflowCommand<Record<string, never>>(cmd, {
     name: 'recover',
     set: 'ops',

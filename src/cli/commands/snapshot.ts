@@ -145,7 +145,7 @@ function pruneSubcommand(): Command<any, any, any> {
 }
 
 export function snapshotCommand(): Command<any, any, any> {
-  const cmd = new Command('snapshot').description("Snapshots of the cluster's data: save, list, verify, prune");
+  const cmd = new Command('snapshot');
   for (const c of [saveSubcommand(), listSubcommand(), verifySubcommand(), pruneSubcommand()]) cmd.addCommand(c);
   cmd.addHelpText('after', '\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot list\n  etcdadm snapshot prune --keep 24\n');
   return cmd;

@@ -29,7 +29,6 @@ const CLEAR = '\x1b[H\x1b[2J';
 
 export function statusCommand(): Command<any, any, any> {
   const cmd = new Command('status')
-    .description("Show the health of the whole cluster: every member's role, health, version, DB size and raft state, quorum and how many members it can lose")
     .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'))
     .addOption(new Option('-w, --watch [seconds]', 'refresh every N seconds (default 2) until interrupted'));
   for (const o of opsOptions()) cmd.addOption(o);

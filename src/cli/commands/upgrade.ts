@@ -160,7 +160,7 @@ function cancelSubcommand(): Command<any, any, any> {
 }
 
 export function upgradeCommand(): Command<any, any, any> {
-  const cmd = new Command('upgrade').description('Rolling upgrades of etcd: plan the move of the whole cluster, apply it member by member');
+  const cmd = new Command('upgrade');
   cmd.addCommand(planSubcommand());
   cmd.addCommand(applySubcommand());
   cmd.addCommand(cancelSubcommand());
