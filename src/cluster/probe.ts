@@ -12,22 +12,26 @@ import { acceptsClientCert, servedCertificate } from '../etcd/tls-probe.js';
 import type { ClusterStatus } from './status.js';
 import type { EtcdTls } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
-import { issueCertificate, leafRequests, prepareCA } from '../pki/index.js';
+import { loadCA, readCAFiles } from '../pki/ca-load.js';
+import { issueCertificate, leafRequests } from '../pki/issue.js';
 import { ClusterHandle } from './handle.js';
 
 /** One hour is plenty for a probe; the certificate exists only in memory. */
 const PROBE_VALIDITY_DAYS = 1 / 24;
 
 /** TLS for a probe of the cluster, from the CA in the plan's certs dir (errors as the join's preflight words them). */
-export async function probeTls(host: Host, plan: Plan, log: Logger, certsBundle?: string): Promise<EtcdTls> {
+export async function probeTls(host: Host, plan: Plan, certsBundle?: string): Promise<EtcdTls> {
   if (certsBundle) {
     // a host joining with a bundle has no CA key: it probes with the bundle's own client certificate
     const text = await readOperatorFile(certsBundle, 'certificate bundle');
     const b = parseBundle(text, certsBundle);
     return { ca: b.files['ca.crt'], cert: b.files['etcdctl-etcd-client.crt'], key: b.files['etcdctl-etcd-client.key'], caFile: `${certsBundle} (ca.crt)`, certFile: `${certsBundle} (etcdctl-etcd-client.crt)` };
   }
-  const { ca } = await prepareCA(host, pkiSpecOf(plan), log, { allowCreate: false });
-  const req = leafRequests(pkiSpecOf(plan))['etcdctl-etcd-client'];
+  // read only: a probe writes nothing on the host (no certs dir made, no key mode changed)
+  const spec = pkiSpecOf(plan);
+  const files = (await readCAFiles(host, spec.certsDir, { required: true }))!;
+  const ca = await loadCA(spec, files.certPem, files.keyPem);
+  const req = leafRequests(spec)['etcdctl-etcd-client'];
   const issued = await issueCertificate(ca, req, { keyAlgorithm: 'ecdsa-p256', validityDays: PROBE_VALIDITY_DAYS });
   return { ca: ca.certPem, cert: issued.certPem, key: issued.keyPem, caFile: ca.certPath, certFile: '(a short-lived certificate signed by that CA)' };
 }

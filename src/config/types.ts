@@ -6,7 +6,7 @@
 import type { DocumentDefaults } from './document.js';
 import type { InitSystemName, KeyAlgorithm } from './defaults.js';
 import type { EtcdBinaryPaths, ReleaseSpec } from '../release/spec.js';
-import type { PkiFiles } from '../pki/store.js';
+import type { PkiFiles } from '../pki/files.js';
 import type { SanSet } from '../pki/types.js';
 
 /** Every setting, defaults filled in: the config file's shape with nothing optional (see document.ts). */

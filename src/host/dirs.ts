@@ -7,7 +7,7 @@
  */
 import { join, posix } from 'node:path';
 import { DEFAULTS, PATHS } from '../config/defaults.js';
-import { LEAF_NAMES } from '../pki/store.js';
+import { LEAF_NAMES } from '../pki/files.js';
 import type { Host } from './host.js';
 
 /** Directories of the operating system and of etcdadm's own layout: never a data, WAL or certs dir. */

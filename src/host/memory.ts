@@ -13,7 +13,6 @@ import { Writable } from 'node:stream';
 import type { HostFacts } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { readArchive } from './archive.js';
 import { DEFAULT_EXEC_TIMEOUT_MS, missing, ROOT, type Account, type ExecOptions, type ExecResult, type ExtractOptions, type FileInfo, type FileWriter, type Host, type HostLock, type WriteOptions } from './host.js';
 
 interface Meta {
@@ -466,6 +465,7 @@ export class MemoryHost implements Host {
     if (!bytes) throw missing(archive);
     const refused: string[] = [];
     const root = norm(dest);
+    const { readArchive } = await import('./archive.js'); // the tar library only where an archive is read
     for (const e of await readArchive(bytes)) {
       const why = opts.refuse?.(e);
       if (why) {

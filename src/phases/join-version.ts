@@ -57,7 +57,7 @@ export async function withClusterVersion(host: Host, layers: SettingsLayer[], fa
   const given = givenVersion(layers);
   const probe = resolvePlan(layers, facts);
   const endpoints = joinEndpoints(probe);
-  const tls = await probeTls(host, probe, log, options.certsBundle); // a missing or broken CA fails here, worded as preflight words it
+  const tls = await probeTls(host, probe, options.certsBundle); // a missing or broken CA fails here, worded as preflight words it
   let running: string[];
   try {
     running = [...(await memberVersions(endpoints, tls, log)).versions.values()];

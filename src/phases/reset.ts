@@ -21,7 +21,7 @@ import type { Member } from '../etcd/client.js';
 import { EtcdadmError, describe } from '../errors.js';
 import { moveAside, movedAside, removeEtcdData, systemDirProblem } from '../host/dirs.js';
 import type { RecordFacts } from '../host/record.js';
-import { pkiFiles } from '../pki/store.js';
+import { pkiFiles } from '../pki/files.js';
 import { uninstallRelease } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';

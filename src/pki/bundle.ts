@@ -17,9 +17,9 @@
 import { parse, stringify } from 'yaml';
 import { EtcdadmError, describe } from '../errors.js';
 import { canonicalIp } from './ip.js';
-import { issueCertificate, leafProblem } from './leaf.js';
+import { issueCertificate, leafProblem } from './issue.js';
 import { certFactsOf, loadNodeCertificate, caFingerprint } from './cert.js';
-import { LEAF_NAMES, type LeafName } from './store.js';
+import { LEAF_NAMES, type LeafName } from './files.js';
 import type { KeyAlgorithm, LeafRequest, LoadedCA } from './types.js';
 
 export const BUNDLE_API_VERSION = 'etcdadm.io/v1alpha1';

@@ -16,8 +16,8 @@
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../host/host.js';
 import { join } from 'node:path';
-import { loadCA } from './ca.js';
-import { issueCertificate } from './leaf.js';
+import { loadCA } from './ca-load.js';
+import { issueCertificate } from './issue.js';
 import type { LeafRequest } from './types.js';
 
 export const ROTATION_FILES = { newCert: 'ca-new.crt', newKey: 'ca-new.key', oldCert: 'ca-old.crt', oldKey: 'ca-old.key' } as const;

@@ -1,34 +1,15 @@
-/** Where the PKI lives on disk (etcdadm's file names) and how its files are read and written. */
-import { dirname, join } from 'node:path';
+/** How the PKI's files are written: modes, the certificates directory, pairs written key first. Reading: files.ts. */
+import { dirname } from 'node:path';
 import { describe, EtcdadmError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
+import type { PairPaths } from './files.js';
 
-export type LeafName = 'server' | 'peer' | 'etcdctl-etcd-client' | 'apiserver-etcd-client';
-export const LEAF_NAMES: readonly LeafName[] = ['server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'];
+export { LEAF_NAMES, pairPaths, pkiFiles, readPem, type LeafName, type PairPaths, type PkiFiles } from './files.js';
 
 export const KEY_MODE = 0o600;
 export const CERT_MODE = 0o644;
 export const CERTS_DIR_MODE = 0o700;
-
-export interface PairPaths {
-  certPath: string;
-  keyPath: string;
-}
-
-/** `<certsDir>/<base>.crt` and `<certsDir>/<base>.key`; base is "ca" or a LeafName. */
-export function pairPaths(certsDir: string, base: 'ca' | LeafName): PairPaths {
-  return { certPath: join(certsDir, `${base}.crt`), keyPath: join(certsDir, `${base}.key`) };
-}
-
-export type PkiFiles = Readonly<Record<'ca' | LeafName, PairPaths>>;
-
-/** Every file of the PKI (etcdadm's file names, defined here only), for callers that list, remove or copy them. */
-export function pkiFiles(certsDir: string): PkiFiles {
-  const out = { ca: pairPaths(certsDir, 'ca') } as Record<'ca' | LeafName, PairPaths>;
-  for (const n of LEAF_NAMES) out[n] = pairPaths(certsDir, n);
-  return out;
-}
 
 /** The certificates directory with mode 0700; missing parents are made 0755 (not 0700: /etc/etcd holds more). */
 export async function ensureCertsDir(host: Host, dir: string): Promise<void> {
@@ -40,17 +21,6 @@ export async function ensureCertsDir(host: Host, dir: string): Promise<void> {
     if (!made && st && st.kind === 'dir' && (st.mode & 0o7067) !== 0) await host.chmod(dir, CERTS_DIR_MODE);
   } catch (err) {
     throw new EtcdadmError(`cannot create ${dir}: ${describe(err)}`, { cause: err });
-  }
-}
-
-export async function readPem(host: Host, path: string): Promise<string | undefined> {
-  try {
-    return await host.read(path);
-  } catch (err) {
-    throw new EtcdadmError(`cannot read ${path}: ${describe(err)}`, {
-      cause: err,
-      hint: 'Run etcdadm as root (the PKI directory is readable by root only)',
-    });
   }
 }
 

@@ -179,7 +179,11 @@ describe('only what the command needs is loaded', () => {
       for (const [what, re] of HEAVY) assert.deepEqual(mods.filter((m) => re.test(m)), [], `${what} is not loaded`);
     });
   }
-  it('the check sees them where they are used: etcdadm status --help loads the gRPC stack', () => {
-    assert.ok(loaded(['status', '--help']).some((m) => HEAVY[0]![1].test(m)));
+  it('etcdadm status loads no PKI-writing code (it reads the CA and signs its probe certificate in memory only)', () => {
+    const mods = loaded(['status', '--help']);
+    assert.ok(mods.some((m) => HEAVY[0]![1].test(m)), 'the check sees what status uses: the gRPC stack');
+    assert.ok(mods.some((m) => m.endsWith('/build/src/pki/issue.js')), 'and the in-memory issuing of its probe certificate');
+    const writers = mods.filter((m) => /\/build\/src\/pki\/(ca|leaf|store|renew|index)\.js$|\/build\/src\/phases\//.test(m));
+    assert.deepEqual(writers, [], 'no module that writes certificates or keys, no phase');
   });
 });

@@ -7,7 +7,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
 import { withServingCerts } from '../../cluster/probe.js';
 import { caClientIdentities } from '../../pki/rotation.js';
-import { leafRequests } from '../../pki/index.js';
+import { leafRequests } from '../../pki/issue.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { EtcdadmError } from '../../errors.js';
 import { sleep } from '../../util/retry.js';

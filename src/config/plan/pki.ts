@@ -1,5 +1,5 @@
 /** The pki section of the Plan: where the certificates live, how new keys are made, and the SANs. Pure. */
-import { pkiFiles } from '../../pki/store.js';
+import { pkiFiles } from '../../pki/files.js';
 import type { MemberPlan, PkiPlan, Plan, Settings } from '../types.js';
 import type { PkiSpec } from '../../pki/types.js';
 import { sanSet } from '../urls.js';
