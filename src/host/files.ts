@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, copyFile, lchown, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, copyFile, lchown, link, lstat, mkdir, open, readFile, readdir, readlink, rename, rm, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { holdsAt, testHold } from './testhooks.js';
 import type { Account, WriteOptions } from './host.js';
@@ -206,7 +206,7 @@ export async function treeBytes(path: string): Promise<number> {
  * to `to` and the parent fsynced. A crash leaves either no `to` or a complete one. Symlinks are copied as symlinks;
  * the source is only read.
  */
-export async function copyTreeDurable(from: string, to: string, mode = 0o700): Promise<void> {
+export async function copyTreeDurable(from: string, to: string, mode = 0o700, opts: { link?: boolean } = {}): Promise<void> {
   if (await exists(to)) throw new Error(`${to} exists already`);
   const tmp = `${to}.partial`;
   await rm(tmp, { recursive: true, force: true });
@@ -220,6 +220,14 @@ export async function copyTreeDurable(from: string, to: string, mode = 0o700): P
       for (const e of await readdir(src)) await copy(join(src, e), join(dst, e), false);
       await fsyncDir(dst);
     } else if (st.isFile()) {
+      if (opts.link) {
+        try {
+          await link(src, dst); // the same inode: no data to write or sync, mode and owner are the original's
+          return;
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+        }
+      }
       await copyFile(src, dst, constants.COPYFILE_EXCL);
       await chmod(dst, st.mode & 0o7777);
       const fh = await open(dst, constants.O_RDONLY);

@@ -159,8 +159,12 @@ export interface Host {
   freeBytes(path: string): Promise<number>;
   /** Bytes of the regular files under `path`. */
   treeBytes(path: string): Promise<number>;
-  /** Copy a tree to `to` (must not exist) durably: all or nothing, fsynced, the top directory `mode`. */
-  copyTree(from: string, to: string, mode: number): Promise<void>;
+  /**
+   * Copy a tree to `to` (must not exist) durably: all or nothing, fsynced, the top directory `mode`. `link`: its
+   * files are hard links to the originals where both are on one filesystem (no data written; for trees nobody
+   * changes in place, such as an extracted release), copies elsewhere.
+   */
+  copyTree(from: string, to: string, mode: number, opts?: { link?: boolean }): Promise<void>;
   /** Extract a .tar.gz archive into the existing directory `dest`; the refusals of `opts.refuse`. */
   extract(archive: string, dest: string, opts: ExtractOptions): Promise<string[]>;
 

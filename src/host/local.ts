@@ -190,8 +190,8 @@ export class LocalHost implements Host {
     return treeBytes(path);
   }
 
-  copyTree(from: string, to: string, mode: number): Promise<void> {
-    return copyTreeDurable(from, to, mode);
+  copyTree(from: string, to: string, mode: number, opts: { link?: boolean } = {}): Promise<void> {
+    return copyTreeDurable(from, to, mode, opts);
   }
 
   async extract(archive: string, dest: string, opts: ExtractOptions): Promise<string[]> {

@@ -444,7 +444,8 @@ export class MemoryHost implements Host {
     return total;
   }
 
-  async copyTree(from: string, to: string, mode: number): Promise<void> {
+  // `link` makes no difference here: a hard link shares the data a copy has
+  async copyTree(from: string, to: string, mode: number, _opts?: { link?: boolean }): Promise<void> {
     if (await this.own(norm(to))) throw err('EEXIST', to, 'exists already');
     const copy = async (src: string, dst: string, top: boolean): Promise<void> => {
       const n = await this.own(src);

@@ -124,7 +124,7 @@ export const installPhase: Phase = phase<string | undefined, 'install' | 'keep'>
       return;
     }
     const dl = await ctx.download(plan.release, log);
-    await installRelease(ctx.host, plan.release, dl.archivePath, log);
+    await installRelease(ctx.host, plan.release, dl.extractedDir, log);
   },
 });
 

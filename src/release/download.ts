@@ -11,7 +11,8 @@ import type { FileWriter, Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
 import { displayUrl, fetchText, openUrl } from './fetch.js';
 import { cacheVersionDir, releaseUrls, validateVersion, type ReleaseSpec } from './spec.js';
-import { expectedSha256, sha256File } from './sums.js';
+import { archiveSha256, extractedRelease, forgetArchive, rememberSha256 } from './cache.js';
+import { expectedSha256 } from './sums.js';
 
 export interface DownloadResult {
   /** The verified archive in the cache. */
@@ -20,6 +21,8 @@ export interface DownloadResult {
   sha256: string;
   /** True when no archive was downloaded. */
   fromCache: boolean;
+  /** Its extraction in the cache (release/cache.ts): what install links the binaries from. */
+  extractedDir: string;
 }
 
 /** Where downloadRelease keeps the archive of `spec` (whether or not it is there yet). */
@@ -48,21 +51,23 @@ export async function downloadRelease(host: Host, spec: ReleaseSpec, log: Logger
       remoteSums = await fetchText(host, urls.sums, spec.connectTimeoutMs);
       expected = remoteSums === undefined ? undefined : expectedSha256(remoteSums, name, displayUrl(urls.sums));
     }
-    const actual = await sha256File(host, archivePath);
+    // hashed once, then remembered while the file is unchanged (release/cache.ts)
+    const actual = await archiveSha256(host, archivePath);
     if (expected !== undefined && actual === expected) {
       if (remoteSums) await host.write(sumsPath, remoteSums);
       log.info(`Using the cached etcd v${version} archive`, { path: archivePath });
       log.info(`Verified SHA-256 of ${name}`, { sha256: actual });
-      return { archivePath, sha256: actual, fromCache: true };
+      return { archivePath, sha256: actual, fromCache: true, extractedDir: await extractedRelease(host, archivePath, actual, log) };
     }
     if (expected === undefined && spec.skipHashCheck) {
       log.info(`Using the cached etcd v${version} archive`, { path: archivePath });
       log.warn(`Not verifying ${name}: no SHA256SUMS for it and the hash check is skipped`, { sha256: actual });
-      return { archivePath, sha256: actual, fromCache: true };
+      return { archivePath, sha256: actual, fromCache: true, extractedDir: await extractedRelease(host, archivePath, actual, log) };
     }
     if (expected !== undefined) {
       log.warn(`The cached ${name} does not match its SHA-256; downloading it again`, { expected, actual });
       await host.remove(archivePath);
+      await forgetArchive(host, archivePath);
     }
     // else: no checksum anywhere and no opt-out; the download below fails with the right message.
   }
@@ -148,6 +153,7 @@ export async function downloadRelease(host: Host, spec: ReleaseSpec, log: Logger
       cause: err,
     });
   }
+  await rememberSha256(host, archivePath, actual);
   if (expected !== undefined) log.info(`Verified SHA-256 of ${name}`, { sha256: actual });
-  return { archivePath, sha256: actual, fromCache: false };
+  return { archivePath, sha256: actual, fromCache: false, extractedDir: await extractedRelease(host, archivePath, actual, log) };
 }

@@ -1,9 +1,8 @@
 /**
- * Install a verified release archive:
- *   1. extract it (tar package, gunzip on the libuv thread pool) into a fresh temp dir inside installDir, refusing
- *      entries that would land outside it;
- *   2. check that etcd and etcdctl are there (etcdutl is optional: 3.4 has none) and that the new etcd reports the
- *      requested version;
+ * Install a verified release from its extraction in the cache (release/cache.ts):
+ *   1. link its binaries into a fresh temp dir inside installDir (hard links on one filesystem: no data written;
+ *      copies elsewhere), all or nothing;
+ *   2. check that the etcd there reports the requested version;
  *   3. rename the temp dir to <installDir>/etcd-v<version> (an existing one is renamed aside first, then removed);
  *   4. point <installDir>/{etcd,etcdctl,etcdutl} at it: relative symlinks, each replaced atomically (temp symlink
  *      renamed over the old name), and check that <installDir>/etcd resolves to the binary that passed the version
@@ -21,18 +20,17 @@ export interface InstallResult {
   versionDir: string;
   /** The stable paths (symlinks into versionDir); etcdutl only when the release has it. */
   binaries: { etcd: string; etcdctl: string; etcdutl?: string };
-  /** False when the version dir was already installed and extraction was skipped. */
+  /** False when the version dir was already installed and nothing was linked or copied. */
   extracted: boolean;
 }
 
-const BINARIES = ['etcd', 'etcdctl', 'etcdutl'] as const;
 /** Leftover temp/aside dirs of interrupted installs older than this are removed. */
 const STALE_MS = 60 * 60 * 1000;
 
 export async function installRelease(
   host: Host,
   spec: Pick<ReleaseSpec, 'version' | 'installDir'>,
-  archivePath: string,
+  extractedDir: string,
   log: Logger,
 ): Promise<InstallResult> {
   const version = validateVersion(spec.version);
@@ -52,28 +50,14 @@ export async function installRelease(
   let extracted = false;
   const present = await probeVersion(host, join(versionDir, 'etcd'));
   if (present.version === version && (await isFile(host, join(versionDir, 'etcdctl')))) {
-    log.info(`etcd v${version} is already installed in ${versionDir}; skipping extraction`);
+    log.info(`etcd v${version} is already installed in ${versionDir}; nothing to copy`);
   } else {
-    const tmp = await host.mkdtemp(join(installDir, `.etcd-v${version}.tmp-`));
+    const tmp = join(installDir, `.etcd-v${version}.tmp-${Math.random().toString(36).slice(2, 10)}`);
     try {
       const started = performance.now();
-      await extractArchive(host, archivePath, tmp, installDir);
-      for (const bin of BINARIES) {
-        // regular files in the extraction dir itself, nothing reached through a link
-        const st = await host.stat(join(tmp, bin));
-        if (st && st.kind !== 'file') throw new EtcdadmError(`${basename(archivePath)}: ${bin} is not a regular file`, { hint: 'The archive is not a genuine etcd release' });
-      }
-      for (const bin of ['etcd', 'etcdctl']) {
-        if (!(await isFile(host, join(tmp, bin)))) {
-          throw new EtcdadmError(`${basename(archivePath)} has no ${bin} binary`, {
-            hint: 'Is --release-url serving etcd release archives (etcd-vX.Y.Z-linux-ARCH/etcd inside)?',
-          });
-        }
-      }
-      for (const bin of BINARIES) if (await isFile(host, join(tmp, bin))) await host.chmod(join(tmp, bin), 0o755);
-      await host.chmod(tmp, 0o755); // mkdtemp made it 0700
-      log.debug(`Extracted ${basename(archivePath)}`, { ms: Math.round(performance.now() - started) });
-      await requireVersion(host, join(tmp, 'etcd'), version, `The etcd binary in ${basename(archivePath)}`);
+      await host.copyTree(extractedDir, tmp, 0o755, { link: true });
+      log.debug(`Linked etcd v${version} from ${extractedDir}`, { ms: Math.round(performance.now() - started) });
+      await requireVersion(host, join(tmp, 'etcd'), version, `The etcd binary of etcd v${version}`);
       await placeDir(host, tmp, versionDir, installDir);
     } catch (err) {
       await host.removeTree(tmp).catch(() => undefined);
@@ -140,54 +124,6 @@ async function requireResolves(host: Host, link: string, target: string): Promis
   }
 }
 
-/**
- * Why an archive entry is refused, or undefined when it may be extracted: regular files and directories inside the
- * release's top directory only. etcd's release archives hold nothing else, and a link — even one that points inside
- * — lets a later entry or a chain of links (`a/b -> ..`, then a link through it) reach out of the extraction dir.
- */
-export function unsafeEntry(path: string, type: string, _linkpath: string | undefined): string | undefined {
-  if (path.startsWith('/')) return `${path}: absolute path`;
-  const parts = path.split('/').filter((s) => s !== '' && s !== '.');
-  if (parts.includes('..')) return `${path}: path contains ".."`;
-  switch (type) {
-    case 'File':
-    case 'OldFile':
-    case 'ContiguousFile':
-    case 'Directory':
-      return undefined;
-    case 'SymbolicLink':
-      return `${path}: a symbolic link (etcd releases hold only files and directories)`;
-    case 'Link':
-      return `${path}: a hard link (etcd releases hold only files and directories)`;
-    default:
-      return `${path}: unsupported entry type ${type}`;
-  }
-}
-
-async function extractArchive(host: Host, archivePath: string, dest: string, installDir: string): Promise<void> {
-  let refused: string[];
-  try {
-    refused = await host.extract(archivePath, dest, { strip: 1, refuse: (e) => unsafeEntry(e.path, e.type, e.linkpath) });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? '';
-    if (/^E[A-Z]+$/.test(code) && code !== 'EOF') {
-      throw new EtcdadmError(`Cannot extract ${archivePath} into ${installDir}: ${describe(err)}`, {
-        hint: 'Check free space and permissions of --install-dir',
-        cause: err,
-      });
-    }
-    throw new EtcdadmError(`Cannot extract ${archivePath}: the archive is corrupt (${describe(err)})`, {
-      hint: 'Delete it from the cache and download it again, or check the release at --release-url',
-      cause: err,
-    });
-  }
-  if (refused.length > 0) {
-    throw new EtcdadmError(`Refusing to install ${basename(archivePath)}: unsafe entries ${refused.slice(0, 3).join('; ')}`, {
-      hint: 'The archive tries to write outside its directory; it is not a genuine etcd release',
-    });
-  }
-}
-
 /** Rename `tmp` to `target`; an existing target is renamed aside first and removed after. */
 async function placeDir(host: Host, tmp: string, target: string, installDir: string): Promise<void> {
   let aside: string | undefined;
@@ -234,7 +170,7 @@ async function switchLinks(host: Host, installDir: string, versionDir: string, h
 /** Remove temp and aside dirs that interrupted installs left behind (old enough not to belong to a running one). */
 async function removeStaleTemps(host: Host, installDir: string, log: Logger): Promise<void> {
   for (const name of (await host.list(installDir)) ?? []) {
-    if (!/^\.etcd-v.+\.(tmp|old)-[0-9A-Za-z]+$/.test(name)) continue;
+    if (!/^\.etcd-v.+\.(tmp|old)-[0-9A-Za-z]+(\.partial)?$/.test(name)) continue;
     const path = join(installDir, name);
     const st = await host.stat(path);
     if (!st || Date.now() - st.mtimeMs < STALE_MS) continue;

@@ -11,7 +11,7 @@
 import { basename } from 'node:path';
 import type { Host } from '../host/host.js';
 import { MemoryHost, type MemoryChange } from '../host/memory.js';
-import { cachedArchivePath, type DownloadResult, type ReleaseSpec } from '../release/index.js';
+import { cachedArchivePath, extractedDirOf, type DownloadResult, type ReleaseSpec } from '../release/index.js';
 import type { DryRunNotes } from '../util/dry-run.js';
 
 const SYSTEMCTL_READS = new Set(['is-active', 'is-enabled', 'is-failed', 'is-system-running', 'show', 'status', 'cat', 'list-units', 'list-timers', 'list-unit-files']);
@@ -83,6 +83,6 @@ export class DryRun implements DryRunNotes {
     const archivePath = cachedArchivePath(spec);
     const cached = await base.exists(archivePath);
     this.note(cached ? `use the cached etcd v${spec.version} archive ${archivePath} after checking its SHA-256` : `download etcd v${spec.version} from ${spec.releaseUrl} into ${archivePath} and check its SHA-256`);
-    return { archivePath, sha256: '', fromCache: cached };
+    return { archivePath, sha256: '', fromCache: cached, extractedDir: extractedDirOf(archivePath) };
   }
 }

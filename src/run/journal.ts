@@ -267,8 +267,8 @@ export class JournaledHost implements Host {
     this.journal.record(`symlink ${path}`, () => putBack(this.inner, path, b));
   }
 
-  async copyTree(from: string, to: string, mode: number): Promise<void> {
-    await this.inner.copyTree(from, to, mode);
+  async copyTree(from: string, to: string, mode: number, opts?: { link?: boolean }): Promise<void> {
+    await this.inner.copyTree(from, to, mode, opts);
     this.made([to]);
     this.journal.record(`copy ${from} to ${to}`, () => this.inner.removeTree(to));
   }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { Logger } from '../../src/log/logger.js';
 import {
   downloadRelease,
   etcdBinaryPaths,
+  extractedRelease,
   installRelease,
   installedVersion,
   releaseSpec,
@@ -182,7 +183,10 @@ after(async () => {
 });
 
 // The cache shared by tests that only need a good archive (filled by the first test).
-const shared: Record<string, { cacheDir: string; archivePath: string }> = {};
+const shared: Record<string, { cacheDir: string; archivePath: string; extractedDir: string }> = {};
+/** Install from a raw archive, as download does: its extraction in the cache first (release/cache.ts), then install. */
+const installArchive = (s: { version: string; installDir: string }, archive: string, log: Logger) =>
+  extractedRelease(HOST, archive, sha256(archive), log).then((dir) => installRelease(HOST, s, dir, log));
 
 test('3.5.30 over http: download, verify, install; then everything from the cache', async (t) => {
   const s = spec('3.5.30', `${base}/good/`);
@@ -193,10 +197,12 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   assert.equal(dl.archivePath, join(s.cacheDir, 'v3.5.30', ARCHIVE('3.5.30')));
   assert.equal(dl.sha256, sha256(mirrorTarball('3.5.30')));
   assert.equal(sha256(dl.archivePath), dl.sha256);
-  assert.deepEqual(readdirSync(join(s.cacheDir, 'v3.5.30')).sort(), ['SHA256SUMS', ARCHIVE('3.5.30')]);
+  // the archive, its remembered hash, and its extraction with a stamp (release/cache.ts)
+  assert.deepEqual(readdirSync(join(s.cacheDir, 'v3.5.30')).sort(), ['SHA256SUMS', 'etcd-v3.5.30-linux-amd64', 'etcd-v3.5.30-linux-amd64.json', ARCHIVE('3.5.30'), `${ARCHIVE('3.5.30')}.sha256.json`]);
+  assert.equal(dl.extractedDir, join(s.cacheDir, 'v3.5.30', 'etcd-v3.5.30-linux-amd64'));
   assert.deepEqual(requests, ['GET /good/v3.5.30/SHA256SUMS', `GET /good/v3.5.30/${ARCHIVE('3.5.30')}`]);
 
-  const inst = await installRelease(HOST, s, dl.archivePath, log);
+  const inst = await installRelease(HOST, s, dl.extractedDir, log);
   const bins = { etcd: join(s.installDir, 'etcd'), etcdctl: join(s.installDir, 'etcdctl'), etcdutl: join(s.installDir, 'etcdutl') };
   assert.equal(inst.versionDir, join(s.installDir, 'etcd-v3.5.30'));
   assert.deepEqual(inst.binaries, bins);
@@ -211,6 +217,8 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   assert.match(execFileSync(bins.etcdctl, ['version']).toString(), /etcdctl version: 3\.5\.30/);
   assert.match(execFileSync(bins.etcdutl, ['version']).toString(), /etcdutl version: 3\.5\.30/);
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
+  for (const b of ['etcd', 'etcdctl', 'etcdutl'])
+    assert.equal(statSync(join(inst.versionDir, b)).ino, statSync(join(dl.extractedDir, b)).ino, `${b} is a hard link to the cache's extraction: no data written`);
   const out = text();
   assert.match(out, new RegExp(`\\[install\\] Downloading etcd v3\\.5\\.30 from ${base}/good/v3\\.5\\.30/${ARCHIVE('3.5.30')}`));
   assert.match(out, /\[install\] Verified SHA-256 of etcd-v3\.5\.30-linux-amd64\.tar\.gz/);
@@ -223,9 +231,9 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   assert.deepEqual(requests, []);
   assert.deepEqual(dl2, { ...dl, fromCache: true });
   assert.match(second.text(), /Using the cached etcd v3\.5\.30 archive/);
-  const inst2 = await installRelease(HOST, s, dl2.archivePath, second.log);
+  const inst2 = await installRelease(HOST, s, dl2.extractedDir, second.log);
   assert.equal(inst2.extracted, false);
-  assert.match(second.text(), /etcd v3\.5\.30 is already installed in .*etcd-v3\.5\.30; skipping extraction/);
+  assert.match(second.text(), /etcd v3\.5\.30 is already installed in .*etcd-v3\.5\.30; nothing to copy/);
   assert.equal(await installedVersion(HOST, bins.etcd), '3.5.30');
 
   // Timing: verify + extract + install of 3.5.30 from the cache into an empty install dir.
@@ -233,22 +241,54 @@ test('3.5.30 over http: download, verify, install; then everything from the cach
   const t0 = performance.now();
   const dl3 = await downloadRelease(HOST, timed, capture().log);
   const t1 = performance.now();
-  await installRelease(HOST, timed, dl3.archivePath, capture().log);
+  await installRelease(HOST, timed, dl3.extractedDir, capture().log);
   const t2 = performance.now();
   assert.deepEqual(requests, []);
   t.diagnostic(`cached 3.5.30: verify ${(t1 - t0).toFixed(0)} ms + extract/install ${(t2 - t1).toFixed(0)} ms = ${(t2 - t0).toFixed(0)} ms`);
-  shared['3.5.30'] = { cacheDir: s.cacheDir, archivePath: dl.archivePath };
+  shared['3.5.30'] = { cacheDir: s.cacheDir, archivePath: dl.archivePath, extractedDir: dl.extractedDir };
 });
 
 test('a version dir with a missing binary is re-extracted and replaced atomically', async () => {
-  const { cacheDir, archivePath } = shared['3.5.30']!;
+  const { cacheDir, extractedDir } = shared['3.5.30']!;
   const s = spec('3.5.30', `${base}/good`, { cacheDir });
-  await installRelease(HOST, s, archivePath, capture().log);
+  await installRelease(HOST, s, extractedDir, capture().log);
   rmSync(join(s.installDir, 'etcd-v3.5.30', 'etcdctl'));
-  const again = await installRelease(HOST, s, archivePath, capture().log);
+  const again = await installRelease(HOST, s, extractedDir, capture().log);
   assert.equal(again.extracted, true);
   assert.match(execFileSync(again.binaries.etcdctl, ['version']).toString(), /3\.5\.30/);
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
+});
+
+test('the cache remembers: an unchanged archive is not hashed again, a changed one is; a changed extraction is redone', async () => {
+  const { cacheDir, archivePath, extractedDir } = shared['3.5.30']!;
+  const s = spec('3.5.30', `${base}/good`, { cacheDir });
+  const stampPath = `${archivePath}.sha256.json`;
+  const stamp = JSON.parse(readFileSync(stampPath, 'utf8')) as { sha256: string; size: number; mtimeMs: number };
+  assert.equal(stamp.sha256, sha256(archivePath));
+  // the remembered hash is what is compared while the file is unchanged: a wrong one (same size and mtime) fails the
+  // check like a wrong file would, and the archive is downloaded again — never trusted past its SHA256SUMS
+  writeFileSync(stampPath, JSON.stringify({ ...stamp, sha256: 'f'.repeat(64) }));
+  requests.length = 0;
+  const { log, text } = capture();
+  const again = await downloadRelease(HOST, s, log);
+  assert.match(text(), /does not match its SHA-256; downloading it again/);
+  assert.deepEqual(requests, ['GET /good/v3.5.30/SHA256SUMS', `GET /good/v3.5.30/${ARCHIVE('3.5.30')}`]);
+  assert.equal(JSON.parse(readFileSync(stampPath, 'utf8')).sha256, again.sha256, 'the new download is remembered');
+  // touched (mtime changed, same bytes): hashed again, still good, no request
+  const later = new Date(Date.now() + 5000);
+  utimesSync(archivePath, later, later);
+  requests.length = 0;
+  const touched = await downloadRelease(HOST, s, capture().log);
+  assert.deepEqual(requests, []);
+  assert.equal(touched.sha256, again.sha256);
+  assert.equal(JSON.parse(readFileSync(stampPath, 'utf8')).mtimeMs, statSync(archivePath).mtimeMs);
+  // a binary of the extraction changed in place: extracted again before anything is installed from it
+  const inode = statSync(join(extractedDir, 'etcd')).ino;
+  writeFileSync(join(extractedDir, 'etcdctl'), '#!/bin/sh\necho tampered\n');
+  const redone = await downloadRelease(HOST, s, capture().log);
+  assert.equal(redone.extractedDir, extractedDir);
+  assert.notEqual(statSync(join(extractedDir, 'etcd')).ino, inode, 'a new extraction');
+  assert.match(execFileSync(join(extractedDir, 'etcdctl'), ['version']).toString(), /etcdctl version: 3\.5\.30/);
 });
 
 test('a cached archive that fails verification is downloaded again', async () => {
@@ -271,11 +311,11 @@ test('a cached archive that fails verification is downloaded again', async () =>
 test('3.4.23 over http: no etcdutl', async () => {
   const s = spec('3.4.23', `${base}/good`);
   const dl = await downloadRelease(HOST, s, capture().log);
-  const inst = await installRelease(HOST, s, dl.archivePath, capture().log);
+  const inst = await installRelease(HOST, s, dl.extractedDir, capture().log);
   assert.deepEqual(inst.binaries, { etcd: join(s.installDir, 'etcd'), etcdctl: join(s.installDir, 'etcdctl') });
   assert.equal(await installedVersion(HOST, inst.binaries.etcd), '3.4.23');
   assert.deepEqual(readdirSync(s.installDir).sort(), ['etcd', 'etcd-v3.4.23', 'etcdctl']);
-  shared['3.4.23'] = { cacheDir: s.cacheDir, archivePath: dl.archivePath };
+  shared['3.4.23'] = { cacheDir: s.cacheDir, archivePath: dl.archivePath, extractedDir: dl.extractedDir };
 });
 
 test('file:// release URLs: 3.5.30 and 3.4.23 straight from disk, same verification and cache', async () => {
@@ -288,7 +328,7 @@ test('file:// release URLs: 3.5.30 and 3.4.23 straight from disk, same verificat
     assert.equal(dl.sha256, sha256(mirrorTarball(v)));
     assert.match(text(), new RegExp(`Downloading etcd v${v.replace(/\./g, '\\.')} from file://${MIRROR_DIR}/v${v}/`));
     assert.match(text(), /Verified SHA-256/);
-    const inst = await installRelease(HOST, s, dl.archivePath, log);
+    const inst = await installRelease(HOST, s, dl.extractedDir, log);
     assert.equal(await installedVersion(HOST, inst.binaries.etcd), v);
     assert.equal((await downloadRelease(HOST, s, capture().log)).fromCache, true);
     assert.deepEqual(requests, []);
@@ -328,7 +368,7 @@ test('missing SHA256SUMS: an error, unless skipHashCheck (with a warning)', asyn
   assert.equal(dl.sha256, sha256(mirrorTarball('3.4.23')));
   assert.match(text(), /WARN .*Not verifying etcd-v3\.4\.23-linux-amd64\.tar\.gz: no SHA256SUMS at .*the hash check is skipped/);
   assert.doesNotMatch(text(), /Verified SHA-256/);
-  const inst = await installRelease(HOST, skip, dl.archivePath, log);
+  const inst = await installRelease(HOST, skip, dl.extractedDir, log);
   assert.equal(await installedVersion(HOST, inst.binaries.etcd), '3.4.23');
   // cached: used without a request while the hash check is skipped...
   requests.length = 0;
@@ -353,10 +393,11 @@ test('unknown version: "etcd vX not found at <url>"', async () => {
 test('corrupt archive that matches SHA256SUMS: extraction error, install dir unchanged', async () => {
   const s = spec('3.5.30', `${base}/corrupt`);
   const old = shared['3.4.23']!;
-  await installRelease(HOST, { ...s, version: '3.4.23' }, old.archivePath, capture().log);
+  await installRelease(HOST, { ...s, version: '3.4.23' }, old.extractedDir, capture().log);
   const before = snapshot(s.installDir);
-  const dl = await downloadRelease(HOST, s, capture().log);
-  await rejectsWith(installRelease(HOST, s, dl.archivePath, capture().log), /Cannot extract .*etcd-v3\.5\.30-linux-amd64\.tar\.gz: the archive is corrupt/);
+  // it matches its SHA256SUMS, so it is cached; extracting it (part of the download) fails, leaving nothing behind
+  await rejectsWith(downloadRelease(HOST, s, capture().log), /Cannot extract .*etcd-v3\.5\.30-linux-amd64\.tar\.gz: the archive is corrupt/);
+  assert.deepEqual(readdirSync(join(s.cacheDir, 'v3.5.30')).filter((n) => n.startsWith('.') || !/\.(gz|json)$|SHA256SUMS/.test(n)), [], 'no extraction left in the cache');
   assert.deepEqual(snapshot(s.installDir), before);
   assert.equal(await installedVersion(HOST, join(s.installDir, 'etcd')), '3.4.23');
 
@@ -364,7 +405,7 @@ test('corrupt archive that matches SHA256SUMS: extraction error, install dir unc
   const truncated = join(freshDir('trunc'), ARCHIVE('3.5.30'));
   const full = readFileSync(shared['3.5.30']!.archivePath);
   writeFileSync(truncated, full.subarray(0, full.length >> 1));
-  await rejectsWith(installRelease(HOST, s, truncated, capture().log), /Cannot extract .*: the archive is corrupt \(unexpected end of file/);
+  await rejectsWith(installArchive(s, truncated, capture().log), /Cannot extract .*: the archive is corrupt \(unexpected end of file/);
   assert.deepEqual(snapshot(s.installDir), before);
   assertNoTemps(s.installDir);
 });
@@ -413,12 +454,12 @@ test('upgrade 3.4.23 -> 3.5.30 switches the symlinks; downgrade removes the stal
   const v34 = shared['3.4.23']!;
   const v35 = shared['3.5.30']!;
   const bins = etcdBinaryPaths(installDir);
-  await installRelease(HOST, { version: '3.4.23', installDir }, v34.archivePath, capture().log);
+  await installRelease(HOST, { version: '3.4.23', installDir }, v34.extractedDir, capture().log);
   assert.equal(await installedVersion(HOST, bins.etcd), '3.4.23');
   const oldEtcd = join(installDir, 'etcd-v3.4.23', 'etcd');
   const oldSum = sha256(oldEtcd);
 
-  await installRelease(HOST, { version: '3.5.30', installDir }, v35.archivePath, capture().log);
+  await installRelease(HOST, { version: '3.5.30', installDir }, v35.extractedDir, capture().log);
   assert.equal(await installedVersion(HOST, bins.etcd), '3.5.30');
   assert.equal(readlinkSync(bins.etcdctl), 'etcd-v3.5.30/etcdctl');
   assert.equal(readlinkSync(bins.etcdutl), 'etcd-v3.5.30/etcdutl');
@@ -428,7 +469,7 @@ test('upgrade 3.4.23 -> 3.5.30 switches the symlinks; downgrade removes the stal
   assert.deepEqual(readdirSync(installDir).sort(), ['etcd', 'etcd-v3.4.23', 'etcd-v3.5.30', 'etcdctl', 'etcdutl']);
 
   const { log, text } = capture();
-  const back = await installRelease(HOST, { version: '3.4.23', installDir }, v34.archivePath, log);
+  const back = await installRelease(HOST, { version: '3.4.23', installDir }, v34.extractedDir, log);
   assert.equal(back.extracted, false);
   assert.equal(await installedVersion(HOST, bins.etcd), '3.4.23');
   assert.equal(readlinkSync(bins.etcdctl), 'etcd-v3.4.23/etcdctl');
@@ -439,7 +480,7 @@ test('upgrade 3.4.23 -> 3.5.30 switches the symlinks; downgrade removes the stal
 
 test('a release whose etcd reports another version is refused before any symlink moves', async () => {
   const installDir = freshDir('opt-bin-mislabelled');
-  await installRelease(HOST, { version: '3.4.23', installDir }, shared['3.4.23']!.archivePath, capture().log);
+  await installRelease(HOST, { version: '3.4.23', installDir }, shared['3.4.23']!.extractedDir, capture().log);
   const before = snapshot(installDir);
   const archive = join(freshDir('fake'), ARCHIVE('9.9.9'));
   writeFileSync(
@@ -451,15 +492,15 @@ test('a release whose etcd reports another version is refused before any symlink
     ]),
   );
   await rejectsWith(
-    installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log),
-    /The etcd binary in etcd-v9\.9\.9-linux-amd64\.tar\.gz reports version 3\.5\.30, not 9\.9\.9/,
+    installArchive({ version: '9.9.9', installDir }, archive, capture().log),
+    /The etcd binary of etcd v9\.9\.9 reports version 3\.5\.30, not 9\.9\.9/,
   );
   assert.deepEqual(snapshot(installDir), before);
   assert.equal(await installedVersion(HOST, join(installDir, 'etcd')), '3.4.23');
 
   // missing etcdctl
   writeFileSync(archive, tarGz([{ path: 'etcd-v9.9.9-linux-amd64/etcd', body: fakeEtcd('9.9.9') }]));
-  await rejectsWith(installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log), /has no etcdctl binary/);
+  await rejectsWith(installArchive({ version: '9.9.9', installDir }, archive, capture().log), /has no etcdctl binary/);
   assert.deepEqual(snapshot(installDir), before);
 
   // a well-formed fake is installed (shows the checks above were the only obstacle)
@@ -471,7 +512,7 @@ test('a release whose etcd reports another version is refused before any symlink
       { path: 'etcd-v9.9.9-linux-amd64/docs/README.md', body: '# etcd\n' },
     ]),
   );
-  const inst = await installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log);
+  const inst = await installArchive({ version: '9.9.9', installDir }, archive, capture().log);
   assert.equal(await installedVersion(HOST, inst.binaries.etcd), '9.9.9');
   assertNoTemps(installDir);
 });
@@ -495,7 +536,7 @@ test('archive entries that escape the install dir are refused', async () => {
   for (const [name, entry, re] of cases) {
     const archive = join(freshDir(`unsafe-${name}`), ARCHIVE('9.9.9'));
     writeFileSync(archive, tarGz([...good, entry]));
-    await rejectsWith(installRelease(HOST, { version: '9.9.9', installDir }, archive, capture().log), new RegExp(`Refusing to install .*${re.source}`));
+    await rejectsWith(installArchive({ version: '9.9.9', installDir }, archive, capture().log), new RegExp(`Refusing to install .*${re.source}`));
     assert.deepEqual(snapshot(installDir), before, name);
   }
   assert.ok(!readdirSync(parent).some((n) => n.startsWith('evil')));

@@ -10,7 +10,7 @@ import {
   validateVersion,
 } from '../../src/release/index.js';
 import { formatSeconds, displayUrl } from '../../src/release/fetch.js';
-import { unsafeEntry } from '../../src/release/install.js';
+import { unsafeEntry } from '../../src/release/cache.js';
 
 const H1 = 'a'.repeat(64);
 const H2 = '0123456789abcdef'.repeat(4);
