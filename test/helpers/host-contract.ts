@@ -171,6 +171,13 @@ export function hostContract(name: string, make: () => Promise<ContractSubject>)
       assert.equal(await host.readlink(`${root}/copy/link`), 'member/snap');
       assert.equal((await host.stat(`${root}/copy`))?.mode, 0o700);
       await assert.rejects(host.copyTree(`${root}/src`, `${root}/copy`, 0o700));
+      // link: the same tree (files linked where the filesystem allows), the top dir's mode as asked
+      await host.copyTree(`${root}/src`, `${root}/linked`, 0o755, { link: true });
+      assert.equal(await host.read(`${root}/linked/member/wal/0.wal`), 'w'.repeat(1000));
+      assert.equal((await host.stat(`${root}/linked/member/snap`))?.mode, 0o640);
+      assert.equal(await host.readlink(`${root}/linked/link`), 'member/snap');
+      assert.equal((await host.stat(`${root}/linked`))?.mode, 0o755);
+      await assert.rejects(host.copyTree(`${root}/src`, `${root}/linked`, 0o755, { link: true }));
     }));
 
     it('writes streams to a temp file, in place only at commit; aborts leave nothing; exclusive never overwrites', withSubject(async ({ host, root }) => {
