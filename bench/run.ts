@@ -1,24 +1,31 @@
 /**
  * Benchmarks (not tests): measured in one run on lab hosts, printed as numbers and ratios.
  *
- *   init       wall time with the archive cached, split by phase; time waiting on systemctl and on etcd; what is
- *              left (etcdadm's own work, extraction included; target <= 0.5 s) — and the same etcd binary's own
- *              exec-to-healthy time started by hand, as the floor init is compared with
+ *   startup    the shipped executable's `--help` and `version` against an empty executable made the same way (target:
+ *              <= 80 ms above it), and against the Go etcdadm's `--help` when ETCDADM_GO=/path names one
+ *   init       wall time with the archive cached, split by phase; process start to the first phase (target <= 100
+ *              ms above the empty executable); installing the cached release (target <= 50 ms); time waiting on
+ *              systemctl and on etcd; what is left (etcdadm's own work; target <= 250 ms) — and the same etcd
+ *              binary's own exec-to-healthy time started by hand, as the floor init is compared with
+ *   status     `etcdadm status` on a 5-member cluster against `etcdctl endpoint status --cluster` on the same host
+ *              (target <= 3x)
  *   pki        full PKI generation per key algorithm (target: ECDSA <= 50 ms)
  *   cluster    a 3-host cluster (init + 2 learner-first joins, archive cached), each join split by phase and by time
- *              waiting on etcd
+ *              waiting on etcd; on real systemd, its distance from etcd's own floor (three etcd starts and the 5 s a
+ *              member add waits for every voter to have been connected; target <= 1.5 s)
  *   upgrade    `upgrade apply` 3.5.30 -> 3.6.16 on a follower (archive cached): wall time, split by phase; the time
  *              the member does not serve (stop -> healthy); the same etcd restarted by hand with the new binary;
  *              etcdadm's own work beyond that restart, snapshot excluded (target <= 0.5 s)
  *   snapshot   one member holding about 1 GiB: `etcdadm snapshot save` against `etcdctl snapshot save` of the same
- *              member (throughput ratio, target >= 1.0; best of 2 each, alternating), and `init --snapshot` of that
- *              file on another host against `etcdutl snapshot restore` of it (the restore phase, verification
- *              included, and the whole init)
+ *              member (throughput ratio, target >= 1.0; best of 3 each, alternating), and `init --snapshot` of that
+ *              file on another host against `etcdutl snapshot restore` of it (the restore phase, target <= 1.1x;
+ *              verification included, and the whole init)
  *
- * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror); BENCH_ONLY=upgrade (or init, pki,
- * cluster, snapshot, comma-separated) runs only those parts.
+ * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror, and `npm run dist`'s executable);
+ * BENCH_ONLY=startup (or init, pki, status, cluster, upgrade, snapshot, comma-separated) runs only those parts.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/config/defaults.js';
@@ -26,12 +33,14 @@ import { Logger } from '../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
 import { etcdBinDir } from '../test/helpers/etcd-bin.js';
 import { pkiSpec } from '../test/helpers/pki-spec.js';
-import { ETCDADM, MIRROR_URL, NetnsLab, NspawnLab, ok, run } from '../test/helpers/lab.js';
+import { ETCDADM, MIRROR_URL, NetnsLab, NspawnLab, REPO, ok, run } from '../test/helpers/lab.js';
 import { labClient } from '../test/helpers/writer.js';
 import { LocalHost } from '../src/host/local.js';
 const HOST = new LocalHost();
 
 interface Timing {
+  /** Process start to the first phase. */
+  startMs: number;
   totalMs: number;
   phases: Record<string, number>;
   waitSystemctlMs: number;
@@ -50,7 +59,7 @@ function parseTimings(stderr: string): Timing {
       const [k, v] = kv.split('=');
       phases[k!] = Number(v);
     }
-    return { totalMs: Number(o.totalMs), phases, waitSystemctlMs: Number(o.waitSystemctlMs), waitEtcdMs: Number(o.waitEtcdMs), waitDownloadMs: Number(o.waitDownloadMs) };
+    return { startMs: Number(o.startMs), totalMs: Number(o.totalMs), phases, waitSystemctlMs: Number(o.waitSystemctlMs), waitEtcdMs: Number(o.waitEtcdMs), waitDownloadMs: Number(o.waitDownloadMs) };
   }
   throw new Error(`no timings record in:\n${stderr}`);
 }
@@ -68,14 +77,55 @@ function printPhases(t: Timing): void {
   for (const [k, v] of Object.entries(t.phases)) console.log(`    ${k.padEnd(24)}${ms(v)}`);
 }
 
-/** The etcd binary itself, started by hand on a lab host: exec until GET /health answers 200. */
-async function etcdAlone(lab: NetnsLab, i: number): Promise<number> {
-  const bin = join(etcdBinDir(DEFAULTS.etcdVersion), 'etcd');
-  const dir = `/tmp/etcdadm-bench-etcd-${process.pid}`;
+/**
+ * The etcd binary itself, started by hand on a lab host: exec until GET /health answers 200. `bin`: the mirror's
+ * (netns hosts see this machine's files) or the one installed on the host; `port`: its client port (peer: +1).
+ */
+async function etcdAlone(lab: NetnsLab | NspawnLab, i: number, bin = join(etcdBinDir(DEFAULTS.etcdVersion), 'etcd'), port = 2379): Promise<number> {
+  const dir = `/var/tmp/etcdadm-bench-etcd-${process.pid}`;
   const ip = lab.ip(i);
-  const script = `rm -rf ${dir}; t0=$(date +%s%N); setsid ${bin} --name alone --data-dir ${dir} --listen-client-urls http://${ip}:2379 --advertise-client-urls http://${ip}:2379 --listen-peer-urls http://${ip}:2380 --initial-advertise-peer-urls http://${ip}:2380 --initial-cluster alone=http://${ip}:2380 --log-level error > /dev/null 2>&1 < /dev/null & pid=$!
-for k in $(seq 2000); do curl -sf http://${ip}:2379/health >/dev/null 2>&1 && break; sleep 0.005; done; t1=$(date +%s%N); kill $pid; wait $pid 2>/dev/null; rm -rf ${dir}; echo $(( (t1 - t0) / 1000000 ))`;
+  const script = `rm -rf ${dir}; t0=$(date +%s%N); setsid ${bin} --name alone --data-dir ${dir} --listen-client-urls http://${ip}:${port} --advertise-client-urls http://${ip}:${port} --listen-peer-urls http://${ip}:${port + 1} --initial-advertise-peer-urls http://${ip}:${port + 1} --initial-cluster alone=http://${ip}:${port + 1} --log-level error > /dev/null 2>&1 < /dev/null & pid=$!
+for k in $(seq 2000); do curl -sf http://${ip}:${port}/health >/dev/null 2>&1 && break; sleep 0.005; done; t1=$(date +%s%N); kill $pid; wait $pid 2>/dev/null; rm -rf ${dir}; echo $(( (t1 - t0) / 1000000 ))`;
   return Number(ok(await lab.sh(i, script)).stdout.trim());
+}
+
+/** Median wall time (ms) of `n` runs of a program on this machine, its output discarded. */
+function runTime(cmd: string, args: string[], n = 21): number {
+  const times: number[] = [];
+  for (let k = 0; k < n; k++) {
+    const t0 = performance.now();
+    const r = spawnSync(cmd, args, { stdio: 'ignore' });
+    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
+/** An empty executable made as the shipped one is (scripts/dist.mjs --empty): the runtime's own start-up. */
+let emptyMs: number | undefined;
+function emptyStartMs(): number {
+  if (emptyMs !== undefined) return emptyMs;
+  const dir = join(REPO, 'build/bench-empty');
+  if (!existsSync(join(dir, 'empty-linux-amd64'))) {
+    const r = spawnSync(process.execPath, [join(REPO, 'scripts/dist.mjs'), '--empty', dir], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`scripts/dist.mjs --empty failed: ${r.stderr}`);
+  }
+  return (emptyMs = runTime(join(dir, 'empty-linux-amd64'), []));
+}
+
+async function benchStartup(): Promise<void> {
+  console.log('\n== start-up of the executable (median of 21 runs on this machine)');
+  const empty = emptyStartMs();
+  const help = runTime(ETCDADM, ['--help']);
+  const version = runTime(ETCDADM, ['version']);
+  console.log(`  empty executable made the same way     ${ms(empty)}`);
+  console.log(`  etcdadm --help                         ${ms(help)}   +${Math.round(help - empty)} ms (target <= +80 ms)`);
+  console.log(`  etcdadm version                        ${ms(version)}   +${Math.round(version - empty)} ms (target <= +80 ms)`);
+  const go = process.env.ETCDADM_GO;
+  if (go) {
+    const goHelp = runTime(go, ['--help']);
+    console.log(`  Go etcdadm --help (${go})   ${ms(goHelp)}   ratio etcdadm --help / Go ${(help / goHelp).toFixed(1)}x`);
+  } else console.log('  (ETCDADM_GO=/path/to/etcdadm adds the Go etcdadm --help ratio)');
 }
 
 async function benchInit(lab: NetnsLab): Promise<void> {
@@ -87,11 +137,14 @@ async function benchInit(lab: NetnsLab): Promise<void> {
   printPhases(t);
   const own = t.totalMs - t.waitSystemctlMs - t.waitEtcdMs;
   const alone = median([await etcdAlone(lab, 2), await etcdAlone(lab, 2), await etcdAlone(lab, 2)]);
+  const empty = emptyStartMs();
   console.log(`  wall time (process start to exit)      ${ms(wall)}`);
+  console.log(`  process start to the first phase       ${ms(t.startMs)}   +${Math.round(t.startMs - empty)} ms above the empty executable (target <= +100 ms)`);
+  console.log(`  install phase, release cached          ${ms(t.phases.install ?? 0)}   (target <= 50 ms)`);
   console.log(`  phases total                           ${ms(t.totalMs)}`);
   console.log(`  waiting on systemctl                   ${ms(t.waitSystemctlMs)}`);
   console.log(`  waiting on etcd                        ${ms(t.waitEtcdMs)}`);
-  console.log(`  etcdadm's own work (target <= 500 ms)  ${ms(own)}`);
+  console.log(`  etcdadm's own work (target <= 250 ms)  ${ms(own)}   (phases total minus the waits)`);
   console.log(`  etcd alone, exec to healthy (median 3) ${ms(alone)}`);
   console.log(`  ratio init wall / etcd alone           ${(wall / alone).toFixed(1)}x`);
 }
@@ -139,8 +192,31 @@ async function benchCluster(lab: NetnsLab | NspawnLab, hosts: [number, number, n
     console.log(`  join ${k + 1}                                 ${ms(wall)}   (waiting on etcd ${ms(t.waitEtcdMs)}, systemctl ${ms(t.waitSystemctlMs)})`);
     printPhases(t);
   });
-  console.log(`  cluster of 3 built in                  ${ms(total)}   (target <= 8000 ms; ~5 s is etcd's own floor: a member add`);
-  console.log(`                                                      is accepted only once every voter has been connected 5 s)`);
+  console.log(`  cluster of 3 built in                  ${ms(total)}`);
+  // etcd's own floor: each member's start, and the 5 s a member add waits for every voter to have been connected
+  const starts = await Promise.all(hosts.map(async (i) => median([await etcdAlone(lab, i, '/opt/bin/etcd', 3379), await etcdAlone(lab, i, '/opt/bin/etcd', 3379), await etcdAlone(lab, i, '/opt/bin/etcd', 3379)])));
+  const floor = starts.reduce((x, y) => x + y, 0) + 5000;
+  console.log(`  etcd's floor: 3 starts + 5 s wait      ${ms(floor)}   (starts ${starts.map((x) => Math.round(x)).join(' + ')} ms)`);
+  console.log(`  distance from the floor                ${ms(total - floor)}   (target <= 1500 ms)`);
+}
+
+/** `etcdadm status` against `etcdctl endpoint status --cluster` on one host of a 5-member cluster. */
+async function benchStatus(lab: NetnsLab, hosts: number[]): Promise<void> {
+  console.log(`\n== status of a 5-member cluster, netns hosts (median of 11 on one host)`);
+  const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
+  const [a, ...rest] = hosts as [number, ...number[]];
+  ok(await lab.etcdadm(a, ['init', ...R]), 'init');
+  for (const i of rest) await lab.join(i, a, R);
+  const time = async (cmd: string) => {
+    const xs: number[] = [];
+    for (let k = 0; k < 11; k++) xs.push(await hostTime(lab, a, cmd));
+    return median(xs);
+  };
+  const ours = await time(`${ETCDADM} status`);
+  const theirs = await time('/opt/bin/etcdctl.sh endpoint status --cluster');
+  console.log(`  etcdadm status                         ${ms(ours)}`);
+  console.log(`  etcdctl endpoint status --cluster      ${ms(theirs)}`);
+  console.log(`  ratio (target <= 3x)                   ${(ours / theirs).toFixed(1)}x`);
 }
 
 /** The time of the first JSON log line of `phase` whose message matches `re`. */
@@ -209,7 +285,7 @@ async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<v
   try {
     const ours: number[] = [];
     const theirs: number[] = [];
-    for (let k = 0; k < 2; k++) {
+    for (let k = 0; k < 3; k++) {
       ours.push(await hostTime(lab, a, `${ETCDADM} snapshot save --output ${dir}/ours-${k}.db`));
       theirs.push(await hostTime(lab, a, `/opt/bin/etcdctl.sh snapshot save ${dir}/etcdctl-${k}.db`));
     }
@@ -218,8 +294,8 @@ async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<v
     const o = Math.min(...ours);
     const t = Math.min(...theirs);
     console.log(`  snapshot size                          ${mib.toFixed(0)} MiB`);
-    console.log(`  etcdadm snapshot save (best of 2)      ${ms(o)}   ${(mib / (o / 1000)).toFixed(0)} MiB/s (process start to exit, sidecar and fsync included)`);
-    console.log(`  etcdctl snapshot save (best of 2)      ${ms(t)}   ${(mib / (t / 1000)).toFixed(0)} MiB/s`);
+    console.log(`  etcdadm snapshot save (best of 3)      ${ms(o)}   ${(mib / (o / 1000)).toFixed(0)} MiB/s (process start to exit, sidecar and fsync included)`);
+    console.log(`  etcdctl snapshot save (best of 3)      ${ms(t)}   ${(mib / (t / 1000)).toFixed(0)} MiB/s`);
     console.log(`  throughput ratio etcdadm / etcdctl (target >= 1.0)   ${(t / o).toFixed(2)}x`);
 
     // the etcdutl of the release init installs, with the flags init passes
@@ -235,23 +311,26 @@ async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<v
     console.log(`  init --snapshot: preflight (verifies)  ${ms(verifyMs)}`);
     console.log(`  init --snapshot: snapshot phase        ${ms(restore)}   (etcdutl restore with --bump-revision/--mark-compacted, rename into place)`);
     console.log(`  init --snapshot: whole command         ${ms(wall)}   (install, PKI, start, health included)`);
-    console.log(`  ratio restore phase / etcdutl restore  ${(restore / utl).toFixed(2)}x`);
+    console.log(`  ratio restore phase / etcdutl restore  ${(restore / utl).toFixed(2)}x   (target <= 1.1x)`);
     console.log(`  ratio verify + restore / etcdutl       ${((restore + verifyMs) / utl).toFixed(2)}x`);
   } finally {
     await lab.sh(a, `rm -rf ${dir}`);
   }
 }
 
-/** BENCH_ONLY=init,pki,cluster,upgrade,snapshot runs only those parts. */
+/** BENCH_ONLY=startup,init,pki,status,cluster,upgrade,snapshot runs only those parts. */
 const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const wanted = (part: string) => !only || only.includes(part);
 
 async function main(): Promise<void> {
   ok(await run('bash', ['lab/release-mirror.sh']), 'mirror');
-  const lab = await NetnsLab.up(9);
+  if (wanted('startup')) await benchStartup();
+  if (!['init', 'pki', 'status', 'cluster', 'upgrade', 'snapshot'].some(wanted)) return;
+  const lab = await NetnsLab.up(14);
   try {
     if (wanted('init')) await benchInit(lab);
     if (wanted('pki')) await benchPki();
+    if (wanted('status')) await benchStatus(lab, [10, 11, 12, 13, 14]);
     if (wanted('cluster')) await benchCluster(lab, [3, 4, 5], 'netns hosts with the daemonless systemctl');
     if (wanted('upgrade')) await benchUpgrade(lab, [6, 7], 'netns hosts with the daemonless systemctl');
     if (wanted('snapshot')) await benchSnapshot(lab, [8, 9]);

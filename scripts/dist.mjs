@@ -36,6 +36,16 @@ async function executable(bundleFile, out) {
   return createHash('sha256').update(readFileSync(out)).digest('hex');
 }
 
+// `--empty DIR`: an executable made the same way around an empty script (the bench's baseline for start-up time)
+const empty = process.argv.indexOf('--empty');
+if (empty > 0) {
+  const dir = process.argv[empty + 1];
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/empty.cjs`, '');
+  await executable(`${dir}/empty.cjs`, `${dir}/empty-linux-amd64`);
+  process.exit(0);
+}
+
 // `--executable-only DIR`: only the shipped executable, into DIR (the reproducibility test builds it twice)
 const only = process.argv.indexOf('--executable-only');
 if (only > 0) {

@@ -31,6 +31,8 @@ export function checkSkipPhases(phases: readonly Phase[], skip: readonly string[
 export async function runPhases<O>(ctx: RunContext<O>, phases: readonly Phase<O>[], opts: RunnerOptions = {}): Promise<void> {
   const skip = new Set(opts.skip ?? []);
   const dry = ctx.dryRun;
+  // ms from the process's start (performance's time origin) to the first phase: what etcdadm costs before it works
+  const startMs = performance.now();
   try {
     for (const phase of phases) {
       const log = ctx.log.withPhase(phase.name);
@@ -87,6 +89,7 @@ export async function runPhases<O>(ctx: RunContext<O>, phases: readonly Phase<O>
   } finally {
     const t = ctx.timings;
     ctx.log.debug('timings', {
+      startMs: Math.round(startMs),
       totalMs: Math.round(t.totalMs()),
       phases: t.phases.map((p) => `${p.name}=${Math.round(p.ms)}`).join(','),
       waitSystemctlMs: Math.round(t.waits.systemctl),
