@@ -19,6 +19,8 @@ install -m 0644 build/dist/completion/etcdadm.bash "$R/usr/share/bash-completion
 install -m 0644 build/dist/completion/etcdadm.zsh "$R/usr/share/zsh/vendor-completions/_etcdadm"
 install -m 0644 build/dist/completion/etcdadm.fish "$R/usr/share/fish/vendor_completions.d/etcdadm.fish"
 install -m 0644 README.md "$R/usr/share/doc/etcdadm/README.md"
+install -d -m 0755 "$R/usr/share/doc/etcdadm/docs"
+install -m 0644 docs/*.md "$R/usr/share/doc/etcdadm/docs/"
 install -m 0644 scripts/lintian-overrides "$R/usr/share/lintian/overrides/etcdadm"
 
 date=$(date -u -R -d "@$EPOCH")

@@ -22,7 +22,7 @@ export interface WorkflowSpec<O> {
   /**
    * A failed run (every phase, not `phase <name>`) is rolled back through the journal: the host, the service, the
    * timers and the members added are put back as they were. Declared per command; false where a re-run finishes
-   * instead (reset, upgrade apply, recover: see the README).
+   * instead (reset, upgrade apply, recover: see docs/commands.md).
    */
   rollback: boolean;
   /** The flags that are settings (flags.ts), layered over --config (or, with useRecord, the host record's settings). */

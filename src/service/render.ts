@@ -91,7 +91,7 @@ export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, str
 export const envName = (flag: string): string => `ETCD_${flag.toUpperCase().replace(/-/g, '_')}`;
 
 /**
- * The production settings (README: "Production defaults"), as ETCD_* variable → value, spelled for the etcd version
+ * The production settings (docs/commands.md: "Production defaults"), as ETCD_* variable → value, spelled for the etcd version
  * that will run (spellEtcdFlags: 3.6+ names and feature gates instead of 3.5's experimental flags) and written only
  * when that version knows the flag (3.4 and 3.5 differ), so etcd never meets a variable it does not accept and logs
  * no deprecation.

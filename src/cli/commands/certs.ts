@@ -261,7 +261,7 @@ function rotateCaSubcommand(): Command<any, any, any> {
     cmd.addCommand(sub);
   }
   cmd.addHelpText('after', `
-The runbook (README, "Rotating the CA"): prepare on one CA host, copy ${'/etc/etcd/pki/ca-new.*'} to every other member
+The runbook (docs/operations.md, "Rotating the CA"): prepare on one CA host, copy ${'/etc/etcd/pki/ca-new.*'} to every other member
 (ca-new.crt only to a host joined with a bundle), prepare there; give every client the ca.crt prepare wrote (old and
 new CA); then issue --clients-trust-new-ca on every member (a bundle host imports a bundle made after issue on a CA
 host); move every client's certificate to one of the new CA; then finish on every member.
