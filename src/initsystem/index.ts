@@ -88,7 +88,14 @@ function systemd(host: Host): InitSystem {
   return {
     name: 'systemd',
     async configure(plan) {
-      await host.write(plan.service.unitFile, renderUnit(plan), { mode: 0o644 });
+      // a unit that is already what it should be is left alone: no write, no daemon-reload that changes nothing
+      const text = renderUnit(plan);
+      if ((await host.read(plan.service.unitFile)) === text && (await host.stat(plan.service.unitFile))?.mode === 0o644) {
+        // unless systemd has not read it yet (a run that stopped between the write and the reload)
+        const r = await run(['show', '-p', 'NeedDaemonReload', '--value', plan.service.unitName]);
+        if (r.code === 0 && r.stdout.trim() === 'no') return;
+      }
+      await host.write(plan.service.unitFile, text, { mode: 0o644 });
       await reload();
     },
     reload,
