@@ -3,6 +3,7 @@
  * retrying each write for at most `retryBudgetMs`. It records acknowledged keys and writes that failed even after
  * retries, so a test can assert "no failed write, every acknowledged key present".
  */
+import { after } from 'node:test';
 import { EtcdClient } from '../../src/etcd/client.js';
 import { sleep } from '../../src/util/retry.js';
 
@@ -11,6 +12,15 @@ export interface WriterReport {
   failed: { key: string; error: string }[];
   maxRetryMs: number;
 }
+
+/** Writers not stopped yet: stopped when the test file ends, so a test that failed before `stop()` cannot leave one
+ * writing (and the file's process alive) forever. */
+const live = new Set<BackgroundWriter>();
+// only under the test runner (the bench imports this module too)
+if (process.env.NODE_TEST_CONTEXT)
+  after(async () => {
+    for (const w of live) await w.stop();
+  });
 
 export class BackgroundWriter {
   private stopped = false;
@@ -24,6 +34,7 @@ export class BackgroundWriter {
     retryBudgetMs = 2000,
   ) {
     this.done = this.loop(prefix, intervalMs, retryBudgetMs);
+    live.add(this);
   }
 
   private async loop(prefix: string, intervalMs: number, retryBudgetMs: number): Promise<WriterReport> {
@@ -65,6 +76,7 @@ export class BackgroundWriter {
 
   async stop(): Promise<WriterReport> {
     this.stopped = true;
+    live.delete(this);
     return this.done;
   }
 }
