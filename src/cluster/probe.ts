@@ -8,8 +8,6 @@ import type { Plan } from '../config/types.js';
 import type { Host } from '../host/host.js';
 import { readOperatorFile } from '../host/operator.js';
 import { parseBundle } from '../pki/bundle.js';
-import { acceptsClientCert, servedCertificate } from '../etcd/tls-probe.js';
-import type { ClusterStatus } from './status.js';
 import type { EtcdTls } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
 import { loadCA, readCAFiles } from '../pki/ca-load.js';
@@ -47,27 +45,4 @@ export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Log
   } finally {
     handle.close();
   }
-}
-
-/**
- * Each member's serving certificates as a new TLS connection sees them (client and peer port, 2 s each, all at
- * once): the earliest expiry and its issuer, into `servingCert`. A port that does not complete a handshake counts
- * as nothing seen.
- */
-export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'cert' | 'key' | 'ca'>, identities: readonly { ca: string; cert: string; key: string }[] = []): Promise<ClusterStatus> {
-  const members = await Promise.all(
-    st.members.map(async (m) => {
-      const urls = [m.clientURLs[0], m.peerURLs[0]].filter((u): u is string => !!u);
-      // which CAs it trusts: whether it accepts a client certificate of each CA whose key is here (at the same time)
-      const url = m.clientURLs[0];
-      const [served, trusted] = await Promise.all([
-        Promise.all(urls.map((u) => servedCertificate(u, tls, 2000).catch(() => undefined))),
-        identities.length && url ? Promise.all(identities.map(async (i) => ((await acceptsClientCert(url, { ...i, ca: tls.ca }, 2000)) ? i.ca : undefined))) : undefined,
-      ]);
-      const first = served.filter((c) => c !== undefined).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];
-      const trustedCAs = trusted?.filter((x): x is string => !!x);
-      return { ...m, servingCert: first ? { expires: first.notAfter.toISOString(), issuer: first.issuerCN } : null, ...(trustedCAs ? { trustedCAs } : {}) };
-    }),
-  );
-  return { ...st, members };
 }

@@ -30,7 +30,7 @@ import { request as httpsRequest } from 'node:https';
 import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, createSecureContext } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { EtcdadmError } from '../errors.js';
@@ -324,12 +324,15 @@ export class EtcdClient {
   readonly dialTimeoutMs: number;
   readonly requestTimeoutMs: number;
 
+  private readonly secureContext: SecureContext | undefined;
+
   private constructor(private readonly opts: EtcdConnectOptions) {
     if (opts.endpoints.length === 0) {
       throw new EtcdadmError('no etcd endpoint given', { hint: 'pass at least one client URL, e.g. https://10.0.0.1:2379' });
     }
     this.endpoints = opts.endpoints.map((e) => normalizeEndpoint(e, opts.tls !== undefined));
-    if (opts.tls) checkTlsMaterial(opts.tls);
+    // one TLS context (CA, certificate and key parsed once) for every connection of this client
+    if (opts.tls) this.secureContext = checkTlsMaterial(opts.tls);
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   }
@@ -673,7 +676,7 @@ export class EtcdClient {
     const sockets = new Set<Socket>();
     // HTTP/2 pings while a stream is open (a snapshot): a peer that vanished without a FIN is noticed within 20 s
     // (etcd accepts client pings every 5 s: --grpc-keepalive-min-time)
-    const manager = new WideWindowSessionManager(endpoint, { pingIntervalMs: 10_000, pingTimeoutMs: 10_000 }, { createConnection: socketsFor(sockets, tls), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
+    const manager = new WideWindowSessionManager(endpoint, { pingIntervalMs: 10_000, pingTimeoutMs: 10_000 }, { createConnection: socketsFor(sockets, tls && this.secureContext), settings: { initialWindowSize: STREAM_WINDOW_BYTES } });
     const transport = createGrpcTransport({ baseUrl: endpoint, sessionManager: manager });
     c = {
       endpoint,
@@ -781,12 +784,12 @@ export class EtcdClient {
  * connecting does not destroy its socket (connect-node says so too), and a TCP connect to a host whose packets are
  * dropped then keeps the process alive until the kernel gives up (a minute or more).
  */
-function socketsFor(sockets: Set<Socket>, tls: EtcdTls | undefined): (authority: URL) => Socket {
+function socketsFor(sockets: Set<Socket>, tls: SecureContext | undefined): (authority: URL) => Socket {
   return (authority) => {
     const host = authority.hostname.replace(/^\[(.*)\]$/, '$1');
     const port = Number(authority.port) || (tls ? 443 : 80);
     const s: Socket = tls
-      ? tlsConnect({ host, port, ca: tls.ca, cert: tls.cert, key: tls.key, ALPNProtocols: ['h2'], ...(isIP(host) ? {} : { servername: host }) })
+      ? tlsConnect({ host, port, secureContext: tls, ALPNProtocols: ['h2'], ...(isIP(host) ? {} : { servername: host }) })
       : netConnect({ host, port });
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
@@ -803,8 +806,11 @@ function abortConn(c: Conn, reason?: Error): void {
   for (const s of c.sockets) if (s.connecting || s.pending) s.destroy();
 }
 
-/** Fails early, with the file names, when the CA/cert/key are not usable PEM or the key does not match the cert. */
-function checkTlsMaterial(tls: EtcdTls): void {
+/**
+ * Fails early, with the file names, when the CA/cert/key are not usable PEM or the key does not match the cert;
+ * returns the TLS context made of them.
+ */
+function checkTlsMaterial(tls: EtcdTls): SecureContext {
   const pem = (v: string | Buffer): boolean => /-----BEGIN [A-Z0-9 ]+-----/.test(v.toString());
   const files = [tls.caFile && `CA ${tls.caFile}`, tls.certFile && `certificate ${tls.certFile}`].filter(Boolean).join(', ');
   const where = files ? ` (${files})` : '';
@@ -818,7 +824,7 @@ function checkTlsMaterial(tls: EtcdTls): void {
   if (!pem(tls.cert)) throw bad('the client certificate is not PEM');
   if (!pem(tls.key)) throw bad('the client key is not PEM');
   try {
-    createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
+    return createSecureContext({ ca: tls.ca, cert: tls.cert, key: tls.key });
   } catch (err) {
     throw bad(err instanceof Error ? err.message : String(err), err);
   }

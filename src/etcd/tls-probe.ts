@@ -4,7 +4,7 @@
  * certificate is not verified here (an expired one must still be reported), only read.
  */
 import { request as httpsRequest } from 'node:https';
-import { connect } from 'node:tls';
+import { connect, type SecureContext } from 'node:tls';
 import type { EtcdTls } from './client.js';
 
 export interface ServedCertificate {
@@ -20,15 +20,17 @@ export interface ServedCertificate {
   pem: string;
 }
 
-/** The certificate `url` (https) presents, with the client pair of `tls` offered; rejects when no handshake completes. */
-export function servedCertificate(url: string, tls: Pick<EtcdTls, 'cert' | 'key'>, timeoutMs = 3000): Promise<ServedCertificate> {
+/**
+ * The certificate `url` (https) presents, with the client pair of `tls` offered (or its `secureContext`, made once
+ * for many probes); rejects when no handshake completes.
+ */
+export function servedCertificate(url: string, tls: Pick<EtcdTls, 'cert' | 'key'> & { secureContext?: SecureContext }, timeoutMs = 3000): Promise<ServedCertificate> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({
       host: u.hostname.replace(/^\[|\]$/g, ''),
       port: Number(u.port || 443),
-      cert: tls.cert,
-      key: tls.key,
+      ...(tls.secureContext ? { secureContext: tls.secureContext } : { cert: tls.cert, key: tls.key }),
       rejectUnauthorized: false,
       ALPNProtocols: ['h2'],
       ...(/^[\d.]+$|:/.test(u.hostname) ? {} : { servername: u.hostname }),

@@ -16,8 +16,6 @@
 import { X509Certificate } from 'node:crypto';
 import type { Host } from '../host/host.js';
 import { join } from 'node:path';
-import { loadCA } from './ca-load.js';
-import { issueCertificate } from './issue.js';
 import type { LeafRequest } from './types.js';
 
 export const ROTATION_FILES = { newCert: 'ca-new.crt', newKey: 'ca-new.key', oldCert: 'ca-old.crt', oldKey: 'ca-old.key' } as const;
@@ -70,6 +68,13 @@ export function trustText(cas: readonly string[]): string {
   return out.join('');
 }
 
+/** Whether this host is in a CA rotation: the CA files of one are here (ca-new.*, or ca-old.* until finish). */
+export async function rotationFilesPresent(host: Host, certsDir: string): Promise<boolean> {
+  const p = rotationPaths(certsDir);
+  const found = await Promise.all([p.newCert, p.newKey, p.oldCert, p.oldKey].map((f) => host.exists(f)));
+  return found.some(Boolean);
+}
+
 /** A CA's short name for humans: `CN (AB:CD:EF:01)`. */
 export function caLabel(pem: string): string {
   const c = new X509Certificate(pem);
@@ -77,8 +82,12 @@ export function caLabel(pem: string): string {
   return `${cn} (${c.fingerprint256.slice(0, 11)})`;
 }
 
-/** A client certificate (in memory, 10 minutes) of each CA whose key this host holds: ca, ca-new, ca-old. */
+/**
+ * A client certificate (in memory, 10 minutes) of each CA whose key this host holds: ca, ca-new, ca-old. The CA and
+ * signing code are loaded here, when a certificate is made: reading a rotation's state needs none of it.
+ */
 export async function caClientIdentities(host: Host, certsDir: string, request: LeafRequest): Promise<{ ca: string; cert: string; key: string }[]> {
+  const [{ loadCA }, { issueCertificate }] = await Promise.all([import('./ca-load.js'), import('./issue.js')]);
   const p = rotationPaths(certsDir);
   const pairs: [string, string][] = [
     [p.trust, p.key],

@@ -5,11 +5,11 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
-import { withServingCerts } from '../../cluster/probe.js';
-import { caClientIdentities } from '../../pki/rotation.js';
-import { leafRequests } from '../../pki/issue.js';
+import { withServingCerts, type TrustProbe } from '../../cluster/serving.js';
+import { caLabel, pemBlocks, rotationFilesPresent, rotationPaths } from '../../pki/rotation.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { EtcdadmError } from '../../errors.js';
+import type { Host } from '../../host/host.js';
 import { sleep } from '../../util/retry.js';
 import { action } from '../command.js';
 import { formatStatus, OUTPUT_FORMATS, type OutputFormat } from '../output.js';
@@ -26,6 +26,24 @@ export function watchInterval(value: unknown): number | undefined {
 }
 
 const CLEAR = '\x1b[H\x1b[2J';
+
+/** How status learns which CAs each member trusts (cluster/serving.ts), from this host's CA files. */
+async function trustProbe(host: Host, certsDir: string): Promise<TrustProbe> {
+  const p = rotationPaths(certsDir);
+  if (await rotationFilesPresent(host, certsDir)) {
+    const [{ caClientIdentities }, { leafRequests }] = await Promise.all([import('../../pki/rotation.js'), import('../../pki/issue.js')]);
+    const request = leafRequests({ memberName: 'status', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client'];
+    return { identities: await caClientIdentities(host, certsDir, request).catch(() => []) };
+  }
+  const [trusted, hasKey] = await Promise.all([host.read(p.trust).catch(() => undefined), host.exists(p.key)]);
+  const first = pemBlocks(trusted)[0];
+  if (!hasKey || !first) return { identities: [] };
+  try {
+    return { identities: [], clientCA: { label: caLabel(first), pem: first } };
+  } catch {
+    return { identities: [] };
+  }
+}
 
 export function statusCommand(): Command<any, any, any> {
   const cmd = new Command('status')
@@ -53,14 +71,15 @@ Example:
       async (inv) => {
         const format = String(inv.opts.output ?? 'table') as OutputFormat;
         const interval = watchInterval(inv.opts.watch);
-        // the CAs whose keys are here (a CA host; during a rotation, old and new): each member's trust is probed with them
+        // the CAs whose keys are here (a CA host): during a rotation (old and new) each member's trust is probed with
+        // a client certificate of each; outside one, answering status over the client certificate proves it
         const certsDir = inv.record.layer()?.values.pki?.certsDir ?? DEFAULTS.certsDir;
-        const identities = await caClientIdentities(inv.host, certsDir, leafRequests({ memberName: 'status', server: { dnsNames: [], ipAddresses: [] }, peer: { dnsNames: [], ipAddresses: [] } })['etcdctl-etcd-client']).catch(() => []);
+        const trust = await trustProbe(inv.host, certsDir);
         await withCluster(
           inv,
           async (h) => {
             if (interval === undefined) {
-              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, identities);
+              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, trust);
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
               return;
@@ -75,7 +94,7 @@ Example:
                 let text: string;
                 let code: number;
                 try {
-                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, identities);
+                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, trust);
                   text = formatStatus(st, format);
                   code = statusExitCode(st);
                 } catch (err) {
