@@ -6,7 +6,7 @@
 import { X509Certificate } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { EtcdTls } from '../etcd/client.js';
-import { acceptsClientCert, servedCertificate } from '../etcd/tls-probe.js';
+import { acceptsClientCert, servedCertificate, type ServedCertificate } from '../etcd/tls-probe.js';
 import type { ClusterStatus } from './status.js';
 
 export interface TrustProbe {
@@ -25,7 +25,16 @@ export interface TrustProbe {
 
 const PROBE_MS = 2000;
 
-export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'cert' | 'key' | 'ca'>, trust: TrustProbe = { identities: [] }): Promise<ClusterStatus> {
+/**
+ * `opened`: what a connection already open to that URL was shown (the status connection to each client port), so
+ * that port needs no handshake of its own.
+ */
+export async function withServingCerts(
+  st: ClusterStatus,
+  tls: Pick<EtcdTls, 'cert' | 'key' | 'ca'>,
+  trust: TrustProbe = { identities: [] },
+  opened: (url: string) => ServedCertificate | undefined = () => undefined,
+): Promise<ClusterStatus> {
   const context = createSecureContext({ cert: tls.cert, key: tls.key });
   const clientCA = trust.clientCA && signedBy(tls.cert, trust.clientCA.pem) ? trust.clientCA.label : undefined;
   const probes = trust.identities.map((i) => ({ ca: i.ca, tls: { ...i, ca: tls.ca } }));
@@ -34,7 +43,7 @@ export async function withServingCerts(st: ClusterStatus, tls: Pick<EtcdTls, 'ce
       const urls = [m.clientURLs[0], m.peerURLs[0]].filter((u): u is string => !!u);
       const url = m.clientURLs[0];
       const [served, trusted] = await Promise.all([
-        Promise.all(urls.map((u) => servedCertificate(u, { ...tls, secureContext: context }, PROBE_MS).catch(() => undefined))),
+        Promise.all(urls.map((u) => opened(u) ?? servedCertificate(u, { ...tls, secureContext: context }, PROBE_MS).catch(() => undefined))),
         probes.length && url ? Promise.all(probes.map(async (p) => ((await acceptsClientCert(url, p.tls, PROBE_MS)) ? p.ca : undefined))) : undefined,
       ]);
       const first = served.filter((c) => c !== undefined).sort((a, b) => a.notAfter.getTime() - b.notAfter.getTime())[0];

@@ -30,7 +30,8 @@ import { request as httpsRequest } from 'node:https';
 import type { Writable } from 'node:stream';
 import { createHash } from 'node:crypto';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { servedBy, type ServedCertificate } from './served.js';
 import { ConnectError, createClient, type Client } from '@connectrpc/connect';
 import { createGrpcTransport, Http2SessionManager } from '@connectrpc/connect-node';
 import { EtcdadmError } from '../errors.js';
@@ -335,6 +336,16 @@ export class EtcdClient {
     if (opts.tls) this.secureContext = checkTlsMaterial(opts.tls);
     this.dialTimeoutMs = opts.dialTimeoutMs ?? DEFAULT_DIAL_TIMEOUT_MS;
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+  }
+
+  /**
+   * The certificate `endpoint` presented when this client connected to it (its open TLS connection), or undefined
+   * when there is none: what a new connection would see, without making one.
+   */
+  servedCertificate(endpoint: string): ServedCertificate | undefined {
+    const c = this.conns.get(normalizeEndpoint(endpoint, this.opts.tls !== undefined));
+    for (const s of c?.sockets ?? []) if (s instanceof TLSSocket && !s.destroyed && s.encrypted) return servedBy(s);
+    return undefined;
   }
 
   /**

@@ -5,20 +5,10 @@
  */
 import { request as httpsRequest } from 'node:https';
 import { connect, type SecureContext } from 'node:tls';
+import { servedBy, type ServedCertificate } from './served.js';
 import type { EtcdTls } from './client.js';
 
-export interface ServedCertificate {
-  /** Upper-case hex, as `openssl x509 -serial` prints it. */
-  serial: string;
-  notAfter: Date;
-  /** The issuer's and subject's common names. */
-  issuerCN: string;
-  subjectCN: string;
-  /** SHA-256 fingerprint of the certificate (`AB:CD:...`). */
-  fingerprint: string;
-  /** The certificate itself (PEM), to check what signed it. */
-  pem: string;
-}
+export type { ServedCertificate } from './served.js';
 
 /**
  * The certificate `url` (https) presents, with the client pair of `tls` offered (or its `secureContext`, made once
@@ -38,17 +28,10 @@ export function servedCertificate(url: string, tls: Pick<EtcdTls, 'cert' | 'key'
     const timer = setTimeout(() => socket.destroy(new Error(`no TLS handshake with ${url} within ${timeoutMs} ms`)), timeoutMs);
     socket.once('secureConnect', () => {
       clearTimeout(timer);
-      const c = socket.getPeerCertificate();
+      const served = servedBy(socket);
       socket.destroy();
-      if (!c || !c.serialNumber) return reject(new Error(`${url} presented no certificate`));
-      resolve({
-        serial: c.serialNumber.toUpperCase(),
-        notAfter: new Date(c.valid_to),
-        issuerCN: String(c.issuer?.CN ?? ''),
-        subjectCN: String(c.subject?.CN ?? ''),
-        fingerprint: c.fingerprint256,
-        pem: `-----BEGIN CERTIFICATE-----\n${c.raw.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n?$/, '\n')}-----END CERTIFICATE-----\n`,
-      });
+      if (!served) return reject(new Error(`${url} presented no certificate`));
+      resolve(served);
     });
     socket.once('error', (err) => {
       clearTimeout(timer);

@@ -5,7 +5,7 @@
  * etcd listens on 127.0.0.1 only; processes are killed by PID; temp dirs are removed.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, copyFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -16,6 +16,8 @@ import { etcdBinDir } from '../helpers/etcd-bin.js';
 import { freePorts } from '../helpers/etcd-server.js';
 import { pkiSpec } from '../helpers/pki-spec.js';
 import { LocalHost } from '../../src/host/local.js';
+import { EtcdClient } from '../../src/etcd/client.js';
+import { servedCertificate } from '../../src/etcd/tls-probe.js';
 const HOST = new LocalHost();
 
 const base = mkdtempSync(join(tmpdir(), 'etcdadm-pki-etcd-'));
@@ -220,6 +222,25 @@ describe('certificates from ensurePki work with a real etcd', () => {
         r = await etcdctl(c.version, m1, ['get', 'pki-key', '--print-value-only'], { client: 'apiserver-etcd-client' });
         assert.equal(r.code, 0, r.out);
         assert.equal(r.out.trim(), 'pki-value');
+
+        // the certificate the client's own connection was shown is the one a new handshake sees (status reads it
+        // from there instead of connecting again); a port it never connected to: nothing to read
+        {
+          const pem = (f: string) => readFileSync(join(dir, 'pki', f));
+          const tls = { ca: pem('ca.crt'), cert: pem('etcdctl-etcd-client.crt'), key: pem('etcdctl-etcd-client.key') };
+          const client = await EtcdClient.connect({ endpoints: [m1.clientURL], tls });
+          try {
+            await client.status(m1.clientURL);
+            const own = client.servedCertificate(m1.clientURL);
+            const fresh = await servedCertificate(m1.clientURL, tls);
+            assert.ok(own, 'read from the open connection');
+            assert.deepEqual(own, fresh);
+            assert.equal(own.subjectCN, 'node1');
+            assert.equal(client.servedCertificate(m1.peerURL), undefined, 'the peer port: never connected');
+          } finally {
+            client.close();
+          }
+        }
 
         // a client certificate from another CA is refused by etcd (Go) for exactly that reason
         assert.doesNotMatch(m1.output(), /unknown authority/);

@@ -79,7 +79,7 @@ Example:
           inv,
           async (h) => {
             if (interval === undefined) {
-              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, trust);
+              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, trust, (u) => h.client.servedCertificate(u)) // connected just now;
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
               return;
@@ -94,7 +94,7 @@ Example:
                 let text: string;
                 let code: number;
                 try {
-                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, trust);
+                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, trust) // a new handshake each time: renewals show;
                   text = formatStatus(st, format);
                   code = statusExitCode(st);
                 } catch (err) {
