@@ -179,11 +179,12 @@ describe('only what the command needs is loaded', () => {
       for (const [what, re] of HEAVY) assert.deepEqual(mods.filter((m) => re.test(m)), [], `${what} is not loaded`);
     });
   }
-  it('etcdadm status loads no PKI-writing code (it reads the CA and signs its probe certificate in memory only)', () => {
+  it('etcdadm status loads no PKI-writing code, and no PKI library (outside a CA rotation it signs nothing)', () => {
     const mods = loaded(['status', '--help']);
     assert.ok(mods.some((m) => HEAVY[0]![1].test(m)), 'the check sees what status uses: the gRPC stack');
-    assert.ok(mods.some((m) => m.endsWith('/build/src/pki/issue.js')), 'and the in-memory issuing of its probe certificate');
-    const writers = mods.filter((m) => /\/build\/src\/pki\/(ca|leaf|store|renew|index)\.js$|\/build\/src\/phases\//.test(m));
-    assert.deepEqual(writers, [], 'no module that writes certificates or keys, no phase');
+    assert.ok(mods.some((m) => m.endsWith('/build/src/pki/rotation.js')), 'and the reading of a rotation state');
+    const writers = mods.filter((m) => /\/build\/src\/pki\/(ca|leaf|store|renew|index|issue|ca-load)\.js$|\/build\/src\/phases\//.test(m));
+    assert.deepEqual(writers, [], 'no module that writes or signs certificates, no phase');
+    assert.deepEqual(mods.filter((m) => /node_modules\/(@peculiar\/|asn1js)/.test(m)), [], 'no X.509 library');
   });
 });
