@@ -297,20 +297,25 @@ export async function checkSnapshot(ctx: PhaseContext<SnapshotSource>): Promise<
     return;
   }
   if (from) {
-    // the S3 client is loaded only by the runs that use it
-    const { openStore } = await import('../s3/store.js');
     const url = s3Url(from.location, from.key);
-    await prepareSnapshotDir(ctx.host, dirname(file));
-    const store = await openStore(from.location, { host: ctx.host });
-    try {
-      ctx.log.info(`Downloading ${url} to ${file}`);
-      await store.download(from.key, file);
-    } finally {
-      store.close();
-    }
+    // downloaded once per run (preflight; the snapshot phase of the same run uses that copy)
+    await ctx.once(`download ${url} ${file}`, async () => {
+      // the S3 client is loaded only by the runs that use it
+      const { openStore } = await import('../s3/store.js');
+      await prepareSnapshotDir(ctx.host, dirname(file));
+      const store = await openStore(from.location, { host: ctx.host });
+      try {
+        ctx.log.info(`Downloading ${url} to ${file}`);
+        await store.download(from.key, file);
+      } finally {
+        store.close();
+      }
+    });
   }
   try {
-    const facts = await verifySnapshotWithSidecar(ctx.host, file);
+    // verified once per run (preflight, then the snapshot phase) while the file stays the same
+    const st = await ctx.host.stat(file);
+    const facts = await ctx.once(`snapshot ${file} ${st?.size} ${st?.mtimeMs}`, () => verifySnapshotWithSidecar(ctx.host, file));
     const of = facts.sidecar ? ` of member ${facts.sidecar.memberName}, revision ${facts.sidecar.revision}, taken ${facts.sidecar.time}` : '';
     ctx.log.info(`Snapshot ${file} is intact (${facts.size} bytes${of}; SHA-256 ${facts.sha256.slice(0, 12)}...)`);
   } catch (err) {

@@ -42,6 +42,11 @@ export interface RunContext<O = unknown> {
   readonly dryRun: DryRun | undefined;
   /** Download (or take from the cache) and verify a release; the time counts as waiting on the download. */
   download(spec: ReleaseSpec, log: Logger): Promise<DownloadResult>;
+  /**
+   * `fn`'s result for `key`, worked out once per run: a check a phase made is not made again by a later phase of the
+   * same run (the key names what was checked, e.g. a file with its size and mtime). A failure is not remembered.
+   */
+  once<T>(key: string, fn: () => Promise<T>): Promise<T>;
   /** The cluster handle on the command's endpoints, opened at the first call; closed by `close`. */
   cluster(): Promise<ClusterHandle>;
   /** This host's etcdctl client certificate and the cluster CA. */
@@ -96,6 +101,7 @@ export function createRunContext<O>(input: ContextInput<O>): RunContext<O> {
   let handle: Promise<ClusterHandle> | undefined;
   let opened: ClusterHandle | undefined;
   const downloads = new Map<string, Promise<DownloadResult>>();
+  const onces = new Map<string, Promise<unknown>>();
   const ctx: RunContext<O> = {
     command: input.command,
     plan: input.plan,
@@ -122,6 +128,15 @@ export function createRunContext<O>(input: ContextInput<O>): RunContext<O> {
         p = timings.wait('download', () => downloadRelease(input.host, spec, log));
         downloads.set(key, p);
         p.catch(() => downloads.delete(key));
+      }
+      return p;
+    },
+    once<T>(key: string, fn: () => Promise<T>): Promise<T> {
+      let p = onces.get(key) as Promise<T> | undefined;
+      if (!p) {
+        p = fn();
+        onces.set(key, p);
+        p.catch(() => onces.delete(key));
       }
       return p;
     },

@@ -170,6 +170,7 @@ describe('etcdadm snapshot with an S3 bucket', () => {
     const url = `s3://backups/etcd/e2e/${saved[1]!}`;
     const r = ok(await lab.etcdadm(2, ['init', ...R, '--snapshot', url, ...S3R]), 'init --snapshot s3://');
     assert.match(r.stderr, new RegExp(`\\[preflight\\] Downloading ${url.replace(/\./g, '\\.')} to /var/backups/etcdadm/restore/`));
+    assert.equal(r.stderr.match(/Downloading s3:\/\//g)?.length, 1, 'downloaded once: the snapshot phase restores the copy preflight fetched and verified');
     for (const out of [r.stdout, r.stderr]) assert.ok(!out.includes(S3_SECRET) && !out.includes(S3_KEY), 'no credential in the log');
     const local = `/var/backups/etcdadm/restore/${saved[1]!}`;
     assert.equal(ok(await lab.sh(2, `stat -c %a ${local}`)).stdout.trim(), '600');
