@@ -53,6 +53,7 @@ export async function bundle({ outfile, hooks, sourcemap = false }) {
     minifyWhitespace: true,
     minifySyntax: true,
     logLevel: 'warning',
+    inject: ['scripts/headers-shim.mjs'],
     define: {
       ETCDADM_TEST_HOOKS: hooks ? 'true' : 'false',
       ETCDADM_VERSION: JSON.stringify(info.version),
@@ -61,6 +62,7 @@ export async function bundle({ outfile, hooks, sourcemap = false }) {
       ETCDADM_CLI_TREE: JSON.stringify(JSON.stringify(compact)),
       // import.meta.url does not exist in CommonJS output
       'import.meta.url': 'ETCDADM_IMPORT_META_URL',
+      'globalThis.Headers': 'undefined',
     },
     banner: { js: 'const ETCDADM_IMPORT_META_URL = require("url").pathToFileURL(__filename).href;' },
   });

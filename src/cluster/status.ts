@@ -163,11 +163,19 @@ async function probeMember(client: EtcdClient, m: Member, opts: ClusterStatusOpt
   if (m.clientURLs.length === 0) {
     return { member: m, status: undefined, health: 'unreachable', error: m.name ? 'no client URL' : 'not started yet (added, never started)' };
   }
+  const health = (url: string): Promise<{ healthy: boolean; error?: string }> =>
+    within(ms, `health check at ${url}`, client.healthCheck(url)).catch((err: unknown) => ({ healthy: false, error: errText(err) }));
   let status: EtcdStatus | undefined;
   let error: string | undefined;
+  // a voter's health check goes out with its Status on the same connection (one round trip, not two); it counts
+  // only when Status answered at that URL
+  let early: { url: string; health: Promise<{ healthy: boolean; error?: string }> } | undefined;
+  let asked: string | undefined;
   for (const url of m.clientURLs) {
+    if (!early && !m.isLearner) early = { url, health: health(url) };
     try {
       status = await within(ms, `Status at ${url}`, client.status(url));
+      asked = url;
       break;
     } catch (err) {
       error ??= errText(err);
@@ -180,10 +188,7 @@ async function probeMember(client: EtcdClient, m: Member, opts: ClusterStatusOpt
     if (h.healthy) return { member: m, status, health: 'healthy', error: undefined };
     return { member: m, status, health: 'unhealthy', error: h.error ?? `GET ${url}/health: ${h.status} ${h.body.trim()}` };
   }
-  const h = await within(ms, `health check at ${url}`, client.healthCheck(url)).catch((err: unknown) => ({
-    healthy: false,
-    error: errText(err),
-  }));
+  const h = await (early && early.url === asked ? early.health : health(url));
   return { member: m, status, health: h.healthy ? 'healthy' : 'unhealthy', error: h.healthy ? undefined : (h.error ?? 'unhealthy') };
 }
 

@@ -79,7 +79,8 @@ Example:
           inv,
           async (h) => {
             if (interval === undefined) {
-              const st = await withServingCerts(await h.status({ serializable: true }), h.tls, trust, (u) => h.client.servedCertificate(u)) // connected just now;
+              // connected just now: the client ports were shown their certificates by the status connection
+              const st = await withServingCerts((await h.members({ serializable: true })).members, h.status({ serializable: true }), h.tls, trust, (u) => h.client.servedCertificate(u));
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
               return;
@@ -94,7 +95,9 @@ Example:
                 let text: string;
                 let code: number;
                 try {
-                  const st = await withServingCerts(await h.status({ refresh: true, serializable: true }), h.tls, trust) // a new handshake each time: renewals show;
+                  // a new handshake each time: renewals show
+                  const list = await h.members({ refresh: true, serializable: true });
+                  const st = await withServingCerts(list.members, h.status({ serializable: true }), h.tls, trust);
                   text = formatStatus(st, format);
                   code = statusExitCode(st);
                 } catch (err) {
