@@ -14,17 +14,27 @@ const root = new URL('..', import.meta.url).pathname;
 const work = `${root}build/dist`;
 const { inject } = createRequire(import.meta.url)('postject');
 
-/** One executable from one bundle: the SEA blob (with V8's code cache of it), a stripped node, the blob injected. */
-async function executable(bundleFile, out) {
+/**
+ * One executable from one bundle: a SEA blob whose main script (scripts/sea-main.cjs) runs the bundle, an asset,
+ * with the code cache trained on it (scripts/sea-train.cjs); a stripped node; the blob injected. `bare`: the
+ * bundle itself as the main script, without a cache (the bench's empty baseline).
+ */
+async function executable(bundleFile, out, { bare = false } = {}) {
   const blob = `${bundleFile}.blob`;
   const config = `${bundleFile}.sea.json`;
   // V8 writes its code cache with this process's random hash seed, so two builds differ in those bytes (a fixed
   // --hash-seed makes V8 reject the cache at start-up): ETCDADM_REPRODUCIBLE=1 leaves the cache out for a
-  // byte-identical executable (about 25 ms slower to start)
+  // byte-identical executable (about 50 ms slower to start)
   const useCodeCache = process.env.ETCDADM_REPRODUCIBLE !== '1';
+  const cache = `${bundleFile}.cache`;
+  if (useCodeCache && !bare) execFileSync(process.execPath, [`${root}scripts/sea-train.cjs`, bundleFile, cache], { stdio: 'pipe', timeout: 60_000 });
+  else writeFileSync(cache, '');
   // paths relative to the bundle's directory: the blob records the main script's name, and a build elsewhere must
   // give the same bytes
-  writeFileSync(config, JSON.stringify({ main: basename(bundleFile), output: basename(blob), disableExperimentalSEAWarning: true, useCodeCache }));
+  const main = bare ? basename(bundleFile) : 'sea-main.cjs';
+  if (!bare) copyFileSync(`${root}scripts/sea-main.cjs`, `${dirname(bundleFile)}/sea-main.cjs`);
+  const assets = bare ? {} : { assets: { 'etcdadm.cjs': basename(bundleFile), 'etcdadm.cache': basename(cache) } };
+  writeFileSync(config, JSON.stringify({ main, output: basename(blob), disableExperimentalSEAWarning: true, useCodeCache, ...assets }));
   execFileSync(process.execPath, ['--experimental-sea-config', basename(config)], { cwd: dirname(bundleFile), stdio: 'pipe' });
   const tmp = `${out}.tmp`;
   copyFileSync(process.execPath, tmp);
@@ -42,7 +52,7 @@ if (empty > 0) {
   const dir = process.argv[empty + 1];
   mkdirSync(dir, { recursive: true });
   writeFileSync(`${dir}/empty.cjs`, '');
-  await executable(`${dir}/empty.cjs`, `${dir}/empty-linux-amd64`);
+  await executable(`${dir}/empty.cjs`, `${dir}/empty-linux-amd64`, { bare: true });
   process.exit(0);
 }
 

@@ -363,6 +363,18 @@ export class EtcdClient {
     return client;
   }
 
+  /**
+   * Start connecting to `endpoints` now, in the background, so that the first requests to them find the connection
+   * open (or connecting): `status` opens every member's connection while it reads the member list. A failure here
+   * is the first request's to report.
+   */
+  prewarm(endpoints: readonly string[]): void {
+    for (const e of endpoints) {
+      const ep = normalizeEndpoint(e, this.opts.tls !== undefined);
+      this.dial(this.conn(ep)).catch(() => undefined);
+    }
+  }
+
   /** Like connect, but dials lazily at the first request (for endpoints that are not up yet). */
   static create(opts: EtcdConnectOptions): EtcdClient {
     return new EtcdClient(opts);

@@ -80,6 +80,7 @@ Example:
           async (h) => {
             if (interval === undefined) {
               // connected just now: the client ports were shown their certificates by the status connection
+              h.client.prewarm(h.endpoints);
               const st = await withServingCerts((await h.members({ serializable: true })).members, h.status({ serializable: true }), h.tls, trust, (u) => h.client.servedCertificate(u));
               stdout(formatStatus(st, format));
               process.exitCode = statusExitCode(st);
