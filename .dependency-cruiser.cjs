@@ -5,11 +5,11 @@
  *   under src/host/ (LocalHost and its primitives; host/operator.ts is the one place that reads the operator's own
  *   files: --config, bundles, credentials, snapshots named on the command line).
  * - The layers of README "Architecture": cli → phases → run → concerns → host, never upwards. The concerns are
- *   cluster, release, pki, service, initsystem, etcd, snapshot, s3, backup and config; errors.ts, log/ and util/ are
+ *   cluster, release, pki, service, initsystem, etcd, snapshot, s3, backup, config and adopt; errors.ts, log/ and util/ are
  *   below everything. Within host/, only the host record (record.ts: its settings are the configuration schema's)
  *   and the dedicated-directory rules (dirs.ts: etcdadm's own paths and PKI file names) look at a concern.
  */
-const CONCERNS = '^src/(cluster|release|pki|service|initsystem|etcd|snapshot|s3|backup|config)/';
+const CONCERNS = '^src/(cluster|release|pki|service|initsystem|etcd|snapshot|s3|backup|config|adopt)/';
 
 module.exports = {
   forbidden: [

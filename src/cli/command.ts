@@ -14,6 +14,7 @@ import { EtcdadmError } from '../errors.js';
 import type { Host, HostLock } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 import type { HostRecord } from '../host/record.js';
+import type { LegacyVerdict } from '../adopt/index.js';
 import type { Logger } from '../log/logger.js';
 import type { ContextInput, RunContext } from '../run/context.js';
 import { loggerFrom, reportFailure, stdout, type GlobalFlags } from './context.js';
@@ -26,8 +27,13 @@ export interface Invocation {
   opts: Record<string, unknown>;
   cmd: AnyCommand;
   host: Host;
-  /** Loaded once when the command reads it (`record: true`). */
+  /**
+   * Loaded once when the command reads it (`record: true`). Without one on a host another tool set up (etcdadm
+   * v0.1.x), the record derived from its files, not written (`record.derivedFrom`): see src/adopt/.
+   */
   record: HostRecord;
+  /** What src/adopt/ found on a host without a record (undefined when there is a record or it was not looked for). */
+  legacy?: LegacyVerdict;
 }
 
 export interface ActionSpec {
@@ -35,6 +41,13 @@ export interface ActionSpec {
   changesHost?: boolean;
   /** Reads the host record (every command that acts on this host's member). */
   record?: boolean;
+  /**
+   * Without a record, look for a host another tool set up and derive its record (default: when `record`). False
+   * for commands that set a host up (init, join): a derived record would read as one of their own earlier runs.
+   */
+  legacy?: boolean;
+  /** `etcdadm adopt --version`: the etcd version when neither the binary nor the member tells it. */
+  legacyVersion?: (opts: Record<string, unknown>) => string | undefined;
 }
 
 export function commandPath(cmd: AnyCommand): string {
@@ -59,8 +72,18 @@ export function action(fn: (inv: Invocation) => Promise<void>, spec: ActionSpec 
         });
       if (spec.changesHost) lock = await host.lock(PATHS.lockFile, commandPath(cmd));
       const { HostRecord } = await import('../host/record.js');
-      const record = spec.record ? await HostRecord.load(host) : HostRecord.empty(host);
-      await fn({ log, opts, cmd, host, record });
+      let record = spec.record ? await HostRecord.load(host) : HostRecord.empty(host);
+      let legacy: LegacyVerdict | undefined;
+      if (spec.record && (spec.legacy ?? true) && !record.exists) {
+        const { detectLegacy, LEGACY_NAME } = await import('../adopt/index.js');
+        const version = spec.legacyVersion?.(opts);
+        legacy = await detectLegacy(host, version ? { versionFlag: version } : {});
+        if (legacy.kind === 'derived') {
+          record = HostRecord.derived(host, legacy.host.facts, legacy.host.settings, LEGACY_NAME);
+          log.debug(`no ${record.path}: acting on what ${LEGACY_NAME} set up here`, { found: legacy.host.found.join('; ') });
+        }
+      }
+      await fn({ log, opts, cmd, host, record, ...(legacy ? { legacy } : {}) });
     } catch (err) {
       process.exitCode = reportFailure(err, log ?? loggerFrom({}));
     } finally {

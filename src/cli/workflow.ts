@@ -11,6 +11,8 @@ import type { HostFacts, Plan } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { HostRecord } from '../host/record.js';
 import type { Phase } from '../run/phase.js';
+import { EtcdadmError } from '../errors.js';
+import { adoptFirstPhase } from '../phases/adopt.js';
 import { checkSkipPhases, runPhases } from '../run/runner.js';
 import { action, endpointArgs, layersFor, withContext, type AnyCommand, type Invocation } from './command.js';
 import { addOptions, settingOptions, type FlagSet } from './flags.js';
@@ -51,6 +53,13 @@ export interface WorkflowSpec<O> {
    * cancel) or a cache the caller names (download). Default false.
    */
   unprivileged?: boolean;
+  /**
+   * On a host another tool set up (etcdadm v0.1.x: no record, one derived from its files, src/adopt/):
+   * 'consent' (the default for commands that act on the record) runs only with --adopt, which writes the record
+   * first; 'use' acts on the derived record without writing it (reset, which removes it anyway); 'adopt' is
+   * `etcdadm adopt` itself. Commands that do not use the record (init, join, download) never derive one.
+   */
+  legacy?: 'consent' | 'use' | 'adopt';
   /** After a failure, before it is reported (backup run records it). */
   onFailure?: (inv: Invocation, err: unknown) => Promise<void>;
   example: string;
@@ -80,7 +89,8 @@ function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
         const facts = await inv.host.facts();
         const plan: Plan = spec.plan ? await spec.plan(inv, layers) : resolvePlan(spec.discover ? await spec.discover(inv, layers, facts, inv.log.withPhase('preflight')) : layers, facts);
         const options = await spec.options(inv, plan);
-        const run = one ? { name: spec.name, phases: [one] } : selected(spec, inv.opts);
+        const chosen = one ? { name: spec.name, phases: [one] } : selected(spec, inv.opts);
+        const run = { ...chosen, phases: [...adoptFirst(spec, inv), ...chosen.phases] };
         const skip = one ? [] : checkSkipPhases(run.phases, (inv.opts.skipPhases as string[] | undefined) ?? [], run.name);
         const rollback = !one && spec.rollback;
         await withContext<void, O>(
@@ -94,13 +104,30 @@ function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
         throw err;
       }
     },
-    { changesHost: spec.unprivileged !== true, record: true },
+    { changesHost: spec.unprivileged !== true, record: true, legacy: spec.useRecord, ...(spec.legacy === 'adopt' ? { legacyVersion: (o) => (typeof o.version === 'string' ? o.version : undefined) } : {}) },
   );
 }
 
+/**
+ * On a host another tool set up, the phase that writes its record before a changing command acts (with --adopt);
+ * without --adopt, the refusal that says how to take the host over. Nothing for a host with a record.
+ */
+function adoptFirst<O>(spec: WorkflowSpec<O>, inv: Invocation): Phase<O>[] {
+  const from = inv.record.derivedFrom;
+  if (!from || (spec.legacy ?? 'consent') !== 'consent') return [];
+  if (inv.opts.adopt !== true)
+    throw new EtcdadmError(`this host's etcd was set up by ${from} and has no host record (${inv.record.path}): etcdadm ${spec.name} acts only on a member it manages`, {
+      hint: `run 'etcdadm adopt' first (it shows what it derived from ${from}'s files and writes the record), or run this again with --adopt`,
+    });
+  return [adoptFirstPhase as Phase<O>];
+}
+
+export const adoptOption = (): Option => new Option('--adopt', 'on a host set up by etcdadm v0.1.x (no host record): take it over first, writing the record derived from its files (etcdadm adopt)');
+
 /** `<command>` running every phase, and `<command> phase <name>` for each, generated from the one declaration. */
 export function workflowCommand<O>(cmd: AnyCommand, spec: WorkflowSpec<O>): void {
-  const options = () => [...settingOptions(spec.set), ...(spec.extraOptions?.() ?? []), dryRunOption()];
+  const adopt = spec.useRecord && (spec.legacy ?? 'consent') === 'consent';
+  const options = () => [...settingOptions(spec.set), ...(spec.extraOptions?.() ?? []), ...(adopt ? [adoptOption()] : []), dryRunOption()];
   const args = spec.endpoints ? [{ spec: '[endpoints...]', description: 'client URL(s) of existing members' }] : (spec.args ?? []);
   addOptions(cmd, options());
   cmd.addOption(skipPhasesOption(spec.phases));

@@ -43,6 +43,8 @@ export interface RecordFacts {
   backup?: BackupScheduleRecord;
   /** The daily certificate renewal installed here (`etcdadm certs renew --schedule`); removed by --unschedule and reset. */
   certRenewal?: CertRenewalRecord;
+  /** Set up by another tool and taken over (`etcdadm adopt`): which, and when. */
+  adopted?: { from: string; at: string };
 }
 
 /** The renewal timer as installed: its calendar and the etcdadm command line its service runs. */
@@ -154,6 +156,7 @@ const FACTS_SCHEMA = v.object({
       installedAt: v.string(),
     }),
   ),
+  adopted: v.optional(v.object({ from: v.string(), at: v.string() })),
   updatedAt: v.optional(v.string()),
 });
 
@@ -209,6 +212,7 @@ export class HostRecord {
     readonly path: string,
     private doc: RecordDocument | undefined,
     private readonly recorded: PartialSettings | undefined,
+    private derivation?: string,
   ) {}
 
   /** The record at `path` (absent is fine: `exists` is false); unreadable or invalid is a RecordError. */
@@ -239,6 +243,23 @@ export class HostRecord {
     const settings = stripUndefined(parsed.output);
     const doc = { ...(raw as RecordDocument), complete: legacy.complete === true };
     return new HostRecord(host, path, doc, settings);
+  }
+
+  /**
+   * A record not on disk but derived from what another tool set up here (src/adopt/): commands read it like a
+   * record; the first `update` (etcdadm adopt, or a command's --adopt) writes it. `from` names that tool.
+   */
+  static derived(host: Host, facts: Omit<RecordFacts, 'complete'>, settings: PartialSettings, from: string, path: string = PATHS.recordFile): HostRecord {
+    const parsed = parseSettings(settings);
+    const problem = parsed.problems[0];
+    if (problem) throw recordError(path, `what ${from} set up here gives settings.${formatPath(problem.path)}: ${problem.message}`);
+    const doc = { ...facts, complete: true, apiVersion: RECORD_API_VERSION, kind: RECORD_KIND, settings: stripUndefined(parsed.output) as Settings, updatedAt: '' } as RecordDocument;
+    return new HostRecord(host, path, doc, stripUndefined(parsed.output), from);
+  }
+
+  /** The tool whose setup this record was derived from, while it is not written; undefined for a record on disk. */
+  get derivedFrom(): string | undefined {
+    return this.derivation;
   }
 
   /** An empty record, for tests and dry runs. */
@@ -331,14 +352,16 @@ export class HostRecord {
       ...(next.recovery ? { recovery: next.recovery } : {}),
       ...(next.backup ? { backup: next.backup } : {}),
       ...(next.certRenewal ? { certRenewal: next.certRenewal } : {}),
+      ...(next.adopted ? { adopted: next.adopted } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };
-    const same = prev && JSON.stringify({ ...prev, updatedAt: '' }) === JSON.stringify({ ...ordered, updatedAt: '' });
+    const same = prev && !this.derivation && JSON.stringify({ ...prev, updatedAt: '' }) === JSON.stringify({ ...ordered, updatedAt: '' });
     if (same) return; // nothing new learned: no write
     const text = `# Written by etcdadm: what was set up on this host. Read by reset, info and later commands.\n${stringify(ordered)}`;
     await this.host.write(this.path, text, { mode: 0o600 });
     this.doc = ordered as unknown as RecordDocument;
+    this.derivation = undefined;
   }
 
   /** Remove the record (reset). */

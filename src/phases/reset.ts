@@ -256,8 +256,15 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision, ResetOpt
     if (await ctx.init.isInstalled(plan)) log.info(`Removed ${plan.service.initSystem === 'systemd' ? plan.service.unitFile : plan.service.podManifestFile}`);
     await ctx.init.remove(plan);
     for (const f of [plan.files.envFile, plan.files.etcdctlEnvFile, plan.install.etcdctlWrapper]) if (await host.remove(f)) log.info(`Removed ${f}`);
-    const removed = await uninstallRelease(host, plan.release.installDir, log);
+    // a host taken over from etcdadm v0.1.x: the binaries it copied in are its setup's, as its own reset removes them
+    const adopted = ctx.record.derivedFrom !== undefined || ctx.record.facts?.adopted !== undefined;
+    const removed = await uninstallRelease(host, plan.release.installDir, log, { copies: adopted });
     if (removed.length) log.info(`Removed etcd from ${plan.release.installDir}`);
+    // an install dir of the setup's own (created for it: a custom --install-dir of etcdadm v0.1.x), once empty
+    if (ctx.record.created(plan.release.installDir) && ((await host.list(plan.release.installDir)) ?? ['x']).length === 0) {
+      await host.removeTree(plan.release.installDir);
+      log.info(`Removed ${plan.release.installDir}`);
+    }
     if (ctx.record.exists) {
       await ctx.record.remove();
       log.info(`Removed ${plan.files.record}`);

@@ -59,7 +59,10 @@ export function configCommand(): Command<any, any, any> {
           const { join, ...rest } = mergeSettings([layer]);
           const doc = { apiVersion: CONFIG_API_VERSION, kind, ...rest, ...(kind === 'JoinConfiguration' ? { join } : {}) };
           if (opts.output === 'json') return stdout(render(doc, 'json', () => ''));
-          process.stdout.write(`# The settings ${facts.memberName} was set up with (${facts.createdBy}, ${record.updatedAt ?? 'unknown time'})\n${stringify(doc)}`);
+          const header = record.derivedFrom
+            ? `# What ${record.derivedFrom} set up for ${facts.memberName}, derived from its files (no record written: etcdadm adopt writes it)`
+            : `# The settings ${facts.memberName} was set up with (${facts.createdBy}${facts.adopted ? `, adopted from ${facts.adopted.from} at ${facts.adopted.at}` : ''}, ${record.updatedAt ?? 'unknown time'})`;
+          process.stdout.write(`${header}\n${stringify(doc)}`);
         },
         { record: true },
       ),

@@ -73,6 +73,8 @@ export function resetCommand(): Command<any, any, any> {
     set: 'reset',
     phases: RESET_PHASES,
     useRecord: true,
+    // on a host etcdadm v0.1.x set up, what its files say (custom dirs included) is what reset removes: no --adopt
+    legacy: 'use',
     // until the member left its cluster (remove-member commits); after that a failed reset is finished by running it again
     rollback: true,
     options: (inv) => ({ force: inv.opts.force === true, skipRemoveMember: inv.opts.skipRemoveMember === true }),
