@@ -12,6 +12,8 @@
  *   /etc/etcd/etcdctl.env, <install dir>/etcdctl.sh, <certs dir>/etcdctl-etcd-client.{crt,key}
  *   keys RSA 2048
  *
+ * The kubelet mode installs no binaries: the install dir stays etcdadm's default, where etcdadm puts them.
+ *
  * Whatever cannot be read from those files (the etcd version when neither the binary nor the member answers) is asked
  * for by flag, named in `missing`.
  */
@@ -170,8 +172,6 @@ export function deriveLegacy(o: LegacyObservation): LegacyVerdict {
   if (kubelet) {
     const pod = o.pod!;
     found.push(`static Pod ${pod.path} (image ${pod.image})`);
-    // its file is etcd.manifest where etcdadm writes etcd.yaml: taken over, the kubelet would run both
-    missing.push(`a member in a static Pod (${pod.path}): taking over ${LEGACY_NAME}'s kubelet mode is not supported by this version; manage it with its own files, or move it to systemd`);
     if (pod.command.join(' ') !== 'etcd') missing.push(`the static Pod runs "${pod.command.join(' ')}", not etcd configured by its environment (as ${LEGACY_NAME} writes it)`);
     env = pod.env;
   } else {
@@ -209,6 +209,7 @@ export function deriveLegacy(o: LegacyObservation): LegacyVerdict {
     if (absent.length) missing.push(`${certsDir}: no ${absent.map((n) => `${n}.crt/.key`).join(', ')}`);
     else found.push(`certificates in ${certsDir} (${LEAVES.join(', ')})`);
   }
+  // the kubelet mode installs no binaries (its etcdctl.sh points at an etcdctl it never put there): not required
   if (!kubelet && installDir && o.wrapper === undefined) missing.push(`${installDir}/etcdctl.sh (the etcdctl wrapper ${LEGACY_NAME} writes)`);
   if (o.etcdctlEnv === undefined) missing.push(`${LEGACY_PATHS.etcdctlEnvFile}`);
 
@@ -240,7 +241,13 @@ export function deriveLegacy(o: LegacyObservation): LegacyVerdict {
     // v0.1.x sets no cipher suites: etcd's own stay
     tls: { cipherSuites: [] },
     service: kubelet
-      ? { initSystem: 'kubelet', kubeletPodManifestPath: dirOf(o.pod!.path), imageRepository: o.pod!.image.replace(/:[^:/]+$/, '') }
+      ? {
+          initSystem: 'kubelet',
+          kubeletPodManifestPath: dirOf(o.pod!.path),
+          // etcd.manifest, not etcd.yaml: the Pod keeps its file, so the kubelet never sees two
+          kubeletPodManifestName: o.pod!.path.slice(dirOf(o.pod!.path).length + 1),
+          imageRepository: o.pod!.image.replace(/:[^:/]+$/, ''),
+        }
       : { initSystem: 'systemd', unitName: 'etcd.service', user: 'root', ...diskPriorities(o.unit!) },
     ...(installDir ? { install: { installDir } } : {}),
   };

@@ -241,6 +241,8 @@ function sanProblem(text: string): string | undefined {
 const UNIT_NAME = /^[A-Za-z0-9:_.\\@-]+\.service$/;
 const USER_NAME = /^[a-z_][a-z0-9_-]{0,31}$/;
 const IMAGE_REPOSITORY = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*$/;
+/** A static Pod manifest's file name: the kubelet reads every file of its manifest dir but hidden ones. */
+const POD_MANIFEST_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 
 /** A strict mapping: unknown keys are errors that name the closest known field. */
 function section<const TEntries extends v.ObjectEntries>(entries: TEntries, what: string) {
@@ -386,6 +388,9 @@ const serviceSection = section(
       ),
     ),
     kubeletPodManifestPath: v.optional(absolutePath(false)),
+    kubeletPodManifestName: v.optional(
+      validated(str(), (n) => (POD_MANIFEST_NAME.test(n) ? undefined : `must be a file name such as ${PATHS.podManifestName} (no directory, not hidden); got ${describeValue(n)}`)),
+    ),
   },
   'service',
 );
@@ -796,6 +801,7 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
     diskPriorities: [...DEFAULTS.diskPriorities],
     imageRepository: DEFAULTS.imageRepository,
     kubeletPodManifestPath: DEFAULTS.podManifestDir,
+    kubeletPodManifestName: PATHS.podManifestName,
   },
   join: { endpoints: [], learner: true, retry: true },
   backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir, s3Endpoint: '', s3Bucket: '', s3Prefix: '', s3Region: '', s3PathStyle: false, s3CaFile: '', s3AllowHTTP: false, s3CredentialsFile: '' },

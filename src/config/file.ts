@@ -311,6 +311,7 @@ const COMMENTS: FieldComments = {
       diskPriorities: 'systemd settings for the unit that give etcd priority on the disk.',
       imageRepository: 'Image for initSystem kubelet, without tag (etcdadm uses <imageRepository>:v<version>).',
       kubeletPodManifestPath: "Directory of the kubelet's static Pod manifests, for initSystem kubelet.",
+      kubeletPodManifestName: "File name of etcd's static Pod manifest in that directory (etcdadm v0.1.x used etcd.manifest).",
     },
   },
   join: {

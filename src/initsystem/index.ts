@@ -32,6 +32,25 @@ export interface InitSystem {
   logHint(plan: Plan): string;
 }
 
+/**
+ * The variables etcd runs with now: the env file, or — a static Pod without one, as etcdadm v0.1.x's kubelet mode
+ * writes it — the Pod's container env. Empty when neither is there.
+ */
+export async function runningEnv(host: Host, plan: Plan): Promise<Map<string, string>> {
+  const text = await host.read(plan.files.envFile).catch(() => undefined);
+  if (text !== undefined || plan.service.initSystem !== 'kubelet') return parseEnvFile(text ?? '');
+  const manifest = await host.read(plan.service.podManifestFile).catch(() => undefined);
+  if (manifest === undefined) return new Map();
+  const { parse } = await import('yaml');
+  try {
+    const pod = parse(manifest) as { spec?: { containers?: { env?: { name?: unknown; value?: unknown }[] }[] } };
+    const env = pod.spec?.containers?.[0]?.env ?? [];
+    return new Map(env.filter((e): e is { name: string; value: string } => typeof e.name === 'string' && typeof e.value === 'string').map((e) => [e.name, e.value]));
+  } catch {
+    return new Map();
+  }
+}
+
 const SYSTEMCTL = 'systemctl';
 
 /**

@@ -23,7 +23,8 @@ import { EtcdadmError } from '../errors.js';
 import type { RecoveryInProgress } from '../host/record.js';
 import type { PhaseContext, RunContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
-import { envName, parseEnvFile, renderEnvFile } from '../service/render.js';
+import { runningEnv } from '../initsystem/index.js';
+import { envName, renderEnvFile } from '../service/render.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
 import { waitOptions } from './shared.js';
@@ -275,7 +276,7 @@ const configure: Phase = phase<undefined, undefined>({
   short: 'Write etcd.env without the force flag for a cluster of this member alone (state existing); the host record: this member is the cluster',
   async act(ctx) {
     const { plan, host, log } = ctx;
-    const env = parseEnvFile((await host.read(plan.files.envFile)) ?? '');
+    const env = await runningEnv(host, plan);
     const token = env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? ctx.record.facts?.clusterToken;
     if (!token) throw new EtcdadmError(`${plan.files.envFile} has no ETCD_INITIAL_CLUSTER_TOKEN`, { hint: 'recover this member by hand' });
     const text = renderEnvFile(plan, { initialCluster: aloneCluster(plan), state: 'existing', token });

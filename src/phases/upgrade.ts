@@ -20,7 +20,8 @@ import { EtcdadmError, describe } from '../errors.js';
 import { offeredVersions, offersVersion, type Offered } from '../release/available.js';
 import type { PhaseContext, RunContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
-import { parseEnvFile, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
+import { runningEnv } from '../initsystem/index.js';
+import { renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
 import { testHold } from '../host/testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
@@ -102,7 +103,6 @@ const preflight: Phase = phase<UpgradeObservation, UpgradeDecision>({
   name: 'preflight',
   short: "Check the whole cluster against etcd's upgrade rules; refuse with every blocker before anything changes",
   long: 'The same checks as `etcdadm upgrade plan`: one minor at a time, the minimum patch a guide requires, every member up and voting, no alarm, no flag the target removed, the target offered by the release URL.',
-  runIf: (ctx) => (ctx.plan.service.initSystem === 'systemd' ? true : refuse({ message: 'upgrade apply supports members run by systemd; this member runs as a static Pod (--init-system kubelet)', hint: "change the image tag in the Pod manifest member by member, or reinstall with --init-system systemd" })),
   observe: (ctx) => observeUpgrade(ctx),
   decide: decideUpgradeApply,
   async act(ctx, d) {
@@ -207,8 +207,7 @@ const leadership: Phase = phase<undefined, undefined>({
 
 /** The cluster facts of the env file etcd runs with now (ignored by etcd after its first start, kept as written). */
 async function currentClusterFacts(ctx: RunContext) {
-  const text = await ctx.host.read(ctx.plan.files.envFile).catch(() => undefined);
-  const env = parseEnvFile(text ?? '');
+  const env = await runningEnv(ctx.host, ctx.plan);
   const initialCluster = env.get('ETCD_INITIAL_CLUSTER');
   const token = env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? ctx.record.facts?.clusterToken;
   if (!initialCluster || !token)
@@ -302,7 +301,8 @@ const restart: Phase = phase<string | null, 'restart' | 'keep'>({
       log.info(`etcd ${plan.release.version} runs already`);
       return;
     }
-    log.info(`Restarting ${plan.service.unitName}`);
+    // a static Pod: the manifest, rewritten for the target's image, is what makes the kubelet restart the member
+    log.info(plan.service.initSystem === 'systemd' ? `Restarting ${plan.service.unitName}` : `Rewriting the static Pod ${plan.service.podManifestFile} for etcd ${plan.release.version}; the kubelet restarts the member`);
     await ctx.init.restart(plan, () => testHold('upgrade-stopped'));
   },
 });

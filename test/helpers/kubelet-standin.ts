@@ -86,10 +86,12 @@ function plan(pod: Pod): { bin: string; args: string[]; env: NodeJS.ProcessEnv; 
     if (!v?.hostPath) throw new Error(`volumeMount ${vm.name} has no hostPath volume`);
     if (v.hostPath.path !== vm.mountPath) throw new Error(`volume ${vm.name}: mountPath ${vm.mountPath} is not its hostPath ${v.hostPath.path}`);
     if (v.hostPath.type === 'DirectoryOrCreate') mkdirSync(v.hostPath.path, { recursive: true });
+    else if (v.hostPath.type === 'FileOrCreate' && !existsSync(v.hostPath.path)) writeFileSync(v.hostPath.path, '', { mode: 0o644 });
     else if (!existsSync(v.hostPath.path)) throw new Error(`hostPath ${v.hostPath.path} does not exist`);
   }
   const [cmd, ...cmdArgs] = c.command ?? [];
-  if (cmd !== '/usr/local/bin/etcd') throw new Error(`command ${cmd}: the etcd images run /usr/local/bin/etcd`);
+  // the etcd images have etcd at /usr/local/bin/etcd, on their PATH (etcdadm v0.1.x's Pod runs plain `etcd`)
+  if (cmd !== '/usr/local/bin/etcd' && cmd !== 'etcd') throw new Error(`command ${cmd}: the etcd images run /usr/local/bin/etcd`);
   const env: NodeJS.ProcessEnv = { PATH: '/usr/local/bin:/usr/bin:/bin' };
   for (const e of c.env ?? []) {
     if (typeof e.value !== 'string') throw new Error(`env ${e.name} is not a string value`);
@@ -163,8 +165,16 @@ function stop(): void {
 }
 
 setInterval(() => {
-  const files = existsSync(manifestDir) ? readdirSync(manifestDir).filter((f) => f.endsWith('.yaml')) : [];
-  const manifest = files.includes('etcd.yaml') ? join(manifestDir, 'etcd.yaml') : undefined;
+  // like the kubelet, every file of the dir but hidden ones is a static Pod, whatever its name (etcdadm writes
+  // etcd.yaml, etcdadm v0.1.x etcd.manifest); this stand-in runs one Pod, so a second file is a problem it reports
+  const files = existsSync(manifestDir) ? readdirSync(manifestDir).filter((f) => !f.startsWith('.')).sort() : [];
+  if (files.length > 1) {
+    if (running) stop();
+    problem = `${files.length} static Pods in ${manifestDir} (${files.join(', ')}): etcd's would run twice`;
+    writeStatus();
+    return;
+  }
+  const manifest = files[0] !== undefined ? join(manifestDir, files[0]) : undefined;
   if (!manifest) {
     if (running) stop();
     return;

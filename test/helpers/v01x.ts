@@ -14,12 +14,23 @@
  *   <install dir>/etcd, etcdctl  copied out of the release archive, which stays in /var/cache/etcdadm/etcd/v<version>/
  *   /var/lib/etcd                the data dir (v0.1.x has no flag for it)
  *
+ * Its kubelet mode (`--init-system kubelet`, in its sources after v0.1.5, never tagged): no binaries, no etcd.env, no
+ * unit; /etc/kubernetes/manifests/etcd.manifest runs `etcd` from quay.io/coreos/etcd:v<version> with every etcd.env
+ * variable as its env (sorted, as sigs.k8s.io/yaml writes the Pod: keys alphabetical), hostPath volumes for
+ * /var/log/etcd.log, the certs dir and the data dir, no probes; etcdctl.env and an etcdctl.sh pointing at an
+ * etcdctl it never installed. The tests run it on the kubelet stand-in (kubelet-standin.ts).
+ *
  * Members join the way v0.1.x's join does: MemberAdd as a voting member through the first host (no learners in
  * v0.1.x), then the new member starts with the initial cluster the API returned. One difference: a leaf's notBefore
  * is the time it is issued here (v0.1.x copies the CA's notBefore; OpenSSL 3.0's x509 cannot set it).
  */
 import { MIRROR_DIR } from './etcd-bin.js';
 import { ok, type NetnsLab } from './lab.js';
+
+export type V01xMode = 'systemd' | 'kubelet';
+
+/** Where the fixture keeps an etcdctl of its own (the kubelet mode installs none). */
+const FIXTURE_ETCDCTL = '/var/tmp/v01x-etcdctl';
 
 export interface V01xHost {
   /** Lab host number. */
@@ -153,43 +164,107 @@ rm -f /tmp/v01x-ca.cnf
 }
 
 /** Everything v0.1.x writes on a member host before it starts etcd, except the CA (copied in) and etcd.env. */
-function hostScript(lab: NetnsLab, h: Required<V01xHost>, version: string): string {
+function hostScript(lab: NetnsLab, h: Required<V01xHost>, version: string, mode: V01xMode): string {
   const name = lab.hostname(h.i);
   const ip = lab.ip(h.i);
   const certs = h.certsDir;
   const archive = `etcd-v${version}-linux-amd64.tar.gz`;
+  const extract = (files: string) => `t=$(mktemp -d) && tar xzf ${MIRROR_DIR}/v${version}/${archive} --strip-components=1 -C $t && ${files} && rm -rf $t`;
   return [
     'set -e',
-    `mkdir -p /var/cache/etcdadm/etcd/v${version} ${h.installDir}`,
-    `cp ${MIRROR_DIR}/v${version}/${archive} /var/cache/etcdadm/etcd/v${version}/${archive}`,
-    `t=$(mktemp -d) && tar xzf /var/cache/etcdadm/etcd/v${version}/${archive} --strip-components=1 -C $t && cp -f $t/etcd ${h.installDir}/etcd && cp -f $t/etcdctl ${h.installDir}/etcdctl && rm -rf $t`,
+    ...(mode === 'systemd'
+      ? [
+          `mkdir -p /var/cache/etcdadm/etcd/v${version} ${h.installDir}`,
+          `cp ${MIRROR_DIR}/v${version}/${archive} /var/cache/etcdadm/etcd/v${version}/${archive}`,
+          extract(`cp -f $t/etcd ${h.installDir}/etcd && cp -f $t/etcdctl ${h.installDir}/etcdctl`),
+        ]
+      : [extract(`cp -f $t/etcdctl ${FIXTURE_ETCDCTL}`)]),
     leaf(certs, 'server', `/CN=${name}`, `extendedKeyUsage = serverAuth, clientAuth\nsubjectAltName = DNS:${name}, IP:${ip}, IP:127.0.0.1`),
     leaf(certs, 'peer', `/CN=${name}`, `extendedKeyUsage = serverAuth, clientAuth\nsubjectAltName = DNS:${name}, IP:${ip}`),
     leaf(certs, 'etcdctl-etcd-client', `/O=system:masters/CN=${name}-etcdctl`, 'extendedKeyUsage = clientAuth'),
     leaf(certs, 'apiserver-etcd-client', `/O=system:masters/CN=${name}-kube-apiserver-etcd-client`, 'extendedKeyUsage = clientAuth'),
-    put('/etc/systemd/system/etcd.service', UNIT_TEMPLATE(h.installDir), '755'),
+    ...(mode === 'systemd' ? [put('/etc/systemd/system/etcd.service', UNIT_TEMPLATE(h.installDir), '755')] : []),
   ].join('\n');
 }
 
-function startScript(lab: NetnsLab, h: Required<V01xHost>, env: { initialCluster: string; token: string; state: string }): string {
-  const vars = { name: lab.hostname(h.i), ip: lab.ip(h.i), certs: h.certsDir, cpus: '$(nproc)', ...env };
-  // the template's GOMAXPROCS is the host's CPU count: expanded by this shell, so the heredoc is unquoted here
-  const text = ENV_TEMPLATE(vars);
-  return [
-    'set -e',
-    `mkdir -p /etc/etcd && cat > /etc/etcd/etcd.env <<V01X_EOF\n${text}V01X_EOF`,
-    'chmod 600 /etc/etcd/etcd.env',
-    'systemctl daemon-reload && systemctl enable etcd.service >/dev/null 2>&1 && systemctl start etcd.service',
-    put('/etc/etcd/etcdctl.env', ETCDCTL_ENV(h.certsDir), '600'),
-    put(`${h.installDir}/etcdctl.sh`, ETCDCTL_SH(h.installDir), '755'),
-  ].join('\n');
+/** The static Pod of v0.1.x's kubelet mode, for the variables of `envText` (etcd.env's text). */
+export function podManifest(envText: string, version: string, certsDir: string): string {
+  const env = envText
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('#'))
+    .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const q = (v: string) => (/^[0-9]+$/.test(v) || v === 'true' ? `"${v}"` : v);
+  return `apiVersion: v1
+kind: Pod
+metadata:
+  creationTimestamp: null
+  labels:
+    k8s-app: etcd
+  name: etcd
+  namespace: kube-system
+spec:
+  containers:
+  - command:
+    - etcd
+    env:
+${env.map(([k, v]) => `    - name: ${k}\n      value: ${q(v)}`).join('\n')}
+    image: quay.io/coreos/etcd:v${version}
+    name: etcd
+    resources:
+      requests:
+        cpu: 100m
+        memory: 100Mi
+    securityContext:
+      privileged: true
+    volumeMounts:
+    - mountPath: /var/log/etcd.log
+      name: varlogetcd
+    - mountPath: ${certsDir}
+      name: pki
+    - mountPath: /var/lib/etcd
+      name: data
+  hostNetwork: true
+  priorityClassName: system-cluster-critical
+  volumes:
+  - hostPath:
+      path: /var/log/etcd.log
+      type: FileOrCreate
+    name: varlogetcd
+  - hostPath:
+      path: ${certsDir}
+      type: Directory
+    name: pki
+  - hostPath:
+      path: /var/lib/etcd
+      type: Directory
+    name: data
+status: {}
+`;
+}
+
+async function startScript(lab: NetnsLab, h: Required<V01xHost>, env: { initialCluster: string; token: string; state: string }, version: string, mode: V01xMode): Promise<string> {
+  const cpus = ok(await lab.on(h.i, ['nproc'])).stdout.trim();
+  const text = ENV_TEMPLATE({ name: lab.hostname(h.i), ip: lab.ip(h.i), certs: h.certsDir, cpus, ...env });
+  const service =
+    mode === 'systemd'
+      ? [put('/etc/etcd/etcd.env', text, '600'), 'systemctl daemon-reload && systemctl enable etcd.service >/dev/null 2>&1 && systemctl start etcd.service']
+      : ['mkdir -p -m 0700 /var/lib/etcd', put('/etc/kubernetes/manifests/etcd.manifest', podManifest(text, version, h.certsDir), '644')];
+  return ['set -e', ...service, put('/etc/etcd/etcdctl.env', ETCDCTL_ENV(h.certsDir), '600'), put(`${h.installDir}/etcdctl.sh`, ETCDCTL_SH(h.installDir), '755')].join('\n');
+}
+
+/** etcdctl with the host's etcdctl.env: its etcdctl.sh, or (kubelet mode, which installs no etcdctl) the fixture's. */
+function ctl(h: Required<V01xHost>, mode: V01xMode): string {
+  return mode === 'systemd' ? `${h.installDir}/etcdctl.sh` : `. /etc/etcd/etcdctl.env && ${FIXTURE_ETCDCTL}`;
 }
 
 /**
  * A cluster of `hosts` built as etcdadm v0.1.x builds it: the first host's init, then each other host's join,
  * one at a time (the CA copied as `rsync -avR /etc/etcd/pki/ca.* host:/` would). Returns once every member is healthy.
  */
-export async function buildV01xCluster(lab: NetnsLab, hosts: V01xHost[], version = '3.4.23'): Promise<void> {
+export async function buildV01xCluster(lab: NetnsLab, hosts: V01xHost[], opts: { version?: string; mode?: V01xMode } = {}): Promise<void> {
+  const version = opts.version ?? '3.4.23';
+  const mode = opts.mode ?? 'systemd';
   const all = hosts.map((h) => ({ installDir: V01X_DEFAULTS.installDir, certsDir: V01X_DEFAULTS.certsDir, ...h }));
   const first = all[0]!;
   ok(await lab.sh(first.i, `set -e\n${caScript(first.certsDir)}`), `v0.1.x CA on host${first.i}`);
@@ -197,27 +272,28 @@ export async function buildV01xCluster(lab: NetnsLab, hosts: V01xHost[], version
   const caKey = ok(await lab.on(first.i, ['cat', `${first.certsDir}/ca.key`])).stdout;
   for (const h of all) {
     if (h !== first) ok(await lab.sh(h.i, `set -e\n${put(`${h.certsDir}/ca.crt`, caCrt, '644')}${put(`${h.certsDir}/ca.key`, caKey, '600')}`), `CA copied to host${h.i}`);
-    ok(await lab.sh(h.i, hostScript(lab, h, version)), `v0.1.x files on host${h.i}`);
+    ok(await lab.sh(h.i, hostScript(lab, h, version, mode)), `v0.1.x files on host${h.i}`);
   }
   const token = ok(await lab.sh(first.i, 'openssl rand -hex 4')).stdout.trim();
-  ok(await lab.sh(first.i, startScript(lab, first, { initialCluster: `${lab.hostname(first.i)}=https://${lab.ip(first.i)}:2380`, token, state: 'new' })), `v0.1.x init on host${first.i}`);
-  await healthy(lab, first);
-  for (const h of all.slice(1)) await joinV01x(lab, first, h);
+  ok(await lab.sh(first.i, await startScript(lab, first, { initialCluster: `${lab.hostname(first.i)}=https://${lab.ip(first.i)}:2380`, token, state: 'new' }, version, mode)), `v0.1.x init on host${first.i}`);
+  await healthy(lab, first, mode);
+  for (const h of all.slice(1)) await joinV01x(lab, first, h, version, mode);
 }
 
 /** One v0.1.x join of `h` through `via`: MemberAdd (a voting member), then start with the returned initial cluster. */
-export async function joinV01x(lab: NetnsLab, via: V01xHost, host: V01xHost): Promise<void> {
+export async function joinV01x(lab: NetnsLab, via: V01xHost, host: V01xHost, version: string, mode: V01xMode): Promise<void> {
   const v = { installDir: V01X_DEFAULTS.installDir, certsDir: V01X_DEFAULTS.certsDir, ...via };
   const h = { installDir: V01X_DEFAULTS.installDir, certsDir: V01X_DEFAULTS.certsDir, ...host };
   // v0.1.x retries MemberAdd (5 tries, backoff from 2 s): etcd refuses it until every voter has been connected 5 s
-  const add = `for k in $(seq 10); do ${v.installDir}/etcdctl.sh member add ${lab.hostname(h.i)} --peer-urls=https://${lab.ip(h.i)}:2380 2>/tmp/v01x-add.err && exit 0; grep -q 'unhealthy cluster' /tmp/v01x-add.err || break; sleep 2; done; cat /tmp/v01x-add.err >&2; exit 1`;
+  const add = `for k in $(seq 10); do ${ctl(v, mode)} member add ${lab.hostname(h.i)} --peer-urls=https://${lab.ip(h.i)}:2380 2>/tmp/v01x-add.err && exit 0; grep -q 'unhealthy cluster' /tmp/v01x-add.err || break; sleep 2; done; cat /tmp/v01x-add.err >&2; exit 1`;
   const added = ok(await lab.sh(v.i, add), `member add host${h.i}`).stdout;
   const initialCluster = /ETCD_INITIAL_CLUSTER="([^"]+)"/.exec(added)?.[1];
   if (!initialCluster) throw new Error(`member add printed no initial cluster:\n${added}`);
-  ok(await lab.sh(h.i, startScript(lab, h, { initialCluster, token: '', state: 'existing' })), `v0.1.x join on host${h.i}`);
-  await healthy(lab, h);
+  ok(await lab.sh(h.i, await startScript(lab, h, { initialCluster, token: '', state: 'existing' }, version, mode)), `v0.1.x join on host${h.i}`);
+  await healthy(lab, h, mode);
 }
 
-async function healthy(lab: NetnsLab, h: Required<V01xHost>): Promise<void> {
-  ok(await lab.sh(h.i, `for k in $(seq 100); do ${h.installDir}/etcdctl.sh endpoint health >/dev/null 2>&1 && exit 0; sleep 0.2; done; ${h.installDir}/etcdctl.sh endpoint health`), `etcd healthy on host${h.i}`);
+async function healthy(lab: NetnsLab, h: Required<V01xHost>, mode: V01xMode): Promise<void> {
+  const health = `(${ctl(h, mode)} endpoint health)`;
+  ok(await lab.sh(h.i, `for k in $(seq 150); do ${health} >/dev/null 2>&1 && exit 0; sleep 0.2; done; ${health}`), `etcd healthy on host${h.i}`);
 }

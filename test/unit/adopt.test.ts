@@ -173,11 +173,17 @@ describe('adopt: hosts set up by etcdadm v0.1.x', () => {
     assert.match(mixed.kind === 'unknown' ? mixed.missing.join('\n') : '', /a key algorithm etcdadm can keep: the keys are rsa-2048, ec-256/);
   });
 
-  it('a static Pod member (v0.1.x kubelet mode) is named, not taken over yet', () => {
+  it('a static Pod member (v0.1.x kubelet mode): its env, its manifest file kept by name, the version from the image', () => {
     const env = parseLegacyEnv(envFile());
-    const v = deriveLegacy(v01x({ envFile: undefined, unit: undefined, pod: { path: '/etc/kubernetes/manifests/etcd.manifest', image: 'quay.io/coreos/etcd:v3.4.13', command: ['etcd'], env, hostPaths: [] } }));
-    assert.equal(v.kind, 'unknown');
-    assert.match(v.kind === 'unknown' ? v.missing[0]! : '', /static Pod \(\/etc\/kubernetes\/manifests\/etcd\.manifest\): taking over .* kubelet mode is not supported/);
+    const pod = { path: '/etc/kubernetes/manifests/etcd.manifest', image: 'quay.io/coreos/etcd:v3.4.13', command: ['etcd'], env, hostPaths: [] };
+    const v = deriveLegacy(v01x({ envFile: undefined, unit: undefined, wrapper: undefined, member: undefined, binaryVersion: undefined, pod }));
+    assert.equal(v.kind, 'derived');
+    if (v.kind !== 'derived') return;
+    assert.deepEqual(v.host.settings.service, { initSystem: 'kubelet', kubeletPodManifestPath: '/etc/kubernetes/manifests', kubeletPodManifestName: 'etcd.manifest', imageRepository: 'quay.io/coreos/etcd' });
+    assert.equal(v.host.settings.etcd?.version, '3.4.13');
+    assert.equal(v.host.settings.install, undefined);
+    const other = deriveLegacy(v01x({ envFile: undefined, unit: undefined, pod: { ...pod, command: ['/usr/local/bin/etcd', '--name', 'x'] } }));
+    assert.match(other.kind === 'unknown' ? other.missing.join('\n') : '', /the static Pod runs "\/usr\/local\/bin\/etcd --name x", not etcd configured by its environment/);
   });
 
   it('helpers: env lines, key algorithms, versions', () => {

@@ -9,7 +9,7 @@ export function servicePlan(settings: Settings): ServicePlan {
     initSystem: s.initSystem,
     unitName: s.unitName,
     unitFile: join(PATHS.unitDir, s.unitName),
-    podManifestFile: join(s.kubeletPodManifestPath, PATHS.podManifestName),
+    podManifestFile: join(s.kubeletPodManifestPath, s.kubeletPodManifestName),
     imageRepository: s.imageRepository,
     diskPriorities: s.diskPriorities.map((x) => x.trim()).filter(Boolean),
     user: s.user,
