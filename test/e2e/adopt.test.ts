@@ -125,6 +125,12 @@ describe(`etcdadm on a cluster built by etcdadm v0.1.x, members run by ${mode}`,
     assert.notEqual(await serial(2, 'server'), old);
     assert.match(ok(await lab.sh(2, 'openssl pkey -in /etc/etcd/pki/server.key -noout -text | head -1')).stdout, /Private-Key: \(2048 bit/);
     assert.match(ok(await lab.etcdadm(2, ['adopt'])).stderr, /Nothing to adopt/);
+    // every member host adopted now (hosts 1 and 3 by adopt, host2 by --adopt): each record is what config view shows
+    for (const i of [1, 2, 3]) {
+      const view = ok(await lab.etcdadm(i, ['config', 'view'])).stdout;
+      assert.match(view, new RegExp(`^# The settings eahost${i} was set up with \\((init|join), adopted from etcdadm v0\\.1\\.x at `), `host${i}`);
+      assert.match(view, new RegExp(`certsDir: ${certsDir(i)}\\n`), `host${i}`);
+    }
     const st = JSON.parse(ok(await lab.etcdadm(2, ['status', '-o', 'json'])).stdout) as { health: string };
     assert.equal(st.health, 'healthy');
   });
