@@ -5,6 +5,7 @@
 import { stringify } from 'yaml';
 import type { MemberListResult } from '../etcd/client.js';
 import { canLoseText, plural, type QuorumInfo } from '../cluster/quorum.js';
+import { fragmentation } from '../cluster/db-size.js';
 import type { ClusterStatus } from '../cluster/status.js';
 
 export const OUTPUT_FORMATS = ['table', 'json', 'yaml'] as const;
@@ -81,7 +82,7 @@ function statusTable(s: ClusterStatus): string {
   // the serving certificates' columns when `status` probed them
   const certs = s.members.some((m) => m.servingCert !== undefined);
   const trusts = s.members.some((m) => m.trustedCAs !== undefined);
-  const headers = ['NAME', 'ID', 'ROLE', 'HEALTH', 'CLIENT URLS', 'PEER URLS', 'VERSION', 'DB SIZE', 'DB SIZE IN USE', 'RAFT TERM', 'RAFT INDEX', 'ALARMS'];
+  const headers = ['NAME', 'ID', 'ROLE', 'HEALTH', 'CLIENT URLS', 'PEER URLS', 'VERSION', 'DB SIZE', 'DB SIZE IN USE', 'FREE', 'RAFT TERM', 'RAFT INDEX', 'ALARMS'];
   const rows = s.members.map((m) => [
     dash(m.name),
     m.id,
@@ -92,6 +93,7 @@ function statusTable(s: ClusterStatus): string {
     dash(m.version),
     m.dbSize === null ? '-' : humanBytes(m.dbSize),
     m.dbSizeInUse === null ? '-' : humanBytes(m.dbSizeInUse),
+    m.dbSize === null || m.dbSizeInUse === null ? '-' : `${(fragmentation(m.dbSize, m.dbSizeInUse) * 100).toFixed(0)}%`,
     dash(m.raftTerm),
     dash(m.raftIndex),
     dash(m.alarms.join(',')),

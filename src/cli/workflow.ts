@@ -16,6 +16,8 @@ import { adoptFirstPhase } from '../phases/adopt.js';
 import { checkSkipPhases, runPhases } from '../run/runner.js';
 import { action, endpointArgs, layersFor, withContext, type AnyCommand, type Invocation } from './command.js';
 import { addOptions, settingOptions, type FlagSet } from './flags.js';
+import { memberEndpoints } from '../run/context.js';
+import { opsOptions } from './commands/ops.js';
 
 export interface WorkflowSpec<O> {
   /** The command as typed after `etcdadm`: "init", "certs renew", "member add". */
@@ -56,7 +58,8 @@ export interface WorkflowSpec<O> {
   /**
    * On a host another tool set up (etcdadm v0.1.x: no record, one derived from its files, src/adopt/):
    * 'consent' (the default for commands that act on the record) runs only with --adopt, which writes the record
-   * first; 'use' acts on the derived record without writing it (reset, which removes it anyway); 'adopt' is
+   * first; 'use' acts on the derived record without writing it (reset, which removes it anyway; the changes of the
+   * cluster's members, which write nothing on the host); 'adopt' is
    * `etcdadm adopt` itself. Commands that do not use the record (init, join, download) never derive one.
    */
   legacy?: 'consent' | 'use' | 'adopt';
@@ -143,4 +146,27 @@ export function workflowCommand<O>(cmd: AnyCommand, spec: WorkflowSpec<O>): void
     sub.action(runWorkflow(spec, p));
   }
   cmd.addHelpText('after', `\nPhases: ${spec.phases.map((p) => p.name).join(', ')} (etcdadm ${spec.name} phase --help).\n\n${spec.example}`);
+}
+
+/**
+ * A change of the cluster's members from any member host (member add/remove/promote, defrag, alarm disarm,
+ * maintain): a workflow on the host record's endpoints (or --endpoints), without the root check and the host lock,
+ * and not rolled back — each step is done once done (join takes back a member it added that never started).
+ */
+export function clusterChangeCommand<O>(
+  cmd: AnyCommand,
+  spec: Pick<WorkflowSpec<O>, 'name' | 'phases' | 'options' | 'args' | 'example'> & { flags: () => Option[]; requestTimeoutMs?: number },
+): void {
+  workflowCommand<O>(cmd, {
+    ...spec,
+    set: 'ops',
+    useRecord: true,
+    unprivileged: true,
+    rollback: false,
+    // on a host etcdadm v0.1.x set up, the record derived from its files tells the endpoints: nothing here is written
+    legacy: 'use',
+    contextEndpoints: (p, r, inv) => (Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : memberEndpoints(p, r)),
+    requestTimeoutMs: spec.requestTimeoutMs ?? 5000,
+    extraOptions: () => [...opsOptions().filter((o) => o.long === '--endpoints'), ...spec.flags()],
+  });
 }

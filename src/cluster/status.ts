@@ -17,6 +17,7 @@
  *   3  EXIT_DEGRADED     quorum holds, but a member is unhealthy, unreachable or unstarted, or an alarm is raised
  *   4  EXIT_UNAVAILABLE  no quorum, or no member answers at all
  */
+import { fragmentation } from './db-size.js';
 import {
   httpHealth,
   isTlsError,
@@ -56,6 +57,8 @@ export interface MemberStatus {
   version: string | null;
   dbSize: number | null;
   dbSizeInUse: number | null;
+  /** The share of the file that is free (file size − size in use) / file size, 0..1; null when the member did not answer. */
+  fragmentation?: number | null;
   raftTerm: number | null;
   raftIndex: number | null;
   raftAppliedIndex: number | null;
@@ -255,6 +258,7 @@ export async function clusterStatus(client: EtcdClient, list?: MemberListResult,
       version: s?.version || null,
       dbSize: s ? s.dbSize : null,
       dbSizeInUse: s ? s.dbSizeInUse : null,
+      fragmentation: s ? fragmentation(s.dbSize, s.dbSizeInUse) : null,
       raftTerm: s ? Number(s.raftTerm) : null,
       raftIndex: s ? Number(s.raftIndex) : null,
       raftAppliedIndex: s ? Number(s.raftAppliedIndex) : null,

@@ -539,6 +539,34 @@ export class EtcdClient {
     throw lastErr;
   }
 
+  /**
+   * Compacts the key-value history up to `revision` (cluster-wide, through raft); `physical` returns once the
+   * compaction is applied to the backend. etcd refuses a revision at or below the last compaction ("required revision
+   * has been compacted") and one above the current revision.
+   */
+  async compact(revision: bigint, physical = true, timeoutMs?: number): Promise<void> {
+    await this.run('Compact', { idempotent: true }, async (c) => {
+      await c.kv.compact({ revision, physical }, this.callOpts(timeoutMs));
+    });
+  }
+
+  /**
+   * Whether the member at `endpoint` has compacted its history past `revision`: a read of that revision from its own
+   * store (serializable) answers "required revision has been compacted". Only that member's view: compaction goes
+   * through raft, and each member applies it when it applies the entry.
+   */
+  async compactedPast(endpoint: string, revision: bigint): Promise<boolean> {
+    try {
+      await this.run('Range', { idempotent: true, endpoint }, async (c) => {
+        await c.kv.range({ key: new Uint8Array([0]), revision, serializable: true, limit: 1n, keysOnly: true }, this.callOpts());
+      });
+      return false;
+    } catch (err) {
+      if (/required revision has been compacted/.test(err instanceof Error ? err.message : String(err))) return true;
+      throw err;
+    }
+  }
+
   /** Defragments one member's backend (of `endpoint`, else the current one). Blocks that member meanwhile. */
   async defragment(endpoint?: string, timeoutMs = 60_000): Promise<void> {
     await this.run('Defragment', { idempotent: true, endpoint }, async (c) => {

@@ -75,13 +75,13 @@ describe('status formatting', () => {
     assert.equal(
       formatStatus(healthy, 'table'),
       [
-        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+-----------+------------+--------+',
-        '|  NAME   |        ID        |   ROLE   | HEALTH  |      CLIENT URLS       |       PEER URLS        | VERSION | DB SIZE | DB SIZE IN USE | RAFT TERM | RAFT INDEX | ALARMS |',
-        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+-----------+------------+--------+',
-        '| eahost1 | 8e9e05c52164694d |   leader | healthy | https://10.88.0.1:2379 | https://10.88.0.1:2380 |  3.5.30 |   20 kB |          16 kB |         2 |         11 |      - |',
-        '| eahost2 | 91bc3c398fb3c146 | follower | healthy | https://10.88.0.2:2379 | https://10.88.0.2:2380 |  3.5.30 |   20 kB |          16 kB |         2 |         12 |      - |',
-        '| eahost3 | fd422379fda50e48 | follower | healthy | https://10.88.0.3:2379 | https://10.88.0.3:2380 |  3.5.30 |   20 kB |          16 kB |         2 |         13 |      - |',
-        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+-----------+------------+--------+',
+        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+------+-----------+------------+--------+',
+        '|  NAME   |        ID        |   ROLE   | HEALTH  |      CLIENT URLS       |       PEER URLS        | VERSION | DB SIZE | DB SIZE IN USE | FREE | RAFT TERM | RAFT INDEX | ALARMS |',
+        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+------+-----------+------------+--------+',
+        '| eahost1 | 8e9e05c52164694d |   leader | healthy | https://10.88.0.1:2379 | https://10.88.0.1:2380 |  3.5.30 |   20 kB |          16 kB |  20% |         2 |         11 |      - |',
+        '| eahost2 | 91bc3c398fb3c146 | follower | healthy | https://10.88.0.2:2379 | https://10.88.0.2:2380 |  3.5.30 |   20 kB |          16 kB |  20% |         2 |         12 |      - |',
+        '| eahost3 | fd422379fda50e48 | follower | healthy | https://10.88.0.3:2379 | https://10.88.0.3:2380 |  3.5.30 |   20 kB |          16 kB |  20% |         2 |         13 |      - |',
+        '+---------+------------------+----------+---------+------------------------+------------------------+---------+---------+----------------+------+-----------+------------+--------+',
         'cluster 8576aad9335a146c, version 3.5.30, leader eahost1, quorum 2 of 3, can lose 1 member',
         'status: healthy',
       ].join('\n'),
@@ -106,7 +106,7 @@ describe('status formatting', () => {
 
   it('table of a degraded cluster: the unreachable member is listed with dashes, problems follow', () => {
     const lines = formatStatus(degraded, 'table').split('\n');
-    assert.match(lines[5]!, /^\| eahost3 \| fd422379fda50e48 \| +follower \| unreachable \| https:\/\/10\.88\.0\.3:2379 \| https:\/\/10\.88\.0\.3:2380 \| +- \| +- \| +- \| +- \| +- \| +- \|$/);
+    assert.match(lines[5]!, /^\| eahost3 \| fd422379fda50e48 \| +follower \| unreachable \| https:\/\/10\.88\.0\.3:2379 \| https:\/\/10\.88\.0\.3:2380 \| +- \| +- \| +- \| +- \| +- \| +- \| +- \|$/);
     assert.match(lines[4]!, /\| NOSPACE \|$/);
     assert.deepEqual(lines.slice(7), [
       'cluster 8576aad9335a146c, version 3.5.30, leader eahost1, quorum 2 of 3 (2 healthy), can lose 0 members',

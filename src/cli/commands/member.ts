@@ -4,9 +4,8 @@
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { MEMBER_ADD_PHASES, MEMBER_PROMOTE_PHASES, MEMBER_REMOVE_PHASES, type MemberAddOptions, type MemberPromoteOptions, type MemberRemoveOptions } from '../../phases/member.js';
-import { memberEndpoints } from '../../run/context.js';
 import { action, type AnyCommand } from '../command.js';
-import { workflowCommand, type WorkflowSpec } from '../workflow.js';
+import { clusterChangeCommand, type WorkflowSpec } from '../workflow.js';
 import { stdout } from '../context.js';
 import { formatMemberList, memberListView, OUTPUT_FORMATS, type OutputFormat } from '../output.js';
 import { opsOptions, withCluster } from './ops.js';
@@ -46,18 +45,9 @@ Example:
     ),
   );
 
-  /** A membership change as a workflow: one change of the cluster each (no rollback: it is the run itself; join takes back a member it added that never started), no host lock. */
+  /** A membership change: one change of the cluster each. */
   const change = <O>(cmd: AnyCommand, spec: Pick<WorkflowSpec<O>, 'name' | 'phases' | 'options' | 'args' | 'example'> & { flags: Option[] }): void =>
-    workflowCommand<O>(cmd, {
-      ...spec,
-      set: 'ops',
-      useRecord: true,
-      unprivileged: true,
-      rollback: false,
-      contextEndpoints: (p, r, inv) => (Array.isArray(inv.opts.endpoints) && inv.opts.endpoints.length ? (inv.opts.endpoints as string[]) : memberEndpoints(p, r)),
-      requestTimeoutMs: 5000,
-      extraOptions: () => [...opsOptions().filter((o) => o.long === '--endpoints'), ...spec.flags],
-    });
+    clusterChangeCommand<O>(cmd, { ...spec, flags: () => spec.flags });
 
   change<MemberAddOptions>(
     member

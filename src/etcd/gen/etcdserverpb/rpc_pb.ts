@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file etcdserverpb/rpc.proto.
  */
 export const file_etcdserverpb_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiWwoGTWVtYmVyEgoKAklEGAEgASgEEgwKBG5hbWUYAiABKAkSEAoIcGVlclVSTHMYAyADKAkSEgoKY2xpZW50VVJMcxgEIAMoCRIRCglpc0xlYXJuZXIYBSABKAgiNwoQTWVtYmVyQWRkUmVxdWVzdBIQCghwZWVyVVJMcxgBIAMoCRIRCglpc0xlYXJuZXIYAiABKAgijgEKEU1lbWJlckFkZFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIkCgZtZW1iZXIYAiABKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyEiUKB21lbWJlcnMYAyADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiEKE01lbWJlclJlbW92ZVJlcXVlc3QSCgoCSUQYASABKAQiawoUTWVtYmVyUmVtb3ZlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIikKEU1lbWJlckxpc3RSZXF1ZXN0EhQKDGxpbmVhcml6YWJsZRgBIAEoCCJpChJNZW1iZXJMaXN0UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIiIKFE1lbWJlclByb21vdGVSZXF1ZXN0EgoKAklEGAEgASgEImwKFU1lbWJlclByb21vdGVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIitgEKDEFsYXJtUmVxdWVzdBI2CgZhY3Rpb24YASABKA4yJi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0LkFsYXJtQWN0aW9uEhAKCG1lbWJlcklEGAIgASgEEiYKBWFsYXJtGAMgASgOMhcuZXRjZHNlcnZlcnBiLkFsYXJtVHlwZSI0CgtBbGFybUFjdGlvbhIHCgNHRVQQABIMCghBQ1RJVkFURRABEg4KCkRFQUNUSVZBVEUQAiJHCgtBbGFybU1lbWJlchIQCghtZW1iZXJJRBgBIAEoBBImCgVhbGFybRgCIAEoDjIXLmV0Y2RzZXJ2ZXJwYi5BbGFybVR5cGUiaAoNQWxhcm1SZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISKQoGYWxhcm1zGAIgAygLMhkuZXRjZHNlcnZlcnBiLkFsYXJtTWVtYmVyIg8KDVN0YXR1c1JlcXVlc3QisgIKDlN0YXR1c1Jlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIPCgd2ZXJzaW9uGAIgASgJEg4KBmRiU2l6ZRgDIAEoAxIOCgZsZWFkZXIYBCABKAQSEQoJcmFmdEluZGV4GAUgASgEEhAKCHJhZnRUZXJtGAYgASgEEhgKEHJhZnRBcHBsaWVkSW5kZXgYByABKAQSDgoGZXJyb3JzGAggAygJEhMKC2RiU2l6ZUluVXNlGAkgASgDEhEKCWlzTGVhcm5lchgKIAEoCBIWCg5zdG9yYWdlVmVyc2lvbhgLIAEoCRIyCg1kb3duZ3JhZGVJbmZvGA0gASgLMhsuZXRjZHNlcnZlcnBiLkRvd25ncmFkZUluZm8iNwoNRG93bmdyYWRlSW5mbxIPCgdlbmFibGVkGAEgASgIEhUKDXRhcmdldFZlcnNpb24YAiABKAkinAEKEERvd25ncmFkZVJlcXVlc3QSPgoGYWN0aW9uGAEgASgOMi4uZXRjZHNlcnZlcnBiLkRvd25ncmFkZVJlcXVlc3QuRG93bmdyYWRlQWN0aW9uEg8KB3ZlcnNpb24YAiABKAkiNwoPRG93bmdyYWRlQWN0aW9uEgwKCFZBTElEQVRFEAASCgoGRU5BQkxFEAESCgoGQ0FOQ0VMEAIiUgoRRG93bmdyYWRlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB3ZlcnNpb24YAiABKAkiEwoRRGVmcmFnbWVudFJlcXVlc3QiQgoSRGVmcmFnbWVudFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciIhCg1IYXNoS1ZSZXF1ZXN0EhAKCHJldmlzaW9uGAEgASgDImYKDkhhc2hLVlJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIMCgRoYXNoGAIgASgNEhgKEGNvbXBhY3RfcmV2aXNpb24YAyABKAMiEQoPU25hcHNob3RSZXF1ZXN0ImcKEFNuYXBzaG90UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEhcKD3JlbWFpbmluZ19ieXRlcxgCIAEoBBIMCgRibG9iGAMgASgMIiUKEU1vdmVMZWFkZXJSZXF1ZXN0EhAKCHRhcmdldElEGAEgASgEIkIKEk1vdmVMZWFkZXJSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXIqLwoJQWxhcm1UeXBlEggKBE5PTkUQABILCgdOT1NQQUNFEAESCwoHQ09SUlVQVBACMtYBCgJLVhJACgVSYW5nZRIaLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlcXVlc3QaGy5ldGNkc2VydmVycGIuUmFuZ2VSZXNwb25zZRI6CgNQdXQSGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdBoZLmV0Y2RzZXJ2ZXJwYi5QdXRSZXNwb25zZRJSCgtEZWxldGVSYW5nZRIgLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlcXVlc3QaIS5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXNwb25zZTLZAgoHQ2x1c3RlchJMCglNZW1iZXJBZGQSHi5ldGNkc2VydmVycGIuTWVtYmVyQWRkUmVxdWVzdBofLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBZGRSZXNwb25zZRJVCgxNZW1iZXJSZW1vdmUSIS5ldGNkc2VydmVycGIuTWVtYmVyUmVtb3ZlUmVxdWVzdBoiLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJSZW1vdmVSZXNwb25zZRJPCgpNZW1iZXJMaXN0Eh8uZXRjZHNlcnZlcnBiLk1lbWJlckxpc3RSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLk1lbWJlckxpc3RSZXNwb25zZRJYCg1NZW1iZXJQcm9tb3RlEiIuZXRjZHNlcnZlcnBiLk1lbWJlclByb21vdGVSZXF1ZXN0GiMuZXRjZHNlcnZlcnBiLk1lbWJlclByb21vdGVSZXNwb25zZTKWBAoLTWFpbnRlbmFuY2USQAoFQWxhcm0SGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0GhsuZXRjZHNlcnZlcnBiLkFsYXJtUmVzcG9uc2USQwoGU3RhdHVzEhsuZXRjZHNlcnZlcnBiLlN0YXR1c1JlcXVlc3QaHC5ldGNkc2VydmVycGIuU3RhdHVzUmVzcG9uc2USTwoKRGVmcmFnbWVudBIfLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVxdWVzdBogLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVzcG9uc2USQwoGSGFzaEtWEhsuZXRjZHNlcnZlcnBiLkhhc2hLVlJlcXVlc3QaHC5ldGNkc2VydmVycGIuSGFzaEtWUmVzcG9uc2USSwoIU25hcHNob3QSHS5ldGNkc2VydmVycGIuU25hcHNob3RSZXF1ZXN0Gh4uZXRjZHNlcnZlcnBiLlNuYXBzaG90UmVzcG9uc2UwARJPCgpNb3ZlTGVhZGVyEh8uZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXNwb25zZRJMCglEb3duZ3JhZGUSHi5ldGNkc2VydmVycGIuRG93bmdyYWRlUmVxdWVzdBofLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXNwb25zZWIGcHJvdG8z", [file_mvccpb_kv]);
+  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiNwoRQ29tcGFjdGlvblJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMSEAoIcGh5c2ljYWwYAiABKAgiQgoSQ29tcGFjdGlvblJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciJbCgZNZW1iZXISCgoCSUQYASABKAQSDAoEbmFtZRgCIAEoCRIQCghwZWVyVVJMcxgDIAMoCRISCgpjbGllbnRVUkxzGAQgAygJEhEKCWlzTGVhcm5lchgFIAEoCCI3ChBNZW1iZXJBZGRSZXF1ZXN0EhAKCHBlZXJVUkxzGAEgAygJEhEKCWlzTGVhcm5lchgCIAEoCCKOAQoRTWVtYmVyQWRkUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiQKBm1lbWJlchgCIAEoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXISJQoHbWVtYmVycxgDIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiIQoTTWVtYmVyUmVtb3ZlUmVxdWVzdBIKCgJJRBgBIAEoBCJrChRNZW1iZXJSZW1vdmVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiKQoRTWVtYmVyTGlzdFJlcXVlc3QSFAoMbGluZWFyaXphYmxlGAEgASgIImkKEk1lbWJlckxpc3RSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiIgoUTWVtYmVyUHJvbW90ZVJlcXVlc3QSCgoCSUQYASABKAQibAoVTWVtYmVyUHJvbW90ZVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIlCgdtZW1iZXJzGAIgAygLMhQuZXRjZHNlcnZlcnBiLk1lbWJlciK2AQoMQWxhcm1SZXF1ZXN0EjYKBmFjdGlvbhgBIAEoDjImLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3QuQWxhcm1BY3Rpb24SEAoIbWVtYmVySUQYAiABKAQSJgoFYWxhcm0YAyABKA4yFy5ldGNkc2VydmVycGIuQWxhcm1UeXBlIjQKC0FsYXJtQWN0aW9uEgcKA0dFVBAAEgwKCEFDVElWQVRFEAESDgoKREVBQ1RJVkFURRACIkcKC0FsYXJtTWVtYmVyEhAKCG1lbWJlcklEGAEgASgEEiYKBWFsYXJtGAIgASgOMhcuZXRjZHNlcnZlcnBiLkFsYXJtVHlwZSJoCg1BbGFybVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIpCgZhbGFybXMYAiADKAsyGS5ldGNkc2VydmVycGIuQWxhcm1NZW1iZXIiDwoNU3RhdHVzUmVxdWVzdCKyAgoOU3RhdHVzUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB3ZlcnNpb24YAiABKAkSDgoGZGJTaXplGAMgASgDEg4KBmxlYWRlchgEIAEoBBIRCglyYWZ0SW5kZXgYBSABKAQSEAoIcmFmdFRlcm0YBiABKAQSGAoQcmFmdEFwcGxpZWRJbmRleBgHIAEoBBIOCgZlcnJvcnMYCCADKAkSEwoLZGJTaXplSW5Vc2UYCSABKAMSEQoJaXNMZWFybmVyGAogASgIEhYKDnN0b3JhZ2VWZXJzaW9uGAsgASgJEjIKDWRvd25ncmFkZUluZm8YDSABKAsyGy5ldGNkc2VydmVycGIuRG93bmdyYWRlSW5mbyI3Cg1Eb3duZ3JhZGVJbmZvEg8KB2VuYWJsZWQYASABKAgSFQoNdGFyZ2V0VmVyc2lvbhgCIAEoCSKcAQoQRG93bmdyYWRlUmVxdWVzdBI+CgZhY3Rpb24YASABKA4yLi5ldGNkc2VydmVycGIuRG93bmdyYWRlUmVxdWVzdC5Eb3duZ3JhZGVBY3Rpb24SDwoHdmVyc2lvbhgCIAEoCSI3Cg9Eb3duZ3JhZGVBY3Rpb24SDAoIVkFMSURBVEUQABIKCgZFTkFCTEUQARIKCgZDQU5DRUwQAiJSChFEb3duZ3JhZGVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISDwoHdmVyc2lvbhgCIAEoCSITChFEZWZyYWdtZW50UmVxdWVzdCJCChJEZWZyYWdtZW50UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyIiEKDUhhc2hLVlJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMiZgoOSGFzaEtWUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEgwKBGhhc2gYAiABKA0SGAoQY29tcGFjdF9yZXZpc2lvbhgDIAEoAyIRCg9TbmFwc2hvdFJlcXVlc3QiZwoQU25hcHNob3RSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISFwoPcmVtYWluaW5nX2J5dGVzGAIgASgEEgwKBGJsb2IYAyABKAwiJQoRTW92ZUxlYWRlclJlcXVlc3QSEAoIdGFyZ2V0SUQYASABKAQiQgoSTW92ZUxlYWRlclJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciovCglBbGFybVR5cGUSCAoETk9ORRAAEgsKB05PU1BBQ0UQARILCgdDT1JSVVBUEAIypAIKAktWEkAKBVJhbmdlEhouZXRjZHNlcnZlcnBiLlJhbmdlUmVxdWVzdBobLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlc3BvbnNlEjoKA1B1dBIYLmV0Y2RzZXJ2ZXJwYi5QdXRSZXF1ZXN0GhkuZXRjZHNlcnZlcnBiLlB1dFJlc3BvbnNlElIKC0RlbGV0ZVJhbmdlEiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdBohLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlc3BvbnNlEkwKB0NvbXBhY3QSHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3QaIC5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlc3BvbnNlMtkCCgdDbHVzdGVyEkwKCU1lbWJlckFkZBIeLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBZGRSZXF1ZXN0Gh8uZXRjZHNlcnZlcnBiLk1lbWJlckFkZFJlc3BvbnNlElUKDE1lbWJlclJlbW92ZRIhLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJSZW1vdmVSZXF1ZXN0GiIuZXRjZHNlcnZlcnBiLk1lbWJlclJlbW92ZVJlc3BvbnNlEk8KCk1lbWJlckxpc3QSHy5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlcXVlc3QaIC5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlc3BvbnNlElgKDU1lbWJlclByb21vdGUSIi5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlcXVlc3QaIy5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlc3BvbnNlMpYECgtNYWludGVuYW5jZRJACgVBbGFybRIaLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3QaGy5ldGNkc2VydmVycGIuQWxhcm1SZXNwb25zZRJDCgZTdGF0dXMSGy5ldGNkc2VydmVycGIuU3RhdHVzUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5TdGF0dXNSZXNwb25zZRJPCgpEZWZyYWdtZW50Eh8uZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXNwb25zZRJDCgZIYXNoS1YSGy5ldGNkc2VydmVycGIuSGFzaEtWUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5IYXNoS1ZSZXNwb25zZRJLCghTbmFwc2hvdBIdLmV0Y2RzZXJ2ZXJwYi5TbmFwc2hvdFJlcXVlc3QaHi5ldGNkc2VydmVycGIuU25hcHNob3RSZXNwb25zZTABEk8KCk1vdmVMZWFkZXISHy5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlcXVlc3QaIC5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlc3BvbnNlEkwKCURvd25ncmFkZRIeLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXF1ZXN0Gh8uZXRjZHNlcnZlcnBiLkRvd25ncmFkZVJlc3BvbnNlYgZwcm90bzM", [file_mvccpb_kv]);
 
 /**
  * @generated from message etcdserverpb.ResponseHeader
@@ -248,6 +248,48 @@ export const DeleteRangeResponseSchema: GenMessage<DeleteRangeResponse> = /*@__P
   messageDesc(file_etcdserverpb_rpc, 6);
 
 /**
+ * Compacts the key-value store's event history up to `revision`; `physical` waits until the compaction is
+ * applied to the backend.
+ *
+ * @generated from message etcdserverpb.CompactionRequest
+ */
+export type CompactionRequest = Message<"etcdserverpb.CompactionRequest"> & {
+  /**
+   * @generated from field: int64 revision = 1;
+   */
+  revision: bigint;
+
+  /**
+   * @generated from field: bool physical = 2;
+   */
+  physical: boolean;
+};
+
+/**
+ * Describes the message etcdserverpb.CompactionRequest.
+ * Use `create(CompactionRequestSchema)` to create a new message.
+ */
+export const CompactionRequestSchema: GenMessage<CompactionRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 7);
+
+/**
+ * @generated from message etcdserverpb.CompactionResponse
+ */
+export type CompactionResponse = Message<"etcdserverpb.CompactionResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+};
+
+/**
+ * Describes the message etcdserverpb.CompactionResponse.
+ * Use `create(CompactionResponseSchema)` to create a new message.
+ */
+export const CompactionResponseSchema: GenMessage<CompactionResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 8);
+
+/**
  * @generated from message etcdserverpb.Member
  */
 export type Member = Message<"etcdserverpb.Member"> & {
@@ -286,7 +328,7 @@ export type Member = Message<"etcdserverpb.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 7);
+  messageDesc(file_etcdserverpb_rpc, 9);
 
 /**
  * @generated from message etcdserverpb.MemberAddRequest
@@ -308,7 +350,7 @@ export type MemberAddRequest = Message<"etcdserverpb.MemberAddRequest"> & {
  * Use `create(MemberAddRequestSchema)` to create a new message.
  */
 export const MemberAddRequestSchema: GenMessage<MemberAddRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 8);
+  messageDesc(file_etcdserverpb_rpc, 10);
 
 /**
  * @generated from message etcdserverpb.MemberAddResponse
@@ -335,7 +377,7 @@ export type MemberAddResponse = Message<"etcdserverpb.MemberAddResponse"> & {
  * Use `create(MemberAddResponseSchema)` to create a new message.
  */
 export const MemberAddResponseSchema: GenMessage<MemberAddResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 9);
+  messageDesc(file_etcdserverpb_rpc, 11);
 
 /**
  * @generated from message etcdserverpb.MemberRemoveRequest
@@ -352,7 +394,7 @@ export type MemberRemoveRequest = Message<"etcdserverpb.MemberRemoveRequest"> & 
  * Use `create(MemberRemoveRequestSchema)` to create a new message.
  */
 export const MemberRemoveRequestSchema: GenMessage<MemberRemoveRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 10);
+  messageDesc(file_etcdserverpb_rpc, 12);
 
 /**
  * @generated from message etcdserverpb.MemberRemoveResponse
@@ -374,7 +416,7 @@ export type MemberRemoveResponse = Message<"etcdserverpb.MemberRemoveResponse"> 
  * Use `create(MemberRemoveResponseSchema)` to create a new message.
  */
 export const MemberRemoveResponseSchema: GenMessage<MemberRemoveResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 11);
+  messageDesc(file_etcdserverpb_rpc, 13);
 
 /**
  * @generated from message etcdserverpb.MemberListRequest
@@ -393,7 +435,7 @@ export type MemberListRequest = Message<"etcdserverpb.MemberListRequest"> & {
  * Use `create(MemberListRequestSchema)` to create a new message.
  */
 export const MemberListRequestSchema: GenMessage<MemberListRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 12);
+  messageDesc(file_etcdserverpb_rpc, 14);
 
 /**
  * @generated from message etcdserverpb.MemberListResponse
@@ -415,7 +457,7 @@ export type MemberListResponse = Message<"etcdserverpb.MemberListResponse"> & {
  * Use `create(MemberListResponseSchema)` to create a new message.
  */
 export const MemberListResponseSchema: GenMessage<MemberListResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 13);
+  messageDesc(file_etcdserverpb_rpc, 15);
 
 /**
  * @generated from message etcdserverpb.MemberPromoteRequest
@@ -432,7 +474,7 @@ export type MemberPromoteRequest = Message<"etcdserverpb.MemberPromoteRequest"> 
  * Use `create(MemberPromoteRequestSchema)` to create a new message.
  */
 export const MemberPromoteRequestSchema: GenMessage<MemberPromoteRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 14);
+  messageDesc(file_etcdserverpb_rpc, 16);
 
 /**
  * @generated from message etcdserverpb.MemberPromoteResponse
@@ -454,7 +496,7 @@ export type MemberPromoteResponse = Message<"etcdserverpb.MemberPromoteResponse"
  * Use `create(MemberPromoteResponseSchema)` to create a new message.
  */
 export const MemberPromoteResponseSchema: GenMessage<MemberPromoteResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 15);
+  messageDesc(file_etcdserverpb_rpc, 17);
 
 /**
  * @generated from message etcdserverpb.AlarmRequest
@@ -483,7 +525,7 @@ export type AlarmRequest = Message<"etcdserverpb.AlarmRequest"> & {
  * Use `create(AlarmRequestSchema)` to create a new message.
  */
 export const AlarmRequestSchema: GenMessage<AlarmRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 16);
+  messageDesc(file_etcdserverpb_rpc, 18);
 
 /**
  * @generated from enum etcdserverpb.AlarmRequest.AlarmAction
@@ -509,7 +551,7 @@ export enum AlarmRequest_AlarmAction {
  * Describes the enum etcdserverpb.AlarmRequest.AlarmAction.
  */
 export const AlarmRequest_AlarmActionSchema: GenEnum<AlarmRequest_AlarmAction> = /*@__PURE__*/
-  enumDesc(file_etcdserverpb_rpc, 16, 0);
+  enumDesc(file_etcdserverpb_rpc, 18, 0);
 
 /**
  * @generated from message etcdserverpb.AlarmMember
@@ -531,7 +573,7 @@ export type AlarmMember = Message<"etcdserverpb.AlarmMember"> & {
  * Use `create(AlarmMemberSchema)` to create a new message.
  */
 export const AlarmMemberSchema: GenMessage<AlarmMember> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 17);
+  messageDesc(file_etcdserverpb_rpc, 19);
 
 /**
  * @generated from message etcdserverpb.AlarmResponse
@@ -553,7 +595,7 @@ export type AlarmResponse = Message<"etcdserverpb.AlarmResponse"> & {
  * Use `create(AlarmResponseSchema)` to create a new message.
  */
 export const AlarmResponseSchema: GenMessage<AlarmResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 18);
+  messageDesc(file_etcdserverpb_rpc, 20);
 
 /**
  * @generated from message etcdserverpb.StatusRequest
@@ -566,7 +608,7 @@ export type StatusRequest = Message<"etcdserverpb.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 19);
+  messageDesc(file_etcdserverpb_rpc, 21);
 
 /**
  * @generated from message etcdserverpb.StatusResponse
@@ -642,7 +684,7 @@ export type StatusResponse = Message<"etcdserverpb.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 20);
+  messageDesc(file_etcdserverpb_rpc, 22);
 
 /**
  * @generated from message etcdserverpb.DowngradeInfo
@@ -664,7 +706,7 @@ export type DowngradeInfo = Message<"etcdserverpb.DowngradeInfo"> & {
  * Use `create(DowngradeInfoSchema)` to create a new message.
  */
 export const DowngradeInfoSchema: GenMessage<DowngradeInfo> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 21);
+  messageDesc(file_etcdserverpb_rpc, 23);
 
 /**
  * @generated from message etcdserverpb.DowngradeRequest
@@ -688,7 +730,7 @@ export type DowngradeRequest = Message<"etcdserverpb.DowngradeRequest"> & {
  * Use `create(DowngradeRequestSchema)` to create a new message.
  */
 export const DowngradeRequestSchema: GenMessage<DowngradeRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 22);
+  messageDesc(file_etcdserverpb_rpc, 24);
 
 /**
  * @generated from enum etcdserverpb.DowngradeRequest.DowngradeAction
@@ -714,7 +756,7 @@ export enum DowngradeRequest_DowngradeAction {
  * Describes the enum etcdserverpb.DowngradeRequest.DowngradeAction.
  */
 export const DowngradeRequest_DowngradeActionSchema: GenEnum<DowngradeRequest_DowngradeAction> = /*@__PURE__*/
-  enumDesc(file_etcdserverpb_rpc, 22, 0);
+  enumDesc(file_etcdserverpb_rpc, 24, 0);
 
 /**
  * @generated from message etcdserverpb.DowngradeResponse
@@ -738,7 +780,7 @@ export type DowngradeResponse = Message<"etcdserverpb.DowngradeResponse"> & {
  * Use `create(DowngradeResponseSchema)` to create a new message.
  */
 export const DowngradeResponseSchema: GenMessage<DowngradeResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 23);
+  messageDesc(file_etcdserverpb_rpc, 25);
 
 /**
  * @generated from message etcdserverpb.DefragmentRequest
@@ -751,7 +793,7 @@ export type DefragmentRequest = Message<"etcdserverpb.DefragmentRequest"> & {
  * Use `create(DefragmentRequestSchema)` to create a new message.
  */
 export const DefragmentRequestSchema: GenMessage<DefragmentRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 24);
+  messageDesc(file_etcdserverpb_rpc, 26);
 
 /**
  * @generated from message etcdserverpb.DefragmentResponse
@@ -768,7 +810,7 @@ export type DefragmentResponse = Message<"etcdserverpb.DefragmentResponse"> & {
  * Use `create(DefragmentResponseSchema)` to create a new message.
  */
 export const DefragmentResponseSchema: GenMessage<DefragmentResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 25);
+  messageDesc(file_etcdserverpb_rpc, 27);
 
 /**
  * @generated from message etcdserverpb.HashKVRequest
@@ -787,7 +829,7 @@ export type HashKVRequest = Message<"etcdserverpb.HashKVRequest"> & {
  * Use `create(HashKVRequestSchema)` to create a new message.
  */
 export const HashKVRequestSchema: GenMessage<HashKVRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 26);
+  messageDesc(file_etcdserverpb_rpc, 28);
 
 /**
  * @generated from message etcdserverpb.HashKVResponse
@@ -814,7 +856,7 @@ export type HashKVResponse = Message<"etcdserverpb.HashKVResponse"> & {
  * Use `create(HashKVResponseSchema)` to create a new message.
  */
 export const HashKVResponseSchema: GenMessage<HashKVResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 27);
+  messageDesc(file_etcdserverpb_rpc, 29);
 
 /**
  * @generated from message etcdserverpb.SnapshotRequest
@@ -827,7 +869,7 @@ export type SnapshotRequest = Message<"etcdserverpb.SnapshotRequest"> & {
  * Use `create(SnapshotRequestSchema)` to create a new message.
  */
 export const SnapshotRequestSchema: GenMessage<SnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 28);
+  messageDesc(file_etcdserverpb_rpc, 30);
 
 /**
  * @generated from message etcdserverpb.SnapshotResponse
@@ -854,7 +896,7 @@ export type SnapshotResponse = Message<"etcdserverpb.SnapshotResponse"> & {
  * Use `create(SnapshotResponseSchema)` to create a new message.
  */
 export const SnapshotResponseSchema: GenMessage<SnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 29);
+  messageDesc(file_etcdserverpb_rpc, 31);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderRequest
@@ -871,7 +913,7 @@ export type MoveLeaderRequest = Message<"etcdserverpb.MoveLeaderRequest"> & {
  * Use `create(MoveLeaderRequestSchema)` to create a new message.
  */
 export const MoveLeaderRequestSchema: GenMessage<MoveLeaderRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 30);
+  messageDesc(file_etcdserverpb_rpc, 32);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderResponse
@@ -888,7 +930,7 @@ export type MoveLeaderResponse = Message<"etcdserverpb.MoveLeaderResponse"> & {
  * Use `create(MoveLeaderResponseSchema)` to create a new message.
  */
 export const MoveLeaderResponseSchema: GenMessage<MoveLeaderResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 31);
+  messageDesc(file_etcdserverpb_rpc, 33);
 
 /**
  * @generated from enum etcdserverpb.AlarmType
@@ -943,6 +985,14 @@ export const KV: GenService<{
     methodKind: "unary";
     input: typeof DeleteRangeRequestSchema;
     output: typeof DeleteRangeResponseSchema;
+  },
+  /**
+   * @generated from rpc etcdserverpb.KV.Compact
+   */
+  compact: {
+    methodKind: "unary";
+    input: typeof CompactionRequestSchema;
+    output: typeof CompactionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_etcdserverpb_rpc, 0);

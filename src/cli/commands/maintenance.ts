@@ -1,0 +1,108 @@
+/**
+ * `etcdadm defrag`, `etcdadm alarm list|disarm` and `etcdadm maintain` (NOSPACE recovery): src/phases/maintenance.ts
+ * on the one runner, from any member host. They change the cluster's members, not this host: no root, no host lock.
+ */
+import { Command, Option } from '@commander-js/extra-typings';
+import { parseThreshold } from '../../cluster/defrag.js';
+import { EtcdadmError } from '../../errors.js';
+import { ALARM_DISARM_PHASES, DEFRAG_PHASES, MAINTAIN_PHASES, type AlarmDisarmOptions, type DefragOptions, type MaintainOptions } from '../../phases/maintenance.js';
+import { action, type Invocation } from '../command.js';
+import { stdout } from '../context.js';
+import { OUTPUT_FORMATS, render, type OutputFormat } from '../output.js';
+import { clusterChangeCommand } from '../workflow.js';
+import { opsOptions, withCluster } from './ops.js';
+
+const DEFAULT_THRESHOLD = '20%';
+
+function threshold(inv: Invocation): number {
+  const text = String(inv.opts.threshold ?? DEFAULT_THRESHOLD);
+  const t = parseThreshold(text);
+  if (t === undefined) throw new EtcdadmError(`invalid --threshold "${text}": a share of the file that is free, such as 20% (0% to 99%)`, { exitCode: 2 });
+  return t;
+}
+
+const thresholdOption = () => new Option('--threshold <share>', `defragment a member only when more than this share of its file is free (file size − size in use) (default: ${DEFAULT_THRESHOLD})`);
+const forceOption = () => new Option('--force', 'go on while a member is down (the healthy members only)');
+
+export function defragCommand(): Command<any, any, any> {
+  const cmd = new Command('defrag');
+  clusterChangeCommand<DefragOptions>(cmd, {
+    requestTimeoutMs: 10_000,
+    name: 'defrag',
+    phases: DEFRAG_PHASES,
+    options: (inv) => ({ all: inv.opts.all === true, threshold: threshold(inv), force: inv.opts.force === true }),
+    flags: () => [new Option('--all', 'every member, one at a time: followers first, the leader last (leadership moved away first)'), thresholdOption(), forceOption()],
+    example: `Defragmentation rewrites a member's database file without its free pages; the member serves no reads or
+writes meanwhile, so members go one at a time and each is waited for until it serves again.
+
+Example:
+  etcdadm defrag
+  etcdadm defrag --all --threshold 30%
+  etcdadm defrag --all --dry-run
+`,
+  });
+  return cmd;
+}
+
+export function maintainCommand(): Command<any, any, any> {
+  const cmd = new Command('maintain');
+  clusterChangeCommand<MaintainOptions>(cmd, {
+    requestTimeoutMs: 10_000,
+    name: 'maintain',
+    phases: MAINTAIN_PHASES,
+    options: (inv) => {
+      const text = String(inv.opts.retainRevisions ?? '0');
+      if (!/^\d+$/.test(text)) throw new EtcdadmError(`invalid --retain-revisions "${text}": a number of revisions (0 or more)`, { exitCode: 2 });
+      return { threshold: threshold(inv), force: inv.opts.force === true, retainRevisions: BigInt(text) };
+    },
+    flags: () => [new Option('--retain-revisions <n>', 'revisions of history the compaction keeps (default: 0, compact at the current revision)'), thresholdOption(), forceOption()],
+    example: `etcd's recovery from "mvcc: database space exceeded" (the NOSPACE alarm: every write refused) as one command:
+compact the history, defragment every member, check each database is below the quota, disarm NOSPACE. Safe to run
+again; with nothing to do it changes nothing.
+
+Example:
+  etcdadm maintain --dry-run
+  etcdadm maintain
+  etcdadm maintain --retain-revisions 1000
+`,
+  });
+  return cmd;
+}
+
+export function alarmCommand(): Command<any, any, any> {
+  const alarm = new Command('alarm');
+  alarm.addHelpText('after', '\nExample:\n  etcdadm alarm list\n  etcdadm alarm disarm\n');
+  const list = alarm
+    .command('list')
+    .description('The active alarms (NOSPACE: the database reached its quota; CORRUPT: a member diverged), by member')
+    .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'));
+  for (const o of opsOptions()) list.addOption(o);
+  list.addHelpText('after', '\nExample:\n  etcdadm alarm list\n  etcdadm alarm list -o json\n');
+  list.action(
+    action(
+      (inv) =>
+        withCluster(inv, async (h) => {
+          const [alarms, st] = await Promise.all([h.client.alarms(), h.status()]);
+          const rows = alarms
+            .filter((a) => a.alarm !== 'NONE')
+            .map((a) => ({ member: st.members.find((m) => m.id === a.memberIdHex)?.name ?? '', id: a.memberIdHex, alarm: a.alarm }));
+          stdout(render({ alarms: rows }, String(inv.opts.output ?? 'table') as OutputFormat, (d) => (d.alarms.length ? d.alarms.map((r) => `${r.alarm}\t${r.member || r.id}\t${r.id}`).join('\n') : 'no active alarm')));
+        }),
+      { record: true },
+    ),
+  );
+  clusterChangeCommand<AlarmDisarmOptions>(alarm.command('disarm').description('Disarm the active alarms (all, or one member\'s with --member)'), {
+    name: 'alarm disarm',
+    phases: ALARM_DISARM_PHASES,
+    options: (inv) => (typeof inv.opts.member === 'string' && inv.opts.member ? { member: inv.opts.member } : {}),
+    flags: () => [new Option('--member <name-or-id>', "only this member's alarms")],
+    example: `Disarming NOSPACE while a database is still at its quota only lets the next write raise it again: run
+etcdadm maintain instead, which frees the space first.
+
+Example:
+  etcdadm alarm disarm
+  etcdadm alarm disarm --member etcd-b
+`,
+  });
+  return alarm;
+}
