@@ -41,6 +41,15 @@ bash lab/release-mirror.sh >/dev/null
 echo "== S3 server for the backup tests (lab/s3-server.sh build: versitygw, cached)"
 bash lab/s3-server.sh build
 
+# Prometheus's own rule checker for the monitoring rules test: promtool out of Debian's prometheus package, extracted
+# (installing the package would start a Prometheus server on every address)
+PROMTOOL_DIR=${PROMTOOL_DIR:-/var/cache/etcdadm-lab/promtool}
+if [ ! -x "$PROMTOOL_DIR/x/usr/bin/promtool" ]; then
+  echo "== promtool (Debian's prometheus package, extracted)"
+  mkdir -p "$PROMTOOL_DIR"
+  (cd "$PROMTOOL_DIR" && apt-get -qq -o APT::Sandbox::User=root download prometheus && dpkg-deb -x prometheus_*.deb x)
+fi
+
 # the daemonless systemctl the netns lab hosts use (downloaded once from Debian, not installed on this machine)
 SHIM_DIR=${SHIM_DIR:-/var/cache/etcdadm-lab/systemctl-shim}
 if [ ! -x "$SHIM_DIR/x/usr/bin/systemctl" ]; then

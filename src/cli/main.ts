@@ -35,6 +35,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'defrag', description: 'Defragment this member, or every member one at a time (followers first, the leader last), when enough of its file is free', load: async () => (await import('./commands/maintenance.js')).defragCommand() },
   { name: 'alarm', description: 'List and disarm the cluster\'s alarms (NOSPACE, CORRUPT)', load: async () => (await import('./commands/maintenance.js')).alarmCommand() },
   { name: 'maintain', description: 'Recover from a full database (NOSPACE): compact, defragment every member, check the quota, disarm the alarm', load: async () => (await import('./commands/maintenance.js')).maintainCommand() },
+  { name: 'monitoring', description: "Prometheus alert rules for this cluster, with etcd's own thresholds", load: async () => (await import('./commands/maintenance.js')).monitoringCommand() },
   { name: 'snapshot', description: "Snapshots of the cluster's data: save, list, verify, prune", load: async () => (await import('./commands/snapshot.js')).snapshotCommand() },
   { name: 'backup', description: 'Scheduled snapshots of the local member: schedule, unschedule, run, status', load: async () => (await import('./commands/backup.js')).backupCommand() },
   { name: 'certs', description: "The cluster's certificates on this host: expiry, renewal, bundles for joins without the CA key", load: async () => (await import('./commands/certs.js')).certsCommand() },

@@ -3,7 +3,8 @@
  * exceeded", `alarm list` shows NOSPACE, `etcdadm maintain` (compact, rolling defrag, quota check, disarm) brings
  * writes back with every acknowledged key intact, and a second `maintain` changes nothing; then `defrag --all` under a
  * client writing every 50 ms: no failed write, the leader last, a member under the threshold skipped with a line
- * saying so, the bytes freed what the files lost.
+ * saying so, the bytes freed what the files lost; /metrics and /health on the host's address from another host, and
+ * `monitoring rules` for this cluster accepted by promtool.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +14,7 @@ import { waitFor } from '../helpers/wait.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 
 const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
+const PROMTOOL = process.env.PROMTOOL ?? '/var/cache/etcdadm-lab/promtool/x/usr/bin/promtool';
 const QUOTA = 16 * 1024 * 1024;
 let lab: NetnsLab;
 let client: EtcdClient;
@@ -27,8 +29,10 @@ const alarms = async () => (JSON.parse(ok(await lab.etcdadm(2, ['alarm', 'list',
 
 before(async () => {
   lab = await NetnsLab.up(3);
-  const doc = (kind: string) => `apiVersion: etcdadm.io/v1beta1\nkind: ${kind}\netcd:\n  quotaBackendBytes: ${QUOTA}\n`;
-  for (const i of [1, 2, 3]) ok(await lab.sh(i, `printf '${doc(i === 1 ? 'InitConfiguration' : 'JoinConfiguration')}' > /root/quota.yaml`));
+  // the quota, and etcd's /metrics and /health served on the host's address too, for a scraper on another host
+  const doc = (kind: string, i: number) =>
+    `apiVersion: etcdadm.io/v1beta1\nkind: ${kind}\nmember:\n  listenMetricsURLs: [http://127.0.0.1:2381, http://${lab.ip(i)}:2381]\netcd:\n  quotaBackendBytes: ${QUOTA}\n`;
+  for (const i of [1, 2, 3]) ok(await lab.sh(i, `printf '${doc(i === 1 ? 'InitConfiguration' : 'JoinConfiguration', i)}' > /root/quota.yaml`));
   ok(await lab.etcdadm(1, ['init', '--config', '/root/quota.yaml', ...R]), 'init');
   for (const i of [2, 3]) await lab.join(i, 1, ['--config', '/root/quota.yaml', ...R]);
   client = await labClient([1, 2, 3].map((i) => `https://${lab.ip(i)}:2379`), await lab.clientPem(1));
@@ -124,5 +128,23 @@ describe('NOSPACE and defragmentation', () => {
       assert.ok(d.freed > 1024 * 1024, `${d.name}: freed ${d.freed}`);
     }
     assert.equal(after.health, 'healthy');
+  });
+
+  it("metrics: /metrics and /health answer on the configured address from another lab host; monitoring rules for this cluster pass promtool", async () => {
+    const get = async (path: string) =>
+      ok(await lab.sh(2, `${process.execPath} -e "fetch('http://${lab.ip(1)}:2381${path}').then(async (r) => console.log(r.status + ' ' + (await r.text())))"`), `GET ${path} from host2`).stdout;
+    assert.match(await get('/metrics'), /^200 [\s\S]*\netcd_server_has_leader 1\n/);
+    assert.match(await get('/health'), /^200 \{"health":"true"/);
+    const rules = ok(await lab.etcdadm(1, ['monitoring', 'rules', '--job', 'etcd-lab']), 'monitoring rules').stdout;
+    assert.match(rules, /sum\(up\{job="etcd-lab"\}\) < 2/);
+    assert.match(rules, new RegExp(`/ ${QUOTA} \\* 100 > 95`));
+    const file = `/tmp/etcdadm-rules-${process.pid}.yml`;
+    ok(await lab.sh(1, `cat > ${file} <<'EOF'\n${rules}\nEOF`));
+    try {
+      const check = ok(await lab.sh(1, `${PROMTOOL} check rules ${file}`), 'promtool check rules');
+      assert.match(check.stdout, /SUCCESS: 11 rules found/);
+    } finally {
+      await lab.sh(1, `rm -f ${file}`);
+    }
   });
 });

@@ -106,3 +106,44 @@ Example:
   });
   return alarm;
 }
+
+export function monitoringCommand(): Command<any, any, any> {
+  const monitoring = new Command('monitoring');
+  monitoring.addHelpText('after', '\nExample:\n  etcdadm monitoring rules > /etc/prometheus/rules/etcd.yml\n');
+  const rules = monitoring
+    .command('rules')
+    .description("Print Prometheus alert rules for this cluster: etcd's own alerts and thresholds, with its quorum and quota written in")
+    .addOption(new Option('--job <name>', 'the Prometheus job label the members are scraped under').default('etcd'));
+  for (const o of opsOptions()) rules.addOption(o);
+  rules.addHelpText(
+    'after',
+    `
+etcd serves /metrics and /health without client certificates on member.listenMetricsURLs (default
+http://127.0.0.1:2381); list an address Prometheus can reach there (http://<host address>:2381) to scrape it from
+another host.
+
+Example:
+  etcdadm monitoring rules > /etc/prometheus/rules/etcd.yml
+  promtool check rules /etc/prometheus/rules/etcd.yml
+`,
+  );
+  rules.action(
+    action(
+      (inv) =>
+        withCluster(inv, async (h, ctx) => {
+          const list = await h.members();
+          const { prometheusRules } = await import('../../cluster/monitoring.js');
+          stdout(
+            prometheusRules({
+              job: String(inv.opts.job ?? 'etcd'),
+              voters: list.members.filter((m) => !m.isLearner).length,
+              quotaBytes: ctx.plan.etcd.quotaBackendBytes,
+              clusterId: list.clusterIdHex,
+            }).trimEnd(),
+          );
+        }),
+      { record: true },
+    ),
+  );
+  return monitoring;
+}
