@@ -13,6 +13,7 @@ import type { Logger } from '../log/logger.js';
 import { loadCA, readCAFiles } from '../pki/ca-load.js';
 import { issueCertificate, leafRequests } from '../pki/issue.js';
 import { ClusterHandle } from './handle.js';
+import type { ClusterStatus } from './status.js';
 
 /** One hour is plenty for a probe; the certificate exists only in memory. */
 const PROBE_VALIDITY_DAYS = 1 / 24;
@@ -35,13 +36,13 @@ export async function probeTls(host: Host, plan: Plan, certsBundle?: string): Pr
 }
 
 /** The server version of every member that answered at `endpoints`, by member name (status of each member). */
-export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Logger): Promise<{ versions: Map<string, string>; problems: string[] }> {
+export async function memberVersions(endpoints: string[], tls: EtcdTls, log: Logger): Promise<{ versions: Map<string, string>; problems: string[]; status: ClusterStatus }> {
   const handle = ClusterHandle.open({ endpoints, tls, log });
   try {
     const status = await handle.status();
     const versions = new Map<string, string>();
     for (const m of status.members) if (m.version) versions.set(m.name || m.id, m.version);
-    return { versions, problems: status.problems };
+    return { versions, problems: status.problems, status };
   } finally {
     handle.close();
   }

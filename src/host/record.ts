@@ -43,6 +43,8 @@ export interface RecordFacts {
   backup?: BackupScheduleRecord;
   /** The daily certificate renewal installed here (`etcdadm certs renew --schedule`); removed by --unschedule and reset. */
   certRenewal?: CertRenewalRecord;
+  /** The failed member `join --replace` removed (written before the removal), so a re-run joins in its place. */
+  replaced?: { id: string; name: string };
   /** Set up by another tool and taken over (`etcdadm adopt`): which, and when. */
   adopted?: { from: string; at: string };
 }
@@ -157,6 +159,7 @@ const FACTS_SCHEMA = v.object({
     }),
   ),
   adopted: v.optional(v.object({ from: v.string(), at: v.string() })),
+  replaced: v.optional(v.object({ id: v.string(), name: v.string() })),
   updatedAt: v.optional(v.string()),
 });
 
@@ -353,6 +356,7 @@ export class HostRecord {
       ...(next.backup ? { backup: next.backup } : {}),
       ...(next.certRenewal ? { certRenewal: next.certRenewal } : {}),
       ...(next.adopted ? { adopted: next.adopted } : {}),
+      ...(next.replaced ? { replaced: next.replaced } : {}),
       settings: next.settings,
       updatedAt: next.updatedAt,
     };

@@ -9,6 +9,8 @@ import { resolvePlan } from '../config/plan/index.js';
 import type { HostFacts } from '../config/types.js';
 import { compareVersions } from '../config/version.js';
 import { memberVersions, probeTls } from '../cluster/probe.js';
+import { decideReplacement, type Replaced } from '../cluster/replace.js';
+import type { ClusterStatus } from '../cluster/status.js';
 import { EtcdadmError, describe } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Logger } from '../log/logger.js';
@@ -52,17 +54,46 @@ function givenVersion(layers: readonly SettingsLayer[]): string | undefined {
   return layers.map((l) => l.values.etcd?.version).filter((v): v is string => typeof v === 'string').at(-1);
 }
 
-/** `layers` with the cluster's etcd version under them (the flags and the file still win, if allowed). */
-export async function withClusterVersion(host: Host, layers: SettingsLayer[], facts: HostFacts, log: Logger, options: { certsBundle?: string } = {}): Promise<SettingsLayer[]> {
+/** The --name given on the command line or in the config file, if any. */
+function givenName(layers: readonly SettingsLayer[]): string | undefined {
+  return layers.map((l) => l.values.member?.name).filter((v): v is string => typeof v === 'string').at(-1);
+}
+
+/**
+ * `join --replace <member>`, before the plan: refused (nothing changed yet) when the member still answers or is not
+ * there; else the replaced member's name under the flags, so the new member takes it unless --name says otherwise.
+ */
+function withReplacement(layers: SettingsLayer[], status: ClusterStatus, target: string, before: Replaced | undefined, log: Logger): SettingsLayer[] {
+  const d = decideReplacement(status.members, target, before);
+  if (d.kind === 'refuse') throw new EtcdadmError(d.message, { hint: d.hint, exitCode: d.exitCode });
+  log.info(d.why);
+  if (!d.name || givenName(layers) !== undefined) return layers;
+  return [namedLayer('the replaced member', { member: { name: d.name } }, () => `the name of the member this host replaces`), ...layers];
+}
+
+/**
+ * `layers` with the cluster's etcd version under them (the flags and the file still win, if allowed), and with
+ * `replace` the replaced member's name (withReplacement).
+ */
+export async function withClusterVersion(
+  host: Host,
+  layers: SettingsLayer[],
+  facts: HostFacts,
+  log: Logger,
+  options: { certsBundle?: string; replace?: { target: string; before: Replaced | undefined } } = {},
+): Promise<SettingsLayer[]> {
   const given = givenVersion(layers);
   const probe = resolvePlan(layers, facts);
   const endpoints = joinEndpoints(probe);
   const tls = await probeTls(host, probe, options.certsBundle); // a missing or broken CA fails here, worded as preflight words it
   let running: string[];
   try {
-    running = [...(await memberVersions(endpoints, tls, log)).versions.values()];
+    const found = await memberVersions(endpoints, tls, log);
+    running = [...found.versions.values()];
+    if (options.replace) layers = withReplacement(layers, found.status, options.replace.target, options.replace.before, log);
   } catch (err) {
-    if (given) {
+    if (err instanceof EtcdadmError && options.replace) throw err;
+    if (given && !options.replace) {
       log.warn(`cannot read the etcd version the cluster at ${endpoints.join(',')} runs (${describe(err)}); installing etcd ${given} as given`);
       return layers;
     }

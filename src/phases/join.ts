@@ -13,7 +13,8 @@ import { readCheckedBundle } from './bundle.js';
 import type { Plan } from '../config/types.js';
 import { initialCluster, memberDataProblem } from '../config/urls.js';
 import type { Member } from '../etcd/client.js';
-import { addMember, findByPeerURLs, promoteMember } from '../cluster/membership.js';
+import { addMember, findByPeerURLs, promoteMember, removeMember } from '../cluster/membership.js';
+import { decideReplacement, type ReplaceDecision } from '../cluster/replace.js';
 import { waitQuorumRead, waitServing } from '../cluster/health.js';
 import { moveAside, movedAside } from '../host/dirs.js';
 import type { RecordFacts } from '../host/record.js';
@@ -53,6 +54,8 @@ export interface JoinOptions {
   force: boolean;
   /** --certs-bundle: this host's certificates from a CA host (checked by preflight before anything changes). */
   certsBundle?: string;
+  /** --replace: the failed member (name, hex ID or peer URL) this host takes the place of (cluster/replace.ts). */
+  replace?: string;
 }
 
 /** ETCD_INITIAL_CLUSTER for joining: every member, this one under its own name, unstarted others under their ID. */
@@ -141,15 +144,20 @@ export interface MembershipWorld {
   record: Readonly<RecordFacts> | undefined;
   /** The data dir the record's settings name. */
   recordedDataDir: string | undefined;
+  /** With --replace: what to do with the member named (decided on the member list with live health). */
+  replacement?: ReplaceDecision;
 }
 
 /** What to do with a data dir found before joining: nothing, move it aside, or refuse. */
 export type StaleData = { kind: 'none' } | { kind: 'move'; why: string } | ({ kind: 'refuse' } & Refusal);
 
+/** With --replace: the failed member removed before this host is added. */
+type Removal = { remove?: { id: string; name: string; why: string } };
+
 export type MembershipDecision =
   | { kind: 'keep'; member: Member; why: string }
-  | { kind: 'start-added'; member: Member; data: StaleData }
-  | { kind: 'add'; data: StaleData }
+  | ({ kind: 'start-added'; member: Member; data: StaleData } & Removal)
+  | ({ kind: 'add'; data: StaleData } & Removal)
   | ({ kind: 'refuse' } & Refusal);
 
 /**
@@ -169,8 +177,17 @@ export function decideStaleData(plan: Plan, w: MembershipWorld, options: { force
   };
 }
 
-/** join's membership decision for every shape of the member list. Pure. */
+/**
+ * join's membership decision for every shape of the member list; with --replace, on the list without the member
+ * being replaced, which is removed first. Pure.
+ */
 export function decideMembership(plan: Plan, w: MembershipWorld, options: { force: boolean }): MembershipDecision {
+  const r = w.replacement;
+  if (r?.kind === 'refuse') return r;
+  if (r?.kind === 'remove') {
+    const d = decideMembership(plan, { ...w, replacement: undefined, members: w.members.filter((m) => m.idHex !== r.id) }, options);
+    return d.kind === 'add' || d.kind === 'start-added' ? { ...d, remove: { id: r.id, name: r.name, why: r.why } } : d;
+  }
   const self = findByPeerURLs(w.members, plan.member.urls.advertisePeer);
   // what the cluster says goes into etcd.env: checked like the operator's own input before anything changes
   for (const m of w.members) {
@@ -200,6 +217,15 @@ async function clearStaleData(ctx: PhaseContext<JoinOptions>, data: StaleData): 
   if (to) ctx.log.warn(movedAside('data dir', ctx.plan.member.dataDir, to));
 }
 
+/** --replace: the failed member out of the cluster (quorum-guarded), recorded first so a re-run knows it is gone. */
+async function replaceFirst(ctx: PhaseContext<JoinOptions>, d: Removal): Promise<void> {
+  if (!d.remove) return;
+  ctx.log.info(d.remove.why);
+  await ctx.record.update({ replaced: { id: d.remove.id, name: d.remove.name } });
+  await removeMember(await ctx.cluster(), d.remove.id, { log: ctx.log });
+  await testHold('replaced');
+}
+
 export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision, JoinOptions>({
   name: 'membership',
   short: 'Add this host to the cluster as a member (if it is not one already)',
@@ -208,12 +234,14 @@ export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision,
     joinEndpoints(ctx.plan);
     const h = await ctx.cluster();
     const list = await h.members({ refresh: true, serializable: true });
+    const target = ctx.options.replace;
     return {
       clusterIdHex: list.clusterIdHex,
       members: list.members,
       dataHasMember: await dataDirHasMember(ctx),
       record: ctx.record.facts,
       recordedDataDir: ctx.record.layer()?.values.member?.dataDir,
+      ...(target ? { replacement: decideReplacement((await h.status({ refresh: true })).members, target, ctx.record.facts?.replaced) } : {}),
     };
   },
   decide: decideMembership,
@@ -228,11 +256,13 @@ export const membershipPhase: Phase = phase<MembershipWorld, MembershipDecision,
         return;
       case 'start-added':
         await clearStaleData(ctx, d.data);
+        await replaceFirst(ctx, d);
         log.info(`This host was already added as member ${d.member.idHex} but has not started yet; it will start with the cluster's member list`);
         await recordFacts(ctx, { memberId: d.member.idHex });
         return;
       case 'add': {
         await clearStaleData(ctx, d.data);
+        await replaceFirst(ctx, d);
         const h = await ctx.cluster();
         const added = await addMember(h, plan.member.urls.advertisePeer, { learner: plan.join.learner, name: plan.member.name, log, whenPending: 'wait', retry: plan.join.retry });
         await testHold('member-added');

@@ -1,9 +1,10 @@
 /**
  * Safe membership on lab hosts, through the CLI: learner-first joins under write load, status and its exit codes,
- * the quorum guard with one member down, a join while a member is down, removal of a dead member from another host.
+ * the quorum guard with one member down, a join while a member is down, removal of a dead member from another host,
+ * and `join --replace` (refused while the member answers; a host killed for good replaced in one step).
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ETCDADM_HOOKS, MIRROR_URL, NetnsLab, REPO, ok, type RunResult } from '../helpers/lab.js';
@@ -18,7 +19,7 @@ let writer: BackgroundWriter;
 const url = (i: number) => `https://${lab.ip(i)}:2379`;
 
 before(async () => {
-  lab = await NetnsLab.up(4);
+  lab = await NetnsLab.up(5);
 });
 after(async () => {
   client?.close();
@@ -93,6 +94,18 @@ describe('learner-first joins, status and the quorum guard', () => {
     assert.match(table.stdout, /can lose 1 member/);
   });
 
+  it('join --replace of a member that still answers: refused before anything changes', async () => {
+    await lab.copyCA(1, 4);
+    const listing = async () => ok(await lab.sh(4, 'find /etc/etcd /opt/bin /var/lib/etcd -printf "%p %s %m\\n" 2>/dev/null | sort; true')).stdout;
+    const before = await listing();
+    const r = await lab.etcdadm(4, ['join', '--replace', 'eahost3', url(1), ...R]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /member eahost3 \([0-9a-f]+\) still answers at https:\/\/10\.88\.0\.3:2379 \(healthy\): a member that answers is not replaced/);
+    assert.equal(r.stderr.trim().split('\n').filter((l) => / ERROR /.test(l)).length, 1, 'one error line');
+    assert.equal(await listing(), before, 'nothing written on host4');
+    assert.deepEqual((await client.memberList()).members.map((m) => m.name).sort(), ['eahost1', 'eahost2', 'eahost3'], 'nothing removed');
+  });
+
   it('with one member down: status is degraded and still lists the others; removing a second member is refused', async () => {
     ok(await lab.on(3, ['systemctl', 'stop', 'etcd.service']));
     const r = await lab.etcdadm(1, ['status', '-o', 'json']);
@@ -132,6 +145,31 @@ describe('learner-first joins, status and the quorum guard', () => {
     assert.deepEqual(await joinSeenAsLearner(4), { name: 'eahost4', isLearner: true }, 'host4 was a started learner during its join');
     const list = await client.memberList();
     assert.deepEqual(list.members.map((m) => `${m.name} ${m.isLearner}`).sort(), ['eahost1 false', 'eahost2 false', 'eahost4 false']);
+  });
+
+  it('join --replace: host4 killed for good, host5 takes its place under its name in one step; 3 healthy voters', async () => {
+    const old = (await client.memberList()).members.find((m) => m.name === 'eahost4');
+    assert.ok(old, 'eahost4 is a member');
+    // killed for good: its etcd gone and its host cut off the network
+    const pids = await lab.etcdPids(4);
+    assert.ok(pids.length > 0);
+    for (const pid of pids) process.kill(pid, 'SIGKILL');
+    execFileSync('ip', ['link', 'set', 'eaveth4', 'down']);
+    await lab.copyCA(1, 5);
+    const r = ok(await lab.etcdadm(5, ['join', '--replace', 'eahost4', url(1), ...R]), 'join --replace');
+    assert.match(r.stderr, new RegExp(`member eahost4 \\(${old.idHex}\\) does not answer at https://10\\.88\\.0\\.4:2379; it will be removed`));
+    assert.match(r.stderr, new RegExp(`\\[membership\\] Removed member eahost4 \\(${old.idHex}\\)`));
+    assert.match(r.stderr, /\[membership\] Added learner [0-9a-f]+/);
+    assert.match(r.stderr, /\[health\] Promoted member/);
+    const list = await client.memberList();
+    assert.deepEqual(list.members.map((m) => `${m.name} ${m.isLearner} ${m.peerURLs.join(',')}`).sort(), [
+      `eahost1 false https://${lab.ip(1)}:2380`,
+      `eahost2 false https://${lab.ip(2)}:2380`,
+      `eahost4 false https://${lab.ip(5)}:2380`,
+    ]);
+    const st = JSON.parse(ok(await lab.etcdadm(5, ['status', '-o', 'json'])).stdout) as StatusJson;
+    assert.deepEqual(st.members.map((m) => m.health), ['healthy', 'healthy', 'healthy']);
+    assert.equal(st.canLose, 1);
   });
 
   it('no write failed through the joins, the member down and the removal', async () => {

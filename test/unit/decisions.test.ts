@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { blockingVoters, pendingChange, transferTarget } from '../../src/cluster/membership.js';
+import { decideReplacement } from '../../src/cluster/replace.js';
 import type { ClusterStatus, MemberStatus } from '../../src/cluster/status.js';
 import type { Member } from '../../src/etcd/client.js';
 import type { RecordFacts } from '../../src/host/record.js';
@@ -94,6 +95,53 @@ describe("join's membership decision, for every shape of the member list", () =>
     const unknown = world(voters, { dataHasMember: true });
     assert.match((decideStaleData(plan, unknown, NO_OPTIONS, 'x') as { message: string }).message, /an unknown cluster/);
     assert.equal(decideStaleData(plan, world(voters), NO_OPTIONS, 'x').kind, 'none');
+  });
+});
+
+describe('join --replace: which member goes, and when it is refused', () => {
+  const listed = (id: number, health: MemberStatus['health'], over: Partial<MemberStatus> = {}) =>
+    ({ name: `node-${id}`, id: id.toString(16), peerURLs: [`https://10.0.0.${id}:2380`], clientURLs: [`https://10.0.0.${id}:2379`], health, ...over }) as MemberStatus;
+  const three = [listed(1, 'healthy'), listed(2, 'healthy'), listed(10, 'unreachable')];
+  it('a member that does not answer, named by name, hex ID (0x, any case) or peer URL: removed, its name kept', () => {
+    for (const t of ['node-10', 'a', '0xA', 'https://10.0.0.10:2380/']) {
+      const d = decideReplacement(three, t, undefined);
+      assert.equal(d.kind, 'remove', t);
+      assert.equal(d.kind === 'remove' && `${d.id} ${d.name}`, 'a node-10', t);
+    }
+  });
+  it('a member that answers, even unhealthy, is refused as invalid input: nothing changes', () => {
+    for (const health of ['healthy', 'unhealthy'] as const) {
+      const d = decideReplacement([listed(1, 'healthy'), listed(2, health)], 'node-2', undefined);
+      assert.equal(d.kind, 'refuse');
+      assert.match(d.kind === 'refuse' ? d.message : '', new RegExp(`member node-2 \\(2\\) still answers at https://10.0.0.2:2379 \\(${health}\\)`));
+      assert.equal(d.kind === 'refuse' && d.exitCode, 2);
+    }
+  });
+  it('not in the list: refused, unless an earlier run of this join removed it (then joined under its name)', () => {
+    const d = decideReplacement(three, 'node-9', undefined);
+    assert.equal(d.kind, 'refuse');
+    assert.match(d.kind === 'refuse' ? d.message : '', /nothing to replace/);
+    const gone = decideReplacement(three.slice(0, 2), 'node-10', { id: 'a', name: 'node-10' });
+    assert.deepEqual([gone.kind, gone.kind === 'gone' && gone.name], ['gone', 'node-10']);
+    assert.equal(decideReplacement(three.slice(0, 2), '0xa', { id: 'a', name: 'node-10' }).kind, 'gone', 'by ID too');
+    assert.equal(decideReplacement(three.slice(0, 2), 'node-11', { id: 'a', name: 'node-10' }).kind, 'refuse', 'another member than the one removed');
+  });
+  it('two members of one name: refused, asking for the ID', () => {
+    const d = decideReplacement([listed(1, 'unreachable', { name: 'x' }), listed(2, 'unreachable', { name: 'x' })], 'x', undefined);
+    assert.match(d.kind === 'refuse' ? d.message : '', /several members match "x"/);
+  });
+  it("join's membership decision: the replaced member is left out (its name is free, a rebuilt host's own peer URL too), then removed before the add", () => {
+    const world = (members: Member[], replacement: MembershipWorld['replacement']): MembershipWorld => ({ clusterIdHex: 'c1', members, dataHasMember: false, record: undefined, recordedDataDir: undefined, replacement });
+    const named = planOf({ endpoints: ['https://10.0.0.1:2379'], name: 'node-2' }, host);
+    const r = decideReplacement([listed(1, 'healthy'), listed(2, 'unreachable'), listed(4, 'healthy')], 'node-2', undefined);
+    const d = decideMembership(named, world([member(1), member(2), member(4)], r), NO_OPTIONS);
+    assert.equal(d.kind, 'add');
+    assert.equal(d.kind === 'add' && d.remove?.id, '2');
+    // the failed host rebuilt at the same address: its old member is not "this host"
+    const same = decideMembership(plan, world([member(1), member(2), member(3)], { kind: 'remove', id: '3', name: 'node-3', why: '' }), NO_OPTIONS);
+    assert.deepEqual([same.kind, same.kind === 'add' && same.remove?.id], ['add', '3']);
+    const refused = decideMembership(plan, world(voters, { kind: 'refuse', message: 'm', hint: 'h', exitCode: 2 }), NO_OPTIONS);
+    assert.equal(refused.kind, 'refuse');
   });
 });
 

@@ -54,14 +54,23 @@ export function joinCommand(): Command<any, any, any> {
     endpoints: true,
     useRecord: false,
     rollback: true,
-    options: (inv) => ({ force: inv.opts.force === true, ...(typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}) }),
+    options: (inv) => ({
+      force: inv.opts.force === true,
+      ...(typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}),
+      ...(typeof inv.opts.replace === 'string' ? { replace: inv.opts.replace } : {}),
+    }),
     contextEndpoints: (plan) => joinEndpoints(plan),
-    discover: (inv, layers, facts, log) => withClusterVersion(inv.host, layers, facts, log, typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}),
+    discover: (inv, layers, facts, log) =>
+      withClusterVersion(inv.host, layers, facts, log, {
+        ...(typeof inv.opts.certsBundle === 'string' ? { certsBundle: resolve(inv.opts.certsBundle) } : {}),
+        ...(typeof inv.opts.replace === 'string' ? { replace: { target: inv.opts.replace, before: inv.record.facts?.replaced } } : {}),
+      }),
     extraOptions: () => [
       new Option('--force', 'join even when the data dir belongs to another cluster (it is moved aside, never deleted)'),
+      new Option('--replace <member>', 'take the place of a failed member (name, ID or peer URL): it is removed through the quorum guard (refused while it still answers) and this host joins under its name'),
       new Option('--certs-bundle <file>', "this host's certificates from 'etcdadm certs bundle' on a CA host, instead of copying ca.key here"),
     ],
-    example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\nor, keeping ca.key on the CA hosts, make a bundle there (etcdadm certs bundle --name <this host> --address <its IP>).\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n  etcdadm join --certs-bundle /root/host2.bundle https://10.0.0.1:2379\n',
+    example: 'Before joining, copy the cluster CA from a member:\n  rsync -avR /etc/etcd/pki/ca.* <this host>:/\nor, keeping ca.key on the CA hosts, make a bundle there (etcdadm certs bundle --name <this host> --address <its IP>).\n\nExample:\n  etcdadm join https://10.0.0.1:2379\n  etcdadm join --certs-bundle /root/host2.bundle https://10.0.0.1:2379\n  etcdadm join --replace etcd-c https://10.0.0.1:2379   (etcd-c\'s host failed for good)\n',
   });
   return cmd;
 }
