@@ -898,7 +898,7 @@ function isPermissionDeniedError(err: EtcdClientError): boolean {
 type HttpTls = Pick<EtcdTls, 'ca' | 'cert' | 'key' | 'caFile' | 'certFile'>;
 
 /** GET <url><path> over HTTP/1.1 (HTTPS with the client certificate). Never throws: a failure gives status 0 and `error`. */
-function httpGet(url: string, path: string, tls: HttpTls | undefined, timeoutMs: number): Promise<{ status: number; body: string; error?: string }> {
+function httpGet(url: string, path: string, tls: HttpTls | undefined, timeoutMs: number, maxChars = 65536): Promise<{ status: number; body: string; error?: string }> {
   let u: URL;
   try {
     u = new URL(url.replace(/\/+$/, '') + path);
@@ -914,7 +914,7 @@ function httpGet(url: string, path: string, tls: HttpTls | undefined, timeoutMs:
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
-          if (body.length < 65536) body += chunk;
+          if (body.length < maxChars) body += chunk;
         });
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
         res.on('error', (err) => resolve({ status: res.statusCode ?? 0, body, error: err.message }));
@@ -943,6 +943,16 @@ export async function httpHealth(url: string, tls?: HttpTls, opts: { timeoutMs?:
     healthy = false;
   }
   return { healthy, status: r.status, body: r.body, ...(r.error ? { error: r.error } : {}) };
+}
+
+/**
+ * GET <url>/metrics: etcd's Prometheus metrics, served on the client port (with the client certificate) and on the
+ * metrics URLs. Throws when the member does not answer with them.
+ */
+export async function httpMetrics(url: string, tls?: HttpTls, opts: { timeoutMs?: number } = {}): Promise<string> {
+  const r = await httpGet(url, '/metrics', tls, opts.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS, 8 * 1024 * 1024);
+  if (r.status !== 200) throw new Error(r.error ?? `GET ${url}/metrics: HTTP ${r.status}`);
+  return r.body;
 }
 
 export interface VersionInfo {
