@@ -37,8 +37,8 @@ export interface Invocation {
 }
 
 export interface ActionSpec {
-  /** Changes the host: must run as root, holds the host lock. */
-  changesHost?: boolean;
+  /** Changes the host: must run as root, holds the host lock (per invocation when a function of the options). */
+  changesHost?: boolean | ((opts: Record<string, unknown>) => boolean);
   /** Reads the host record (every command that acts on this host's member). */
   record?: boolean;
   /**
@@ -64,13 +64,14 @@ export function action(fn: (inv: Invocation) => Promise<void>, spec: ActionSpec 
     let log: Logger | undefined;
     let lock: HostLock | undefined;
     const host = new LocalHost();
+    const changesHost = typeof spec.changesHost === 'function' ? spec.changesHost(opts) : spec.changesHost === true;
     try {
       log = loggerFrom(opts);
-      if (spec.changesHost && !host.isPrivileged())
+      if (changesHost && !host.isPrivileged())
         throw new EtcdadmError(`etcdadm ${commandPath(cmd)} must run as root: it installs etcd and writes ${PATHS.configDir}, its certificates and the service`, {
           hint: `run it again with sudo, or as root`,
         });
-      if (spec.changesHost) lock = await host.lock(PATHS.lockFile, commandPath(cmd));
+      if (changesHost) lock = await host.lock(PATHS.lockFile, commandPath(cmd));
       const { HostRecord } = await import('../host/record.js');
       let record = spec.record ? await HostRecord.load(host) : HostRecord.empty(host);
       let legacy: LegacyVerdict | undefined;

@@ -48,8 +48,12 @@ export interface WorkflowSpec<O> {
   /** Positional arguments of the command and of each `phase` subcommand, e.g. '<file>'. */
   args?: readonly { spec: string; description: string }[];
   extraOptions?: () => Option[];
-  /** A flag that runs another phase list of the same command (certs renew --schedule). */
-  variants?: readonly { flag: string; name: string; phases: readonly Phase<O>[] }[];
+  /**
+   * A flag that runs another phase list of the same command (certs renew --schedule, defrag --schedule <interval>):
+   * given (true, or a value), its phases run instead. `changesHost` and `rollback` override the command's for that
+   * list (defrag changes only the cluster; its --schedule writes units on this host: root, the host lock, rollback).
+   */
+  variants?: readonly Variant<O>[];
   /**
    * Runs without the root check and the host lock: it changes only the cluster (member add/remove/promote, upgrade
    * cancel) or a cache the caller names (download). Default false.
@@ -68,6 +72,14 @@ export interface WorkflowSpec<O> {
   example: string;
 }
 
+export interface Variant<O> {
+  flag: string;
+  name: string;
+  phases: readonly Phase<O>[];
+  changesHost?: boolean;
+  rollback?: boolean;
+}
+
 export const skipPhasesOption = (phases: readonly Phase[]): Option =>
   new Option('--skip-phases <phases>', `phases to leave out (comma-separated): ${phases.map((p) => p.name).join(', ')}`).argParser((v: string, prev: string[] | undefined) => [
     ...(prev ?? []),
@@ -77,9 +89,9 @@ export const skipPhasesOption = (phases: readonly Phase[]): Option =>
 export const dryRunOption = (): Option => new Option('--dry-run', 'observe and decide as a real run does, print what it would change, change nothing');
 
 /** The phases a run of `spec` takes: a variant's when its flag is given. */
-function selected<O>(spec: WorkflowSpec<O>, opts: Record<string, unknown>): { name: string; phases: readonly Phase<O>[] } {
-  const v = spec.variants?.find((x) => opts[x.flag] === true);
-  return v ?? { name: spec.name, phases: spec.phases };
+function selected<O>(spec: WorkflowSpec<O>, opts: Record<string, unknown>): Variant<O> {
+  const v = spec.variants?.find((x) => opts[x.flag] !== undefined && opts[x.flag] !== false);
+  return v ?? { flag: '', name: spec.name, phases: spec.phases };
 }
 
 /** Runs a whole workflow (`one` undefined) or one phase of it. */
@@ -92,10 +104,10 @@ function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
         const facts = await inv.host.facts();
         const plan: Plan = spec.plan ? await spec.plan(inv, layers) : resolvePlan(spec.discover ? await spec.discover(inv, layers, facts, inv.log.withPhase('preflight')) : layers, facts);
         const options = await spec.options(inv, plan);
-        const chosen = one ? { name: spec.name, phases: [one] } : selected(spec, inv.opts);
-        const run = { ...chosen, phases: [...adoptFirst(spec, inv), ...chosen.phases] };
+        const chosen: Variant<O> = one ? { flag: '', name: spec.name, phases: [one] } : selected(spec, inv.opts);
+        const run = { name: chosen.name, phases: [...adoptFirst(spec, inv), ...chosen.phases] };
         const skip = one ? [] : checkSkipPhases(run.phases, (inv.opts.skipPhases as string[] | undefined) ?? [], run.name);
-        const rollback = !one && spec.rollback;
+        const rollback = !one && (chosen.rollback ?? spec.rollback);
         await withContext<void, O>(
           inv,
           plan,
@@ -107,7 +119,7 @@ function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
         throw err;
       }
     },
-    { changesHost: spec.unprivileged !== true, record: true, legacy: spec.useRecord, ...(spec.legacy === 'adopt' ? { legacyVersion: (o) => (typeof o.version === 'string' ? o.version : undefined) } : {}) },
+    { changesHost: (opts) => (one ? undefined : selected(spec, opts).changesHost) ?? spec.unprivileged !== true, record: true, legacy: spec.useRecord, ...(spec.legacy === 'adopt' ? { legacyVersion: (o) => (typeof o.version === 'string' ? o.version : undefined) } : {}) },
   );
 }
 
@@ -155,7 +167,7 @@ export function workflowCommand<O>(cmd: AnyCommand, spec: WorkflowSpec<O>): void
  */
 export function clusterChangeCommand<O>(
   cmd: AnyCommand,
-  spec: Pick<WorkflowSpec<O>, 'name' | 'phases' | 'options' | 'args' | 'example'> & { flags: () => Option[]; requestTimeoutMs?: number },
+  spec: Pick<WorkflowSpec<O>, 'name' | 'phases' | 'options' | 'args' | 'example' | 'variants'> & { flags: () => Option[]; requestTimeoutMs?: number },
 ): void {
   workflowCommand<O>(cmd, {
     ...spec,

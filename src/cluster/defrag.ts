@@ -16,13 +16,7 @@ import type { ClusterStatus } from './status.js';
 export { fragmentation } from './db-size.js';
 
 
-/** "20%" or "0.2" → 0.2; invalid input is undefined. */
-export function parseThreshold(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(%?)$/.exec(text.trim());
-  if (!m) return undefined;
-  const n = Number(m[1]) / (m[2] ? 100 : 1);
-  return n >= 0 && n < 1 ? n : undefined;
-}
+export { parseThreshold } from '../util/share.js';
 
 export interface DefragStep {
   name: string;

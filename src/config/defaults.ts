@@ -30,6 +30,8 @@ export const DEFAULTS = {
   electionTimeoutMs: 1000,
   /** `backup schedule` without --keep: a day of hourly snapshots. */
   backupKeep: 24,
+  /** defrag (and its timer) without --threshold: a member is defragmented when more than this share of its file is free. */
+  defragThreshold: '20%',
   /** How long `health` waits for etcd to serve after start. */
   healthTimeout: '2m',
 } as const;

@@ -12,6 +12,7 @@ import { describeRename, etcdFlagList, knownEtcdFlags, renamedFlag } from './etc
 import { atLeastMinor, normalizeVersion, parseVersion } from './version.js';
 import { releaseUrlProblem } from '../release/spec.js';
 import { onCalendarFor, parseInterval } from '../backup/schedule.js';
+import { parseThreshold } from '../util/share.js';
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/i;
 
@@ -406,18 +407,21 @@ const joinSection = section(
   'join',
 );
 
+/** A timer's interval (backup.every, defrag.every): one a calendar timer repeats at, or empty (no timer). */
+function timerInterval(example: string) {
+  return validated(str(`a duration such as "${example}"`), (e) => {
+    if (e === '') return undefined;
+    const ms = parseInterval(e);
+    if (ms === undefined) return `must be a duration such as 15m, 1h, 6h or 1d (empty: no schedule), got ${describeValue(e)}`;
+    const cal = onCalendarFor(ms);
+    return 'problem' in cal ? cal.problem : undefined;
+  });
+}
+
 /** Scheduled backups (`etcdadm backup schedule`; init and join install the schedule when `every` is set). */
 const backupSection = section(
   {
-    every: v.optional(
-      validated(str('a duration such as "1h"'), (e) => {
-        if (e === '') return undefined;
-        const ms = parseInterval(e);
-        if (ms === undefined) return `must be a duration such as 15m, 1h, 6h or 1d (empty: no schedule), got ${describeValue(e)}`;
-        const cal = onCalendarFor(ms);
-        return 'problem' in cal ? cal.problem : undefined;
-      }),
-    ),
+    every: v.optional(timerInterval('1h')),
     keep: v.optional(wholeNumber('a number of snapshots', 1)),
     dir: v.optional(
       v.pipe(
@@ -438,6 +442,17 @@ const backupSection = section(
   'backup',
 );
 
+/** The scheduled rolling defrag (`etcdadm defrag --schedule`; init and join install the timer when `every` is set). */
+const defragSection = section(
+  {
+    every: v.optional(timerInterval('1d')),
+    threshold: v.optional(
+      validated(str('a share such as "20%"'), (t) => (parseThreshold(t) === undefined ? `must be a share of the file that is free, such as 20% (0% to 99%), got ${describeValue(t)}` : undefined)),
+    ),
+  },
+  'defrag',
+);
+
 export interface SchemaOptions {
   /** The etcd version that will run when it does not come from the file (a --version flag): version-dependent checks use it. */
   etcdVersion?: string;
@@ -456,6 +471,7 @@ export function configDocumentSchema(options: SchemaOptions = {}) {
     service: v.optional(serviceSection),
     join: v.optional(joinSection),
     backup: v.optional(backupSection),
+    defrag: v.optional(defragSection),
   };
   const known = Object.keys(root);
   const document = v.strictObject(root, (issue) => {
@@ -805,4 +821,5 @@ export const DEFAULT_DOCUMENT_VALUES: DocumentDefaults = deepFreeze({
   },
   join: { endpoints: [], learner: true, retry: true },
   backup: { every: '', keep: DEFAULTS.backupKeep, dir: PATHS.backupDir, s3Endpoint: '', s3Bucket: '', s3Prefix: '', s3Region: '', s3PathStyle: false, s3CaFile: '', s3AllowHTTP: false, s3CredentialsFile: '' },
+  defrag: { every: '', threshold: DEFAULTS.defragThreshold },
 });

@@ -338,6 +338,13 @@ const COMMENTS: FieldComments = {
       s3CredentialsFile: 'A 0600 file of AWS_ACCESS_KEY_ID=/AWS_SECRET_ACCESS_KEY= lines; never the credentials themselves here.',
     },
   },
+  defrag: {
+    comment: 'The rolling defrag on a systemd timer (etcdadm defrag --schedule); init and join install it when every is set. One run at a time per cluster (a lock in etcd).',
+    fields: {
+      every: 'How often: 1m-30m dividing an hour, 1h-12h dividing a day, 1d or 7d; empty: no timer.',
+      threshold: 'A member is defragmented only when more than this share of its file is free, such as 20%.',
+    },
+  },
 };
 
 function yamlScalar(x: unknown): string {

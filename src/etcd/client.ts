@@ -1,6 +1,6 @@
 /**
  * The etcd v3 client of etcdadm: gRPC over HTTP/2 (@connectrpc/connect-node), TLS with a client certificate, for the
- * few RPCs etcdadm needs (KV, Cluster, Maintenance; see proto/etcdserverpb/rpc.proto).
+ * few RPCs etcdadm needs (KV, Cluster, Lease, Maintenance; see proto/etcdserverpb/rpc.proto).
  *
  * Endpoint selection is deterministic: endpoints are tried in the order given, the client sticks to the first one
  * that answers, and moves on to the next only on a transport failure (refused, dial timeout, TLS, reset). Requests
@@ -41,7 +41,10 @@ import {
   DowngradeRequest_DowngradeAction,
   AlarmType,
   Cluster,
+  Compare_CompareResult,
+  Compare_CompareTarget,
   KV,
+  Lease,
   Maintenance,
   type Member as PbMember,
   type ResponseHeader,
@@ -196,6 +199,7 @@ interface Conn {
   sockets: Set<Socket>;
   kv: Client<typeof KV>;
   cluster: Client<typeof Cluster>;
+  lease: Client<typeof Lease>;
   maintenance: Client<typeof Maintenance>;
 }
 
@@ -691,6 +695,73 @@ export class EtcdClient {
   }
 
   /**
+   * Puts `key` = `value` attached to `lease` only when the key does not exist (one Txn: create_revision == 0), else
+   * reads it: `{ created: true }`, or `{ created: false, value }` with the value that is there. Not retried on another
+   * endpoint once sent (a lost answer could hide a put that was made).
+   */
+  async createIfAbsent(key: string, value: string, lease: bigint): Promise<{ created: true } | { created: false; value: string | undefined }> {
+    return this.run('Txn', { idempotent: false }, async (c) => {
+      const k = enc.encode(key);
+      const r = await c.kv.txn(
+        {
+          compare: [{ key: k, result: Compare_CompareResult.EQUAL, target: Compare_CompareTarget.CREATE, targetUnion: { case: 'createRevision', value: 0n } }],
+          success: [{ request: { case: 'requestPut', value: { key: k, value: enc.encode(value), lease } } }],
+          failure: [{ request: { case: 'requestRange', value: { key: k, limit: 1n } } }],
+        },
+        this.callOpts(),
+      );
+      if (r.succeeded) return { created: true as const };
+      const range = r.responses[0]?.response;
+      const kv = range?.case === 'responseRange' ? range.value.kvs[0] : undefined;
+      return { created: false as const, value: kv ? dec.decode(kv.value) : undefined };
+    });
+  }
+
+  /** A new lease of `ttlSec` seconds; its ID. */
+  async leaseGrant(ttlSec: number): Promise<bigint> {
+    return this.run('LeaseGrant', { idempotent: false }, async (c) => {
+      const r = await c.lease.leaseGrant({ TTL: BigInt(ttlSec), ID: 0n }, this.callOpts());
+      if (r.error) throw new EtcdClientError(`etcd LeaseGrant at ${c.endpoint}: ${r.error}`, { kind: 'server', endpoint: c.endpoint });
+      return r.ID;
+    });
+  }
+
+  /** Revokes a lease: the keys attached to it are deleted. A lease already gone is fine. */
+  async leaseRevoke(id: bigint): Promise<void> {
+    try {
+      await this.run('LeaseRevoke', { idempotent: true }, async (c) => {
+        await c.lease.leaseRevoke({ ID: id }, this.callOpts());
+      });
+    } catch (err) {
+      if (/requested lease not found/.test(err instanceof Error ? err.message : String(err))) return;
+      throw err;
+    }
+  }
+
+  /**
+   * Renews a lease once (etcdctl lease keep-alive --once), through `endpoint` when given (no failover): the seconds
+   * it has left, 0 when it is gone (expired or revoked).
+   */
+  async leaseKeepAliveOnce(id: bigint, endpoint?: string, timeoutMs?: number): Promise<number> {
+    return this.run('LeaseKeepAlive', { idempotent: true, endpoint }, async (c) => {
+      const stop = new AbortController();
+      async function* one() {
+        yield { ID: id };
+        // the request side stays open until the answer is in: etcd ends the stream when the client does
+        await new Promise<void>((resolve) => stop.signal.addEventListener('abort', () => resolve(), { once: true }));
+      }
+      try {
+        for await (const r of c.lease.leaseKeepAlive(one(), { timeoutMs: timeoutMs ?? this.requestTimeoutMs, signal: stop.signal })) {
+          return r.TTL > 0n ? Number(r.TTL) : 0;
+        }
+        return 0;
+      } finally {
+        stop.abort();
+      }
+    });
+  }
+
+  /**
    * etcdctl's `endpoint health`: a linearizable (quorum) Range of key "health". Success, or a permission-denied
    * answer (auth on), is healthy; anything else is not. Never throws. Checks `endpoint` alone when given, else the
    * current endpoint with failover. Fails on a learner ("rpc not supported for learner"): use httpHealth there.
@@ -735,6 +806,7 @@ export class EtcdClient {
       sockets,
       kv: createClient(KV, transport),
       cluster: createClient(Cluster, transport),
+      lease: createClient(Lease, transport),
       maintenance: createClient(Maintenance, transport),
     };
     this.conns.set(endpoint, c);

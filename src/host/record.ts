@@ -43,6 +43,8 @@ export interface RecordFacts {
   backup?: BackupScheduleRecord;
   /** The daily certificate renewal installed here (`etcdadm certs renew --schedule`); removed by --unschedule and reset. */
   certRenewal?: CertRenewalRecord;
+  /** The rolling defrag's timer installed here (`etcdadm defrag --schedule`); removed by --unschedule and reset. */
+  defrag?: DefragScheduleRecord;
   /** The failed member `join --replace` removed (written before the removal), so a re-run joins in its place. */
   replaced?: { id: string; name: string };
   /** Set up by another tool and taken over (`etcdadm adopt`): which, and when. */
@@ -54,6 +56,19 @@ export interface CertRenewalRecord {
   onCalendar: string;
   randomizedDelaySec: number;
   /** The command line of the etcdadm the service runs (absolute paths), without `certs renew all --if-due`. */
+  command: string[];
+  installedAt: string;
+}
+
+/** The defrag timer as installed: its interval, threshold, calendar and the etcdadm command line its service runs. */
+export interface DefragScheduleRecord {
+  /** The interval (`1d`), as `--schedule` takes it. */
+  every: string;
+  /** The free share above which a member is defragmented (`20%`), as `--threshold` takes it. */
+  threshold: string;
+  onCalendar: string;
+  randomizedDelaySec: number;
+  /** The command line of the etcdadm the service runs (absolute paths), without `defrag --all ...`. */
   command: string[];
   installedAt: string;
 }
@@ -152,6 +167,16 @@ const FACTS_SCHEMA = v.object({
   ),
   certRenewal: v.optional(
     v.object({
+      onCalendar: v.string(),
+      randomizedDelaySec: v.number(),
+      command: v.pipe(v.array(v.string()), v.minLength(1)),
+      installedAt: v.string(),
+    }),
+  ),
+  defrag: v.optional(
+    v.object({
+      every: v.string(),
+      threshold: v.string(),
       onCalendar: v.string(),
       randomizedDelaySec: v.number(),
       command: v.pipe(v.array(v.string()), v.minLength(1)),
@@ -320,8 +345,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean; endCertRenewal?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, endCertRenewal, ...rest } = facts;
+  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean; endCertRenewal?: boolean; endDefrag?: boolean }): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, endCertRenewal, endDefrag, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -335,6 +360,7 @@ export class HostRecord {
     if (endRecovery) delete next.recovery;
     if (endBackup) delete next.backup;
     if (endCertRenewal) delete next.certRenewal;
+    if (endDefrag) delete next.defrag;
     if (addCreatedDirs?.length) next.createdDirs = [...new Set([...(prev?.createdDirs ?? []), ...addCreatedDirs])];
     if (!next.createdBy || !next.clusterToken || !next.memberName || !next.settings)
       throw new EtcdadmError(`cannot write ${this.path}: the first write needs createdBy, clusterToken, memberName and settings`);
@@ -355,6 +381,7 @@ export class HostRecord {
       ...(next.recovery ? { recovery: next.recovery } : {}),
       ...(next.backup ? { backup: next.backup } : {}),
       ...(next.certRenewal ? { certRenewal: next.certRenewal } : {}),
+      ...(next.defrag ? { defrag: next.defrag } : {}),
       ...(next.adopted ? { adopted: next.adopted } : {}),
       ...(next.replaced ? { replaced: next.replaced } : {}),
       settings: next.settings,

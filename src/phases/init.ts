@@ -1,7 +1,8 @@
 /**
  * `etcdadm init`: a new one-member cluster on this host. Phases, in etcdadm's order after preflight:
  * preflight, install, certificates, snapshot, configure, start, etcdctl, health, backup (only with backup.every in
- * the configuration: the scheduled backups, see phases/backup.ts), post-init-instructions.
+ * the configuration: the scheduled backups, see phases/backup.ts), cert-renewal (only with pki.autoRenew),
+ * defrag-timer (only with defrag.every: phases/defrag-schedule.ts), post-init-instructions.
  */
 import { basename, dirname, join } from 'node:path';
 import type { Plan } from '../config/types.js';
@@ -28,6 +29,7 @@ import {
 } from './preflight.js';
 import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
+import { checkDefragSchedule, defragTimerPhase } from './defrag-schedule.js';
 import {
   certificatesPhase,
   clusterToken,
@@ -67,6 +69,7 @@ export const initPreflightPhase: Phase<InitOptions> = phase<HostObservation, { p
     await checkSnapshot(ctx);
     await checkBackupSchedule(ctx);
     if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
+    if (ctx.plan.settings.defrag.every) await checkDefragSchedule(ctx, `defrag.every is ${ctx.plan.settings.defrag.every}`);
     if (d.takeover.kind === 'resume') {
       log.info(`Resuming the interrupted init of ${plan.member.name} recorded in ${plan.files.record}`);
       return;
@@ -207,5 +210,6 @@ export const INIT_PHASES: readonly Phase<InitOptions>[] = [
   healthPhase,
   backupPhase,
   renewalTimerPhase,
+  defragTimerPhase,
   postInitInstructionsPhase,
 ];

@@ -1,7 +1,8 @@
 /**
  * `etcdadm join <endpoint>`: add this host to an existing cluster. Phases, in etcdadm's order after preflight:
  * preflight, stop, certificates, install, membership, configure, start, etcdctl, health, backup (only with
- * backup.every in the configuration: the scheduled backups, see phases/backup.ts).
+ * backup.every in the configuration: the scheduled backups, see phases/backup.ts), cert-renewal (only with
+ * pki.autoRenew), defrag-timer (only with defrag.every: phases/defrag-schedule.ts).
  * Everything that can fail locally (CA, directories, free space, certificates, download, SHA-256, install) runs before
  * `membership` changes the cluster, so a local failure never leaves a member added that cannot start. Each phase
  * re-reads the cluster instead of remembering: run alone, twice, or after a crash, it does the right thing. A host
@@ -9,6 +10,7 @@
  */
 import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
+import { checkDefragSchedule, defragTimerPhase } from './defrag-schedule.js';
 import { readCheckedBundle } from './bundle.js';
 import type { Plan } from '../config/types.js';
 import { initialCluster, memberDataProblem } from '../config/urls.js';
@@ -98,6 +100,7 @@ export const joinPreflightPhase: Phase = phase<JoinObservation, { local: LocalEt
     } else await checkCA(ctx, true);
     await checkBackupSchedule(ctx);
     if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
+    if (ctx.plan.settings.defrag.every) await checkDefragSchedule(ctx, `defrag.every is ${ctx.plan.settings.defrag.every}`);
     if (d.local.kind === 'continue') log.info(d.local.why);
     if (d.local.kind === 'stop') log.info(`${d.local.why}; it will be stopped`);
     const r = ctx.record.facts;
@@ -343,4 +346,5 @@ export const JOIN_PHASES: readonly Phase<JoinOptions>[] = [
   joinHealthPhase,
   backupPhase,
   renewalTimerPhase,
+  defragTimerPhase,
 ];

@@ -2,7 +2,9 @@
  * Keeping a cluster's databases healthy, through src/cluster/defrag.ts:
  *
  *   etcdadm defrag [--all]     defrag        this member, or every member one at a time, followers first, the leader
- *                                            last; only above --threshold; refused while a member is down
+ *                                            last; only above --threshold; refused while a member is down; under the
+ *                                            cluster-wide defrag lock (src/cluster/lock.ts): while another host holds
+ *                                            it, refused — or, with --scheduled (the timer's run), skipped, exit 0
  *   etcdadm alarm disarm       disarm        the active alarms (all, or one member's)
  *   etcdadm maintain           preflight     what is wrong: alarms, each DB against the quota
  *                              compact       the history up to the current revision (minus --retain-revisions)
@@ -10,15 +12,18 @@
  *                              verify        every DB below the quota, else stop: NOSPACE stays armed
  *                              disarm        NOSPACE disarmed
  * (etcd's NOSPACE procedure, docs/operations.md). Each phase reads the cluster itself; run again, nothing is left
- * to do and nothing changes.
+ * to do and nothing changes. The defrag timer (`defrag --schedule`) is src/phases/defrag-schedule.ts.
  */
 import { fragmentation, defragOne, planDefrag, waitCompactionApplied, type DefragPlan } from '../cluster/defrag.js';
+import { DEFRAG_LOCK, LOCK_TTL_SEC, acquireLock, describeHolder, parseHolder, selfHolder, type LockHolder } from '../cluster/lock.js';
 import type { ClusterStatus } from '../cluster/status.js';
+import { testHold } from '../host/testhooks.js';
+import type { DefragScheduleSpec } from './defrag-schedule.js';
 import type { Plan } from '../config/types.js';
 import type { Alarm } from '../etcd/client.js';
 import { EtcdadmError } from '../errors.js';
 import type { PhaseContext } from '../run/context.js';
-import { phase, type Phase } from '../run/phase.js';
+import { phase, type Phase, type PhaseResult } from '../run/phase.js';
 import { refuse } from './preflight.js';
 import { selfIn } from './shared.js';
 
@@ -27,6 +32,10 @@ export interface DefragOptions {
   all: boolean;
   threshold: number;
   force: boolean;
+  /** The timer's run: while another host holds the defrag lock, skip (exit 0) instead of refusing. */
+  scheduled: boolean;
+  /** defrag --schedule: the timer's interval and threshold (src/phases/defrag-schedule.ts). */
+  schedule?: DefragScheduleSpec;
 }
 
 export interface MaintainOptions {
@@ -51,38 +60,109 @@ function selfId(ctx: PhaseContext, st: ClusterStatus): string {
   return self.id;
 }
 
-async function runDefrag(ctx: PhaseContext, d: DefragPlan): Promise<void> {
+/** What a defrag phase decided: the plan, or that another host holds the defrag lock. */
+export type DefragDecision = DefragPlan | { kind: 'busy'; holder: LockHolder };
+
+/**
+ * While another host holds the defrag lock: the timer's run skips, saying who holds it (exit 0: the cluster is being
+ * taken care of); a run by hand is refused (exit 1). Pure.
+ */
+export function lockBusy(holder: LockHolder, scheduled: boolean): { kind: 'skip'; message: string } | { kind: 'refuse'; message: string; hint: string } {
+  const who = describeHolder(holder);
+  if (scheduled) return { kind: 'skip', message: `another host (${who}) is running the rolling defrag; skipping` };
+  return {
+    kind: 'refuse',
+    message: `another host (${who}) is running the rolling defrag: one defragmentation at a time per cluster`,
+    hint: `run this again when it has ended (its lock ${DEFRAG_LOCK} goes with it, or within ${LOCK_TTL_SEC} s of its host stopping)`,
+  };
+}
+
+/** The lock holder a phase observes (none when the key is absent). */
+async function observeHolder(ctx: PhaseContext): Promise<LockHolder | undefined> {
+  const value = await (await ctx.cluster()).client.get(DEFRAG_LOCK);
+  return value === undefined ? undefined : parseHolder(value);
+}
+
+function busy(ctx: PhaseContext, holder: LockHolder, scheduled: boolean): PhaseResult {
+  const b = lockBusy(holder, scheduled);
+  if (b.kind === 'refuse') refuse(b);
+  return { done: b.message };
+}
+
+/**
+ * Defragment the members a plan names, one at a time, under the cluster-wide defrag lock (taken only when there is
+ * something to defragment, so that an idle run writes nothing). Once the lock is held the plan is decided again from
+ * a fresh status: a run that ended between the first look and the lock has changed the files.
+ */
+async function runDefrag(ctx: PhaseContext, d: DefragDecision, again: (st: ClusterStatus) => DefragPlan, scheduled: boolean, command: string): Promise<PhaseResult | void> {
+  if (d.kind === 'busy') return busy(ctx, d.holder, scheduled);
   if (d.kind === 'refuse') refuse(d);
-  const h = await ctx.cluster();
-  let freed = 0;
-  let done = 0;
-  for (const step of d.steps) {
-    if (step.action === 'skip') {
-      ctx.log.info(`Skipping ${step.name}: ${step.why}`);
-      continue;
-    }
-    const r = await defragOne(h, step, ctx.log);
-    freed += r.freed;
-    done++;
+  if (!d.steps.some((s) => s.action === 'defrag')) {
+    for (const step of d.steps) ctx.log.info(`Skipping ${step.name}: ${step.why}`);
+    ctx.log.info('Nothing to defragment');
+    return;
   }
-  ctx.log.info(done ? `Defragmented ${done} member(s): ${freed} bytes freed` : 'Nothing to defragment');
+  const h = await ctx.cluster();
+  const taken = await acquireLock(h.client, DEFRAG_LOCK, selfHolder((await ctx.host.facts()).hostname, ctx.plan.member.name, command), ctx.log);
+  if (taken.kind === 'busy') return busy(ctx, taken.holder, scheduled);
+  const lock = taken.lock;
+  ctx.log.info(`Took the cluster lock ${DEFRAG_LOCK}: no other host defragments until this run ends`);
+  try {
+    await testHold('defrag-locked');
+    const plan = again(await h.status({ refresh: true }));
+    if (plan.kind === 'refuse') refuse(plan);
+    let freed = 0;
+    let done = 0;
+    for (const step of plan.steps) {
+      if (step.action === 'skip') {
+        ctx.log.info(`Skipping ${step.name}: ${step.why}`);
+        continue;
+      }
+      await lock.check();
+      const r = await defragOne(h, step, ctx.log);
+      freed += r.freed;
+      done++;
+    }
+    ctx.log.info(done ? `Defragmented ${done} member(s): ${freed} bytes freed` : 'Nothing to defragment');
+  } finally {
+    await lock.release();
+  }
 }
 
-function defragDryRun(d: DefragPlan): string[] {
+function defragDryRun(d: DefragDecision, scheduled: boolean): string[] | PhaseResult {
+  if (d.kind === 'busy') {
+    const b = lockBusy(d.holder, scheduled);
+    if (b.kind === 'refuse') refuse(b);
+    return { done: b.message };
+  }
   if (d.kind === 'refuse') refuse(d);
-  return d.steps.map((s) => (s.action === 'skip' ? `skip ${s.name}: ${s.why}` : `defragment ${s.name}${s.leader ? ' (the leader, last; leadership moved away first)' : ''}: ${s.why}`));
+  const lines = d.steps.map((s) => (s.action === 'skip' ? `skip ${s.name}: ${s.why}` : `defragment ${s.name}${s.leader ? ' (the leader, last; leadership moved away first)' : ''}: ${s.why}`));
+  return d.steps.some((s) => s.action === 'defrag') ? [`take the cluster lock ${DEFRAG_LOCK} (released at the end)`, ...lines] : lines;
 }
 
-export const defragPhase: Phase<DefragOptions> = phase<{ st: ClusterStatus; self?: string }, DefragPlan, DefragOptions>({
+interface DefragWorld {
+  st: Pick<ClusterStatus, 'members'>;
+  self?: string;
+  holder?: LockHolder;
+}
+
+/** The defrag phase's decision: another host's lock, else the plan. Pure. */
+export function decideDefrag(w: DefragWorld, o: Pick<DefragOptions, 'threshold' | 'force'>): DefragDecision {
+  if (w.holder) return { kind: 'busy', holder: w.holder };
+  return planDefrag(w.st, { threshold: o.threshold, force: o.force, ...(w.self ? { only: w.self } : {}) });
+}
+
+export const defragPhase: Phase<DefragOptions> = phase<DefragWorld, DefragDecision, DefragOptions>({
   name: 'defrag',
-  short: 'Defragment members one at a time, followers first, the leader last, each only above the threshold',
+  short: 'Defragment members one at a time, followers first, the leader last, each only above the threshold; one run per cluster at a time',
   async observe(ctx) {
     const st = await (await ctx.cluster()).status({ refresh: true });
-    return { st, ...(ctx.options.all ? {} : { self: selfId(ctx, st) }) };
+    const holder = await observeHolder(ctx);
+    return { st, ...(ctx.options.all ? {} : { self: selfId(ctx, st) }), ...(holder ? { holder } : {}) };
   },
-  decide: (_plan, w, o) => planDefrag(w.st, { threshold: o.threshold, force: o.force, ...(w.self ? { only: w.self } : {}) }),
-  act: runDefrag,
-  dryRun: (_ctx, d) => defragDryRun(d),
+  decide: (_plan, w, o) => decideDefrag(w, o),
+  act: (ctx, d) => runDefrag(ctx, d, (st) => planDefrag(st, { threshold: ctx.options.threshold, force: ctx.options.force, ...(ctx.options.all ? {} : { only: selfId(ctx, st) }) }), ctx.options.scheduled, `defrag${ctx.options.all ? ' --all' : ''}${ctx.options.scheduled ? ' --scheduled' : ''}`),
+  dryRun: (ctx, d) => defragDryRun(d, ctx.options.scheduled),
 });
 
 export const DEFRAG_PHASES: readonly Phase<DefragOptions>[] = [defragPhase];
@@ -190,15 +270,22 @@ const compactPhase: Phase<MaintainOptions> = phase<CompactWorld, CompactDecision
   dryRun: (_ctx, d) => (d.kind === 'compact' ? [`compact the history up to revision ${d.to}`] : []),
 });
 
-const maintainDefrag: Phase<MaintainOptions> = phase<ClusterStatus, DefragPlan, MaintainOptions>({
+/** maintain's plan: every member above the threshold, and every one near the quota whatever its free share. Pure. */
+function maintainPlan(plan: Plan, st: Pick<ClusterStatus, 'members'>, o: MaintainOptions): DefragPlan {
+  return planDefrag(st, { threshold: o.threshold, force: o.force, regardless: (m) => nearQuota(m, plan.etcd.quotaBackendBytes) });
+}
+
+const maintainDefrag: Phase<MaintainOptions> = phase<DefragWorld, DefragDecision, MaintainOptions>({
   name: 'defrag',
-  short: 'Defragment every member as `etcdadm defrag --all` does',
+  short: 'Defragment every member as `etcdadm defrag --all` does (under the same cluster-wide lock)',
   async observe(ctx) {
-    return (await ctx.cluster()).status({ refresh: true });
+    const st = await (await ctx.cluster()).status({ refresh: true });
+    const holder = await observeHolder(ctx);
+    return { st, ...(holder ? { holder } : {}) };
   },
-  decide: (plan, st, o) => planDefrag(st, { threshold: o.threshold, force: o.force, regardless: (m) => nearQuota(m, plan.etcd.quotaBackendBytes) }),
-  act: runDefrag,
-  dryRun: (_ctx, d) => defragDryRun(d),
+  decide: (plan, w, o) => (w.holder ? { kind: 'busy', holder: w.holder } : maintainPlan(plan, w.st, o)),
+  act: (ctx, d) => runDefrag(ctx, d, (st) => maintainPlan(ctx.plan, st, ctx.options), false, 'maintain'),
+  dryRun: (_ctx, d) => defragDryRun(d, false),
 });
 
 /**

@@ -27,6 +27,7 @@ import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { removeBackupUnits } from './backup.js';
 import { removeRenewalTimer } from './certs.js';
+import { removeDefragTimer } from './defrag-schedule.js';
 import { refuse, type Refusal } from './preflight.js';
 
 /** reset's own options. */
@@ -253,6 +254,8 @@ export const cleanupPhase: Phase = phase<CleanupWorld, DataDirDecision, ResetOpt
     for (const f of await removeBackupUnits(ctx)) log.info(`Removed ${f}`);
     // the renewal timer of these certificates
     for (const f of await removeRenewalTimer(ctx)) log.info(`Removed ${f}`);
+    // the rolling defrag's timer: a run from a host that left the cluster has nothing to connect to
+    for (const f of await removeDefragTimer(ctx)) log.info(`Removed ${f}`);
     if (await ctx.init.isInstalled(plan)) log.info(`Removed ${plan.service.initSystem === 'systemd' ? plan.service.unitFile : plan.service.podManifestFile}`);
     await ctx.init.remove(plan);
     for (const f of [plan.files.envFile, plan.files.etcdctlEnvFile, plan.install.etcdctlWrapper]) if (await host.remove(f)) log.info(`Removed ${f}`);

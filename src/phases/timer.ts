@@ -1,5 +1,5 @@
 /**
- * The systemd timers etcdadm installs (scheduled backups, scheduled certificate renewal), the acts they share:
+ * The systemd timers etcdadm installs (scheduled backups, certificate renewal, the rolling defrag), the acts they share:
  * write the oneshot service and its timer, enable the timer (restarted when it ran already, so that a changed
  * calendar counts now), and stop, disable and remove both. Idempotent.
  */

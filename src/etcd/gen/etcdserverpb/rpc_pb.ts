@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file etcdserverpb/rpc.proto.
  */
 export const file_etcdserverpb_rpc: GenFile = /*@__PURE__*/
-  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiNwoRQ29tcGFjdGlvblJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMSEAoIcGh5c2ljYWwYAiABKAgiQgoSQ29tcGFjdGlvblJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciJbCgZNZW1iZXISCgoCSUQYASABKAQSDAoEbmFtZRgCIAEoCRIQCghwZWVyVVJMcxgDIAMoCRISCgpjbGllbnRVUkxzGAQgAygJEhEKCWlzTGVhcm5lchgFIAEoCCI3ChBNZW1iZXJBZGRSZXF1ZXN0EhAKCHBlZXJVUkxzGAEgAygJEhEKCWlzTGVhcm5lchgCIAEoCCKOAQoRTWVtYmVyQWRkUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiQKBm1lbWJlchgCIAEoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXISJQoHbWVtYmVycxgDIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiIQoTTWVtYmVyUmVtb3ZlUmVxdWVzdBIKCgJJRBgBIAEoBCJrChRNZW1iZXJSZW1vdmVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiKQoRTWVtYmVyTGlzdFJlcXVlc3QSFAoMbGluZWFyaXphYmxlGAEgASgIImkKEk1lbWJlckxpc3RSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJQoHbWVtYmVycxgCIAMoCzIULmV0Y2RzZXJ2ZXJwYi5NZW1iZXIiIgoUTWVtYmVyUHJvbW90ZVJlcXVlc3QSCgoCSUQYASABKAQibAoVTWVtYmVyUHJvbW90ZVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIlCgdtZW1iZXJzGAIgAygLMhQuZXRjZHNlcnZlcnBiLk1lbWJlciK2AQoMQWxhcm1SZXF1ZXN0EjYKBmFjdGlvbhgBIAEoDjImLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3QuQWxhcm1BY3Rpb24SEAoIbWVtYmVySUQYAiABKAQSJgoFYWxhcm0YAyABKA4yFy5ldGNkc2VydmVycGIuQWxhcm1UeXBlIjQKC0FsYXJtQWN0aW9uEgcKA0dFVBAAEgwKCEFDVElWQVRFEAESDgoKREVBQ1RJVkFURRACIkcKC0FsYXJtTWVtYmVyEhAKCG1lbWJlcklEGAEgASgEEiYKBWFsYXJtGAIgASgOMhcuZXRjZHNlcnZlcnBiLkFsYXJtVHlwZSJoCg1BbGFybVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIpCgZhbGFybXMYAiADKAsyGS5ldGNkc2VydmVycGIuQWxhcm1NZW1iZXIiDwoNU3RhdHVzUmVxdWVzdCKyAgoOU3RhdHVzUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB3ZlcnNpb24YAiABKAkSDgoGZGJTaXplGAMgASgDEg4KBmxlYWRlchgEIAEoBBIRCglyYWZ0SW5kZXgYBSABKAQSEAoIcmFmdFRlcm0YBiABKAQSGAoQcmFmdEFwcGxpZWRJbmRleBgHIAEoBBIOCgZlcnJvcnMYCCADKAkSEwoLZGJTaXplSW5Vc2UYCSABKAMSEQoJaXNMZWFybmVyGAogASgIEhYKDnN0b3JhZ2VWZXJzaW9uGAsgASgJEjIKDWRvd25ncmFkZUluZm8YDSABKAsyGy5ldGNkc2VydmVycGIuRG93bmdyYWRlSW5mbyI3Cg1Eb3duZ3JhZGVJbmZvEg8KB2VuYWJsZWQYASABKAgSFQoNdGFyZ2V0VmVyc2lvbhgCIAEoCSKcAQoQRG93bmdyYWRlUmVxdWVzdBI+CgZhY3Rpb24YASABKA4yLi5ldGNkc2VydmVycGIuRG93bmdyYWRlUmVxdWVzdC5Eb3duZ3JhZGVBY3Rpb24SDwoHdmVyc2lvbhgCIAEoCSI3Cg9Eb3duZ3JhZGVBY3Rpb24SDAoIVkFMSURBVEUQABIKCgZFTkFCTEUQARIKCgZDQU5DRUwQAiJSChFEb3duZ3JhZGVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISDwoHdmVyc2lvbhgCIAEoCSITChFEZWZyYWdtZW50UmVxdWVzdCJCChJEZWZyYWdtZW50UmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyIiEKDUhhc2hLVlJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMiZgoOSGFzaEtWUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEgwKBGhhc2gYAiABKA0SGAoQY29tcGFjdF9yZXZpc2lvbhgDIAEoAyIRCg9TbmFwc2hvdFJlcXVlc3QiZwoQU25hcHNob3RSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISFwoPcmVtYWluaW5nX2J5dGVzGAIgASgEEgwKBGJsb2IYAyABKAwiJQoRTW92ZUxlYWRlclJlcXVlc3QSEAoIdGFyZ2V0SUQYASABKAQiQgoSTW92ZUxlYWRlclJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciovCglBbGFybVR5cGUSCAoETk9ORRAAEgsKB05PU1BBQ0UQARILCgdDT1JSVVBUEAIypAIKAktWEkAKBVJhbmdlEhouZXRjZHNlcnZlcnBiLlJhbmdlUmVxdWVzdBobLmV0Y2RzZXJ2ZXJwYi5SYW5nZVJlc3BvbnNlEjoKA1B1dBIYLmV0Y2RzZXJ2ZXJwYi5QdXRSZXF1ZXN0GhkuZXRjZHNlcnZlcnBiLlB1dFJlc3BvbnNlElIKC0RlbGV0ZVJhbmdlEiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdBohLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlc3BvbnNlEkwKB0NvbXBhY3QSHy5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlcXVlc3QaIC5ldGNkc2VydmVycGIuQ29tcGFjdGlvblJlc3BvbnNlMtkCCgdDbHVzdGVyEkwKCU1lbWJlckFkZBIeLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJBZGRSZXF1ZXN0Gh8uZXRjZHNlcnZlcnBiLk1lbWJlckFkZFJlc3BvbnNlElUKDE1lbWJlclJlbW92ZRIhLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJSZW1vdmVSZXF1ZXN0GiIuZXRjZHNlcnZlcnBiLk1lbWJlclJlbW92ZVJlc3BvbnNlEk8KCk1lbWJlckxpc3QSHy5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlcXVlc3QaIC5ldGNkc2VydmVycGIuTWVtYmVyTGlzdFJlc3BvbnNlElgKDU1lbWJlclByb21vdGUSIi5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlcXVlc3QaIy5ldGNkc2VydmVycGIuTWVtYmVyUHJvbW90ZVJlc3BvbnNlMpYECgtNYWludGVuYW5jZRJACgVBbGFybRIaLmV0Y2RzZXJ2ZXJwYi5BbGFybVJlcXVlc3QaGy5ldGNkc2VydmVycGIuQWxhcm1SZXNwb25zZRJDCgZTdGF0dXMSGy5ldGNkc2VydmVycGIuU3RhdHVzUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5TdGF0dXNSZXNwb25zZRJPCgpEZWZyYWdtZW50Eh8uZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLkRlZnJhZ21lbnRSZXNwb25zZRJDCgZIYXNoS1YSGy5ldGNkc2VydmVycGIuSGFzaEtWUmVxdWVzdBocLmV0Y2RzZXJ2ZXJwYi5IYXNoS1ZSZXNwb25zZRJLCghTbmFwc2hvdBIdLmV0Y2RzZXJ2ZXJwYi5TbmFwc2hvdFJlcXVlc3QaHi5ldGNkc2VydmVycGIuU25hcHNob3RSZXNwb25zZTABEk8KCk1vdmVMZWFkZXISHy5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlcXVlc3QaIC5ldGNkc2VydmVycGIuTW92ZUxlYWRlclJlc3BvbnNlEkwKCURvd25ncmFkZRIeLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXF1ZXN0Gh8uZXRjZHNlcnZlcnBiLkRvd25ncmFkZVJlc3BvbnNlYgZwcm90bzM", [file_mvccpb_kv]);
+  fileDesc("ChZldGNkc2VydmVycGIvcnBjLnByb3RvEgxldGNkc2VydmVycGIiXAoOUmVzcG9uc2VIZWFkZXISEgoKY2x1c3Rlcl9pZBgBIAEoBBIRCgltZW1iZXJfaWQYAiABKAQSEAoIcmV2aXNpb24YAyABKAMSEQoJcmFmdF90ZXJtGAQgASgEIowBCgxSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBINCgVsaW1pdBgDIAEoAxIQCghyZXZpc2lvbhgEIAEoAxIUCgxzZXJpYWxpemFibGUYByABKAgSEQoJa2V5c19vbmx5GAggASgIEhIKCmNvdW50X29ubHkYCSABKAgieQoNUmFuZ2VSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISHQoDa3ZzGAIgAygLMhAubXZjY3BiLktleVZhbHVlEgwKBG1vcmUYAyABKAgSDQoFY291bnQYBCABKAMiSAoKUHV0UmVxdWVzdBILCgNrZXkYASABKAwSDQoFdmFsdWUYAiABKAwSDQoFbGVhc2UYAyABKAMSDwoHcHJldl9rdhgEIAEoCCJeCgtQdXRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISIQoHcHJldl9rdhgCIAEoCzIQLm12Y2NwYi5LZXlWYWx1ZSJFChJEZWxldGVSYW5nZVJlcXVlc3QSCwoDa2V5GAEgASgMEhEKCXJhbmdlX2VuZBgCIAEoDBIPCgdwcmV2X2t2GAMgASgIIngKE0RlbGV0ZVJhbmdlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEg8KB2RlbGV0ZWQYAiABKAMSIgoIcHJldl9rdnMYAyADKAsyEC5tdmNjcGIuS2V5VmFsdWUiNwoRQ29tcGFjdGlvblJlcXVlc3QSEAoIcmV2aXNpb24YASABKAMSEAoIcGh5c2ljYWwYAiABKAgiQgoSQ29tcGFjdGlvblJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciKIAQoKVHhuUmVxdWVzdBImCgdjb21wYXJlGAEgAygLMhUuZXRjZHNlcnZlcnBiLkNvbXBhcmUSKAoHc3VjY2VzcxgCIAMoCzIXLmV0Y2RzZXJ2ZXJwYi5SZXF1ZXN0T3ASKAoHZmFpbHVyZRgDIAMoCzIXLmV0Y2RzZXJ2ZXJwYi5SZXF1ZXN0T3AiewoLVHhuUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEhEKCXN1Y2NlZWRlZBgCIAEoCBIrCglyZXNwb25zZXMYAyADKAsyGC5ldGNkc2VydmVycGIuUmVzcG9uc2VPcCKDAwoHQ29tcGFyZRIzCgZyZXN1bHQYASABKA4yIy5ldGNkc2VydmVycGIuQ29tcGFyZS5Db21wYXJlUmVzdWx0EjMKBnRhcmdldBgCIAEoDjIjLmV0Y2RzZXJ2ZXJwYi5Db21wYXJlLkNvbXBhcmVUYXJnZXQSCwoDa2V5GAMgASgMEhEKB3ZlcnNpb24YBCABKANIABIZCg9jcmVhdGVfcmV2aXNpb24YBSABKANIABIWCgxtb2RfcmV2aXNpb24YBiABKANIABIPCgV2YWx1ZRgHIAEoDEgAEg8KBWxlYXNlGAggASgDSAAiQAoNQ29tcGFyZVJlc3VsdBIJCgVFUVVBTBAAEgsKB0dSRUFURVIQARIICgRMRVNTEAISDQoJTk9UX0VRVUFMEAMiRwoNQ29tcGFyZVRhcmdldBILCgdWRVJTSU9OEAASCgoGQ1JFQVRFEAESBwoDTU9EEAISCQoFVkFMVUUQAxIJCgVMRUFTRRAEQg4KDHRhcmdldF91bmlvbiK+AQoJUmVxdWVzdE9wEjMKDXJlcXVlc3RfcmFuZ2UYASABKAsyGi5ldGNkc2VydmVycGIuUmFuZ2VSZXF1ZXN0SAASLwoLcmVxdWVzdF9wdXQYAiABKAsyGC5ldGNkc2VydmVycGIuUHV0UmVxdWVzdEgAEkAKFHJlcXVlc3RfZGVsZXRlX3JhbmdlGAMgASgLMiAuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVxdWVzdEgAQgkKB3JlcXVlc3QixgEKClJlc3BvbnNlT3ASNQoOcmVzcG9uc2VfcmFuZ2UYASABKAsyGy5ldGNkc2VydmVycGIuUmFuZ2VSZXNwb25zZUgAEjEKDHJlc3BvbnNlX3B1dBgCIAEoCzIZLmV0Y2RzZXJ2ZXJwYi5QdXRSZXNwb25zZUgAEkIKFXJlc3BvbnNlX2RlbGV0ZV9yYW5nZRgDIAEoCzIhLmV0Y2RzZXJ2ZXJwYi5EZWxldGVSYW5nZVJlc3BvbnNlSABCCgoIcmVzcG9uc2UiLAoRTGVhc2VHcmFudFJlcXVlc3QSCwoDVFRMGAEgASgDEgoKAklEGAIgASgDImoKEkxlYXNlR3JhbnRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISCgoCSUQYAiABKAMSCwoDVFRMGAMgASgDEg0KBWVycm9yGAQgASgJIiAKEkxlYXNlUmV2b2tlUmVxdWVzdBIKCgJJRBgBIAEoAyJDChNMZWFzZVJldm9rZVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlciIjChVMZWFzZUtlZXBBbGl2ZVJlcXVlc3QSCgoCSUQYASABKAMiXwoWTGVhc2VLZWVwQWxpdmVSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISCgoCSUQYAiABKAMSCwoDVFRMGAMgASgDIlsKBk1lbWJlchIKCgJJRBgBIAEoBBIMCgRuYW1lGAIgASgJEhAKCHBlZXJVUkxzGAMgAygJEhIKCmNsaWVudFVSTHMYBCADKAkSEQoJaXNMZWFybmVyGAUgASgIIjcKEE1lbWJlckFkZFJlcXVlc3QSEAoIcGVlclVSTHMYASADKAkSEQoJaXNMZWFybmVyGAIgASgIIo4BChFNZW1iZXJBZGRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISJAoGbWVtYmVyGAIgASgLMhQuZXRjZHNlcnZlcnBiLk1lbWJlchIlCgdtZW1iZXJzGAMgAygLMhQuZXRjZHNlcnZlcnBiLk1lbWJlciIhChNNZW1iZXJSZW1vdmVSZXF1ZXN0EgoKAklEGAEgASgEImsKFE1lbWJlclJlbW92ZVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIlCgdtZW1iZXJzGAIgAygLMhQuZXRjZHNlcnZlcnBiLk1lbWJlciIpChFNZW1iZXJMaXN0UmVxdWVzdBIUCgxsaW5lYXJpemFibGUYASABKAgiaQoSTWVtYmVyTGlzdFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIlCgdtZW1iZXJzGAIgAygLMhQuZXRjZHNlcnZlcnBiLk1lbWJlciIiChRNZW1iZXJQcm9tb3RlUmVxdWVzdBIKCgJJRBgBIAEoBCJsChVNZW1iZXJQcm9tb3RlUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEiUKB21lbWJlcnMYAiADKAsyFC5ldGNkc2VydmVycGIuTWVtYmVyIrYBCgxBbGFybVJlcXVlc3QSNgoGYWN0aW9uGAEgASgOMiYuZXRjZHNlcnZlcnBiLkFsYXJtUmVxdWVzdC5BbGFybUFjdGlvbhIQCghtZW1iZXJJRBgCIAEoBBImCgVhbGFybRgDIAEoDjIXLmV0Y2RzZXJ2ZXJwYi5BbGFybVR5cGUiNAoLQWxhcm1BY3Rpb24SBwoDR0VUEAASDAoIQUNUSVZBVEUQARIOCgpERUFDVElWQVRFEAIiRwoLQWxhcm1NZW1iZXISEAoIbWVtYmVySUQYASABKAQSJgoFYWxhcm0YAiABKA4yFy5ldGNkc2VydmVycGIuQWxhcm1UeXBlImgKDUFsYXJtUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyEikKBmFsYXJtcxgCIAMoCzIZLmV0Y2RzZXJ2ZXJwYi5BbGFybU1lbWJlciIPCg1TdGF0dXNSZXF1ZXN0IrICCg5TdGF0dXNSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISDwoHdmVyc2lvbhgCIAEoCRIOCgZkYlNpemUYAyABKAMSDgoGbGVhZGVyGAQgASgEEhEKCXJhZnRJbmRleBgFIAEoBBIQCghyYWZ0VGVybRgGIAEoBBIYChByYWZ0QXBwbGllZEluZGV4GAcgASgEEg4KBmVycm9ycxgIIAMoCRITCgtkYlNpemVJblVzZRgJIAEoAxIRCglpc0xlYXJuZXIYCiABKAgSFgoOc3RvcmFnZVZlcnNpb24YCyABKAkSMgoNZG93bmdyYWRlSW5mbxgNIAEoCzIbLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVJbmZvIjcKDURvd25ncmFkZUluZm8SDwoHZW5hYmxlZBgBIAEoCBIVCg10YXJnZXRWZXJzaW9uGAIgASgJIpwBChBEb3duZ3JhZGVSZXF1ZXN0Ej4KBmFjdGlvbhgBIAEoDjIuLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXF1ZXN0LkRvd25ncmFkZUFjdGlvbhIPCgd2ZXJzaW9uGAIgASgJIjcKD0Rvd25ncmFkZUFjdGlvbhIMCghWQUxJREFURRAAEgoKBkVOQUJMRRABEgoKBkNBTkNFTBACIlIKEURvd25ncmFkZVJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIPCgd2ZXJzaW9uGAIgASgJIhMKEURlZnJhZ21lbnRSZXF1ZXN0IkIKEkRlZnJhZ21lbnRSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXIiIQoNSGFzaEtWUmVxdWVzdBIQCghyZXZpc2lvbhgBIAEoAyJmCg5IYXNoS1ZSZXNwb25zZRIsCgZoZWFkZXIYASABKAsyHC5ldGNkc2VydmVycGIuUmVzcG9uc2VIZWFkZXISDAoEaGFzaBgCIAEoDRIYChBjb21wYWN0X3JldmlzaW9uGAMgASgDIhEKD1NuYXBzaG90UmVxdWVzdCJnChBTbmFwc2hvdFJlc3BvbnNlEiwKBmhlYWRlchgBIAEoCzIcLmV0Y2RzZXJ2ZXJwYi5SZXNwb25zZUhlYWRlchIXCg9yZW1haW5pbmdfYnl0ZXMYAiABKAQSDAoEYmxvYhgDIAEoDCIlChFNb3ZlTGVhZGVyUmVxdWVzdBIQCgh0YXJnZXRJRBgBIAEoBCJCChJNb3ZlTGVhZGVyUmVzcG9uc2USLAoGaGVhZGVyGAEgASgLMhwuZXRjZHNlcnZlcnBiLlJlc3BvbnNlSGVhZGVyKi8KCUFsYXJtVHlwZRIICgROT05FEAASCwoHTk9TUEFDRRABEgsKB0NPUlJVUFQQAjLgAgoCS1YSQAoFUmFuZ2USGi5ldGNkc2VydmVycGIuUmFuZ2VSZXF1ZXN0GhsuZXRjZHNlcnZlcnBiLlJhbmdlUmVzcG9uc2USOgoDUHV0EhguZXRjZHNlcnZlcnBiLlB1dFJlcXVlc3QaGS5ldGNkc2VydmVycGIuUHV0UmVzcG9uc2USUgoLRGVsZXRlUmFuZ2USIC5ldGNkc2VydmVycGIuRGVsZXRlUmFuZ2VSZXF1ZXN0GiEuZXRjZHNlcnZlcnBiLkRlbGV0ZVJhbmdlUmVzcG9uc2USTAoHQ29tcGFjdBIfLmV0Y2RzZXJ2ZXJwYi5Db21wYWN0aW9uUmVxdWVzdBogLmV0Y2RzZXJ2ZXJwYi5Db21wYWN0aW9uUmVzcG9uc2USOgoDVHhuEhguZXRjZHNlcnZlcnBiLlR4blJlcXVlc3QaGS5ldGNkc2VydmVycGIuVHhuUmVzcG9uc2Uy2QIKB0NsdXN0ZXISTAoJTWVtYmVyQWRkEh4uZXRjZHNlcnZlcnBiLk1lbWJlckFkZFJlcXVlc3QaHy5ldGNkc2VydmVycGIuTWVtYmVyQWRkUmVzcG9uc2USVQoMTWVtYmVyUmVtb3ZlEiEuZXRjZHNlcnZlcnBiLk1lbWJlclJlbW92ZVJlcXVlc3QaIi5ldGNkc2VydmVycGIuTWVtYmVyUmVtb3ZlUmVzcG9uc2USTwoKTWVtYmVyTGlzdBIfLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJMaXN0UmVxdWVzdBogLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJMaXN0UmVzcG9uc2USWAoNTWVtYmVyUHJvbW90ZRIiLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJQcm9tb3RlUmVxdWVzdBojLmV0Y2RzZXJ2ZXJwYi5NZW1iZXJQcm9tb3RlUmVzcG9uc2UyjQIKBUxlYXNlEk8KCkxlYXNlR3JhbnQSHy5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlcXVlc3QaIC5ldGNkc2VydmVycGIuTGVhc2VHcmFudFJlc3BvbnNlElIKC0xlYXNlUmV2b2tlEiAuZXRjZHNlcnZlcnBiLkxlYXNlUmV2b2tlUmVxdWVzdBohLmV0Y2RzZXJ2ZXJwYi5MZWFzZVJldm9rZVJlc3BvbnNlEl8KDkxlYXNlS2VlcEFsaXZlEiMuZXRjZHNlcnZlcnBiLkxlYXNlS2VlcEFsaXZlUmVxdWVzdBokLmV0Y2RzZXJ2ZXJwYi5MZWFzZUtlZXBBbGl2ZVJlc3BvbnNlKAEwATKWBAoLTWFpbnRlbmFuY2USQAoFQWxhcm0SGi5ldGNkc2VydmVycGIuQWxhcm1SZXF1ZXN0GhsuZXRjZHNlcnZlcnBiLkFsYXJtUmVzcG9uc2USQwoGU3RhdHVzEhsuZXRjZHNlcnZlcnBiLlN0YXR1c1JlcXVlc3QaHC5ldGNkc2VydmVycGIuU3RhdHVzUmVzcG9uc2USTwoKRGVmcmFnbWVudBIfLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVxdWVzdBogLmV0Y2RzZXJ2ZXJwYi5EZWZyYWdtZW50UmVzcG9uc2USQwoGSGFzaEtWEhsuZXRjZHNlcnZlcnBiLkhhc2hLVlJlcXVlc3QaHC5ldGNkc2VydmVycGIuSGFzaEtWUmVzcG9uc2USSwoIU25hcHNob3QSHS5ldGNkc2VydmVycGIuU25hcHNob3RSZXF1ZXN0Gh4uZXRjZHNlcnZlcnBiLlNuYXBzaG90UmVzcG9uc2UwARJPCgpNb3ZlTGVhZGVyEh8uZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXF1ZXN0GiAuZXRjZHNlcnZlcnBiLk1vdmVMZWFkZXJSZXNwb25zZRJMCglEb3duZ3JhZGUSHi5ldGNkc2VydmVycGIuRG93bmdyYWRlUmVxdWVzdBofLmV0Y2RzZXJ2ZXJwYi5Eb3duZ3JhZGVSZXNwb25zZWIGcHJvdG8z", [file_mvccpb_kv]);
 
 /**
  * @generated from message etcdserverpb.ResponseHeader
@@ -290,6 +290,403 @@ export const CompactionResponseSchema: GenMessage<CompactionResponse> = /*@__PUR
   messageDesc(file_etcdserverpb_rpc, 8);
 
 /**
+ * Txn: every compare must hold for `success` to run, else `failure` runs.
+ *
+ * @generated from message etcdserverpb.TxnRequest
+ */
+export type TxnRequest = Message<"etcdserverpb.TxnRequest"> & {
+  /**
+   * @generated from field: repeated etcdserverpb.Compare compare = 1;
+   */
+  compare: Compare[];
+
+  /**
+   * @generated from field: repeated etcdserverpb.RequestOp success = 2;
+   */
+  success: RequestOp[];
+
+  /**
+   * @generated from field: repeated etcdserverpb.RequestOp failure = 3;
+   */
+  failure: RequestOp[];
+};
+
+/**
+ * Describes the message etcdserverpb.TxnRequest.
+ * Use `create(TxnRequestSchema)` to create a new message.
+ */
+export const TxnRequestSchema: GenMessage<TxnRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 9);
+
+/**
+ * @generated from message etcdserverpb.TxnResponse
+ */
+export type TxnResponse = Message<"etcdserverpb.TxnResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: bool succeeded = 2;
+   */
+  succeeded: boolean;
+
+  /**
+   * @generated from field: repeated etcdserverpb.ResponseOp responses = 3;
+   */
+  responses: ResponseOp[];
+};
+
+/**
+ * Describes the message etcdserverpb.TxnResponse.
+ * Use `create(TxnResponseSchema)` to create a new message.
+ */
+export const TxnResponseSchema: GenMessage<TxnResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 10);
+
+/**
+ * @generated from message etcdserverpb.Compare
+ */
+export type Compare = Message<"etcdserverpb.Compare"> & {
+  /**
+   * @generated from field: etcdserverpb.Compare.CompareResult result = 1;
+   */
+  result: Compare_CompareResult;
+
+  /**
+   * @generated from field: etcdserverpb.Compare.CompareTarget target = 2;
+   */
+  target: Compare_CompareTarget;
+
+  /**
+   * @generated from field: bytes key = 3;
+   */
+  key: Uint8Array;
+
+  /**
+   * @generated from oneof etcdserverpb.Compare.target_union
+   */
+  targetUnion: {
+    /**
+     * @generated from field: int64 version = 4;
+     */
+    value: bigint;
+    case: "version";
+  } | {
+    /**
+     * 0: the key does not exist.
+     *
+     * @generated from field: int64 create_revision = 5;
+     */
+    value: bigint;
+    case: "createRevision";
+  } | {
+    /**
+     * @generated from field: int64 mod_revision = 6;
+     */
+    value: bigint;
+    case: "modRevision";
+  } | {
+    /**
+     * @generated from field: bytes value = 7;
+     */
+    value: Uint8Array;
+    case: "value";
+  } | {
+    /**
+     * @generated from field: int64 lease = 8;
+     */
+    value: bigint;
+    case: "lease";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message etcdserverpb.Compare.
+ * Use `create(CompareSchema)` to create a new message.
+ */
+export const CompareSchema: GenMessage<Compare> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 11);
+
+/**
+ * @generated from enum etcdserverpb.Compare.CompareResult
+ */
+export enum Compare_CompareResult {
+  /**
+   * @generated from enum value: EQUAL = 0;
+   */
+  EQUAL = 0,
+
+  /**
+   * @generated from enum value: GREATER = 1;
+   */
+  GREATER = 1,
+
+  /**
+   * @generated from enum value: LESS = 2;
+   */
+  LESS = 2,
+
+  /**
+   * @generated from enum value: NOT_EQUAL = 3;
+   */
+  NOT_EQUAL = 3,
+}
+
+/**
+ * Describes the enum etcdserverpb.Compare.CompareResult.
+ */
+export const Compare_CompareResultSchema: GenEnum<Compare_CompareResult> = /*@__PURE__*/
+  enumDesc(file_etcdserverpb_rpc, 11, 0);
+
+/**
+ * @generated from enum etcdserverpb.Compare.CompareTarget
+ */
+export enum Compare_CompareTarget {
+  /**
+   * @generated from enum value: VERSION = 0;
+   */
+  VERSION = 0,
+
+  /**
+   * @generated from enum value: CREATE = 1;
+   */
+  CREATE = 1,
+
+  /**
+   * @generated from enum value: MOD = 2;
+   */
+  MOD = 2,
+
+  /**
+   * @generated from enum value: VALUE = 3;
+   */
+  VALUE = 3,
+
+  /**
+   * @generated from enum value: LEASE = 4;
+   */
+  LEASE = 4,
+}
+
+/**
+ * Describes the enum etcdserverpb.Compare.CompareTarget.
+ */
+export const Compare_CompareTargetSchema: GenEnum<Compare_CompareTarget> = /*@__PURE__*/
+  enumDesc(file_etcdserverpb_rpc, 11, 1);
+
+/**
+ * One operation of a Txn; field 4 (a nested txn) is not used by etcdadm.
+ *
+ * @generated from message etcdserverpb.RequestOp
+ */
+export type RequestOp = Message<"etcdserverpb.RequestOp"> & {
+  /**
+   * @generated from oneof etcdserverpb.RequestOp.request
+   */
+  request: {
+    /**
+     * @generated from field: etcdserverpb.RangeRequest request_range = 1;
+     */
+    value: RangeRequest;
+    case: "requestRange";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.PutRequest request_put = 2;
+     */
+    value: PutRequest;
+    case: "requestPut";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.DeleteRangeRequest request_delete_range = 3;
+     */
+    value: DeleteRangeRequest;
+    case: "requestDeleteRange";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message etcdserverpb.RequestOp.
+ * Use `create(RequestOpSchema)` to create a new message.
+ */
+export const RequestOpSchema: GenMessage<RequestOp> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 12);
+
+/**
+ * @generated from message etcdserverpb.ResponseOp
+ */
+export type ResponseOp = Message<"etcdserverpb.ResponseOp"> & {
+  /**
+   * @generated from oneof etcdserverpb.ResponseOp.response
+   */
+  response: {
+    /**
+     * @generated from field: etcdserverpb.RangeResponse response_range = 1;
+     */
+    value: RangeResponse;
+    case: "responseRange";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.PutResponse response_put = 2;
+     */
+    value: PutResponse;
+    case: "responsePut";
+  } | {
+    /**
+     * @generated from field: etcdserverpb.DeleteRangeResponse response_delete_range = 3;
+     */
+    value: DeleteRangeResponse;
+    case: "responseDeleteRange";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message etcdserverpb.ResponseOp.
+ * Use `create(ResponseOpSchema)` to create a new message.
+ */
+export const ResponseOpSchema: GenMessage<ResponseOp> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 13);
+
+/**
+ * @generated from message etcdserverpb.LeaseGrantRequest
+ */
+export type LeaseGrantRequest = Message<"etcdserverpb.LeaseGrantRequest"> & {
+  /**
+   * Seconds.
+   *
+   * @generated from field: int64 TTL = 1;
+   */
+  TTL: bigint;
+
+  /**
+   * 0: etcd chooses the ID.
+   *
+   * @generated from field: int64 ID = 2;
+   */
+  ID: bigint;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseGrantRequest.
+ * Use `create(LeaseGrantRequestSchema)` to create a new message.
+ */
+export const LeaseGrantRequestSchema: GenMessage<LeaseGrantRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 14);
+
+/**
+ * @generated from message etcdserverpb.LeaseGrantResponse
+ */
+export type LeaseGrantResponse = Message<"etcdserverpb.LeaseGrantResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: int64 ID = 2;
+   */
+  ID: bigint;
+
+  /**
+   * @generated from field: int64 TTL = 3;
+   */
+  TTL: bigint;
+
+  /**
+   * @generated from field: string error = 4;
+   */
+  error: string;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseGrantResponse.
+ * Use `create(LeaseGrantResponseSchema)` to create a new message.
+ */
+export const LeaseGrantResponseSchema: GenMessage<LeaseGrantResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 15);
+
+/**
+ * @generated from message etcdserverpb.LeaseRevokeRequest
+ */
+export type LeaseRevokeRequest = Message<"etcdserverpb.LeaseRevokeRequest"> & {
+  /**
+   * @generated from field: int64 ID = 1;
+   */
+  ID: bigint;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseRevokeRequest.
+ * Use `create(LeaseRevokeRequestSchema)` to create a new message.
+ */
+export const LeaseRevokeRequestSchema: GenMessage<LeaseRevokeRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 16);
+
+/**
+ * @generated from message etcdserverpb.LeaseRevokeResponse
+ */
+export type LeaseRevokeResponse = Message<"etcdserverpb.LeaseRevokeResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseRevokeResponse.
+ * Use `create(LeaseRevokeResponseSchema)` to create a new message.
+ */
+export const LeaseRevokeResponseSchema: GenMessage<LeaseRevokeResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 17);
+
+/**
+ * @generated from message etcdserverpb.LeaseKeepAliveRequest
+ */
+export type LeaseKeepAliveRequest = Message<"etcdserverpb.LeaseKeepAliveRequest"> & {
+  /**
+   * @generated from field: int64 ID = 1;
+   */
+  ID: bigint;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseKeepAliveRequest.
+ * Use `create(LeaseKeepAliveRequestSchema)` to create a new message.
+ */
+export const LeaseKeepAliveRequestSchema: GenMessage<LeaseKeepAliveRequest> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 18);
+
+/**
+ * @generated from message etcdserverpb.LeaseKeepAliveResponse
+ */
+export type LeaseKeepAliveResponse = Message<"etcdserverpb.LeaseKeepAliveResponse"> & {
+  /**
+   * @generated from field: etcdserverpb.ResponseHeader header = 1;
+   */
+  header?: ResponseHeader | undefined;
+
+  /**
+   * @generated from field: int64 ID = 2;
+   */
+  ID: bigint;
+
+  /**
+   * The seconds left after the renewal; 0 or less: the lease is gone (expired or revoked).
+   *
+   * @generated from field: int64 TTL = 3;
+   */
+  TTL: bigint;
+};
+
+/**
+ * Describes the message etcdserverpb.LeaseKeepAliveResponse.
+ * Use `create(LeaseKeepAliveResponseSchema)` to create a new message.
+ */
+export const LeaseKeepAliveResponseSchema: GenMessage<LeaseKeepAliveResponse> = /*@__PURE__*/
+  messageDesc(file_etcdserverpb_rpc, 19);
+
+/**
  * @generated from message etcdserverpb.Member
  */
 export type Member = Message<"etcdserverpb.Member"> & {
@@ -328,7 +725,7 @@ export type Member = Message<"etcdserverpb.Member"> & {
  * Use `create(MemberSchema)` to create a new message.
  */
 export const MemberSchema: GenMessage<Member> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 9);
+  messageDesc(file_etcdserverpb_rpc, 20);
 
 /**
  * @generated from message etcdserverpb.MemberAddRequest
@@ -350,7 +747,7 @@ export type MemberAddRequest = Message<"etcdserverpb.MemberAddRequest"> & {
  * Use `create(MemberAddRequestSchema)` to create a new message.
  */
 export const MemberAddRequestSchema: GenMessage<MemberAddRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 10);
+  messageDesc(file_etcdserverpb_rpc, 21);
 
 /**
  * @generated from message etcdserverpb.MemberAddResponse
@@ -377,7 +774,7 @@ export type MemberAddResponse = Message<"etcdserverpb.MemberAddResponse"> & {
  * Use `create(MemberAddResponseSchema)` to create a new message.
  */
 export const MemberAddResponseSchema: GenMessage<MemberAddResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 11);
+  messageDesc(file_etcdserverpb_rpc, 22);
 
 /**
  * @generated from message etcdserverpb.MemberRemoveRequest
@@ -394,7 +791,7 @@ export type MemberRemoveRequest = Message<"etcdserverpb.MemberRemoveRequest"> & 
  * Use `create(MemberRemoveRequestSchema)` to create a new message.
  */
 export const MemberRemoveRequestSchema: GenMessage<MemberRemoveRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 12);
+  messageDesc(file_etcdserverpb_rpc, 23);
 
 /**
  * @generated from message etcdserverpb.MemberRemoveResponse
@@ -416,7 +813,7 @@ export type MemberRemoveResponse = Message<"etcdserverpb.MemberRemoveResponse"> 
  * Use `create(MemberRemoveResponseSchema)` to create a new message.
  */
 export const MemberRemoveResponseSchema: GenMessage<MemberRemoveResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 13);
+  messageDesc(file_etcdserverpb_rpc, 24);
 
 /**
  * @generated from message etcdserverpb.MemberListRequest
@@ -435,7 +832,7 @@ export type MemberListRequest = Message<"etcdserverpb.MemberListRequest"> & {
  * Use `create(MemberListRequestSchema)` to create a new message.
  */
 export const MemberListRequestSchema: GenMessage<MemberListRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 14);
+  messageDesc(file_etcdserverpb_rpc, 25);
 
 /**
  * @generated from message etcdserverpb.MemberListResponse
@@ -457,7 +854,7 @@ export type MemberListResponse = Message<"etcdserverpb.MemberListResponse"> & {
  * Use `create(MemberListResponseSchema)` to create a new message.
  */
 export const MemberListResponseSchema: GenMessage<MemberListResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 15);
+  messageDesc(file_etcdserverpb_rpc, 26);
 
 /**
  * @generated from message etcdserverpb.MemberPromoteRequest
@@ -474,7 +871,7 @@ export type MemberPromoteRequest = Message<"etcdserverpb.MemberPromoteRequest"> 
  * Use `create(MemberPromoteRequestSchema)` to create a new message.
  */
 export const MemberPromoteRequestSchema: GenMessage<MemberPromoteRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 16);
+  messageDesc(file_etcdserverpb_rpc, 27);
 
 /**
  * @generated from message etcdserverpb.MemberPromoteResponse
@@ -496,7 +893,7 @@ export type MemberPromoteResponse = Message<"etcdserverpb.MemberPromoteResponse"
  * Use `create(MemberPromoteResponseSchema)` to create a new message.
  */
 export const MemberPromoteResponseSchema: GenMessage<MemberPromoteResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 17);
+  messageDesc(file_etcdserverpb_rpc, 28);
 
 /**
  * @generated from message etcdserverpb.AlarmRequest
@@ -525,7 +922,7 @@ export type AlarmRequest = Message<"etcdserverpb.AlarmRequest"> & {
  * Use `create(AlarmRequestSchema)` to create a new message.
  */
 export const AlarmRequestSchema: GenMessage<AlarmRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 18);
+  messageDesc(file_etcdserverpb_rpc, 29);
 
 /**
  * @generated from enum etcdserverpb.AlarmRequest.AlarmAction
@@ -551,7 +948,7 @@ export enum AlarmRequest_AlarmAction {
  * Describes the enum etcdserverpb.AlarmRequest.AlarmAction.
  */
 export const AlarmRequest_AlarmActionSchema: GenEnum<AlarmRequest_AlarmAction> = /*@__PURE__*/
-  enumDesc(file_etcdserverpb_rpc, 18, 0);
+  enumDesc(file_etcdserverpb_rpc, 29, 0);
 
 /**
  * @generated from message etcdserverpb.AlarmMember
@@ -573,7 +970,7 @@ export type AlarmMember = Message<"etcdserverpb.AlarmMember"> & {
  * Use `create(AlarmMemberSchema)` to create a new message.
  */
 export const AlarmMemberSchema: GenMessage<AlarmMember> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 19);
+  messageDesc(file_etcdserverpb_rpc, 30);
 
 /**
  * @generated from message etcdserverpb.AlarmResponse
@@ -595,7 +992,7 @@ export type AlarmResponse = Message<"etcdserverpb.AlarmResponse"> & {
  * Use `create(AlarmResponseSchema)` to create a new message.
  */
 export const AlarmResponseSchema: GenMessage<AlarmResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 20);
+  messageDesc(file_etcdserverpb_rpc, 31);
 
 /**
  * @generated from message etcdserverpb.StatusRequest
@@ -608,7 +1005,7 @@ export type StatusRequest = Message<"etcdserverpb.StatusRequest"> & {
  * Use `create(StatusRequestSchema)` to create a new message.
  */
 export const StatusRequestSchema: GenMessage<StatusRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 21);
+  messageDesc(file_etcdserverpb_rpc, 32);
 
 /**
  * @generated from message etcdserverpb.StatusResponse
@@ -684,7 +1081,7 @@ export type StatusResponse = Message<"etcdserverpb.StatusResponse"> & {
  * Use `create(StatusResponseSchema)` to create a new message.
  */
 export const StatusResponseSchema: GenMessage<StatusResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 22);
+  messageDesc(file_etcdserverpb_rpc, 33);
 
 /**
  * @generated from message etcdserverpb.DowngradeInfo
@@ -706,7 +1103,7 @@ export type DowngradeInfo = Message<"etcdserverpb.DowngradeInfo"> & {
  * Use `create(DowngradeInfoSchema)` to create a new message.
  */
 export const DowngradeInfoSchema: GenMessage<DowngradeInfo> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 23);
+  messageDesc(file_etcdserverpb_rpc, 34);
 
 /**
  * @generated from message etcdserverpb.DowngradeRequest
@@ -730,7 +1127,7 @@ export type DowngradeRequest = Message<"etcdserverpb.DowngradeRequest"> & {
  * Use `create(DowngradeRequestSchema)` to create a new message.
  */
 export const DowngradeRequestSchema: GenMessage<DowngradeRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 24);
+  messageDesc(file_etcdserverpb_rpc, 35);
 
 /**
  * @generated from enum etcdserverpb.DowngradeRequest.DowngradeAction
@@ -756,7 +1153,7 @@ export enum DowngradeRequest_DowngradeAction {
  * Describes the enum etcdserverpb.DowngradeRequest.DowngradeAction.
  */
 export const DowngradeRequest_DowngradeActionSchema: GenEnum<DowngradeRequest_DowngradeAction> = /*@__PURE__*/
-  enumDesc(file_etcdserverpb_rpc, 24, 0);
+  enumDesc(file_etcdserverpb_rpc, 35, 0);
 
 /**
  * @generated from message etcdserverpb.DowngradeResponse
@@ -780,7 +1177,7 @@ export type DowngradeResponse = Message<"etcdserverpb.DowngradeResponse"> & {
  * Use `create(DowngradeResponseSchema)` to create a new message.
  */
 export const DowngradeResponseSchema: GenMessage<DowngradeResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 25);
+  messageDesc(file_etcdserverpb_rpc, 36);
 
 /**
  * @generated from message etcdserverpb.DefragmentRequest
@@ -793,7 +1190,7 @@ export type DefragmentRequest = Message<"etcdserverpb.DefragmentRequest"> & {
  * Use `create(DefragmentRequestSchema)` to create a new message.
  */
 export const DefragmentRequestSchema: GenMessage<DefragmentRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 26);
+  messageDesc(file_etcdserverpb_rpc, 37);
 
 /**
  * @generated from message etcdserverpb.DefragmentResponse
@@ -810,7 +1207,7 @@ export type DefragmentResponse = Message<"etcdserverpb.DefragmentResponse"> & {
  * Use `create(DefragmentResponseSchema)` to create a new message.
  */
 export const DefragmentResponseSchema: GenMessage<DefragmentResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 27);
+  messageDesc(file_etcdserverpb_rpc, 38);
 
 /**
  * @generated from message etcdserverpb.HashKVRequest
@@ -829,7 +1226,7 @@ export type HashKVRequest = Message<"etcdserverpb.HashKVRequest"> & {
  * Use `create(HashKVRequestSchema)` to create a new message.
  */
 export const HashKVRequestSchema: GenMessage<HashKVRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 28);
+  messageDesc(file_etcdserverpb_rpc, 39);
 
 /**
  * @generated from message etcdserverpb.HashKVResponse
@@ -856,7 +1253,7 @@ export type HashKVResponse = Message<"etcdserverpb.HashKVResponse"> & {
  * Use `create(HashKVResponseSchema)` to create a new message.
  */
 export const HashKVResponseSchema: GenMessage<HashKVResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 29);
+  messageDesc(file_etcdserverpb_rpc, 40);
 
 /**
  * @generated from message etcdserverpb.SnapshotRequest
@@ -869,7 +1266,7 @@ export type SnapshotRequest = Message<"etcdserverpb.SnapshotRequest"> & {
  * Use `create(SnapshotRequestSchema)` to create a new message.
  */
 export const SnapshotRequestSchema: GenMessage<SnapshotRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 30);
+  messageDesc(file_etcdserverpb_rpc, 41);
 
 /**
  * @generated from message etcdserverpb.SnapshotResponse
@@ -896,7 +1293,7 @@ export type SnapshotResponse = Message<"etcdserverpb.SnapshotResponse"> & {
  * Use `create(SnapshotResponseSchema)` to create a new message.
  */
 export const SnapshotResponseSchema: GenMessage<SnapshotResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 31);
+  messageDesc(file_etcdserverpb_rpc, 42);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderRequest
@@ -913,7 +1310,7 @@ export type MoveLeaderRequest = Message<"etcdserverpb.MoveLeaderRequest"> & {
  * Use `create(MoveLeaderRequestSchema)` to create a new message.
  */
 export const MoveLeaderRequestSchema: GenMessage<MoveLeaderRequest> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 32);
+  messageDesc(file_etcdserverpb_rpc, 43);
 
 /**
  * @generated from message etcdserverpb.MoveLeaderResponse
@@ -930,7 +1327,7 @@ export type MoveLeaderResponse = Message<"etcdserverpb.MoveLeaderResponse"> & {
  * Use `create(MoveLeaderResponseSchema)` to create a new message.
  */
 export const MoveLeaderResponseSchema: GenMessage<MoveLeaderResponse> = /*@__PURE__*/
-  messageDesc(file_etcdserverpb_rpc, 33);
+  messageDesc(file_etcdserverpb_rpc, 44);
 
 /**
  * @generated from enum etcdserverpb.AlarmType
@@ -994,6 +1391,16 @@ export const KV: GenService<{
     input: typeof CompactionRequestSchema;
     output: typeof CompactionResponseSchema;
   },
+  /**
+   * Compares, then the success or the failure operations, atomically (a cluster-wide lock: src/cluster/lock.ts).
+   *
+   * @generated from rpc etcdserverpb.KV.Txn
+   */
+  txn: {
+    methodKind: "unary";
+    input: typeof TxnRequestSchema;
+    output: typeof TxnResponseSchema;
+  },
 }> = /*@__PURE__*/
   serviceDesc(file_etcdserverpb_rpc, 0);
 
@@ -1037,6 +1444,41 @@ export const Cluster: GenService<{
   },
 }> = /*@__PURE__*/
   serviceDesc(file_etcdserverpb_rpc, 1);
+
+/**
+ * Leases: keys that vanish when their lease expires or is revoked (the cluster-wide locks of src/cluster/lock.ts).
+ *
+ * @generated from service etcdserverpb.Lease
+ */
+export const Lease: GenService<{
+  /**
+   * @generated from rpc etcdserverpb.Lease.LeaseGrant
+   */
+  leaseGrant: {
+    methodKind: "unary";
+    input: typeof LeaseGrantRequestSchema;
+    output: typeof LeaseGrantResponseSchema;
+  },
+  /**
+   * @generated from rpc etcdserverpb.Lease.LeaseRevoke
+   */
+  leaseRevoke: {
+    methodKind: "unary";
+    input: typeof LeaseRevokeRequestSchema;
+    output: typeof LeaseRevokeResponseSchema;
+  },
+  /**
+   * Each request renews the lease to its granted TTL; etcdadm sends one request per stream.
+   *
+   * @generated from rpc etcdserverpb.Lease.LeaseKeepAlive
+   */
+  leaseKeepAlive: {
+    methodKind: "bidi_streaming";
+    input: typeof LeaseKeepAliveRequestSchema;
+    output: typeof LeaseKeepAliveResponseSchema;
+  },
+}> = /*@__PURE__*/
+  serviceDesc(file_etcdserverpb_rpc, 2);
 
 /**
  * @generated from service etcdserverpb.Maintenance
@@ -1105,5 +1547,5 @@ export const Maintenance: GenService<{
     output: typeof DowngradeResponseSchema;
   },
 }> = /*@__PURE__*/
-  serviceDesc(file_etcdserverpb_rpc, 2);
+  serviceDesc(file_etcdserverpb_rpc, 3);
 
