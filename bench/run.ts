@@ -20,18 +20,24 @@
  *              member (throughput ratio, target >= 1.0; best of 3 each, alternating), and `init --snapshot` of that
  *              file on another host against `etcdutl snapshot restore` of it (the restore phase, target <= 1.1x;
  *              verification included, and the whole init)
+ *   defrag     `etcdadm defrag` of one member holding about 1 GiB (1 GiB of values put, half of them deleted and
+ *              compacted: mostly free pages) against `etcdctl defrag` of the same member (ratio etcdadm / etcdctl,
+ *              best of 3 each, alternating, refilled identically before each); a plain TLS etcd on 127.0.0.1, no lab
  *
  * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror, and `npm run dist`'s executable);
- * BENCH_ONLY=startup (or init, pki, status, cluster, upgrade, snapshot, comma-separated) runs only those parts.
+ * BENCH_ONLY=startup (or init, pki, status, cluster, upgrade, snapshot, defrag, comma-separated) runs only those parts.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS } from '../src/config/defaults.js';
 import { Logger } from '../src/log/logger.js';
 import { ensurePki, type KeyAlgorithm } from '../src/pki/index.js';
+import { EtcdClient } from '../src/etcd/client.js';
 import { etcdBinDir } from '../test/helpers/etcd-bin.js';
+import { startEtcd } from '../test/helpers/etcd-server.js';
 import { pkiSpec } from '../test/helpers/pki-spec.js';
 import { ETCDADM, MIRROR_URL, NetnsLab, NspawnLab, REPO, ok, run } from '../test/helpers/lab.js';
 import { labClient } from '../test/helpers/writer.js';
@@ -318,13 +324,147 @@ async function benchSnapshot(lab: NetnsLab, [a, b]: [number, number]): Promise<v
   }
 }
 
-/** BENCH_ONLY=startup,init,pki,status,cluster,upgrade,snapshot runs only those parts. */
+/**
+ * Ports of the defrag part's etcd (client, peer, metrics), on 127.0.0.1 only: above the kernel's ephemeral range
+ * (32768-60999 here) and outside the 20000-32767 the test helpers' freePorts() hands out, so neither a test etcd nor
+ * an outgoing connection takes them meanwhile.
+ */
+const DEFRAG_PORTS = { client: 61379, peer: 61380, metrics: 61381 };
+const MIB = 1024 * 1024;
+const mibOf = (n: number) => `${(n / MIB).toFixed(0)} MiB`.padStart(9);
+
+/** Whether something listens on 127.0.0.1:`port` already. */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(true));
+    s.listen({ port, host: '127.0.0.1', exclusive: true }, () => s.close(() => resolve(false)));
+  });
+}
+
+/**
+ * `etcdadm defrag` against `etcdctl defrag` of one member that was given 1 GiB, half of it deleted since.
+ *
+ * Both must do the same work, so every measured defrag starts from the same state, made the same way before each:
+ * the keyspace emptied, its history compacted and the file defragmented (unmeasured) down to a few MiB; then 1024
+ * values of 1 MiB put (1 GiB; each put below etcd's 1.5 MiB request limit; bbolt grows the file to about 1.6 GiB
+ * meanwhile), every other key deleted and the history compacted at the current revision — about 512 MiB in use,
+ * the rest of the file free pages that the defrag drops while it rewrites the 512 MiB that is live. The two
+ * commands then alternate (etcdctl, etcdadm, three times), each timed from process start to exit, and the file's
+ * size is printed before and after each run, so that a defrag which did nothing would show (and fails the part).
+ *
+ * etcdadm runs as a user would on a member host without a host record: `etcdadm defrag` (this host's member only:
+ * the member is named as this host) with --endpoints and --certs-dir (ca.crt and etcdctl-etcd-client.crt/.key, the
+ * test CA's client certificate copied in). Beyond etcd's Defragment it asks the member's status first and, after,
+ * waits until the member answers Status and a quorum read again; etcdctl sends Defragment and exits. etcd's own
+ * log (info level) times the defragmentation inside etcd, printed for each run, and what each command took beyond it.
+ */
+async function benchDefrag(): Promise<void> {
+  const version = DEFAULTS.etcdVersion;
+  const keys = 1024;
+  console.log(`\n== defrag of one member holding about 1 GiB (etcd ${version}, TLS on 127.0.0.1): before each run ${keys} x 1 MiB put, every other key deleted, compacted`);
+  for (const p of Object.values(DEFRAG_PORTS)) if (await portTaken(p)) throw new Error(`127.0.0.1:${p} is taken: the defrag part's etcd listens there`);
+  // info logs: etcd's own "defragmenting" .. "finished defragmenting directory" times each run inside etcd
+  const server = await startEtcd({ version, tls: true, name: hostname(), ports: DEFRAG_PORTS, extraArgs: ['--quota-backend-bytes=4294967296', '--log-level=info'], startTimeoutMs: 60_000 });
+  const tls = server.tls!;
+  const client = EtcdClient.create({ endpoints: [server.clientURL], tls: { ca: tls.ca, cert: tls.cert, key: tls.key }, dialTimeoutMs: 2000, requestTimeoutMs: 60_000 });
+  try {
+    const certs = join(server.dir, 'etcdadm-pki'); // removed with the server's temp dir
+    mkdirSync(certs, { mode: 0o700 });
+    copyFileSync(tls.caFile, join(certs, 'ca.crt'));
+    copyFileSync(tls.clientCertFile, join(certs, 'etcdctl-etcd-client.crt'));
+    copyFileSync(tls.clientKeyFile, join(certs, 'etcdctl-etcd-client.key'));
+    const dbFile = join(server.dataDir, 'member/snap/db');
+    const key = (i: number) => `/bench/defrag/${String(i).padStart(4, '0')}`;
+    const parallel = async (n: number, fn: (i: number) => Promise<unknown>) => {
+      let next = 0;
+      const worker = async () => {
+        for (let i = next++; i < n; i = next++) await fn(i);
+      };
+      await Promise.all(Array.from({ length: 4 }, worker));
+    };
+    const compactAll = async () => {
+      await client.compact(await client.revision(), true, 300_000);
+      // etcd frees the compacted revisions in batches: wait until the size in use stops changing
+      let last = -1;
+      for (;;) {
+        const inUse = (await client.status()).dbSizeInUse;
+        if (inUse === last) return;
+        last = inUse;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    const value = Buffer.alloc(MIB, 'v');
+    const fragment = async () => {
+      await parallel(keys, (i) => client.delete(key(i)));
+      await compactAll();
+      await client.defragment(server.clientURL, 600_000);
+      await parallel(keys, (i) => client.put(key(i), value));
+      await parallel(keys / 2, (i) => client.delete(key(2 * i + 1)));
+      await compactAll();
+      return statSync(dbFile).size;
+    };
+    const etcdctl = [
+      join(etcdBinDir(version), 'etcdctl'),
+      `--endpoints=${server.clientURL}`,
+      `--cacert=${tls.caFile}`,
+      `--cert=${tls.clientCertFile}`,
+      `--key=${tls.clientKeyFile}`,
+      '--command-timeout=600s', // its default 5 s is shorter than the defrag of a 1 GiB file
+      'defrag',
+    ];
+    const etcdadm = [ETCDADM, 'defrag', '--endpoints', server.clientURL, '--certs-dir', certs];
+    /** etcd's own time for the last defragmentation, from its log. */
+    const etcdDefragMs = (): number => {
+      let start = NaN;
+      let end = NaN;
+      for (const line of server.log().split('\n')) {
+        if (!line.startsWith('{')) continue;
+        const o = JSON.parse(line) as { ts?: string; msg?: string };
+        if (o.msg === 'defragmenting') start = Date.parse(o.ts ?? '');
+        else if (o.msg === 'finished defragmenting directory') end = Date.parse(o.ts ?? '');
+      }
+      return end - start;
+    };
+    const times: Record<'etcdctl' | 'etcdadm', number[]> = { etcdctl: [], etcdadm: [] };
+    const beyond: Record<'etcdctl' | 'etcdadm', number[]> = { etcdctl: [], etcdadm: [] };
+    for (let round = 0; round < 3; round++) {
+      for (const who of ['etcdctl', 'etcdadm'] as const) {
+        const before = await fragment();
+        const inUse = (await client.status()).dbSizeInUse;
+        const [cmd, ...args] = who === 'etcdctl' ? etcdctl : etcdadm;
+        const [r, t] = await timed(() => run(cmd!, args, { timeoutMs: 600_000 }));
+        ok(r, `${who} defrag`);
+        const after = statSync(dbFile).size;
+        if (after > before - (before - inUse) / 2) throw new Error(`${who} defrag left the file at ${after} bytes (${before} before, ${inUse} in use): it did not defragment\n${r.stdout}${r.stderr}`);
+        const inEtcd = etcdDefragMs();
+        times[who].push(t);
+        beyond[who].push(t - inEtcd);
+        console.log(`  ${`${who} defrag`.padEnd(16)}round ${round + 1}   ${ms(t)}   file ${mibOf(before)} -> ${mibOf(after)}   (${mibOf(inUse).trim()} in use before)   etcd's own defragmentation ${ms(inEtcd).trim()}`);
+      }
+    }
+    const o = Math.min(...times.etcdadm);
+    const t = Math.min(...times.etcdctl);
+    console.log(`  etcdadm defrag (best of 3)             ${ms(o)}   (process start to exit: status first, serving again after)`);
+    console.log(`  etcdctl defrag (best of 3)             ${ms(t)}   (process start to exit)`);
+    console.log(`  ratio etcdadm / etcdctl                ${(o / t).toFixed(2)}x   (${o >= t ? '+' : '-'}${Math.abs(Math.round(o - t))} ms)`);
+    // etcd's defragmentation is disk work whose time varies from run to run on a shared machine: what each command
+    // adds to it (process start, TLS, etcdadm's status before and its serving-again check after) is the steadier part
+    console.log(`  beyond etcd's own defragmentation (median of 3): etcdadm ${ms(median(beyond.etcdadm)).trim()}, etcdctl ${ms(median(beyond.etcdctl)).trim()}`);
+  } finally {
+    client.close();
+    await server.stop(); // kills its etcd by PID and removes its temp dir (data, PKI, the certs dir above)
+  }
+}
+
+/** BENCH_ONLY=startup,init,pki,status,cluster,upgrade,snapshot,defrag runs only those parts. */
 const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const wanted = (part: string) => !only || only.includes(part);
 
 async function main(): Promise<void> {
   ok(await run('bash', ['lab/release-mirror.sh']), 'mirror');
   if (wanted('startup')) await benchStartup();
+  if (wanted('defrag')) await benchDefrag(); // a plain etcd on 127.0.0.1: no lab
   if (!['init', 'pki', 'status', 'cluster', 'upgrade', 'snapshot'].some(wanted)) return;
   const lab = await NetnsLab.up(14);
   try {
