@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { sleep } from '../util/retry.js';
 import type { ClusterHandle } from './handle.js';
 import { moveLeadership } from './membership.js';
-import { fragmentation } from './db-size.js';
+import { fragmentation, pct } from './db-size.js';
 import type { ClusterStatus } from './status.js';
 
 export { fragmentation } from './db-size.js';
@@ -35,7 +35,6 @@ export interface DefragStep {
 
 export type DefragPlan = { kind: 'refuse'; message: string; hint: string } | { kind: 'run'; steps: DefragStep[] };
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 
 /**
  * The members to defragment (`only`: one member by hex ID, else all), in order: followers and learners first, the

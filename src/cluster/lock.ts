@@ -9,9 +9,13 @@
  * lost it, and stops), and revokes the lease at the end, which deletes the key. A holder that dies frees the lock
  * when its lease expires, within LOCK_TTL_SEC. The key's value says who holds it (host, member, pid, since), so
  * that another host can say so.
+ *
+ * Under the NOSPACE alarm etcd refuses every write, a lease grant included — and `maintain`, etcd's recovery from it,
+ * must still run. Then no lock can be taken by anyone, so a run that finds no lock key (a read still works) goes on
+ * without one, saying so; one that finds a key (taken before the alarm) is busy as always.
  */
 import { EtcdadmError } from '../errors.js';
-import type { EtcdClient } from '../etcd/client.js';
+import { isNoSpace, type EtcdClient } from '../etcd/client.js';
 import type { Logger } from '../log/logger.js';
 
 export const LOCK_PREFIX = '/etcdadm/locks/';
@@ -54,11 +58,27 @@ export function selfHolder(host: string, member: string, command: string, now = 
   return { host, member, pid: process.pid, since: now.toISOString(), command };
 }
 
-export type AcquireResult = { kind: 'held'; lock: ClusterLock } | { kind: 'busy'; holder: LockHolder };
+/** What a run holds: the lock, or nothing under NOSPACE (see the module comment). */
+export interface HeldLock {
+  check(): Promise<void>;
+  release(): Promise<void>;
+}
+
+export type AcquireResult = { kind: 'held'; lock: ClusterLock; why: string } | { kind: 'unlocked'; lock: HeldLock; why: string } | { kind: 'busy'; holder: LockHolder };
+
+const NO_LOCK: HeldLock = { check: async () => undefined, release: async () => undefined };
 
 /** Take the lock `key` for `holder`, or say who holds it. */
 export async function acquireLock(client: EtcdClient, key: string, holder: LockHolder, log: Logger, ttlSec = LOCK_TTL_SEC): Promise<AcquireResult> {
-  const lease = await client.leaseGrant(ttlSec);
+  let lease: bigint;
+  try {
+    lease = await client.leaseGrant(ttlSec);
+  } catch (err) {
+    if (!isNoSpace(err)) throw err;
+    const value = await client.get(key);
+    if (value !== undefined) return { kind: 'busy', holder: parseHolder(value) };
+    return { kind: 'unlocked', lock: NO_LOCK, why: `etcd refuses every write under the NOSPACE alarm, the lock ${key} included: going on without it (no other host can take it meanwhile)` };
+  }
   let r: Awaited<ReturnType<EtcdClient['createIfAbsent']>>;
   try {
     r = await client.createIfAbsent(key, JSON.stringify(holder), lease);
@@ -71,11 +91,11 @@ export async function acquireLock(client: EtcdClient, key: string, holder: LockH
     return { kind: 'busy', holder: parseHolder(r.value ?? '') };
   }
   log.debug('cluster lock taken', { key, lease: lease.toString(16) });
-  return { kind: 'held', lock: new ClusterLock(client, key, lease, ttlSec, log) };
+  return { kind: 'held', lock: new ClusterLock(client, key, lease, ttlSec, log), why: `Took the cluster lock ${key}: no other host defragments until this run ends` };
 }
 
 /** A lock this process holds: kept alive in the background until released. */
-export class ClusterLock {
+export class ClusterLock implements HeldLock {
   private timer: NodeJS.Timeout | undefined;
   private lost: string | undefined;
   private lastRenewed = Date.now();

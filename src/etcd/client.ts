@@ -67,6 +67,7 @@ export {
   isMemberExists,
   isMemberNotFound,
   isMemberNotLearner,
+  isNoSpace,
   isNotSupportedForLearner,
   isPeerURLExists,
   isPermissionDenied,

@@ -188,6 +188,11 @@ export function isNotSupportedForLearner(err: unknown): boolean {
   return hasMessage(err, ETCD_ERRORS.notSupportedForLearner);
 }
 
+/** "etcdserver: mvcc: database space exceeded": the NOSPACE alarm is active and etcd refuses every write. */
+export function isNoSpace(err: unknown): boolean {
+  return hasMessage(err, ETCD_ERRORS.noSpace);
+}
+
 /** "etcdserver: permission denied" or gRPC PERMISSION_DENIED (auth is enabled and this client may not do that). */
 export function isPermissionDenied(err: unknown): boolean {
   return hasMessage(err, ETCD_ERRORS.permissionDenied) || statusCodes(err).includes(Code.PermissionDenied);

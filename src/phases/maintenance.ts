@@ -15,6 +15,7 @@
  * to do and nothing changes. The defrag timer (`defrag --schedule`) is src/phases/defrag-schedule.ts.
  */
 import { fragmentation, defragOne, planDefrag, waitCompactionApplied, type DefragPlan } from '../cluster/defrag.js';
+import { mib, pct } from '../cluster/db-size.js';
 import { DEFRAG_LOCK, LOCK_TTL_SEC, acquireLock, describeHolder, parseHolder, selfHolder, type LockHolder } from '../cluster/lock.js';
 import type { ClusterStatus } from '../cluster/status.js';
 import { testHold } from '../host/testhooks.js';
@@ -50,8 +51,6 @@ export interface AlarmDisarmOptions {
   member?: string;
 }
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
-const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /** This host's member (by the record's ID, else the plan's name), as a hex ID. */
 function selfId(ctx: PhaseContext, st: ClusterStatus): string {
@@ -106,7 +105,7 @@ async function runDefrag(ctx: PhaseContext, d: DefragDecision, again: (st: Clust
   const taken = await acquireLock(h.client, DEFRAG_LOCK, selfHolder((await ctx.host.facts()).hostname, ctx.plan.member.name, command), ctx.log);
   if (taken.kind === 'busy') return busy(ctx, taken.holder, scheduled);
   const lock = taken.lock;
-  ctx.log.info(`Took the cluster lock ${DEFRAG_LOCK}: no other host defragments until this run ends`);
+  ctx.log.info(taken.why);
   try {
     await testHold('defrag-locked');
     const plan = again(await h.status({ refresh: true }));

@@ -65,6 +65,8 @@ describe('NOSPACE and defragmentation', () => {
     const r = ok(await lab.etcdadm(1, ['maintain']), 'maintain');
     assert.match(r.stderr, /\[preflight\] eahost\d: .* of the 16\.0 MiB quota .*alarm NOSPACE/);
     assert.match(r.stderr, /\[compact\] Compacted the history up to revision \d+/);
+    // no lease can be granted under NOSPACE: the recovery goes on without the cluster lock, saying so
+    assert.match(r.stderr, /\[defrag\] etcd refuses every write under the NOSPACE alarm, the lock \/etcdadm\/locks\/defrag included: going on without it/);
     assert.match(r.stderr, /\[defrag\] Defragmented 3 member\(s\): \d+ bytes freed/);
     assert.match(r.stderr, /\[defrag\] Defragmenting eahost\d \(its file is at [0-9.]+% of the quota/);
     assert.match(r.stderr, /\[verify\] Every database is below the 16\.0 MiB quota/);
