@@ -29,7 +29,9 @@ export function validateMemberName(name: string): string | undefined {
 export const DISK_PRIORITY = /^(Nice|IOSchedulingClass|IOSchedulingPriority|CPUSchedulingPolicy|CPUSchedulingPriority|CPUWeight|IOWeight)=\S+$/;
 
 export const CONFIG_API_VERSION = 'etcdadm.io/v1beta1';
-export const CONFIG_KINDS = ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration'] as const;
+export const CONFIG_KINDS = ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration', 'Cluster'] as const;
+/** The kinds a host command's --config takes (a Cluster document is `etcdadm apply -f`'s). */
+export const HOST_CONFIG_KINDS = ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration'] as const;
 export type ConfigKind = (typeof CONFIG_KINDS)[number];
 
 /** The TLS 1.2 suites etcd gets by default: AEAD only (GCM, ChaCha20-Poly1305), forward secret (ECDHE). */
@@ -453,6 +455,61 @@ const defragSection = section(
   'defrag',
 );
 
+// ---------------------------------------------------------------------------------------------------------------
+// kind Cluster: the whole cluster for `etcdadm apply -f` — the same sections, plus how to reach each host
+
+/** A path on the operator's machine: absolute, or under the home directory (`~/.ssh/id_ed25519`). */
+function operatorPath() {
+  return validated(str('a path such as ~/.ssh/id_ed25519'), (p) => {
+    if (p === '') return undefined;
+    if (!p.startsWith('/') && !p.startsWith('~/')) return `must be an absolute path or start with ~/, got ${describeValue(p)}`;
+    if (/[\0\n]/.test(p)) return 'must not contain NUL or newline characters';
+    return undefined;
+  });
+}
+
+/** A host to reach: an IP address or a DNS name (or an alias of ~/.ssh/config). */
+function hostAddress(what: string) {
+  return validated(str(what), (a) => {
+    const t = a.replace(/^\[(.*)\]$/, '$1');
+    if (isIP(t)) return undefined;
+    if (/^[A-Za-z0-9]([A-Za-z0-9._-]{0,251}[A-Za-z0-9])?$/.test(t)) return undefined;
+    return `must be an IP address or a host name, got ${describeValue(a)}`;
+  });
+}
+
+/** How to reach the hosts over SSH (defaults for every host; each may override them under hosts[].ssh). */
+const sshSection = section(
+  {
+    user: v.optional(validated(str(), (u) => (USER_NAME.test(u) ? undefined : `must be a user name (lower-case letters, digits, "_", "-"), got ${describeValue(u)}`))),
+    port: v.optional(port()),
+    identityFile: v.optional(operatorPath()),
+    knownHostsFile: v.optional(operatorPath()),
+    /** A bastion, as OpenSSH's ProxyJump: [user@]host[:port], several comma-separated. */
+    proxyJump: v.optional(
+      validated(str('[user@]host[:port]'), (j) =>
+        j === '' || j.split(',').every((hop) => /^([a-z_][a-z0-9_-]*@)?(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+)(:\d{1,5})?$/.test(hop)) ? undefined : `must be [user@]host[:port] (several comma-separated), got ${describeValue(j)}`,
+      ),
+    ),
+  },
+  'ssh',
+);
+
+/** One host of a Cluster document. */
+const hostEntry = section(
+  {
+    address: hostAddress('the address etcdadm reaches the host at (an IP address or a host name)'),
+    name: v.optional(validated(str(), (n) => validateMemberName(n))),
+    caHolder: v.optional(bool()),
+    ssh: v.optional(sshSection),
+    member: v.optional(memberSection),
+  },
+  'host',
+);
+
+/** The ssh section's defaults: OpenSSH's own where empty (its ~/.ssh/config, the agent and its default keys). */
+export const SSH_DEFAULTS = Object.freeze({ user: 'root', port: 22, identityFile: '', knownHostsFile: '~/.ssh/known_hosts', proxyJump: '' });
+
 export interface SchemaOptions {
   /** The etcd version that will run when it does not come from the file (a --version flag): version-dependent checks use it. */
   etcdVersion?: string;
@@ -472,6 +529,8 @@ export function configDocumentSchema(options: SchemaOptions = {}) {
     join: v.optional(joinSection),
     backup: v.optional(backupSection),
     defrag: v.optional(defragSection),
+    ssh: v.optional(sshSection),
+    hosts: v.optional(v.pipe(list(hostEntry, 'hosts'), v.minLength(1, 'must list at least one host'))),
   };
   const known = Object.keys(root);
   const document = v.strictObject(root, (issue) => {
@@ -592,6 +651,39 @@ const kindRule: Rule = (doc) =>
     ? [{ path: ['join'], atKey: true, message: `only allowed in kind JoinConfiguration (this is ${doc.kind})` }]
     : [];
 
+/** Member settings that belong to one host: in a Cluster document they go under hosts[].member. */
+const HOST_MEMBER_FIELDS = ['name', 'bindAddress', 'listenClientURLs', 'advertiseClientURLs', 'listenPeerURLs', 'advertisePeerURLs'] as const;
+
+/** kind Cluster: ssh and hosts only there (and hosts required); one host's own settings where they belong; no duplicates. */
+const clusterRule: Rule = (doc) => {
+  const out: Problem[] = [];
+  if (doc.kind !== 'Cluster') {
+    if (typeof doc.kind !== 'string' || !(CONFIG_KINDS as readonly string[]).includes(doc.kind)) return [];
+    for (const key of ['ssh', 'hosts'] as const)
+      if (doc[key] !== undefined) out.push({ path: [key], atKey: true, message: `only allowed in kind Cluster (this is ${doc.kind}, a document for one host)` });
+    return out;
+  }
+  if (doc.hosts === undefined) out.push({ path: ['kind'], atKey: false, message: 'a Cluster document must list its hosts (hosts: - address: ...)' });
+  const member = isRecord(doc.member) ? doc.member : {};
+  for (const f of HOST_MEMBER_FIELDS)
+    if (member[f] !== undefined)
+      out.push({ path: ['member', f], atKey: true, message: f === 'name' ? "each host's member name is hosts[].name" : `belongs to one host: set it under hosts[].member.${f}` });
+  const hosts = Array.isArray(doc.hosts) ? doc.hosts : [];
+  const seen = { address: new Map<string, number>(), name: new Map<string, number>() };
+  hosts.forEach((h, i) => {
+    if (!isRecord(h)) return;
+    if (isRecord(h.member) && h.member.name !== undefined) out.push({ path: ['hosts', i, 'member', 'name'], atKey: true, message: "the host's member name is hosts[].name" });
+    for (const key of ['address', 'name'] as const) {
+      const value = h[key];
+      if (typeof value !== 'string') continue;
+      const first = seen[key].get(value);
+      if (first !== undefined) out.push({ path: ['hosts', i, key], atKey: false, message: `${describeValue(value)} is already hosts[${first}].${key}` });
+      else seen[key].set(value, i);
+    }
+  });
+  return out;
+};
+
 const portsRule: Rule = (doc) => {
   const clientPort = num(field(doc, 'member', 'clientPort'), D().member.clientPort);
   const peerPort = num(field(doc, 'member', 'peerPort'), D().member.peerPort);
@@ -682,7 +774,7 @@ const extraArgsRule: Rule = (doc, options) => {
   });
 };
 
-const CROSS_FIELD_RULES: readonly Rule[] = [kindRule, portsRule, raftRule, retentionRule, validityRule, tlsRule, extraArgsRule];
+const CROSS_FIELD_RULES: readonly Rule[] = [kindRule, clusterRule, portsRule, raftRule, retentionRule, validityRule, tlsRule, extraArgsRule];
 
 function crossFieldProblems(doc: unknown, options: SchemaOptions): Problem[] {
   return isRecord(doc) ? CROSS_FIELD_RULES.flatMap((rule) => rule(doc, options)) : [];
@@ -753,7 +845,7 @@ export function effectiveCipherSuites(minVersion: (typeof TLS_VERSIONS)[number],
 // ---------------------------------------------------------------------------------------------------------------
 // defaults
 
-type Sections = Omit<ConfigDocument, 'apiVersion' | 'kind'>;
+type Sections = Omit<ConfigDocument, 'apiVersion' | 'kind' | 'ssh' | 'hosts'>;
 /** Every section with every field set. */
 export type DocumentDefaults = { readonly [K in keyof Sections]-?: Readonly<Required<NonNullable<Sections[K]>>> };
 

@@ -11,6 +11,8 @@ import {
   CONFIG_API_VERSION,
   configDocumentSchema,
   describeValue,
+  HOST_CONFIG_KINDS,
+  SSH_DEFAULTS,
   documentWarnings,
   DEFAULT_DOCUMENT_VALUES,
   formatPath,
@@ -221,7 +223,15 @@ export async function loadConfigFile(path: string, options: ParseOptions = {}): 
 /** A configuration document as a settings layer: its problems, also those found after merging, name the file and line. */
 export function parseConfigLayer(text: string, source: string, options: ParseOptions = {}): SettingsLayer {
   const { document, lineOf } = parseConfig(text, source, options);
-  const { apiVersion: _a, kind: _k, ...values } = document;
+  if (document.kind === 'Cluster')
+    throw new ConfigFileError(source, [
+      {
+        line: lineOf(['kind'], false),
+        path: 'kind',
+        message: `a Cluster document describes a whole cluster for 'etcdadm apply -f'; this command takes one host's document (${HOST_CONFIG_KINDS.join(', ')})`,
+      },
+    ]);
+  const { apiVersion: _a, kind: _k, ssh: _s, hosts: _h, ...values } = document;
   return {
     name: source,
     values: values as PartialSettings,
@@ -383,6 +393,63 @@ export function defaultsDocument(kind: 'InitConfiguration' | 'JoinConfiguration'
     const values = DEFAULT_DOCUMENT_VALUES[sectionName] as Record<string, unknown>;
     lines.push('', `# ${comment}`, `${sectionName}:`);
     for (const [name, fieldComment] of Object.entries(fields as Record<string, string>)) lines.push(...renderField(name, values[name], fieldComment));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const SSH_COMMENTS: Record<keyof typeof SSH_DEFAULTS, string> = {
+  user: 'The account on the hosts: root, or a user with passwordless sudo (every command then runs through sudo -n).',
+  port: "sshd's port.",
+  identityFile: "A private key file (empty: OpenSSH's own choice: ~/.ssh/config, the ssh-agent, its default keys). Never the key itself.",
+  knownHostsFile: "The hosts' keys, checked strictly (first contact: etcdadm apply --accept-new-host-keys, as OpenSSH's accept-new).",
+  proxyJump: 'A bastion, as OpenSSH\'s ProxyJump: [user@]host[:port], several comma-separated (empty: direct; ~/.ssh/config may set one).',
+};
+
+/** Member fields a Cluster document sets per host (hosts[].name, hosts[].member), not for all. */
+const PER_HOST_MEMBER_FIELDS = new Set(['name', 'bindAddress', 'listenClientURLs', 'advertiseClientURLs', 'listenPeerURLs', 'advertisePeerURLs']);
+
+/**
+ * A commented, valid Cluster document for `etcdadm apply -f`: how to reach the hosts, three example hosts, and every
+ * section of the host documents at its default (the member section without the fields that belong to one host).
+ */
+export function clusterDocument(): string {
+  const lines = [
+    '# etcdadm cluster file, for etcdadm apply -f <file>: the whole cluster, described once, made and kept so from one',
+    '# machine over SSH. The hosts need sshd, root (or sudo) and systemd; etcdadm copies itself there.',
+    `apiVersion: ${CONFIG_API_VERSION}`,
+    'kind: Cluster',
+    '',
+    "# How to reach the hosts, with OpenSSH's client (~/.ssh/config aliases, ProxyJump and the ssh-agent apply).",
+    '# Every host may override these under hosts[].ssh.',
+    'ssh:',
+  ];
+  for (const [name, value] of Object.entries(SSH_DEFAULTS)) lines.push(...renderField(name, value, SSH_COMMENTS[name as keyof typeof SSH_DEFAULTS]));
+  lines.push(
+    '',
+    '# The hosts, one member each. address: how etcdadm reaches the host (an IP address, a host name or an ~/.ssh/config',
+    "# alias); name: the member's name (default: the host's hostname); caHolder: keeps ca.key (default: the first host",
+    '# only; the others receive only their own certificates, signed on a CA holder). Under hosts[].member: what belongs',
+    '# to one host (bindAddress, the client and peer URLs, dataDir, ...).',
+    'hosts:',
+    '  - address: 10.0.0.1',
+    '    name: etcd-a',
+    '    caHolder: true',
+    '  - address: 10.0.0.2',
+    '    name: etcd-b',
+    '  - address: 10.0.0.3',
+    '    name: etcd-c',
+    '    member:',
+    '      dataDir: /srv/etcd',
+  );
+  for (const sectionName of Object.keys(COMMENTS) as (keyof DocumentDefaults)[]) {
+    if (sectionName === 'join') continue;
+    const { comment, fields } = COMMENTS[sectionName];
+    const values = DEFAULT_DOCUMENT_VALUES[sectionName] as Record<string, unknown>;
+    lines.push('', `# ${comment}${sectionName === 'member' ? ' For every host; each may override these under hosts[].member.' : ''}`, `${sectionName}:`);
+    for (const [name, fieldComment] of Object.entries(fields as Record<string, string>)) {
+      if (sectionName === 'member' && PER_HOST_MEMBER_FIELDS.has(name)) continue;
+      lines.push(...renderField(name, values[name], fieldComment));
+    }
   }
   return `${lines.join('\n')}\n`;
 }

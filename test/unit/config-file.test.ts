@@ -150,7 +150,7 @@ describe('config file errors name file, line and field', () => {
     fails(`apiVersion: ${CONFIG_API_VERSION}\nkind: ClusterConfiguration\n`, {
       line: 2,
       path: 'kind',
-      message: /unsupported kind "ClusterConfiguration"; supported: InitConfiguration, JoinConfiguration, ResetConfiguration$/,
+      message: /unsupported kind "ClusterConfiguration"; supported: InitConfiguration, JoinConfiguration, ResetConfiguration, Cluster$/,
     });
     fails(`# config\nkind: InitConfiguration\n`, { line: 2, path: 'apiVersion', message: /missing; the file must say apiVersion: etcdadm\.io\/v1beta1/ });
     fails(`apiVersion: ${CONFIG_API_VERSION}\nmember: {}\n`, { line: 1, path: 'kind', message: /missing.*InitConfiguration, JoinConfiguration, ResetConfiguration/ });
@@ -336,7 +336,7 @@ describe('documents that parse', () => {
     assert.equal(DEFAULT_DOCUMENT_VALUES.etcd.quotaBackendBytes, 2147483648);
     assert.equal(DEFAULT_DOCUMENT_VALUES.etcd.version, '3.6.16', 'the newest 3.6 patch the lab tests');
     assert.ok(Object.isFrozen(DEFAULT_DOCUMENT_VALUES.member.listenMetricsURLs));
-    assert.deepEqual([...CONFIG_KINDS], ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration']);
+    assert.deepEqual([...CONFIG_KINDS], ['InitConfiguration', 'JoinConfiguration', 'ResetConfiguration', 'Cluster']);
   });
 
   it('a full document round-trips to the typed object', () => {

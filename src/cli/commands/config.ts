@@ -5,7 +5,7 @@
 import { Command, Option } from '@commander-js/extra-typings';
 import { PATHS } from '../../config/defaults.js';
 import { CONFIG_API_VERSION } from '../../config/document.js';
-import { defaultsDocument, loadConfigFile } from '../../config/file.js';
+import { clusterDocument, defaultsDocument, loadConfigFile } from '../../config/file.js';
 import { mergeSettings } from '../../config/settings.js';
 import { EtcdadmError } from '../../errors.js';
 import { action } from '../command.js';
@@ -28,7 +28,12 @@ export function configCommand(): Command<any, any, any> {
       .addHelpText('after', `\nExample:\n  etcdadm config print ${name} > etcdadm.yaml\n`)
       .action(action(async () => void process.stdout.write(defaultsDocument(kind))));
   }
-  print.addHelpText('after', '\nExample:\n  etcdadm config print init-defaults\n');
+  print
+    .command('cluster-defaults')
+    .description('Print a commented Cluster document (the whole cluster, for etcdadm apply -f): ssh, hosts and every section at its default')
+    .addHelpText('after', '\nExample:\n  etcdadm config print cluster-defaults > cluster.yaml\n')
+    .action(action(async () => void process.stdout.write(clusterDocument())));
+  print.addHelpText('after', '\nExample:\n  etcdadm config print init-defaults\n  etcdadm config print cluster-defaults\n');
 
   config
     .command('validate')
