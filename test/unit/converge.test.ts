@@ -1,0 +1,112 @@
+/**
+ * apply's decisions (src/cluster/converge.ts) and the Cluster document resolved per host (src/config/cluster.ts):
+ * bootstrap once, then one safe change at a time, and every refusal before anything changes.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { decideConverge, type ClusterView, type HostView, type MemberView, type Step } from '../../src/cluster/converge.js';
+import { resolveCluster } from '../../src/config/cluster.js';
+import { parseConfigText } from '../../src/config/file.js';
+
+const host = (i: number, over: Partial<HostView> = {}): HostView => ({ index: i - 1, address: `10.0.0.${i}`, name: `etcd-${i}`, record: { clusterId: 'c1', memberName: `etcd-${i}`, complete: true, etcdVersion: '3.6.16' }, ...over });
+const member = (i: number, over: Partial<MemberView> = {}): MemberView => ({ id: `a${i}`, name: `etcd-${i}`, peerHosts: [`10.0.0.${i}`], isLearner: false, healthy: true, ...over });
+const cluster = (members: MemberView[], version = '3.6.16'): ClusterView => ({ clusterId: 'c1', members, version });
+const kinds = (steps: Step[]) => steps.map((s) => `${s.kind}${'host' in s && s.host ? ` ${s.host}` : ''}${'member' in s ? ` ${s.member}` : ''}`);
+const stepsOf = (p: ReturnType<typeof decideConverge>) => {
+  assert.equal(p.kind, 'steps', JSON.stringify(p));
+  return p.kind === 'steps' ? p.steps : [];
+};
+const three = [member(1), member(2), member(3)];
+
+describe('apply: what it takes to match the file', () => {
+  it('bare hosts: one bootstrap step with every host, at the version of the file', () => {
+    const p = decideConverge({ hosts: [1, 2, 3].map((i) => host(i, { record: undefined })), version: '3.6.16' });
+    assert.deepEqual(stepsOf(p), [{ kind: 'bootstrap', hosts: ['etcd-1', 'etcd-2', 'etcd-3'], version: '3.6.16', why: 'no host has a cluster yet: all 3 members set up and started together' }]);
+  });
+
+  it('everything as the file says: nothing to do, said so', () => {
+    const p = decideConverge({ hosts: [1, 2, 3].map((i) => host(i)), cluster: cluster(three), version: '3.6.16' });
+    assert.deepEqual(p, { kind: 'nothing', why: 'cluster c1 matches the file: 3 members on etcd 3.6.16, nothing to do' });
+  });
+
+  it('two hosts added: joined one at a time', () => {
+    const p = decideConverge({ hosts: [...[1, 2, 3].map((i) => host(i)), host(4, { record: undefined }), host(5, { record: undefined })], cluster: cluster(three), version: '3.6.16' });
+    assert.deepEqual(kinds(stepsOf(p)), ['join etcd-4', 'join etcd-5']);
+  });
+
+  it('a host replaced (same name, new address): the old member removed first, then the new host joins', () => {
+    const p = decideConverge({ hosts: [host(1), host(2), host(3, { address: '10.0.0.9', record: undefined })], cluster: cluster(three), version: '3.6.16' });
+    const steps = stepsOf(p);
+    assert.deepEqual(kinds(steps), ['remove etcd-3', 'join etcd-3']);
+    assert.equal(steps[0]!.kind === 'remove' && steps[0]!.reset, false, 'the replaced host is not reset through the file: it is not in it any more');
+    assert.match(steps[1]!.why, /takes its place at 10\.0\.0\.9/);
+  });
+
+  it('a host removed: its member removed (quorum-guarded at run time) and its host reset; a dead one removed before any join', () => {
+    const p = decideConverge({ hosts: [1, 2, 3, 4].map((i) => host(i)), cluster: cluster([...three, member(4), member(5)]), version: '3.6.16' });
+    const steps = stepsOf(p);
+    assert.deepEqual(kinds(steps), ['remove 10.0.0.5 etcd-5']);
+    assert.equal(steps[0]!.kind === 'remove' && steps[0]!.reset, true);
+    const dead = decideConverge({ hosts: [1, 2, 3].map((i) => host(i)).concat(host(6, { record: undefined })), cluster: cluster([...three, member(4, { healthy: false })]), version: '3.6.16' });
+    assert.deepEqual(kinds(stepsOf(dead)), ['remove 10.0.0.4 etcd-4', 'join etcd-6']);
+  });
+
+  it('removing 3 of 5 voting members in one apply: refused before anything changes', () => {
+    const p = decideConverge({ hosts: [1, 2].map((i) => host(i)), cluster: cluster([...three, member(4), member(5)]), version: '3.6.16' });
+    assert.equal(p.kind, 'refuse');
+    assert.match(p.kind === 'refuse' ? p.message : '', /leaves out 3 of the 5 voting members \(etcd-3, etcd-4, etcd-5\): removing a majority at once costs quorum/);
+    assert.match(p.kind === 'refuse' ? p.hint : '', /at most 2 per apply/);
+    assert.equal(decideConverge({ hosts: [1, 2, 3].map((i) => host(i)), cluster: cluster([...three, member(4), member(5)]), version: '3.6.16' }).kind, 'steps', '2 of 5 is fine');
+  });
+
+  it('a host whose record names another cluster, or hosts of two clusters: refused', () => {
+    const p = decideConverge({ hosts: [host(1), host(2), host(3, { record: { clusterId: 'c9', memberName: 'etcd-3', complete: true, etcdVersion: '3.6.16' } })], cluster: cluster([member(1), member(2)]), version: '3.6.16' });
+    assert.equal(p.kind, 'refuse');
+    assert.match(p.kind === 'refuse' ? p.message : '', /different clusters \(c1: etcd-1, etcd-2; c9: etcd-3\)/);
+    const alone = decideConverge({ hosts: [host(1), host(2, { record: { clusterId: 'c9', memberName: 'etcd-2', complete: true, etcdVersion: '3.6.16' } })], cluster: cluster([member(1)]), version: '3.6.16' });
+    assert.match(alone.kind === 'refuse' ? alone.message : '', /different clusters/);
+  });
+
+  it('a host that cannot be read, one set up by another tool, records without an answering member: refused', () => {
+    assert.match((decideConverge({ hosts: [host(1), host(2, { unreachable: 'connection refused' })], cluster: cluster(three), version: '3.6.16' }) as { message: string }).message, /cannot read host etcd-2 \(10\.0\.0\.2\): connection refused/);
+    assert.match((decideConverge({ hosts: [host(1, { record: undefined, foreign: 'etcdadm v0.1.x' })], version: '3.6.16' }) as { hint: string }).hint, /etcdadm adopt/);
+    assert.match((decideConverge({ hosts: [host(1), host(2)], version: '3.6.16' }) as { message: string }).message, /have records of cluster c1, but no member of it answers/);
+  });
+
+  it('a version one minor away: the rolling upgrade (or downgrade); two minors: refused', () => {
+    const up = stepsOf(decideConverge({ hosts: [1, 2, 3].map((i) => host(i)), cluster: cluster(three, '3.5.30'), version: '3.6.16' }));
+    assert.deepEqual(up.map((s) => s.kind === 'upgrade' && `${s.from}->${s.to}`), ['3.5.30->3.6.16']);
+    const down = stepsOf(decideConverge({ hosts: [1, 2, 3].map((i) => host(i)), cluster: cluster(three, '3.6.16'), version: '3.5.30' }));
+    assert.match(down[0]!.why, /minor-downgrade/);
+    const far = decideConverge({ hosts: [1, 2, 3].map((i) => host(i)), cluster: cluster(three, '3.4.23'), version: '3.6.16' });
+    assert.match(far.kind === 'refuse' ? far.message : '', /one minor version at a time/);
+  });
+
+  it('changed settings, certificates due and timers: after membership and version, per host', () => {
+    const p = decideConverge({ hosts: [host(1, { settingsDiffer: true, certsDue: true }), host(2, { settingsDiffer: true }), host(3, { timersDiffer: true }), host(4, { record: undefined, settingsDiffer: true })], cluster: cluster(three, '3.5.30'), version: '3.6.16' });
+    const steps = stepsOf(p);
+    assert.deepEqual(kinds(steps), ['join etcd-4', 'upgrade', 'reconfigure', 'renew-certs etcd-1', 'timers etcd-3']);
+    assert.deepEqual(steps[2]!.kind === 'reconfigure' && steps[2]!.hosts, ['etcd-1', 'etcd-2'], 'a joining host gets the file settings by joining');
+  });
+});
+
+describe('the Cluster document resolved per host', () => {
+  const doc = parseConfigText(
+    'apiVersion: etcdadm.io/v1beta1\nkind: Cluster\nssh:\n  user: ops\n  identityFile: ~/.ssh/id_ed25519\nhosts:\n  - address: 10.0.0.1\n    name: etcd-a\n  - address: etcd-b.example\n    ssh: {port: 2200, user: root}\n    member: {dataDir: /srv/etcd}\n  - address: 10.0.0.3\n    caHolder: false\nmember:\n  dataDir: /var/lib/etcd\netcd:\n  version: 3.6.16\n',
+    '/root/cluster.yaml',
+  );
+  it("each host's ssh (its own over the file's over OpenSSH's defaults, ~ expanded) and member settings", () => {
+    const spec = resolveCluster(doc, '/home/ops');
+    assert.deepEqual(spec.hosts[0]!.ssh, { address: '10.0.0.1', user: 'ops', port: 22, identityFile: '/home/ops/.ssh/id_ed25519', knownHostsFile: '/home/ops/.ssh/known_hosts' });
+    assert.deepEqual(spec.hosts[1]!.ssh, { address: 'etcd-b.example', user: 'root', port: 2200, identityFile: '/home/ops/.ssh/id_ed25519', knownHostsFile: '/home/ops/.ssh/known_hosts' });
+    assert.deepEqual(spec.hosts[0]!.settings.member, { dataDir: '/var/lib/etcd', name: 'etcd-a', bindAddress: '10.0.0.1' });
+    assert.deepEqual(spec.hosts[1]!.settings.member, { dataDir: '/srv/etcd' }, 'a host name is not a bind address; its own dataDir wins');
+    assert.equal(spec.hosts[1]!.name, undefined, 'named by its hostname when apply reads it');
+    assert.equal(spec.hosts[0]!.settings.etcd?.version, '3.6.16');
+  });
+  it('the CA holders: those marked, else the first host only', () => {
+    assert.deepEqual(resolveCluster(doc, '/root').hosts.map((h) => h.caHolder), [true, false, false]);
+    const marked = parseConfigText('apiVersion: etcdadm.io/v1beta1\nkind: Cluster\nhosts:\n  - address: 10.0.0.1\n  - address: 10.0.0.2\n    caHolder: true\n  - address: 10.0.0.3\n    caHolder: true\n', '/f');
+    assert.deepEqual(resolveCluster(marked, '/root').hosts.map((h) => h.caHolder), [false, true, true]);
+  });
+});
