@@ -114,3 +114,28 @@ export function memberDataProblem(m: { name: string; peerURLs: readonly string[]
   }
   return undefined;
 }
+
+/**
+ * `--initial-cluster name1=https://a:2380,name2=https://b:2380` (etcd's own syntax; a name may repeat for several
+ * peer URLs): the members of a cluster bootstrapped together, in order. Throws EtcdadmError (exit 2) naming the
+ * first problem. Pure.
+ */
+export function parseInitialCluster(text: string): { name: string; peerURLs: string[] }[] {
+  const out: { name: string; peerURLs: string[] }[] = [];
+  const bad = (why: string) => new EtcdadmError(`invalid --initial-cluster "${text}": ${why}`, { hint: 'name=https://host:2380 per member, comma-separated, such as etcd-a=https://10.0.0.1:2380,etcd-b=https://10.0.0.2:2380', exitCode: 2 });
+  for (const part of text.split(',').map((p) => p.trim())) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw bad(`"${part}" is not name=peer-URL`);
+    const name = part.slice(0, eq);
+    const url = part.slice(eq + 1).replace(/\/+$/, '');
+    const nameProblem = validateMemberName(name);
+    if (nameProblem) throw bad(`the name "${name}" ${nameProblem}`);
+    const urlProblem = peerUrlProblem(url);
+    if (urlProblem) throw bad(`the peer URL "${url}" of ${name}: ${urlProblem}`);
+    if (out.some((m) => m.peerURLs.includes(url))) throw bad(`the peer URL ${url} is given twice`);
+    const m = out.find((x) => x.name === name);
+    if (m) m.peerURLs.push(url);
+    else out.push({ name, peerURLs: [url] });
+  }
+  return out;
+}

@@ -25,8 +25,10 @@ import {
   refuse,
   type HostObservation,
   type InitTakeover,
+  type Refusal,
   type SnapshotSource,
 } from './preflight.js';
+import { readCheckedBundle } from './bundle.js';
 import { backupPhase, checkBackupSchedule } from './backup.js';
 import { checkRenewalTimer, renewalTimerPhase } from './certs.js';
 import { checkDefragSchedule, defragTimerPhase } from './defrag-schedule.js';
@@ -48,10 +50,41 @@ import {
 export interface InitOptions extends SnapshotSource {
   /** Take over a host set up before (etcd stopped, its data moved aside). */
   force: boolean;
+  /**
+   * --initial-cluster: a cluster bootstrapped together (etcd's static bootstrap: every member started with the whole
+   * list and one token), this host one of them. Without it, a new one-member cluster.
+   */
+  initialCluster?: { name: string; peerURLs: string[] }[];
+  /** --cluster-token: the token every member of that bootstrap shares (its member and cluster IDs derive from it). */
+  clusterToken?: string;
+  /** --certs-bundle: this host's certificates signed on a CA host, instead of a CA here. */
+  certsBundle?: string;
 }
 
-function initClusterFacts(plan: Plan, token: string): ClusterFacts {
-  return { initialCluster: initialCluster([{ name: plan.member.name, peerURLs: plan.member.urls.advertisePeer }]), state: 'new', token };
+function initClusterFacts(plan: Plan, token: string, members?: InitOptions['initialCluster']): ClusterFacts {
+  return { initialCluster: initialCluster(members ?? [{ name: plan.member.name, peerURLs: plan.member.urls.advertisePeer }]), state: 'new', token };
+}
+
+/** A cluster token as etcd.env and etcd's ID derivation take it. */
+export const CLUSTER_TOKEN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+/**
+ * Why a static bootstrap (--initial-cluster) cannot go ahead on this host: this member must be in the list under its
+ * name with exactly its peer URLs, a token must be shared, and a snapshot restore is a one-member start. Pure.
+ */
+export function bootstrapProblem(plan: Plan, o: Pick<InitOptions, 'initialCluster' | 'clusterToken' | 'snapshot' | 'snapshotFrom'>): Refusal | undefined {
+  if (!o.initialCluster) return o.clusterToken ? { message: '--cluster-token is for a cluster bootstrapped together', hint: 'give --initial-cluster with every member, or leave out --cluster-token', exitCode: 2 } : undefined;
+  const self = o.initialCluster.find((m) => m.name === plan.member.name);
+  const mine = [...plan.member.urls.advertisePeer].sort().join(',');
+  if (!self)
+    return { message: `--initial-cluster does not list this member (${plan.member.name})`, hint: `add ${plan.member.name}=${plan.member.urls.advertisePeer[0]} to it, or pass --name with this host's name in it`, exitCode: 2 };
+  if ([...self.peerURLs].sort().join(',') !== mine)
+    return { message: `--initial-cluster gives ${plan.member.name} the peer URLs ${self.peerURLs.join(',')}, but this member advertises ${mine}`, hint: 'make them the same (member.advertisePeerURLs, or --initial-cluster)', exitCode: 2 };
+  if (!o.clusterToken)
+    return { message: 'a cluster bootstrapped together needs one --cluster-token for every member', hint: 'give every member the same --cluster-token (a random string)', exitCode: 2 };
+  if (!CLUSTER_TOKEN.test(o.clusterToken)) return { message: `invalid --cluster-token "${o.clusterToken}": letters, digits, ".", "_" and "-", at most 128`, hint: 'use a random string such as the output of: openssl rand -hex 16', exitCode: 2 };
+  if (o.snapshot || o.snapshotFrom) return { message: '--snapshot restores a one-member cluster; it cannot be combined with --initial-cluster', hint: 'restore on one host (etcdadm init --snapshot), then join the others', exitCode: 2 };
+  return undefined;
 }
 
 export const initPreflightPhase: Phase<InitOptions> = phase<HostObservation, { problem?: ReturnType<typeof hostProblem>; takeover: InitTakeover; ports: ReturnType<typeof portProblem> }, InitOptions>({
@@ -59,13 +92,22 @@ export const initPreflightPhase: Phase<InitOptions> = phase<HostObservation, { p
   short: 'Check the host before changing it: directories, free space, ports, the CA, the snapshot, an earlier setup',
   long: 'Refuses (unless --force) when etcd already runs here or the data dir holds a member; refuses always when a directory is not dedicated to etcd, its filesystem has too little free space, or a port etcd needs is taken. Records the run in /etc/etcd/etcdadm.yaml.',
   observe: (ctx) => observeHost(ctx),
-  decide: (plan, obs, options) => ({ problem: hostProblem(plan, obs), takeover: decideInitTakeover(plan, obs, options), ports: portProblem(obs.portsTaken) }),
+  decide: (plan, obs, options) => ({
+    problem: bootstrapProblem(plan, options) ?? hostProblem(plan, obs),
+    takeover: decideInitTakeover(plan, obs, options),
+    ports: portProblem(obs.portsTaken),
+  }),
   async act(ctx, d) {
     const { plan, log } = ctx;
     if (d.problem) refuse(d.problem);
     if (d.takeover.kind === 'refuse') refuse(d.takeover);
     if (d.takeover.kind !== 'take-over' && d.ports) refuse(d.ports);
-    await checkCA(ctx, false);
+    const bundle = ctx.options.certsBundle;
+    if (bundle) {
+      await readCheckedBundle(ctx, bundle);
+      if (plan.settings.pki.autoRenew)
+        refuse({ message: 'pki.autoRenew is true, but a host set up with a certs bundle holds no CA key to renew with', hint: "leave pki.autoRenew off here: renew on a CA host ('etcdadm certs bundle') and 'etcdadm certs import' the new bundle", exitCode: 2 });
+    } else await checkCA(ctx, false);
     await checkSnapshot(ctx);
     await checkBackupSchedule(ctx);
     if (ctx.plan.settings.pki.autoRenew) await checkRenewalTimer(ctx, 'pki.autoRenew is true');
@@ -83,8 +125,9 @@ export const initPreflightPhase: Phase<InitOptions> = phase<HostObservation, { p
       }
       if (d.ports) refuse(d.ports);
     }
-    // a new cluster always gets a new random token (never an earlier cluster's: its IDs would come back)
-    await ctx.record.begin({ createdBy: 'init', clusterToken: newClusterToken(), memberName: plan.member.name, settings: plan.settings });
+    // a new cluster always gets a new random token (never an earlier cluster's: its IDs would come back); a cluster
+    // bootstrapped together shares the one its members were given
+    await ctx.record.begin({ createdBy: 'init', clusterToken: ctx.options.clusterToken ?? newClusterToken(), memberName: plan.member.name, settings: plan.settings });
     log.info('The host is ready for etcd');
   },
 });
@@ -152,13 +195,13 @@ export const snapshotPhase: Phase = phase<boolean, 'restore' | 'keep', InitOptio
 export const initConfigurePhase: Phase = phase<undefined, undefined, InitOptions>({
   name: 'configure',
   short: 'Write etcd.env, the systemd unit and the host record',
-  long: 'Writes /etc/etcd/etcd.env (a new one-member cluster), the etcd unit (systemd) and /etc/etcd/etcdadm.yaml, the record of what etcdadm set up on this host.',
+  long: 'Writes /etc/etcd/etcd.env (a new one-member cluster, or with --initial-cluster every member bootstrapped together), the etcd unit (systemd) and /etc/etcd/etcdadm.yaml, the record of what etcdadm set up on this host.',
   async act(ctx) {
     const { plan, host, log } = ctx;
     const token = clusterToken(ctx);
     await recordFacts(ctx, { clusterToken: token });
     await ensureDataDirs(ctx);
-    await host.write(plan.files.envFile, renderEnvFile(plan, initClusterFacts(plan, token)), { mode: 0o644 });
+    await host.write(plan.files.envFile, renderEnvFile(plan, initClusterFacts(plan, token, ctx.options.initialCluster)), { mode: 0o644 });
     log.info(`Wrote ${plan.files.envFile}`);
     await ctx.init.configure(plan);
     if (plan.service.initSystem === 'systemd') log.info(`Wrote ${plan.service.unitFile}`);

@@ -38,7 +38,7 @@ export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts>
   await ctx.record.update({
     createdBy: ctx.command === 'join' ? 'join' : 'init',
     complete: false,
-    clusterToken: newClusterToken(),
+    clusterToken: clusterToken(ctx),
     ...fp,
     ...facts,
     memberName: ctx.plan.member.name,
@@ -46,9 +46,13 @@ export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts>
   });
 }
 
-/** The cluster token of this run: the record's (written first by preflight), or a new one. */
+/**
+ * The cluster token of this run: the one given (init --cluster-token: a cluster bootstrapped together shares it),
+ * else the record's (written first by preflight), else a new one.
+ */
 export function clusterToken(ctx: PhaseContext): string {
-  return ctx.record.facts?.clusterToken ?? newClusterToken();
+  const given = (ctx.options as { clusterToken?: unknown } | undefined)?.clusterToken;
+  return typeof given === 'string' ? given : (ctx.record.facts?.clusterToken ?? newClusterToken());
 }
 
 /**

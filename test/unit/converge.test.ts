@@ -110,3 +110,36 @@ describe('the Cluster document resolved per host', () => {
     assert.deepEqual(resolveCluster(marked, '/root').hosts.map((h) => h.caHolder), [false, true, true]);
   });
 });
+
+describe('init --initial-cluster: a cluster bootstrapped together', () => {
+  it('the list parses as etcd writes it; every mistake is refused as invalid input naming it', async () => {
+    const { parseInitialCluster } = await import('../../src/config/urls.js');
+    assert.deepEqual(parseInitialCluster('a=https://10.0.0.1:2380,b=https://10.0.0.2:2380,b=https://[fd00::2]:2380'), [
+      { name: 'a', peerURLs: ['https://10.0.0.1:2380'] },
+      { name: 'b', peerURLs: ['https://10.0.0.2:2380', 'https://[fd00::2]:2380'] },
+    ]);
+    for (const [text, why] of [
+      ['a', /"a" is not name=peer-URL/],
+      ['a=https://10.0.0.1:2380,a=https://10.0.0.1:2380', /given twice/],
+      ['a=https://10.0.0.1', /is not scheme:\/\/host:port/],
+      ['-a=https://10.0.0.1:2380', /the name "-a"/],
+      ['a=https://10.0.0.1:2380\nETCD_X=1', /control character/],
+    ] as const) {
+      assert.throws(() => parseInitialCluster(text), (err: Error & { exitCode?: number }) => why.test(err.message) && err.exitCode === 2, text);
+    }
+  });
+  it('this member must be listed with its own peer URLs, with a shared token, and not with a snapshot', async () => {
+    const { bootstrapProblem } = await import('../../src/phases/init.js');
+    const { planOf, hostFacts, eth0 } = await import('../helpers/plan.js');
+    const plan = planOf({}, hostFacts([eth0('10.0.0.1')], [], 'etcd-a'));
+    const list = [{ name: 'etcd-a', peerURLs: ['https://10.0.0.1:2380'] }, { name: 'etcd-b', peerURLs: ['https://10.0.0.2:2380'] }];
+    assert.equal(bootstrapProblem(plan, { initialCluster: list, clusterToken: 'tok-1' }), undefined);
+    assert.equal(bootstrapProblem(plan, {}), undefined, 'a one-member init');
+    assert.match(bootstrapProblem(plan, { initialCluster: list.slice(1), clusterToken: 't' })!.message, /does not list this member \(etcd-a\)/);
+    assert.match(bootstrapProblem(plan, { initialCluster: [{ name: 'etcd-a', peerURLs: ['https://10.0.0.9:2380'] }], clusterToken: 't' })!.message, /but this member advertises https:\/\/10\.0\.0\.1:2380/);
+    assert.match(bootstrapProblem(plan, { initialCluster: list })!.message, /needs one --cluster-token/);
+    assert.match(bootstrapProblem(plan, { initialCluster: list, clusterToken: 'a b' })!.message, /invalid --cluster-token/);
+    assert.match(bootstrapProblem(plan, { initialCluster: list, clusterToken: 't', snapshot: '/x.db' })!.message, /cannot be combined with --initial-cluster/);
+    assert.match(bootstrapProblem(plan, { clusterToken: 't' })!.message, /--cluster-token is for a cluster bootstrapped together/);
+  });
+});

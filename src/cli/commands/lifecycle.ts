@@ -6,6 +6,7 @@ import { JOIN_PHASES, type JoinOptions } from '../../phases/join.js';
 import { withClusterVersion } from '../../phases/join-version.js';
 import { RESET_PHASES, type ResetOptions } from '../../phases/reset.js';
 import { joinEndpoints, memberEndpoints } from '../../run/context.js';
+import { parseInitialCluster } from '../../config/urls.js';
 import { parseS3Url, s3Options } from '../../s3/location.js';
 import { DEFAULT_BUMP_REVISION } from '../../snapshot/restore.js';
 import type { Invocation } from '../command.js';
@@ -19,6 +20,9 @@ export function initOptions(inv: Invocation): InitOptions {
     force: o.force === true,
     ...(snapshot?.startsWith('s3://') ? { snapshotFrom: parseS3Url(snapshot, o) } : snapshot !== undefined ? { snapshot } : {}),
     ...(typeof o.bumpRevision === 'string' ? { bumpRevision: o.bumpRevision } : {}),
+    ...(typeof o.initialCluster === 'string' ? { initialCluster: parseInitialCluster(o.initialCluster) } : {}),
+    ...(typeof o.clusterToken === 'string' ? { clusterToken: o.clusterToken } : {}),
+    ...(typeof o.certsBundle === 'string' ? { certsBundle: resolve(o.certsBundle) } : {}),
   };
 }
 
@@ -36,6 +40,9 @@ export function initCommand(): Command<any, any, any> {
       new Option('--snapshot <file>', 'restore the new cluster from this etcd snapshot, a file or s3://bucket/key (checked before anything is installed)'),
       new Option('--bump-revision <n>', `with --snapshot: raise the restored revision by n and mark the older ones compacted, so watchers (Kubernetes) start over; 0 keeps the revisions (default: ${DEFAULT_BUMP_REVISION} where the etcd restoring has it, 3.5.10+)`),
       new Option('--force', 'take over a host where etcd already runs or the data dir holds a member (the data dir is moved aside, never deleted)'),
+      new Option('--initial-cluster <members>', "bootstrap several members together (etcd's static bootstrap): every member, this one included, as name=https://host:2380, comma-separated; run init on each with the same list and --cluster-token"),
+      new Option('--cluster-token <token>', 'with --initial-cluster: the token every member shares (its member and cluster IDs derive from it)'),
+      new Option('--certs-bundle <file>', "this host's certificates from 'etcdadm certs bundle' on a CA host, instead of a CA here"),
       // for --snapshot s3://bucket/key: the endpoint, region, path style, CA and credentials file
       ...s3Options().filter((o) => !/--s3-(bucket|prefix)\b/.test(o.flags)),
     ],
