@@ -1,8 +1,9 @@
 #!/bin/bash
 # setup.sh — everything a fresh Debian machine (root, Node 20, Go >= 1.26) needs to build etcdadm and run its tests and
-# demo: Debian packages, npm dependencies, the build, the executable and the .deb (what the e2e tests run), the local
-# etcd release mirror, the S3 server of the backup tests (versitygw, built from its Go module once, about 4 min; then
-# cached) and the lab's systemctl stand-in.
+# demo: Debian packages (openssh-server and sudo for the SSH Host tests, installed without starting the system's sshd),
+# npm dependencies, the build, the executable and the .deb (what the e2e tests run), the local etcd release mirror,
+# the S3 server of the backup tests (versitygw, built from its Go module once, about 4 min; then cached) and the
+# lab's systemctl stand-in.
 # Idempotent and quick once done; the first time, building etcd 3.5.35/3.6/3.7 for the mirror from Go modules takes
 # about 6 min (lab/build-etcd.sh; its caches under /var/cache/etcdadm-lab keep later runs instant).
 set -euo pipefail
@@ -11,7 +12,8 @@ cd "$(dirname "$0")/.."
 need=()
 for c in ip:iproute2 openssl:openssl python3:python3 systemd-nspawn:systemd-container debootstrap:debootstrap \
          nsenter:util-linux curl:curl ss:iproute2 gzip:gzip strip:binutils dpkg-shlibdeps:dpkg-dev lintian:lintian \
-         zsh:zsh fish:fish man:man-db; do
+         zsh:zsh fish:fish man:man-db ssh:openssh-client ssh-keygen:openssh-client /usr/sbin/sshd:openssh-server \
+         sudo:sudo; do
   command -v "${c%%:*}" >/dev/null 2>&1 || need+=("${c#*:}")
 done
 if [ ! -s /usr/share/keyrings/debian-archive-keyring.gpg ]; then need+=(debian-archive-keyring); fi
@@ -21,7 +23,20 @@ if [ ${#need[@]} -gt 0 ] || ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # openssh-server is only for the SSH Host tests, which run their own sshd on 127.0.0.1: installing it must not
+  # start the system's sshd on 0.0.0.0:22. A policy-rc.d answering 101 ("forbidden") keeps invoke-rc.d and
+  # deb-systemd-invoke from starting it (one already there is left as it is); disabled after, so no boot starts it.
+  (
+    if [[ " ${need[*]} " == *" openssh-server "* ]] && [ ! -e /usr/sbin/policy-rc.d ]; then
+      trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+      printf '#!/bin/sh\n# scripts/setup.sh: no service starts while it installs packages\nexit 101\n' > /usr/sbin/policy-rc.d
+      chmod 755 /usr/sbin/policy-rc.d
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  )
+  if [[ " ${need[*]} " == *" openssh-server "* ]] && command -v systemctl >/dev/null; then
+    systemctl disable ssh.service >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then

@@ -44,6 +44,14 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'completion', description: 'Print the shell completion script for bash, zsh or fish: commands, subcommands, flags, phase names and flag choices', load: async () => (await import('./commands/completion.js')).completionCommand(wholeTree) },
 ];
 
+/**
+ * Commands that are not for people: not listed by --help, nor in completion scripts and man pages, and loaded only
+ * when invoked by name. `host-agent` is the far end of an SSH Host (src/host/ssh.ts).
+ */
+export const HIDDEN_COMMANDS: readonly CommandEntry[] = [
+  { name: 'host-agent', description: 'Serve an SSH Host: requests on stdin, answers on stdout (started over ssh by another etcdadm)', load: async () => (await import('./commands/host-agent.js')).hostAgentCommand() },
+];
+
 /** Every command's definition as data (completion without the tree a build embeds). */
 async function wholeTree() {
   const { describeCommand } = await import('./tree.js');
@@ -95,6 +103,8 @@ export async function buildProgram(args: readonly string[] | 'all' = 'all'): Pro
     if (args === 'all' || entry.name === wanted) program.addCommand(await loaded(entry));
     else program.command(entry.name).description(entry.description);
   }
+  const hidden = args === 'all' ? undefined : HIDDEN_COMMANDS.find((e) => e.name === wanted);
+  if (hidden) program.addCommand(await loaded(hidden), { hidden: true });
   return program;
 }
 

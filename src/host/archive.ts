@@ -28,6 +28,21 @@ export async function extractLocal(archive: string, dest: string, opts: ExtractO
   return refused;
 }
 
+/** Every entry of a .tar.gz on this machine as the extraction filter would see it; nothing written (SSH hosts). */
+export async function listLocal(archive: string): Promise<ArchiveEntry[]> {
+  const out: ArchiveEntry[] = [];
+  const parser = new tar.Parser({
+    strict: true,
+    filter: (path, entry) => {
+      const e = entry as tar.ReadEntry;
+      out.push({ path, type: e.type, ...(e.linkpath ? { linkpath: e.linkpath } : {}) });
+      return false; // its bytes skipped
+    },
+  });
+  await pipeline(createReadStream(archive, { highWaterMark: 4 << 20 }), createGunzip({ chunkSize: 1 << 20 }), parser);
+  return out;
+}
+
 export interface ArchiveMember extends ArchiveEntry {
   mode: number;
   data: Buffer;

@@ -3,8 +3,9 @@
  * modes and owners, symlinks, streams (release archives, snapshots), archives, processes, users, ports, locks, free
  * space, the facts plan resolution needs — goes through this interface; no module outside src/host/ imports node:fs
  * or node:child_process (a dependency rule in `npm test` says so: .dependency-cruiser.cjs). `LocalHost` (local.ts)
- * is this machine, `MemoryHost` (memory.ts) a machine in memory for tests and dry runs; an SSH Host drives another
- * machine. All of them pass one contract test suite (test/unit/host-contract.test.ts).
+ * is this machine, `MemoryHost` (memory.ts) a machine in memory for tests and dry runs, `SshHost` (ssh.ts) another
+ * machine over SSH. All of them pass one contract test suite (test/helpers/host-contract.ts, run by
+ * test/unit/host-contract.test.ts and test/integration/ssh-host.test.ts).
  *
  * The contract, for every implementation:
  * - Paths are absolute. A read of something that does not exist answers `undefined` (read, readBytes, stat, list,

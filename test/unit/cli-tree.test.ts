@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildProgram, COMMANDS, invokedCommand } from '../../src/cli/main.js';
+import { buildProgram, COMMANDS, HIDDEN_COMMANDS, invokedCommand } from '../../src/cli/main.js';
 import { describeCommand, walkTree, type CliCommand } from '../../src/cli/tree.js';
 import { manPages } from '../../src/cli/man.js';
 import { completionScript } from '../../src/cli/completion.js';
@@ -24,6 +24,15 @@ describe('the command loaded for an invocation', () => {
     const loaded = program.commands.filter((c) => c.options.length > 0 || c.commands.length > 0).map((c) => c.name());
     assert.deepEqual(loaded, ['version']);
     assert.deepEqual(full.commands.map((c) => c.summary), COMMANDS.map((c) => c.description), 'the loaded commands carry the same descriptions');
+  });
+
+  it('a hidden command (host-agent) exists only when invoked, and is not in --help, completion or man pages', async () => {
+    assert.deepEqual(HIDDEN_COMMANDS.map((c) => c.name), ['host-agent']);
+    const program = await buildProgram(['host-agent']);
+    assert.ok(program.commands.some((c) => c.name() === 'host-agent'));
+    assert.doesNotMatch(program.helpInformation(), /host-agent/);
+    assert.ok(!(await buildProgram(['version'])).commands.some((c) => c.name() === 'host-agent'));
+    assert.ok(!full.commands.some((c) => c.name === 'host-agent'));
   });
 });
 
