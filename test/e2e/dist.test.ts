@@ -2,12 +2,17 @@
  * What users install, on what users have: hosts booting real systemd with no Node.js and nothing of this machine
  * inside. The .deb (dpkg -i) builds a 3-member cluster by the classic flow, its man pages render, and dpkg -r takes
  * the package away and nothing of etcd's; then the bare executable copied to /usr/local/bin resets and builds the
- * cluster again the same way.
+ * cluster again the same way; and over SSH (each host runs Debian's sshd with its own host key) that executable is
+ * the SSH Host's agent there.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { SshHost } from '../../src/host/ssh.js';
 import { ETCDADM, MIRROR_URL, NspawnLab, REPO, ok } from '../helpers/lab.js';
+import { keygen } from '../helpers/sshd.js';
 
 const pkg = JSON.parse(await import('node:fs').then((fs) => fs.readFileSync(join(REPO, 'package.json'), 'utf8'))) as { version: string };
 const DEB = join(REPO, `dist/etcdadm_${pkg.version}_amd64.deb`);
@@ -104,5 +109,44 @@ describe('the bare executable in /usr/local/bin (no package)', () => {
     for (const i of HOSTS) assert.notEqual((await lab.sh(i, 'test -e /etc/etcd/etcd.env || test -e /var/lib/etcd/member')).code, 0, `ehost${i} is clean`);
     assert.equal(ok(await lab.sh(1, 'command -v etcdadm')).stdout.trim(), '/usr/local/bin/etcdadm');
     assertHealthy3(await seedFlow());
+  });
+
+  it('over SSH: each host its own host key; the shipped executable is the SSH Host agent there (no Node.js): facts, files, programs, one connection', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'etcdadm-ssh-e2e-'));
+    try {
+      keygen(join(dir, 'id'), 'operator');
+      for (const i of HOSTS) await lab.put(i, join(dir, 'id.pub'), '/root/.ssh/authorized_keys', 0o600);
+      const keys = await Promise.all(HOSTS.map(async (i) => ok(await lab.sh(i, 'ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub')).stdout.split(' ')[1]));
+      assert.equal(new Set(keys).size, 3, `three host keys: ${keys.join(' ')}`);
+      const known = join(dir, 'known_hosts');
+      writeFileSync(known, '');
+      const target = (i: number, accept: boolean) => ({
+        address: lab.ip(i),
+        user: 'root',
+        identityFile: join(dir, 'id'),
+        knownHostsFile: known,
+        acceptNewHostKeys: accept,
+        configFile: '/dev/null',
+        agentCommand: ['/usr/local/bin/etcdadm'],
+      });
+      await assert.rejects(SshHost.connect(target(1, false)), (err: Error) => /host key|known_hosts/i.test(err.message) && err.message.includes(lab.ip(1)));
+      const h = await SshHost.connect(target(1, true));
+      try {
+        assert.match(readFileSync(known, 'utf8'), new RegExp(`^${lab.ip(1).replace(/\./g, '\\.')} ssh-ed25519 `, 'm'), 'first contact recorded');
+        assert.equal((await h.facts()).hostname, 'ehost1');
+        assert.equal(h.isPrivileged(), true);
+        assert.deepEqual(await h.etcdadmCommand(), ['/usr/local/bin/etcdadm']);
+        await h.write('/root/over-ssh.txt', 'written over ssh\n', { mode: 0o600 });
+        assert.equal(ok(await lab.sh(1, 'stat -c %a /root/over-ssh.txt && cat /root/over-ssh.txt')).stdout, '600\nwritten over ssh\n');
+        const r = await h.exec('systemctl', ['is-active', 'etcd.service']);
+        assert.equal(r.stdout.trim(), 'active');
+        assert.equal((await h.read('/etc/etcd/etcdadm.yaml'))?.includes('memberName: ehost1'), true, 'the host record');
+        assert.equal(await h.remove('/root/over-ssh.txt'), true);
+      } finally {
+        await h.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

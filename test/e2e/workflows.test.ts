@@ -169,7 +169,7 @@ describe('lifecycle: dry runs, phases, rollback', () => {
     assert.match(r.stderr, /\[configure\] would write \/etc\/systemd\/system\/etcd\.service \(0644/);
     assert.match(r.stderr, /\[start\] would run systemctl enable --now etcd\.service/);
     assert.match(r.stderr, /\[install\] would (download|use the cached) etcd v3\.6\.16/);
-    assert.deepEqual(phases, ['preflight', 'install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'backup', 'cert-renewal', 'post-init-instructions']);
+    assert.deepEqual(phases, ['preflight', 'install', 'certificates', 'snapshot', 'configure', 'start', 'etcdctl', 'health', 'backup', 'cert-renewal', 'defrag-timer', 'post-init-instructions']);
   });
 
   it('init: a fault right after its first change (install) leaves the host as it was', async () => {
