@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -332,6 +332,38 @@ describe('SshHost: the numbers (docs/architecture.md, "SSH")', () => {
     } finally {
       await h.removeTree(root);
       await h.close();
+    }
+  });
+});
+
+describe('the etcdadm executable put on a host over SSH (ensureRemoteExecutable)', () => {
+  it('copied when missing or different (0755, checked on arrival), left alone when the same; a dry run copies nothing', async () => {
+    const { SshTransport: Transport } = await import('../../src/host/ssh-transport.js');
+    const { ensureRemoteExecutable } = await import('../../src/host/ssh-install.js');
+    const t = new Transport(target());
+    await t.start();
+    const dir = join(sshd.dir, 'install');
+    const remote = join(dir, 'bin', 'etcdadm');
+    const local = join(sshd.dir, 'etcdadm-v1');
+    writeFileSync(local, `#!/bin/sh\necho v1\nexit 0\n#${'x'.repeat(300_000)}\n`);
+    try {
+      assert.deepEqual((await ensureRemoteExecutable(t, false, local, remote, { dryRun: true })).kind, 'copied');
+      assert.equal(existsSync(remote), false, 'a dry run copies nothing');
+      const first = await ensureRemoteExecutable(t, false, local, remote);
+      assert.equal(first.kind, 'copied');
+      assert.equal(statSync(remote).mode & 0o7777, 0o755);
+      assert.equal(execFileSync(remote, { encoding: 'utf8' }).split('\n')[0], 'v1');
+      const mtime = statSync(remote).mtimeMs;
+      assert.equal((await ensureRemoteExecutable(t, false, local, remote)).kind, 'same');
+      assert.equal(statSync(remote).mtimeMs, mtime, 'not copied again');
+      writeFileSync(local, `#!/bin/sh\necho v2\n`);
+      const second = await ensureRemoteExecutable(t, false, local, remote);
+      assert.deepEqual([second.kind, second.kind === 'copied' && second.previous === first.sha256], ['copied', true]);
+      assert.equal(execFileSync(remote, { encoding: 'utf8' }).trim(), 'v2');
+      assert.deepEqual(readdirSync(join(dir, 'bin')), ['etcdadm'], 'no temp file left');
+    } finally {
+      await t.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

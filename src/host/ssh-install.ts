@@ -1,0 +1,54 @@
+/**
+ * The etcdadm executable put on a host reached over SSH, before its agent can run there (apply: the hosts need
+ * nothing but sshd, root or sudo, and systemd). Checked by SHA-256 first and copied only when it differs or is
+ * missing: streamed over the master connection into a temp file beside the target, given 0755, synced, its hash
+ * checked on the host, then renamed over the target — a reader (or a crash) sees the old executable or the new one.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { EtcdadmError } from '../errors.js';
+import type { SshTransport } from './ssh-transport.js';
+
+export type InstallOutcome = { kind: 'same'; sha256: string } | { kind: 'copied'; sha256: string; bytes: number; previous?: string };
+
+/** The SHA-256 of a local file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  return createHash('sha256').update(await readFile(path)).digest('hex');
+}
+
+/** What is at `remotePath` on the host: its SHA-256, or undefined when there is no file. */
+export async function remoteSha256(t: SshTransport, sudo: boolean, remotePath: string): Promise<string | undefined> {
+  const r = await t.run(['sh', '-c', 'test -f "$1" || exit 3; sha256sum "$1"', 'sh', remotePath], { sudo, timeoutMs: 60_000 });
+  if (r.code === 3) return undefined;
+  const m = /^([0-9a-f]{64})\s/.exec(r.stdout);
+  if (r.code !== 0 || !m) throw new EtcdadmError(`cannot read the SHA-256 of ${remotePath} on ${t.label}: ${r.stderr.trim() || `exit ${r.code}`}`, { hint: 'the host needs sha256sum (coreutils)' });
+  return m[1];
+}
+
+/**
+ * `localPath` at `remotePath` on the host (0755, root's), copied only when its SHA-256 differs; `dryRun`: say what
+ * would be done, copy nothing.
+ */
+export async function ensureRemoteExecutable(t: SshTransport, sudo: boolean, localPath: string, remotePath: string, opts: { dryRun?: boolean } = {}): Promise<InstallOutcome> {
+  const want = await sha256File(localPath);
+  const have = await remoteSha256(t, sudo, remotePath);
+  if (have === want) return { kind: 'same', sha256: want };
+  const bytes = (await readFile(localPath)).length;
+  if (opts.dryRun) return { kind: 'copied', sha256: want, bytes, ...(have ? { previous: have } : {}) };
+  const tmp = `${dirname(remotePath)}/.etcdadm.${process.pid}.${Date.now()}.new`;
+  // one remote shell: receive, mode, sync, check, rename; the temp file removed on any failure
+  const script =
+    'set -e; dest=$1; tmp=$2; want=$3; mkdir -p "$(dirname "$dest")"; trap \'rm -f "$tmp"\' EXIT; umask 022; cat > "$tmp"; chmod 0755 "$tmp"; sync "$tmp"; ' +
+    'got=$(sha256sum "$tmp" | cut -d" " -f1); [ "$got" = "$want" ] || { echo "the copy arrived with SHA-256 $got, not $want" >&2; exit 4; }; mv -f "$tmp" "$dest"; trap - EXIT; sync "$(dirname "$dest")"';
+  const child = t.spawn(['sh', '-c', script, 'sh', remotePath, tmp, want], sudo);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  await pipeline(createReadStream(localPath), child.stdin).catch(() => undefined); // a failure shows in the exit code
+  const code = await exited;
+  if (code !== 0) throw new EtcdadmError(`copying etcdadm to ${remotePath} on ${t.label} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`, { hint: 'check free space and that the directory is writable there' });
+  return { kind: 'copied', sha256: want, bytes, ...(have ? { previous: have } : {}) };
+}
