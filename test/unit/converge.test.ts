@@ -143,3 +143,21 @@ describe('init --initial-cluster: a cluster bootstrapped together', () => {
     assert.match(bootstrapProblem(plan, { clusterToken: 't' })!.message, /--cluster-token is for a cluster bootstrapped together/);
   });
 });
+
+describe("apply's observation of a host (through any Host)", () => {
+  const spec = (name?: string) => resolveCluster(parseConfigText(`apiVersion: etcdadm.io/v1beta1\nkind: Cluster\nhosts:\n  - address: 10.0.0.1\n${name ? `    name: ${name}\n` : ''}`, '/f'), '/root').hosts[0]!;
+  it('a bare host: named by its hostname, no record; a host with a record: its cluster, member and version; an unreadable one: why', async () => {
+    const { MemoryHost } = await import('../../src/host/memory.js');
+    const { HostRecord } = await import('../../src/host/record.js');
+    const { observeHost } = await import('../../src/apply/observe.js');
+    const { planOf, hostFacts, eth0 } = await import('../helpers/plan.js');
+    const bare = new MemoryHost({ name: 'etcd-a' });
+    assert.deepEqual(await observeHost(spec(), bare), { index: 0, address: '10.0.0.1', name: 'etcd-a' });
+    const plan = planOf({ name: 'etcd-z', version: '3.5.30' }, hostFacts([eth0('10.0.0.1')], [], 'etcd-a'));
+    const r = await HostRecord.load(bare);
+    await r.begin({ createdBy: 'init', clusterToken: 't', memberName: 'etcd-z', settings: plan.settings });
+    await r.update({ clusterId: 'c7', complete: true });
+    assert.deepEqual(await observeHost(spec('etcd-z'), bare), { index: 0, address: '10.0.0.1', name: 'etcd-z', record: { memberName: 'etcd-z', complete: true, etcdVersion: '3.5.30', clusterId: 'c7' } });
+    assert.match((await observeHost(spec(), new Error('SSH to root@10.0.0.1:22 refused: connection refused'))).unreachable ?? '', /connection refused/);
+  });
+});

@@ -1,0 +1,36 @@
+/**
+ * What `apply` reads on each host of a Cluster document before it decides anything (cluster/converge.ts): the
+ * hostname (the member's name when the document gives none), its host record, or an etcd set up by another tool
+ * without one. Through the Host only (an SshHost for apply; any Host in tests). Changes nothing.
+ */
+import { detectLegacy, LEGACY_NAME } from '../adopt/index.js';
+import type { HostView } from '../cluster/converge.js';
+import type { ClusterHostSpec } from '../config/cluster.js';
+import { describe } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { HostRecord } from '../host/record.js';
+
+/** The host as apply sees it; a host that could not be read says why (converge refuses then). */
+export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Promise<HostView> {
+  const base = { index: spec.index, address: spec.address, name: spec.name ?? spec.address };
+  if (host instanceof Error) return { ...base, unreachable: describe(host) };
+  try {
+    const facts = await host.facts();
+    const name = spec.name ?? facts.hostname;
+    const record = await HostRecord.load(host);
+    const f = record.facts;
+    if (f) {
+      const version = record.layer()?.values.etcd?.version;
+      return {
+        ...base,
+        name,
+        record: { memberName: f.memberName, complete: f.complete, etcdVersion: typeof version === 'string' ? version : '', ...(f.clusterId ? { clusterId: f.clusterId } : {}) },
+      };
+    }
+    const legacy = await detectLegacy(host);
+    if (legacy.kind !== 'none') return { ...base, name, foreign: legacy.kind === 'derived' ? LEGACY_NAME : `a tool etcdadm does not know (${legacy.found.join(', ')})` };
+    return { ...base, name };
+  } catch (err) {
+    return { ...base, unreachable: describe(err) };
+  }
+}
