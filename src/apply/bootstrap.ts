@@ -32,7 +32,7 @@ export interface BootstrapStep {
 }
 
 /** Where a host's bundle is written on it during a bootstrap (0600; removed after its init). */
-export const bundlePath = (name: string) => `/etc/etcd/.apply-${name}.bundle`;
+export const bundlePath = (name: string) => `/etc/etcdadm/apply-${name}.bundle`;
 
 /** `name=https://…:2380,…` in the document's order. */
 export function initialClusterText(hosts: readonly Pick<BootstrapHost, 'name' | 'peerURLs'>[]): string {

@@ -24,6 +24,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   { name: 'init', description: 'Initialize a new etcd cluster: install etcd, create the PKI, start a one-member cluster and print the join command', load: async () => (await import('./commands/lifecycle.js')).initCommand() },
   { name: 'join', description: 'Join this host to an existing cluster: certificates from the cluster CA, install etcd, add the member, start it', load: async () => (await import('./commands/lifecycle.js')).joinCommand() },
   { name: 'reset', description: 'Remove this member from its cluster and remove etcd, its data and its certificates from this host', load: async () => (await import('./commands/lifecycle.js')).resetCommand() },
+  { name: 'apply', description: 'Make the hosts of a Cluster document match it, from this machine over SSH: bare hosts bootstrapped together (--dry-run prints the plan)', load: async () => (await import('./commands/apply.js')).applyCommand() },
   { name: 'adopt', description: 'Take over a member set up by etcdadm v0.1.x: derive the host record from its files and write it', load: async () => (await import('./commands/adopt.js')).adoptCommand() },
   { name: 'info', description: 'Show the local member: ID, name, peer and client URLs, learner or not', load: async () => (await import('./commands/info.js')).infoCommand() },
   { name: 'download', description: 'Download an etcd release into the cache and verify its SHA-256', load: async () => (await import('./commands/download.js')).downloadCommand() },

@@ -30,6 +30,11 @@ export interface SshHostOptions extends SshTarget {
   ssh?: string;
   /** How long connecting and starting the agent may take; default 60 s. */
   connectTimeoutMs?: number;
+  /**
+   * Run over the master connection before the agent starts (apply puts the etcdadm executable there first); what it
+   * answers is kept as `prepared`. Throwing stops the connect.
+   */
+  beforeAgent?: (t: SshTransport, sudo: boolean) => Promise<unknown>;
 }
 
 type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
@@ -49,6 +54,8 @@ export class SshHost implements Host {
   private stderrTail: string[] = [];
   private uid = -1;
   private sudo = false;
+  /** What `beforeAgent` answered. */
+  prepared: unknown;
 
   private constructor(private readonly opts: SshHostOptions) {
     this.name = opts.name ?? opts.address;
@@ -87,6 +94,7 @@ export class SshHost implements Host {
     const t0 = Date.now();
     this.uid = await this.transport.start(deadline);
     this.sudo = this.opts.sudo ?? this.uid !== 0;
+    if (this.opts.beforeAgent) this.prepared = await this.opts.beforeAgent(this.transport, this.sudo);
     const child = this.transport.spawn([...this.opts.agentCommand, 'host-agent'], this.sudo);
     this.agent = child;
     child.stdin.on('error', () => undefined); // a dead agent: reported by 'exit'

@@ -165,15 +165,15 @@ describe("apply's observation of a host (through any Host)", () => {
 describe("apply's bootstrap, as the commands each host runs", () => {
   it('the CA on the first holder alone, to the other holders, a bundle for every other host, then init everywhere with the one list and token', async () => {
     const { bootstrapSteps, initialClusterText } = await import('../../src/apply/bootstrap.js');
-    const h = (n: string, caHolder: boolean) => ({ name: n, peerURLs: [`https://${n}:2380`], address: `10.0.0.${n.slice(-1)}`, caHolder, configPath: '/etc/etcd/apply.yaml' });
+    const h = (n: string, caHolder: boolean) => ({ name: n, peerURLs: [`https://${n}:2380`], address: `10.0.0.${n.slice(-1)}`, caHolder, configPath: '/etc/etcdadm/apply.yaml' });
     const hosts = [h('e1', true), h('e2', false), h('e3', true)];
     assert.equal(initialClusterText(hosts), 'e1=https://e1:2380,e2=https://e2:2380,e3=https://e3:2380');
     const steps = bootstrapSteps(hosts, 'tok');
     assert.deepEqual(steps.map((s) => `${s.kind} ${s.host}${s.for ? ` for ${s.for}` : ''}`), ['ca e1', 'copy-ca e3', 'bundle e1 for e2', 'init e1', 'init e2', 'init e3']);
     const cluster = ['--initial-cluster', 'e1=https://e1:2380,e2=https://e2:2380,e3=https://e3:2380', '--cluster-token', 'tok'];
-    assert.deepEqual(steps[0]!.args, ['init', 'phase', 'certificates', '--config', '/etc/etcd/apply.yaml', ...cluster]);
+    assert.deepEqual(steps[0]!.args, ['init', 'phase', 'certificates', '--config', '/etc/etcdadm/apply.yaml', ...cluster]);
     assert.deepEqual(steps[2]!.args, ['certs', 'bundle', '--name', 'e2', '--address', '10.0.0.2', '--output', '-']);
-    assert.deepEqual(steps[4]!.args, ['init', '--config', '/etc/etcd/apply.yaml', ...cluster, '--certs-bundle', '/etc/etcd/.apply-e2.bundle']);
-    assert.deepEqual(steps[5]!.args, ['init', '--config', '/etc/etcd/apply.yaml', ...cluster], 'a CA holder signs its own');
+    assert.deepEqual(steps[4]!.args, ['init', '--config', '/etc/etcdadm/apply.yaml', ...cluster, '--certs-bundle', '/etc/etcdadm/apply-e2.bundle']);
+    assert.deepEqual(steps[5]!.args, ['init', '--config', '/etc/etcdadm/apply.yaml', ...cluster], 'a CA holder signs its own');
   });
 });

@@ -1,0 +1,269 @@
+/**
+ * `etcdadm apply -f cluster.yaml`: make the hosts of a Cluster document match it, from the operator's machine over
+ * SSH. Steps, each logged `[step] host: …`:
+ *
+ * - connect: one OpenSSH master connection per host, all at once (host keys checked strictly; first contact with
+ *   --accept-new-host-keys); the etcdadm executable put there when its SHA-256 differs (not in a dry run), then the
+ *   SSH Host's agent started (src/host/ssh.ts);
+ * - observe: every host read (hostname, host record, another tool's etcd) and the cluster's members through a host
+ *   that has a record (`etcdadm status -o json` there) — the operator's machine keeps no state;
+ * - plan: cluster/converge.ts decides; the plan is printed per host; a refusal stops here, before any change;
+ *   `--dry-run` stops here too;
+ * - act: the steps. Today: the bootstrap of bare hosts (src/apply/bootstrap.ts: the CA on the first holder, bundles
+ *   for the others through the operator's memory, init on every host at once). The later changes (joins, removals,
+ *   replacements, upgrades, settings) are decided and shown, and refused with the host command that does them.
+ *
+ * Secrets: the CA key goes from one CA holder to another through this process's memory only, and a bundle (a host's
+ * own keys) from the CA holder to its host the same way; nothing is written on the operator's disk but known_hosts.
+ */
+import { randomBytes } from 'node:crypto';
+import { isSea } from 'node:sea';
+import { stringify } from 'yaml';
+import { decideConverge, type ClusterView, type HostView, type Step } from '../cluster/converge.js';
+import { resolveCluster, type ClusterHostSpec } from '../config/cluster.js';
+import { CONFIG_API_VERSION, type ConfigDocument } from '../config/document.js';
+import { DEFAULTS } from '../config/defaults.js';
+import { loadConfigFile } from '../config/file.js';
+import { resolvePlan } from '../config/plan/index.js';
+import { namedLayer } from '../config/settings.js';
+import type { Plan } from '../config/types.js';
+import { EtcdadmError, describe } from '../errors.js';
+import type { Host } from '../host/host.js';
+import { ensureRemoteExecutable, remoteSha256, sha256File, type InstallOutcome } from '../host/ssh-install.js';
+import { SshHost } from '../host/ssh.js';
+import type { Logger } from '../log/logger.js';
+import { bootstrapSteps, type BootstrapHost } from './bootstrap.js';
+import { observeHost } from './observe.js';
+
+/** Where apply puts etcdadm on a host, and where it writes that host's configuration document (0600). */
+export const REMOTE_ETCDADM = '/usr/local/bin/etcdadm';
+export const HOST_CONFIG = '/etc/etcdadm/apply.yaml';
+
+export interface ApplyOptions {
+  file: string;
+  dryRun: boolean;
+  acceptNewHostKeys: boolean;
+  /** The etcdadm executable to put on the hosts: this one when it is the single executable. */
+  executable?: string;
+  /** The operator's home directory (for `~/` in the document). */
+  home: string;
+  log: Logger;
+  /** Lines for standard output (the plan). */
+  out: (line: string) => void;
+}
+
+interface Connected {
+  spec: ClusterHostSpec;
+  host: SshHost | Error;
+  installed?: InstallOutcome;
+}
+
+/** The executable to copy: --executable, else this process when it is etcdadm's single executable. */
+function executableOf(o: ApplyOptions): string {
+  if (o.executable) return o.executable;
+  if (isSea()) return process.execPath;
+  throw new EtcdadmError('apply copies the etcdadm executable to the hosts, and this etcdadm is not the single executable', {
+    hint: 'run apply with the etcdadm executable (etcdadm-linux-amd64), or pass --executable with its path',
+    exitCode: 2,
+  });
+}
+
+async function connect(o: ApplyOptions, spec: ClusterHostSpec, executable: string): Promise<Connected> {
+  const log = o.log.withPhase('connect');
+  try {
+    const host = await SshHost.connect({
+      ...spec.ssh,
+      name: spec.name ?? spec.address,
+      acceptNewHostKeys: o.acceptNewHostKeys,
+      agentCommand: [REMOTE_ETCDADM],
+      beforeAgent: async (t, sudo) => {
+        if (!o.dryRun) return ensureRemoteExecutable(t, sudo, executable, REMOTE_ETCDADM);
+        const have = await remoteSha256(t, sudo, REMOTE_ETCDADM);
+        if (have !== (await sha256File(executable))) {
+          // read-only without the agent: its hostname (the member's name) and whether it has a record
+          const r = await t.run(['sh', '-c', 'hostname; test -e /etc/etcd/etcdadm.yaml && echo record || true'], { sudo, timeoutMs: 30_000 });
+          const [hostname, record] = r.stdout.trim().split('\n');
+          throw new NotInstalled(have === undefined ? 'etcdadm is not installed there' : 'another etcdadm is installed there', hostname ?? '', record === 'record');
+        }
+        return { kind: 'same', sha256: have } satisfies InstallOutcome;
+      },
+    });
+    const installed = host.prepared as InstallOutcome;
+    const name = spec.name ?? (await host.facts()).hostname;
+    log.info(`${name}: connected${installed.kind === 'copied' ? `; etcdadm copied to ${REMOTE_ETCDADM} (${installed.bytes} bytes)` : `; ${REMOTE_ETCDADM} is up to date`}`);
+    return { spec, host, installed };
+  } catch (err) {
+    return { spec, host: err instanceof Error ? err : new Error(String(err)) };
+  }
+}
+
+/** A dry run meets a host without this etcdadm: it reads what it can without one and copies nothing. */
+class NotInstalled extends Error {
+  constructor(
+    why: string,
+    readonly hostname: string,
+    readonly hasRecord: boolean,
+  ) {
+    super(why);
+  }
+}
+
+/** The cluster the records name, through the first of their hosts whose `etcdadm status -o json` answers. */
+async function clusterView(hosts: readonly Connected[], views: readonly HostView[]): Promise<ClusterView | undefined> {
+  for (const c of hosts) {
+    const view = views[c.spec.index];
+    if (!(c.host instanceof SshHost) || !view?.record?.clusterId) continue;
+    const r = await c.host.exec(REMOTE_ETCDADM, ['status', '-o', 'json'], { timeoutMs: 30_000 });
+    if (r.code !== 0 && r.code !== 3) continue;
+    const st = JSON.parse(r.stdout) as { clusterId: string; version: string | null; members: { id: string; name: string; peerURLs: string[]; isLearner: boolean; health: string }[] };
+    return {
+      clusterId: st.clusterId,
+      version: st.version,
+      members: st.members.map((m) => ({
+        id: m.id,
+        name: m.name,
+        isLearner: m.isLearner,
+        healthy: m.health === 'healthy',
+        peerHosts: m.peerURLs.map((u) => new URL(u).hostname.replace(/^\[(.*)\]$/, '$1')),
+      })),
+    };
+  }
+  return undefined;
+}
+
+/** The host's own plan: the Cluster document's sections for it, on its facts (its URLs, its advertise address). */
+async function hostPlan(host: Host, spec: ClusterHostSpec): Promise<Plan> {
+  return resolvePlan([namedLayer('the cluster file', spec.settings, () => 'the cluster file')], await host.facts());
+}
+
+function stepLine(s: Step): string {
+  switch (s.kind) {
+    case 'bootstrap':
+      return `bootstrap ${s.hosts.join(', ')} together on etcd ${s.version} — ${s.why}`;
+    case 'remove':
+      return `remove member ${s.member}${s.reset && s.host ? ` and reset ${s.host}` : ''} — ${s.why}`;
+    case 'join':
+      return `join ${s.host} (learner first) — ${s.why}`;
+    case 'upgrade':
+      return `rolling ${s.from} → ${s.to}, leader last — ${s.why}`;
+    case 'reconfigure':
+      return `new settings on ${s.hosts.join(', ')}, one at a time, leader last — ${s.why}`;
+    case 'renew-certs':
+      return `renew the certificates of ${s.host} — ${s.why}`;
+    case 'timers':
+      return `timers of ${s.host} — ${s.why}`;
+  }
+}
+
+/** Run `args` with etcdadm on `host`; its log lines shown under `[step] host:`; a failure is one line naming both. */
+async function remote(o: ApplyOptions, step: string, name: string, host: SshHost, args: string[]): Promise<string> {
+  const log = o.log.withPhase(step);
+  const r = await host.exec(REMOTE_ETCDADM, args, { timeoutMs: 15 * 60_000 });
+  for (const line of r.stderr.split('\n').filter(Boolean)) log.info(`${name}: ${line.replace(/^\S+ \S+ (INFO|WARN) +/, '')}`);
+  if (r.code !== 0) {
+    const last = r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`;
+    throw new EtcdadmError(`apply: ${step} on ${name} failed: ${last.replace(/^\S+ \S+ ERROR +/, '')}`, { hint: `fix it there, then run the same apply again (every step checks the host first)` });
+  }
+  return r.stdout;
+}
+
+async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  const byName = new Map<string, { c: Connected; plan: Plan }>();
+  const members: BootstrapHost[] = [];
+  for (const c of hosts) {
+    const h = c.host as SshHost;
+    const plan = await hostPlan(h, c.spec);
+    const name = views[c.spec.index]!.name;
+    byName.set(name, { c, plan });
+    members.push({ name, peerURLs: [...plan.member.urls.advertisePeer], address: plan.member.advertiseAddress, caHolder: c.spec.caHolder, configPath: HOST_CONFIG });
+    // its configuration document: the Cluster document's sections for this host (its name among them)
+    const values = { ...c.spec.settings, member: { ...c.spec.settings.member, name } };
+    await h.write(HOST_CONFIG, `# Written by etcdadm apply from ${o.file}: this host's part of the cluster.\n${stringify({ apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...values })}`, { mode: 0o600, dirMode: 0o700 });
+  }
+  const token = `etcd-${randomBytes(8).toString('hex')}`;
+  const steps = bootstrapSteps(members, token);
+  const first = steps[0]!;
+  const hostOf = (name: string) => byName.get(name)!.c.host as SshHost;
+  await remote(o, 'certificates', first.host, hostOf(first.host), first.args);
+  const holderPlan = byName.get(first.host)!.plan;
+  for (const s of steps.filter((x) => x.kind === 'copy-ca')) {
+    // CA holder to CA holder, through this process's memory only
+    const src = hostOf(first.host);
+    const [crt, key] = [await src.read(holderPlan.pki.files.ca.certPath), await src.read(holderPlan.pki.files.ca.keyPath)];
+    if (!crt || !key) throw new EtcdadmError(`apply: the CA on ${first.host} is missing after its certificates step`);
+    const dst = byName.get(s.host)!;
+    await (dst.c.host as SshHost).mkdir(dst.plan.pki.certsDir, 0o700);
+    await (dst.c.host as SshHost).write(dst.plan.pki.files.ca.certPath, crt, { mode: 0o644 });
+    await (dst.c.host as SshHost).write(dst.plan.pki.files.ca.keyPath, key, { mode: 0o600 });
+    o.log.withPhase('certificates').info(`${s.host}: the CA copied from ${first.host} (a CA holder)`);
+  }
+  for (const s of steps.filter((x) => x.kind === 'bundle')) {
+    const text = await remote(o, 'certificates', s.host, hostOf(s.host), s.args);
+    await hostOf(s.for!).write(s.bundlePath!, text, { mode: 0o600, dirMode: 0o700 });
+    o.log.withPhase('certificates').info(`${s.for}: its certificates, signed on ${s.host} (no CA key)`);
+  }
+  const inits = steps.filter((x) => x.kind === 'init');
+  o.log.withPhase('bootstrap').info(`Starting ${inits.length} members together: ${inits.map((s) => s.host).join(', ')}`);
+  const results = await Promise.allSettled(inits.map((s) => remote(o, 'bootstrap', s.host, hostOf(s.host), s.args)));
+  for (const s of steps.filter((x) => x.kind === 'bundle')) await hostOf(s.for!).remove(s.bundlePath!).catch(() => false);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  void doc;
+}
+
+/** `etcdadm apply`: connect, observe, plan, act. */
+export async function runApply(o: ApplyOptions): Promise<void> {
+  const doc = await loadConfigFile(o.file);
+  if (doc.kind !== 'Cluster')
+    throw new EtcdadmError(`${o.file} is a ${doc.kind} document: apply takes a Cluster document (the whole cluster)`, { hint: 'etcdadm config print cluster-defaults shows one', exitCode: 2 });
+  const spec = resolveCluster(doc, o.home);
+  const executable = executableOf(o);
+  const hosts = await Promise.all(spec.hosts.map((h) => connect(o, h, executable)));
+  try {
+    const views = await Promise.all(
+      hosts.map(async (c) => {
+        if (c.host instanceof NotInstalled) {
+          // a dry run on a host without this etcdadm: read without it, copy nothing
+          const name = c.spec.name ?? (c.host.hostname || c.spec.address);
+          if (c.host.hasRecord)
+            return { index: c.spec.index, address: c.spec.address, name, unreachable: `${c.host.message}, and it has a host record: a dry run cannot read it without this etcdadm (apply without --dry-run puts it there)` } satisfies HostView;
+          o.log.withPhase('observe').info(`${name}: ${c.host.message} (a dry run copies nothing): a bare host`);
+          return { index: c.spec.index, address: c.spec.address, name } satisfies HostView;
+        }
+        return observeHost(c.spec, c.host);
+      }),
+    );
+    const cluster = await clusterView(hosts, views);
+    const plan = decideConverge({ hosts: views, ...(cluster ? { cluster } : {}), version: doc.etcd?.version ?? DEFAULTS.etcdVersion });
+    const log = o.log.withPhase('plan');
+    if (plan.kind === 'refuse') throw new EtcdadmError(`apply refused before any change: ${plan.message}`, { hint: plan.hint, exitCode: 2 });
+    if (plan.kind === 'nothing') {
+      log.info(plan.why);
+      o.out('nothing to do');
+      return;
+    }
+    for (const s of plan.steps) {
+      log.info(stepLine(s));
+      o.out(stepLine(s));
+    }
+    if (o.dryRun) {
+      log.info(`--dry-run: nothing changed on any host (${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'} above)`);
+      return;
+    }
+    for (const s of plan.steps) {
+      if (s.kind !== 'bootstrap')
+        throw new EtcdadmError(`apply cannot ${s.kind === 'join' ? `join ${s.host}` : s.kind} yet: ${s.why}`, {
+          hint: 'do this step with the host commands (etcdadm join / member remove / upgrade apply on the hosts), then apply again',
+        });
+      if (views.some((v) => v.unreachable)) throw new EtcdadmError('apply: a host became unreachable');
+      await bootstrap(o, doc, hosts, views);
+    }
+    const first = hosts.find((c) => c.host instanceof SshHost);
+    if (first) {
+      const st = JSON.parse(await remote(o, 'summary', first.spec.name ?? first.spec.address, first.host as SshHost, ['status', '-o', 'json'])) as { clusterId: string; health: string; members: unknown[] };
+      o.log.withPhase('summary').info(`cluster ${st.clusterId}: ${st.members.length} members, ${st.health}`);
+    }
+  } finally {
+    await Promise.all(hosts.map((c) => (c.host instanceof SshHost ? c.host.close().catch((err) => o.log.debug(`closing ${c.spec.address}: ${describe(err)}`)) : undefined)));
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * `etcdadm apply -f cluster.yaml`: a whole cluster from this machine over SSH (src/apply/). It changes the hosts of
+ * the file, not this one: no root here, no host lock here (each host's own etcdadm takes its lock there).
+ */
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { Command, Option } from '@commander-js/extra-typings';
+import { action } from '../command.js';
+import { stdout } from '../context.js';
+
+export function applyCommand(): Command<any, any, any> {
+  const cmd = new Command('apply')
+    .addOption(new Option('-f, --file <file>', 'the Cluster document (etcdadm config print cluster-defaults)').makeOptionMandatory())
+    .addOption(new Option('--dry-run', 'read every host and print the plan; change nothing anywhere (nothing is copied to the hosts either)'))
+    .addOption(new Option('--accept-new-host-keys', "record the key of a host seen for the first time in the known_hosts file (OpenSSH's accept-new); a changed key is refused always"))
+    .addOption(new Option('--executable <file>', 'the etcdadm executable to put on the hosts (default: this one, when it is the single executable)'));
+  cmd.addHelpText(
+    'after',
+    `
+Reads the truth from the hosts (their host records and the cluster's member list), prints the plan, and acts: bare
+hosts are bootstrapped together (every member started with the full initial cluster, no join by join). The hosts
+need sshd, root or passwordless sudo, and systemd; etcdadm copies itself to ${'/usr/local/bin/etcdadm'} there (only
+when its SHA-256 differs). The CA key stays on the CA holders; the other hosts receive only their own certificates.
+
+Example:
+  etcdadm config print cluster-defaults > cluster.yaml
+  etcdadm apply -f cluster.yaml --dry-run
+  etcdadm apply -f cluster.yaml --accept-new-host-keys
+`,
+  );
+  cmd.action(
+    action(async (inv) => {
+      const { runApply } = await import('../../apply/index.js');
+      await runApply({
+        file: resolve(String(inv.opts.file)),
+        dryRun: inv.opts.dryRun === true,
+        acceptNewHostKeys: inv.opts.acceptNewHostKeys === true,
+        ...(typeof inv.opts.executable === 'string' ? { executable: resolve(inv.opts.executable) } : {}),
+        home: homedir(),
+        log: inv.log,
+        out: stdout,
+      });
+    }),
+  );
+  return cmd;
+}

@@ -1,0 +1,130 @@
+/**
+ * `etcdadm apply -f cluster.yaml` from this machine (the operator) to 3 bare hosts booting real systemd, each with
+ * Debian's sshd and its own host key and no Node.js: the shipped executable run here as a user runs it. A dry run
+ * reads and plans and changes nothing (not even the executable copied); apply bootstraps a healthy 3-member cluster in
+ * one step (no join, no learner), ca.key on the CA holder only and never on this machine's disk; a second apply has
+ * nothing to do and changes nothing (files and etcd PIDs compared); a changed host key is refused before any change.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ETCDADM, MIRROR_URL, NspawnLab, ok, run, type RunResult } from '../helpers/lab.js';
+import { keygen } from '../helpers/sshd.js';
+
+const HOSTS = [1, 2, 3];
+let lab: NspawnLab;
+let dir: string;
+let file: string;
+
+const apply = (args: string[] = []): Promise<RunResult> => run(ETCDADM, ['apply', '-f', file, ...args], { timeoutMs: 600_000 });
+/** What etcdadm owns on a host (names, modes, sizes) and the etcd process: to compare before and after. */
+const world = async () =>
+  Promise.all(
+    HOSTS.map(async (i) => {
+      const files = ok(await lab.sh(i, 'find /etc/etcd /etc/etcdadm /opt/bin /usr/local/bin /var/lib/etcd -path /var/lib/etcd/member -prune -o -printf "%p %m %s\\n" 2>/dev/null | sort; true')).stdout;
+      const pids = (await lab.sh(i, 'pgrep -x etcd || true')).stdout.trim();
+      return `${files}\npids: ${pids}`;
+    }),
+  );
+
+before(async () => {
+  lab = await NspawnLab.up(3, { bare: true });
+  dir = mkdtempSync(join(tmpdir(), 'etcdadm-apply-e2e-'));
+  keygen(join(dir, 'id'), 'operator');
+  for (const i of HOSTS) await lab.put(i, join(dir, 'id.pub'), '/root/.ssh/authorized_keys', 0o600);
+  writeFileSync(join(dir, 'known_hosts'), '');
+  file = join(dir, 'cluster.yaml');
+  writeFileSync(
+    file,
+    [
+      'apiVersion: etcdadm.io/v1beta1',
+      'kind: Cluster',
+      'ssh:',
+      '  user: root',
+      `  identityFile: ${join(dir, 'id')}`,
+      `  knownHostsFile: ${join(dir, 'known_hosts')}`,
+      'hosts:',
+      ...HOSTS.map((i) => `  - address: ${lab.ip(i)}`),
+      'etcd:',
+      `  releaseURL: ${MIRROR_URL}`,
+      '  insecureReleaseURL: true',
+      '',
+    ].join('\n'),
+  );
+});
+after(async () => {
+  await lab?.down();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('etcdadm apply over SSH', () => {
+  it('--dry-run on bare hosts: the plan is a bootstrap of all three; nothing changes on any host, not even etcdadm copied', async () => {
+    const before = await world();
+    const r = await apply(['--dry-run', '--accept-new-host-keys']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^bootstrap ehost1, ehost2, ehost3 together on etcd \S+ — no host has a cluster yet/m, 'named by their hostnames');
+    assert.match(r.stderr, /\[plan\] --dry-run: nothing changed on any host/);
+    assert.deepEqual(await world(), before);
+    for (const i of HOSTS) assert.notEqual((await lab.sh(i, 'test -e /usr/local/bin/etcdadm')).code, 0, `no etcdadm on ehost${i}`);
+    assert.equal(readFileSync(join(dir, 'known_hosts'), 'utf8').trim().split('\n').length, 3, 'the three host keys recorded (accept-new)');
+  });
+
+  it('apply: one step from bare hosts to a healthy 3-member cluster; ca.key on the CA holder only, never on this machine', async () => {
+    const started = Date.now();
+    const r = await apply();
+    const took = Date.now() - started;
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr.match(/\[connect\] ehost\d: connected; etcdadm copied to \/usr\/local\/bin\/etcdadm \(\d+ bytes\)/g)?.length, 3, r.stderr);
+    assert.match(r.stderr, /\[bootstrap\] Starting 3 members together/);
+    assert.match(r.stderr, /\[summary\] cluster [0-9a-f]+: 3 members, healthy/);
+    assert.doesNotMatch(r.stderr, /\[membership\]|learner/i, 'no join, no learner');
+    const st = JSON.parse(ok(await lab.on(2, ['etcdadm', 'status', '-o', 'json'])).stdout) as { health: string; members: { name: string; role: string }[] };
+    assert.equal(st.health, 'healthy');
+    assert.deepEqual(st.members.map((m) => m.name).sort(), ['ehost1', 'ehost2', 'ehost3']);
+    for (const i of HOSTS) {
+      assert.equal(ok(await lab.sh(i, 'test -e /etc/etcd/pki/ca.key && echo yes || echo no')).stdout.trim(), i === 1 ? 'yes' : 'no', `ca.key on ehost${i}`);
+      assert.equal(ok(await lab.sh(i, 'ls /etc/etcdadm')).stdout.trim(), 'apply.yaml', `no bundle left on ehost${i}`);
+      assert.equal(ok(await lab.sh(i, 'stat -c %a /etc/etcdadm/apply.yaml')).stdout.trim(), '600');
+    }
+    assert.deepEqual(readdirSync(dir).sort(), ['cluster.yaml', 'id', 'id.pub', 'known_hosts'], 'nothing else written on the operator side');
+    console.log(`# apply: 3 bare hosts to a healthy cluster in ${took} ms (release from the lab mirror)`);
+  });
+
+  it('a second apply has nothing to do and changes nothing; so does --dry-run', async () => {
+    const before = await world();
+    const r = await apply();
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'nothing to do');
+    assert.match(r.stderr, /\[plan\] cluster [0-9a-f]+ matches the file: 3 members on etcd \S+, nothing to do/);
+    assert.equal(r.stderr.match(/\[connect\] ehost\d: connected; \/usr\/local\/bin\/etcdadm is up to date/g)?.length, 3, 'not copied again');
+    const dry = await apply(['--dry-run']);
+    assert.equal(dry.code, 0, dry.stderr);
+    assert.equal(dry.stdout.trim(), 'nothing to do');
+    assert.deepEqual(await world(), before);
+  });
+
+  it('a changed host key: refused before any change, one line naming the host', async () => {
+    const known = join(dir, 'known_hosts');
+    const saved = readFileSync(known, 'utf8');
+    const other = keygen(join(dir, 'not-the-host'), 'x').split(' ').slice(0, 2).join(' ');
+    // the host's line (OpenSSH may have hashed it: ssh-keygen -F finds it) given another key
+    const found = ok(await run('ssh-keygen', ['-F', lab.ip(2), '-f', known])).stdout;
+    const line = Number(/found: line (\d+)/.exec(found)?.[1]);
+    assert.ok(line > 0, found);
+    writeFileSync(known, saved.split('\n').map((l, n) => (n === line - 1 ? `${l.split(' ')[0]} ${other}` : l)).join('\n'));
+    try {
+      const before = await world();
+      const r = await apply();
+      assert.equal(r.code, 2, r.stderr);
+      const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.match(errors[0]!, /apply refused before any change: cannot read host 10\.88\.0\.12 \(10\.88\.0\.12\): SSH to root@10\.88\.0\.12:22 refused: its host key .* is not the one recorded/);
+      assert.deepEqual(await world(), before);
+    } finally {
+      writeFileSync(known, saved);
+      for (const f of ['not-the-host', 'not-the-host.pub']) rmSync(join(dir, f), { force: true });
+    }
+  });
+});
