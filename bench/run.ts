@@ -24,11 +24,16 @@
  *              compacted: mostly free pages) against `etcdctl defrag` of the same member (ratio etcdadm / etcdctl,
  *              best of 3 each, alternating, refilled identically before each); a plain TLS etcd on 127.0.0.1, no lab
  *
+ *   apply      3 and 5 bare real-systemd hosts to a healthy cluster with `etcdadm apply -f` from this machine over SSH
+ *              (etcdadm copied to the hosts by apply; the release from the lab mirror), next to the classic per-host
+ *              flow (init, the CA copied, a learner-first join per host) on the same hosts; targets: 3 hosts <= 5 s,
+ *              5 hosts <= 6 s, and >= 2x faster than the per-host flow
+ *
  * Run: npm run bench (root; uses lab/hosts.sh and the local release mirror, and `npm run dist`'s executable);
- * BENCH_ONLY=startup (or init, pki, status, cluster, upgrade, snapshot, defrag, comma-separated) runs only those parts.
+ * BENCH_ONLY=startup (or init, pki, status, cluster, upgrade, snapshot, defrag, apply, comma-separated) runs only those parts.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -457,7 +462,55 @@ async function benchDefrag(): Promise<void> {
   }
 }
 
-/** BENCH_ONLY=startup,init,pki,status,cluster,upgrade,snapshot,defrag runs only those parts. */
+/**
+ * `etcdadm apply` against the per-host flow on the same bare hosts (the executable put by apply, or copied by hand
+ * for the per-host flow as the README's install does; each host reset and cleaned between runs).
+ */
+async function benchApply(): Promise<void> {
+  console.log('\n== apply -f over SSH against the per-host flow, on bare hosts booted with real systemd (no Node.js)');
+  const sd = await NspawnLab.up(5, { bare: true });
+  const dir = mkdtempSync(join(tmpdir(), 'etcdadm-bench-apply-'));
+  try {
+    ok(await run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'bench', '-f', join(dir, 'id')]), 'ssh-keygen');
+    for (const i of [1, 2, 3, 4, 5]) await sd.put(i, join(dir, 'id.pub'), '/root/.ssh/authorized_keys', 0o600);
+    const file = (n: number) => {
+      const path = join(dir, `cluster-${n}.yaml`);
+      const text = ['apiVersion: etcdadm.io/v1beta1', 'kind: Cluster', 'ssh:', `  identityFile: ${join(dir, 'id')}`, `  knownHostsFile: ${join(dir, 'known_hosts')}`, 'hosts:']
+        .concat(Array.from({ length: n }, (_, k) => `  - address: ${sd.ip(k + 1)}`))
+        .concat(['etcd:', `  releaseURL: ${MIRROR_URL}`, '  insecureReleaseURL: true', ''])
+        .join('\n');
+      writeFileSync(path, text);
+      return path;
+    };
+    const clean = async (n: number) => {
+      for (let i = n; i >= 1; i--) await sd.on(i, ['etcdadm', 'reset', '--force']);
+      for (let i = 1; i <= n; i++) ok(await sd.sh(i, 'rm -rf /etc/etcdadm /etc/etcd /var/lib/etcd /opt/bin/*'), 'clean');
+    };
+    // the release downloaded once on every host (cached there for both flows, as apply's would be after a first run)
+    for (const i of [1, 2, 3, 4, 5]) await sd.put(i, ETCDADM, '/usr/local/bin/etcdadm', 0o755);
+    for (const i of [1, 2, 3, 4, 5]) ok(await sd.on(i, ['etcdadm', 'download', '--release-url', MIRROR_URL, '--insecure-release-url']), 'download');
+    ok(await run(ETCDADM, ['apply', '-f', file(5), '--dry-run', '--accept-new-host-keys']), 'first contact');
+    for (const n of [3, 5]) {
+      const [a, tApply] = await timed(() => run(ETCDADM, ['apply', '-f', file(n)], { timeoutMs: 600_000 }));
+      ok(a, `apply ${n}`);
+      await clean(n);
+      const [, tHosts] = await timed(async () => {
+        ok(await sd.on(1, ['etcdadm', 'init', '--release-url', MIRROR_URL, '--insecure-release-url']), 'init');
+        for (let i = 2; i <= n; i++) {
+          await sd.copyCA(1, i);
+          ok(await sd.on(i, ['etcdadm', 'join', `https://${sd.ip(1)}:2379`, '--release-url', MIRROR_URL, '--insecure-release-url']), `join ${i}`);
+        }
+      });
+      await clean(n);
+      console.log(`  ${n} hosts: apply ${ms(tApply)} (target <= ${n === 3 ? 5000 : 6000} ms)   per-host flow ${ms(tHosts)}   apply ${(tHosts / tApply).toFixed(1)}x faster (target >= 2x)`);
+    }
+  } finally {
+    await sd.down();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** BENCH_ONLY=startup,init,pki,status,cluster,upgrade,snapshot,defrag,apply runs only those parts. */
 const only = process.env.BENCH_ONLY?.split(',').map((x) => x.trim());
 const wanted = (part: string) => !only || only.includes(part);
 
@@ -465,6 +518,7 @@ async function main(): Promise<void> {
   ok(await run('bash', ['lab/release-mirror.sh']), 'mirror');
   if (wanted('startup')) await benchStartup();
   if (wanted('defrag')) await benchDefrag(); // a plain etcd on 127.0.0.1: no lab
+  if (wanted('apply')) await benchApply();
   if (!['init', 'pki', 'status', 'cluster', 'upgrade', 'snapshot'].some(wanted)) return;
   const lab = await NetnsLab.up(14);
   try {

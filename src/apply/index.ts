@@ -9,9 +9,12 @@
  *   that has a record (`etcdadm status -o json` there) — the operator's machine keeps no state;
  * - plan: cluster/converge.ts decides; the plan is printed per host; a refusal stops here, before any change;
  *   `--dry-run` stops here too;
- * - act: the steps. Today: the bootstrap of bare hosts (src/apply/bootstrap.ts: the CA on the first holder, bundles
- *   for the others through the operator's memory, init on every host at once). The later changes (joins, removals,
- *   replacements, upgrades, settings) are decided and shown, and refused with the host command that does them.
+ * - act: the steps, one at a time: the bootstrap of bare hosts (src/apply/bootstrap.ts: the CA on the first holder,
+ *   bundles for the others through the operator's memory, init on every host at once); a join (the host's
+ *   certificates signed on a CA holder, then its own `etcdadm join`: learner first, promoted); a removal (`etcdadm
+ *   reset` on the leaving host when it answers — it leaves through the quorum guard — else `member remove` from
+ *   another member); a replacement is a removal then a join. Upgrades, settings, renewals and timers are decided
+ *   and shown, and refused with the host command that does them.
  *
  * Secrets: the CA key goes from one CA holder to another through this process's memory only, and a bundle (a host's
  * own keys) from the CA holder to its host the same way; nothing is written on the operator's disk but known_hosts.
@@ -32,7 +35,7 @@ import type { Host } from '../host/host.js';
 import { ensureRemoteExecutable, remoteSha256, sha256File, type InstallOutcome } from '../host/ssh-install.js';
 import { SshHost } from '../host/ssh.js';
 import type { Logger } from '../log/logger.js';
-import { bootstrapSteps, type BootstrapHost } from './bootstrap.js';
+import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { observeHost } from './observe.js';
 
 /** Where apply puts etcdadm on a host, and where it writes that host's configuration document (0600). */
@@ -167,6 +170,22 @@ async function remote(o: ApplyOptions, step: string, name: string, host: SshHost
   return r.stdout;
 }
 
+/** This host's part of the Cluster document as its own configuration document (0600), its name among it. */
+async function writeHostConfig(o: ApplyOptions, h: SshHost, spec: ClusterHostSpec, name: string, kind: 'InitConfiguration' | 'JoinConfiguration', extra: Record<string, unknown> = {}): Promise<void> {
+  const values = { ...spec.settings, member: { ...spec.settings.member, name }, ...extra };
+  await h.write(HOST_CONFIG, `# Written by etcdadm apply from ${o.file}: this host's part of the cluster.\n${stringify({ apiVersion: CONFIG_API_VERSION, kind, ...values })}`, { mode: 0o600, dirMode: 0o700 });
+}
+
+/** The CA's files from one CA holder to another, through this process's memory only. */
+async function copyCA(from: { host: SshHost; plan: Plan; name: string }, to: { host: SshHost; plan: Plan; name: string }, log: Logger): Promise<void> {
+  const [crt, key] = [await from.host.read(from.plan.pki.files.ca.certPath), await from.host.read(from.plan.pki.files.ca.keyPath)];
+  if (!crt || !key) throw new EtcdadmError(`apply: ${from.name} holds no CA (${from.plan.pki.files.ca.keyPath})`, { hint: 'mark a host that holds ca.key as caHolder in the file' });
+  await to.host.mkdir(to.plan.pki.certsDir, 0o700);
+  await to.host.write(to.plan.pki.files.ca.certPath, crt, { mode: 0o644 });
+  await to.host.write(to.plan.pki.files.ca.keyPath, key, { mode: 0o600 });
+  log.info(`${to.name}: the CA copied from ${from.name} (a CA holder)`);
+}
+
 async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
   const byName = new Map<string, { c: Connected; plan: Plan }>();
   const members: BootstrapHost[] = [];
@@ -176,9 +195,7 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
     const name = views[c.spec.index]!.name;
     byName.set(name, { c, plan });
     members.push({ name, peerURLs: [...plan.member.urls.advertisePeer], address: plan.member.advertiseAddress, caHolder: c.spec.caHolder, configPath: HOST_CONFIG });
-    // its configuration document: the Cluster document's sections for this host (its name among them)
-    const values = { ...c.spec.settings, member: { ...c.spec.settings.member, name } };
-    await h.write(HOST_CONFIG, `# Written by etcdadm apply from ${o.file}: this host's part of the cluster.\n${stringify({ apiVersion: CONFIG_API_VERSION, kind: 'InitConfiguration', ...values })}`, { mode: 0o600, dirMode: 0o700 });
+    await writeHostConfig(o, h, c.spec, name, 'InitConfiguration');
   }
   const token = `etcd-${randomBytes(8).toString('hex')}`;
   const steps = bootstrapSteps(members, token);
@@ -187,15 +204,8 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
   await remote(o, 'certificates', first.host, hostOf(first.host), first.args);
   const holderPlan = byName.get(first.host)!.plan;
   for (const s of steps.filter((x) => x.kind === 'copy-ca')) {
-    // CA holder to CA holder, through this process's memory only
-    const src = hostOf(first.host);
-    const [crt, key] = [await src.read(holderPlan.pki.files.ca.certPath), await src.read(holderPlan.pki.files.ca.keyPath)];
-    if (!crt || !key) throw new EtcdadmError(`apply: the CA on ${first.host} is missing after its certificates step`);
     const dst = byName.get(s.host)!;
-    await (dst.c.host as SshHost).mkdir(dst.plan.pki.certsDir, 0o700);
-    await (dst.c.host as SshHost).write(dst.plan.pki.files.ca.certPath, crt, { mode: 0o644 });
-    await (dst.c.host as SshHost).write(dst.plan.pki.files.ca.keyPath, key, { mode: 0o600 });
-    o.log.withPhase('certificates').info(`${s.host}: the CA copied from ${first.host} (a CA holder)`);
+    await copyCA({ host: hostOf(first.host), plan: holderPlan, name: first.host }, { host: dst.c.host as SshHost, plan: dst.plan, name: s.host }, o.log.withPhase('certificates'));
   }
   for (const s of steps.filter((x) => x.kind === 'bundle')) {
     const text = await remote(o, 'certificates', s.host, hostOf(s.host), s.args);
@@ -209,6 +219,75 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) throw failed.reason;
   void doc;
+}
+
+/** The members' client URLs, for a join. */
+async function memberEndpoints(hosts: readonly Connected[], views: readonly HostView[]): Promise<string[]> {
+  const cluster = await clusterView(hosts, views);
+  const withRecord = hosts.filter((c) => views[c.spec.index]?.record && c.host instanceof SshHost);
+  const urls: string[] = [];
+  for (const c of withRecord) {
+    const plan = await hostPlan(c.host as SshHost, c.spec);
+    if (cluster?.members.some((m) => m.name === views[c.spec.index]!.name && m.healthy)) urls.push(...plan.member.urls.advertiseClient);
+  }
+  if (urls.length === 0) throw new EtcdadmError('apply: no member of the cluster answers to join through');
+  return urls;
+}
+
+/** A host joins (learner first, promoted): its certificates from a CA holder (a bundle, or the CA itself for a holder). */
+async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  const log = o.log.withPhase('join');
+  const target = hosts.find((c) => views[c.spec.index]?.name === name)!;
+  const th = target.host as SshHost;
+  const plan = await hostPlan(th, target.spec);
+  const endpoints = await memberEndpoints(hosts, views);
+  // a CA holder that has the key: the file's holders with a record first
+  let holder: { host: SshHost; plan: Plan; name: string } | undefined;
+  for (const c of hosts.filter((x) => x.spec.caHolder && x !== target && x.host instanceof SshHost && views[x.spec.index]?.record)) {
+    const p = await hostPlan(c.host as SshHost, c.spec);
+    if (await (c.host as SshHost).exists(p.pki.files.ca.keyPath)) {
+      holder = { host: c.host as SshHost, plan: p, name: views[c.spec.index]!.name };
+      break;
+    }
+  }
+  if (!holder) throw new EtcdadmError(`apply: no host of the file holds the CA key to sign ${name}'s certificates`, { hint: 'mark a member host that holds ca.key as caHolder in the file' });
+  await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { join: { ...target.spec.settings.join, endpoints } });
+  const args = ['join', '--config', HOST_CONFIG];
+  if (target.spec.caHolder) await copyCA(holder, { host: th, plan, name }, log);
+  else {
+    const text = await remote(o, 'join', holder.name, holder.host, ['certs', 'bundle', '--name', name, '--address', plan.member.advertiseAddress, '--output', '-']);
+    await th.write(bundlePath(name), text, { mode: 0o600, dirMode: 0o700 });
+    log.info(`${name}: its certificates, signed on ${holder.name} (no CA key)`);
+    args.push('--certs-bundle', bundlePath(name));
+  }
+  try {
+    await remote(o, 'join', name, th, args);
+  } finally {
+    if (!target.spec.caHolder) await th.remove(bundlePath(name)).catch(() => false);
+  }
+}
+
+/** A member leaves: reset on its own host when it answers (it leaves through the quorum guard), else removed from another member. */
+async function removeMember(o: ApplyOptions, s: Extract<Step, { kind: 'remove' }>, hosts: readonly Connected[], views: readonly HostView[], executable: string): Promise<void> {
+  const log = o.log.withPhase('remove');
+  if (s.reset && s.host) {
+    const doc = hosts[0]!.spec;
+    const spec: ClusterHostSpec = { ...doc, index: -1, address: s.host, name: s.member, caHolder: false, ssh: { ...doc.ssh, address: s.host } };
+    const c = await connect(o, spec, executable);
+    if (c.host instanceof SshHost) {
+      try {
+        await remote(o, 'remove', s.member, c.host, ['reset']);
+        log.info(`${s.member}: left the cluster and reset`);
+        return;
+      } finally {
+        await c.host.close().catch(() => undefined);
+      }
+    }
+    log.warn(`${s.member}: cannot reach its host ${s.host} (${describe(c.host)}); removing the member from another member, the host is not reset`);
+  }
+  const via = hosts.find((c) => c.host instanceof SshHost && views[c.spec.index]?.record && views[c.spec.index]?.name !== s.member);
+  if (!via) throw new EtcdadmError(`apply: no member host to remove ${s.member} through`);
+  await remote(o, 'remove', views[via.spec.index]!.name, via.host as SshHost, ['member', 'remove', s.id]);
 }
 
 /** `etcdadm apply`: connect, observe, plan, act. */
@@ -251,12 +330,17 @@ export async function runApply(o: ApplyOptions): Promise<void> {
       return;
     }
     for (const s of plan.steps) {
-      if (s.kind !== 'bootstrap')
-        throw new EtcdadmError(`apply cannot ${s.kind === 'join' ? `join ${s.host}` : s.kind} yet: ${s.why}`, {
-          hint: 'do this step with the host commands (etcdadm join / member remove / upgrade apply on the hosts), then apply again',
+      if (s.kind === 'bootstrap') await bootstrap(o, doc, hosts, views);
+      else if (s.kind === 'join') {
+        await joinHost(o, s.host, hosts, views);
+        // it is a member now: later steps read it as one
+        const i = views.findIndex((v) => v.name === s.host);
+        views[i] = await observeHost(hosts.find((c) => c.spec.index === views[i]!.index)!.spec, hosts.find((c) => c.spec.index === views[i]!.index)!.host as SshHost);
+      } else if (s.kind === 'remove') await removeMember(o, s, hosts, views, executable);
+      else
+        throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
+          hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',
         });
-      if (views.some((v) => v.unreachable)) throw new EtcdadmError('apply: a host became unreachable');
-      await bootstrap(o, doc, hosts, views);
     }
     const first = hosts.find((c) => c.host instanceof SshHost);
     if (first) {

@@ -124,7 +124,7 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
   const leavingVoters = leaving.filter((m) => !m.isLearner && !byName.has(m.name)).length;
   if (leavingVoters > 0 && leavingVoters >= quorumSize(voters))
     return refuse(
-      `the file leaves out ${leavingVoters} of the ${voters} voting members (${leaving.filter((m) => !byName.has(m.name)).map((m) => m.name).join(', ')}): removing a majority at once costs quorum`,
+      `the file leaves out ${leavingVoters} of the ${voters} voting members (${leaving.filter((m) => !byName.has(m.name)).map((m) => m.name).sort().join(', ')}): removing a majority at once costs quorum`,
       `remove at most ${quorumSize(voters) - 1} per apply, or add their replacements first`,
     );
   const joining = hosts.filter((h) => !cluster.members.some((m) => m.name === h.name && m.peerHosts.includes(h.address.replace(/^\[(.*)\]$/, '$1'))));

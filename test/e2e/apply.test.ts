@@ -12,17 +12,21 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ETCDADM, MIRROR_URL, NspawnLab, ok, run, type RunResult } from '../helpers/lab.js';
 import { keygen } from '../helpers/sshd.js';
+import { BackgroundWriter, labClient } from '../helpers/writer.js';
+import type { EtcdClient } from '../../src/etcd/client.js';
 
 const HOSTS = [1, 2, 3];
+const ALL = [1, 2, 3, 4, 5, 6];
 let lab: NspawnLab;
 let dir: string;
 let file: string;
+let client: EtcdClient | undefined;
 
 const apply = (args: string[] = []): Promise<RunResult> => run(ETCDADM, ['apply', '-f', file, ...args], { timeoutMs: 600_000 });
 /** What etcdadm owns on a host (names, modes, sizes) and the etcd process: to compare before and after. */
-const world = async () =>
+const world = async (ids: number[] = HOSTS) =>
   Promise.all(
-    HOSTS.map(async (i) => {
+    ids.map(async (i) => {
       const files = ok(await lab.sh(i, 'find /etc/etcd /etc/etcdadm /opt/bin /usr/local/bin /var/lib/etcd -path /var/lib/etcd/member -prune -o -printf "%p %m %s\\n" 2>/dev/null | sort; true')).stdout;
       const pids = (await lab.sh(i, 'pgrep -x etcd || true')).stdout.trim();
       return `${files}\npids: ${pids}`;
@@ -30,31 +34,33 @@ const world = async () =>
   );
 
 before(async () => {
-  lab = await NspawnLab.up(3, { bare: true });
+  lab = await NspawnLab.up(6, { bare: true });
   dir = mkdtempSync(join(tmpdir(), 'etcdadm-apply-e2e-'));
   keygen(join(dir, 'id'), 'operator');
-  for (const i of HOSTS) await lab.put(i, join(dir, 'id.pub'), '/root/.ssh/authorized_keys', 0o600);
+  for (const i of ALL) await lab.put(i, join(dir, 'id.pub'), '/root/.ssh/authorized_keys', 0o600);
   writeFileSync(join(dir, 'known_hosts'), '');
   file = join(dir, 'cluster.yaml');
-  writeFileSync(
-    file,
-    [
-      'apiVersion: etcdadm.io/v1beta1',
-      'kind: Cluster',
-      'ssh:',
-      '  user: root',
-      `  identityFile: ${join(dir, 'id')}`,
-      `  knownHostsFile: ${join(dir, 'known_hosts')}`,
-      'hosts:',
-      ...HOSTS.map((i) => `  - address: ${lab.ip(i)}`),
-      'etcd:',
-      `  releaseURL: ${MIRROR_URL}`,
-      '  insecureReleaseURL: true',
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(file, clusterFile(HOSTS.map((i) => ({ i }))));
 });
+/** The Cluster document for these hosts (a name where one is given). */
+function clusterFile(hosts: { i: number; name?: string }[]): string {
+  return [
+    'apiVersion: etcdadm.io/v1beta1',
+    'kind: Cluster',
+    'ssh:',
+    '  user: root',
+    `  identityFile: ${join(dir, 'id')}`,
+    `  knownHostsFile: ${join(dir, 'known_hosts')}`,
+    'hosts:',
+    ...hosts.flatMap((h) => [`  - address: ${lab.ip(h.i)}`, ...(h.name ? [`    name: ${h.name}`] : [])]),
+    'etcd:',
+    `  releaseURL: ${MIRROR_URL}`,
+    '  insecureReleaseURL: true',
+    '',
+  ].join('\n');
+}
 after(async () => {
+  client?.close();
   await lab?.down();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -126,5 +132,49 @@ describe('etcdadm apply over SSH', () => {
       writeFileSync(known, saved);
       for (const f of ['not-the-host', 'not-the-host.pub']) rmSync(join(dir, f), { force: true });
     }
+  });
+
+  it('the file edited, each applied under a client writing every 50 ms: two hosts added (5 voting members), 3 of 5 removed at once refused, one removed (its host reset), one replaced under its name', async () => {
+    client = await labClient(ALL.map((i) => `https://${lab.ip(i)}:2379`), await lab.clientPem(1));
+    const writer = new BackgroundWriter(client, 'apply');
+    const members = async () => (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { health: string; members: { name: string; role: string; peerURLs: string[] }[] });
+    // two hosts added: joined one at a time, learner first
+    writeFileSync(file, clusterFile([1, 2, 3, 4, 5].map((i) => ({ i }))));
+    const grow = await apply(['--accept-new-host-keys']);
+    assert.equal(grow.code, 0, grow.stderr);
+    assert.deepEqual(grow.stdout.trim().split('\n').map((l) => l.split(' — ')[0]), ['join ehost4 (learner first)', 'join ehost5 (learner first)']);
+    assert.equal(grow.stderr.match(/\[join\] ehost[45]: .*Promoted member/g)?.length, 2, grow.stderr);
+    let st = await members();
+    assert.equal(st.health, 'healthy');
+    assert.deepEqual(st.members.map((m) => `${m.name} ${m.role}`).filter((x) => !x.endsWith('learner')).length, 5, 'five voting members');
+    // 3 of 5 at once: refused before any change
+    writeFileSync(file, clusterFile([1, 2].map((i) => ({ i }))));
+    const before = await world([1, 2, 3, 4, 5]);
+    const refused = await apply();
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /apply refused before any change: the file leaves out 3 of the 5 voting members \(ehost3, ehost4, ehost5\): removing a majority at once costs quorum/);
+    assert.deepEqual(await world([1, 2, 3, 4, 5]), before);
+    // one removed: it leaves through reset on its own host
+    writeFileSync(file, clusterFile([1, 2, 3, 4].map((i) => ({ i }))));
+    const shrink = await apply();
+    assert.equal(shrink.code, 0, shrink.stderr);
+    assert.match(shrink.stdout, /^remove member ehost5 and reset 10\.88\.0\.15/m);
+    assert.match(shrink.stderr, /\[remove\] ehost5: left the cluster and reset/);
+    assert.notEqual((await lab.sh(5, 'test -e /etc/etcd/etcd.env || test -e /var/lib/etcd/member')).code, 0, 'ehost5 is clean');
+    assert.deepEqual((await members()).members.map((m) => m.name).sort(), ['ehost1', 'ehost2', 'ehost3', 'ehost4']);
+    // ehost4 replaced by a new host under its name: the old member removed first, then the new host joins
+    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }]));
+    const replace = await apply(['--accept-new-host-keys']);
+    assert.equal(replace.code, 0, replace.stderr);
+    assert.deepEqual(replace.stdout.trim().split('\n').map((l) => l.split(' — ')[0]), ['remove member ehost4', 'join ehost4 (learner first)']);
+    st = await members();
+    assert.equal(st.health, 'healthy');
+    assert.deepEqual(st.members.map((m) => `${m.name} ${m.peerURLs.join(',')}`).sort(), [1, 2, 3].map((i) => `ehost${i} https://${lab.ip(i)}:2380`).concat(`ehost4 https://${lab.ip(6)}:2380`));
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, [], 'no write failed after retries of at most 2 s');
+    assert.ok(report.acknowledged.length > 20, `${report.acknowledged.length} writes`);
+    for (const k of report.acknowledged) assert.ok((await client.get(k)) !== undefined, `acknowledged ${k} present`);
+    const again = await apply();
+    assert.equal(again.stdout.trim(), 'nothing to do', again.stderr);
   });
 });
