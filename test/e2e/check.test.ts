@@ -23,6 +23,7 @@ import type { EtcdClient } from '../../src/etcd/client.js';
 import { MIRROR_URL, NetnsLab, ok, type RunResult } from '../helpers/lab.js';
 import { waitFor } from '../helpers/wait.js';
 import { labClient } from '../helpers/writer.js';
+import { sleep } from '../../src/util/retry.js';
 
 const R = ['--release-url', MIRROR_URL, '--insecure-release-url'];
 const QUOTA = 16 * 1024 * 1024;
@@ -178,7 +179,11 @@ describe('etcdadm check', () => {
       // writes for 20 s: every member fsyncs its WAL for them; eahost3's fsyncs (since its restart) wait on the throttle
       const until = Date.now() + 20_000;
       let n = 0;
-      while (Date.now() < until) await client.put(`/slow/${n++ % 16}`, 'x'.repeat(1024));
+      // paced (about 50 a second, 256 bytes each): enough for eahost3's fsyncs, far from the 16 MiB quota
+      while (Date.now() < until) {
+        await client.put(`/slow/${n++ % 16}`, 'x'.repeat(256));
+        await sleep(20);
+      }
       const r = await check();
       assert.equal(r.code, 3, r.stdout + r.stderr);
       const c = byName(report(r), 'wal-fsync');
