@@ -20,7 +20,6 @@
  * own keys) from the CA holder to its host the same way; nothing is written on the operator's disk but known_hosts.
  */
 import { randomBytes } from 'node:crypto';
-import { isSea } from 'node:sea';
 import { stringify } from 'yaml';
 import { decideConverge, type ClusterView, type HostView, type Step } from '../cluster/converge.js';
 import { resolveCluster, type ClusterHostSpec } from '../config/cluster.js';
@@ -32,15 +31,15 @@ import { namedLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
 import { EtcdadmError, describe } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { ensureRemoteExecutable, remoteSha256, sha256File, type InstallOutcome } from '../host/ssh-install.js';
 import { SshHost } from '../host/ssh.js';
 import type { Logger } from '../log/logger.js';
+import { closeAll, connectHost, executableOf, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { observeHost } from './observe.js';
 
-/** Where apply puts etcdadm on a host, and where it writes that host's configuration document (0600). */
-export const REMOTE_ETCDADM = '/usr/local/bin/etcdadm';
+/** Where apply writes a host's configuration document (0600). */
 export const HOST_CONFIG = '/etc/etcdadm/apply.yaml';
+export { REMOTE_ETCDADM };
 
 export interface ApplyOptions {
   file: string;
@@ -55,60 +54,8 @@ export interface ApplyOptions {
   out: (line: string) => void;
 }
 
-interface Connected {
-  spec: ClusterHostSpec;
-  host: SshHost | Error;
-  installed?: InstallOutcome;
-}
-
-/** The executable to copy: --executable, else this process when it is etcdadm's single executable. */
-function executableOf(o: ApplyOptions): string {
-  if (o.executable) return o.executable;
-  if (isSea()) return process.execPath;
-  throw new EtcdadmError('apply copies the etcdadm executable to the hosts, and this etcdadm is not the single executable', {
-    hint: 'run apply with the etcdadm executable (etcdadm-linux-amd64), or pass --executable with its path',
-    exitCode: 2,
-  });
-}
-
-async function connect(o: ApplyOptions, spec: ClusterHostSpec, executable: string): Promise<Connected> {
-  const log = o.log.withPhase('connect');
-  try {
-    const host = await SshHost.connect({
-      ...spec.ssh,
-      name: spec.name ?? spec.address,
-      acceptNewHostKeys: o.acceptNewHostKeys,
-      agentCommand: [REMOTE_ETCDADM],
-      beforeAgent: async (t, sudo) => {
-        if (!o.dryRun) return ensureRemoteExecutable(t, sudo, executable, REMOTE_ETCDADM);
-        const have = await remoteSha256(t, sudo, REMOTE_ETCDADM);
-        if (have !== (await sha256File(executable))) {
-          // read-only without the agent: its hostname (the member's name) and whether it has a record
-          const r = await t.run(['sh', '-c', 'hostname; test -e /etc/etcd/etcdadm.yaml && echo record || true'], { sudo, timeoutMs: 30_000 });
-          const [hostname, record] = r.stdout.trim().split('\n');
-          throw new NotInstalled(have === undefined ? 'etcdadm is not installed there' : 'another etcdadm is installed there', hostname ?? '', record === 'record');
-        }
-        return { kind: 'same', sha256: have } satisfies InstallOutcome;
-      },
-    });
-    const installed = host.prepared as InstallOutcome;
-    const name = spec.name ?? (await host.facts()).hostname;
-    log.info(`${name}: connected${installed.kind === 'copied' ? `; etcdadm copied to ${REMOTE_ETCDADM} (${installed.bytes} bytes)` : `; ${REMOTE_ETCDADM} is up to date`}`);
-    return { spec, host, installed };
-  } catch (err) {
-    return { spec, host: err instanceof Error ? err : new Error(String(err)) };
-  }
-}
-
-/** A dry run meets a host without this etcdadm: it reads what it can without one and copies nothing. */
-class NotInstalled extends Error {
-  constructor(
-    why: string,
-    readonly hostname: string,
-    readonly hasRecord: boolean,
-  ) {
-    super(why);
-  }
+function connectOptions(o: ApplyOptions, executable: string): ConnectOptions {
+  return { acceptNewHostKeys: o.acceptNewHostKeys, log: o.log, install: { mode: o.dryRun ? 'dry-run' : 'copy', executable } };
 }
 
 /** The cluster the records name, through the first of their hosts whose `etcdadm status -o json` answers. */
@@ -158,16 +105,9 @@ function stepLine(s: Step): string {
   }
 }
 
-/** Run `args` with etcdadm on `host`; its log lines shown under `[step] host:`; a failure is one line naming both. */
-async function remote(o: ApplyOptions, step: string, name: string, host: SshHost, args: string[]): Promise<string> {
-  const log = o.log.withPhase(step);
-  const r = await host.exec(REMOTE_ETCDADM, args, { timeoutMs: 15 * 60_000 });
-  for (const line of r.stderr.split('\n').filter(Boolean)) log.info(`${name}: ${line.replace(/^\S+ \S+ (INFO|WARN) +/, '')}`);
-  if (r.code !== 0) {
-    const last = r.stderr.trim().split('\n').pop() ?? `exit ${r.code}`;
-    throw new EtcdadmError(`apply: ${step} on ${name} failed: ${last.replace(/^\S+ \S+ ERROR +/, '')}`, { hint: `fix it there, then run the same apply again (every step checks the host first)` });
-  }
-  return r.stdout;
+/** Run etcdadm `args` on a host, its log lines shown as they come under `[step] host:` (connect.ts). */
+function remote(o: ApplyOptions, step: string, name: string, host: SshHost, args: string[]): Promise<string> {
+  return runRemote(o.log, step, name, host, args);
 }
 
 /** This host's part of the Cluster document as its own configuration document (0600), its name among it. */
@@ -273,7 +213,7 @@ async function removeMember(o: ApplyOptions, s: Extract<Step, { kind: 'remove' }
   if (s.reset && s.host) {
     const doc = hosts[0]!.spec;
     const spec: ClusterHostSpec = { ...doc, index: -1, address: s.host, name: s.member, caHolder: false, ssh: { ...doc.ssh, address: s.host } };
-    const c = await connect(o, spec, executable);
+    const c = await connectHost(connectOptions(o, executable), spec);
     if (c.host instanceof SshHost) {
       try {
         await remote(o, 'remove', s.member, c.host, ['reset']);
@@ -296,8 +236,8 @@ export async function runApply(o: ApplyOptions): Promise<void> {
   if (doc.kind !== 'Cluster')
     throw new EtcdadmError(`${o.file} is a ${doc.kind} document: apply takes a Cluster document (the whole cluster)`, { hint: 'etcdadm config print cluster-defaults shows one', exitCode: 2 });
   const spec = resolveCluster(doc, o.home);
-  const executable = executableOf(o);
-  const hosts = await Promise.all(spec.hosts.map((h) => connect(o, h, executable)));
+  const executable = executableOf(o.executable);
+  const hosts = await Promise.all(spec.hosts.map((h) => connectHost(connectOptions(o, executable), h)));
   try {
     const views = await Promise.all(
       hosts.map(async (c) => {
@@ -348,6 +288,6 @@ export async function runApply(o: ApplyOptions): Promise<void> {
       o.log.withPhase('summary').info(`cluster ${st.clusterId}: ${st.members.length} members, ${st.health}`);
     }
   } finally {
-    await Promise.all(hosts.map((c) => (c.host instanceof SshHost ? c.host.close().catch((err) => o.log.debug(`closing ${c.spec.address}: ${describe(err)}`)) : undefined)));
+    await closeAll(hosts, o.log);
   }
 }

@@ -198,6 +198,55 @@ export class SshHost implements Host {
     });
   }
 
+  /**
+   * Run `argv` on the host over the master connection (under sudo when the login is not root), beside the agent:
+   * each line of its stderr handed to `onStderrLine` as it comes (apply shows the remote etcdadm's progress as it
+   * happens), stdout kept (the last 64 MiB). Killed at the deadline, failing with one line naming it.
+   */
+  command(argv: readonly string[], opts: { timeoutMs: number; onStderrLine?: (line: string) => void }): Promise<ExecResult> {
+    const child = this.transport.spawn(argv, this.sudo);
+    child.stdin.end();
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let err = '';
+    let part = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out.push(d);
+      outBytes += d.length;
+      while (outBytes > 64 << 20 && out.length > 1) outBytes -= out.shift()!.length;
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      part += d.toString();
+      const lines = part.split('\n');
+      part = lines.pop() ?? '';
+      for (const l of lines) {
+        err = (err + l + '\n').slice(-(1 << 20));
+        opts.onStderrLine?.(l);
+      }
+    });
+    return new Promise<ExecResult>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new EtcdadmError(`${argv.join(' ')} on ${this.name} did not finish within ${opts.timeoutMs} ms`, { hint: 'check the host, then run the command again' }));
+      }, opts.timeoutMs);
+      child.on('error', (e) => {
+        clearTimeout(timer);
+        reject(new EtcdadmError(`cannot run ssh: ${e.message}`, { hint: 'install the OpenSSH client (openssh-client)', cause: e }));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (part) {
+          err += part;
+          opts.onStderrLine?.(part);
+        }
+        const stdout = Buffer.concat(out).toString();
+        // ssh's own failure (the connection lost, the host gone): one line naming the host
+        if (code === 255) reject(sshFailure(this.opts, err));
+        else resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: err });
+      });
+    });
+  }
+
   /** Stop the agent (its locks released, open writes aborted), close the master connection. */
   async close(): Promise<void> {
     const child = this.agent;
