@@ -21,7 +21,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
-import { decideConverge, type ClusterView, type HostView, type Step } from '../cluster/converge.js';
+import { decideConverge, nextInRoll, type ClusterView, type HostView, type Step } from '../cluster/converge.js';
 import { resolveCluster, type ClusterHostSpec } from '../config/cluster.js';
 import { CONFIG_API_VERSION, type ConfigDocument } from '../config/document.js';
 import { DEFAULTS } from '../config/defaults.js';
@@ -36,6 +36,7 @@ import type { Logger } from '../log/logger.js';
 import { closeAll, connectHost, executableOf, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { observeHost } from './observe.js';
+import { testHold } from '../host/testhooks.js';
 
 /** Where apply writes a host's configuration document (0600). */
 export const HOST_CONFIG = '/etc/etcdadm/apply.yaml';
@@ -230,6 +231,45 @@ async function removeMember(o: ApplyOptions, s: Extract<Step, { kind: 'remove' }
   await remote(o, 'remove', views[via.spec.index]!.name, via.host as SshHost, ['member', 'remove', s.id]);
 }
 
+/** What the cluster's status says now, through the first member host that answers (`etcdadm status -o json` there). */
+async function memberStates(o: ApplyOptions, hosts: readonly Connected[], views: readonly HostView[]): Promise<{ name: string; version: string | null; role: string; health: string }[]> {
+  for (const c of hosts) {
+    if (!(c.host instanceof SshHost) || !views[c.spec.index]?.record) continue;
+    const r = await c.host.exec(REMOTE_ETCDADM, ['status', '-o', 'json'], { timeoutMs: 30_000 }).catch(() => undefined);
+    if (!r || (r.code !== 0 && r.code !== 3)) continue;
+    return (JSON.parse(r.stdout) as { members: { name: string; version: string | null; role: string; health: string }[] }).members;
+  }
+  throw new EtcdadmError('apply: no member host answers `etcdadm status`', { hint: 'check the hosts (etcdadm status there), then run the same apply again' });
+}
+
+/**
+ * A rolling change: `argsFor(name)` run on the member hosts in `names` one at a time, the next chosen after the one
+ * before has finished (cluster/converge.ts nextInRoll: followers by name, the leader last, read again before each).
+ */
+async function rolling(o: ApplyOptions, step: string, names: readonly string[], hosts: readonly Connected[], views: readonly HostView[], argsFor: (name: string) => Promise<string[]>): Promise<void> {
+  const left = [...names];
+  const log = o.log.withPhase(step);
+  while (left.length) {
+    const states = await memberStates(o, hosts, views);
+    const leader = states.find((m) => m.role === 'leader')?.name;
+    const name = nextInRoll(left, leader)!;
+    left.splice(left.indexOf(name), 1);
+    const c = hosts.find((x) => views[x.spec.index]?.name === name);
+    if (!c || !(c.host instanceof SshHost)) throw new EtcdadmError(`apply: ${step}: the host of member ${name} is not connected`);
+    log.info(`${name}: ${name === leader ? 'the leader, last' : `${left.length + 1} of ${names.length} left`}`);
+    await testHold(`apply:${step}:${name}`);
+    await remote(o, step, name, c.host, await argsFor(name));
+  }
+}
+
+/** The version of the file, member by member (upgrade apply on each: snapshot first, leadership handed away, leader last). */
+async function upgradeCluster(o: ApplyOptions, doc: ConfigDocument, s: Extract<Step, { kind: 'upgrade' }>, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  const states = await memberStates(o, hosts, views);
+  const names = states.filter((m) => m.version !== s.to).map((m) => m.name);
+  const release = [...(doc.etcd?.releaseURL ? ['--release-url', doc.etcd.releaseURL] : []), ...(doc.etcd?.insecureReleaseURL ? ['--insecure-release-url'] : [])];
+  await rolling(o, 'upgrade', names, hosts, views, async () => ['upgrade', 'apply', '--version', s.to, ...release]);
+}
+
 /** `etcdadm apply`: connect, observe, plan, act. */
 export async function runApply(o: ApplyOptions): Promise<void> {
   const doc = await loadConfigFile(o.file);
@@ -277,6 +317,7 @@ export async function runApply(o: ApplyOptions): Promise<void> {
         const i = views.findIndex((v) => v.name === s.host);
         views[i] = await observeHost(hosts.find((c) => c.spec.index === views[i]!.index)!.spec, hosts.find((c) => c.spec.index === views[i]!.index)!.host as SshHost);
       } else if (s.kind === 'remove') await removeMember(o, s, hosts, views, executable);
+      else if (s.kind === 'upgrade') await upgradeCluster(o, doc, s, hosts, views);
       else
         throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
           hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',

@@ -158,3 +158,12 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
   if (steps.length === 0) return { kind: 'nothing', why: `cluster ${cluster.clusterId} matches the file: ${hosts.length} members on etcd ${cluster.version ?? input.version}, nothing to do` };
   return { kind: 'steps', steps };
 }
+
+/**
+ * The next member of a rolling change (an upgrade, new settings): one that does not lead, by name, and the leader
+ * only when it is the last one left — it restarts once, after every other member runs the change. Pure.
+ */
+export function nextInRoll(remaining: readonly string[], leader: string | undefined): string | undefined {
+  const followers = remaining.filter((n) => n !== leader).sort();
+  return followers[0] ?? remaining[0];
+}

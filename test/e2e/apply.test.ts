@@ -42,8 +42,10 @@ before(async () => {
   file = join(dir, 'cluster.yaml');
   writeFileSync(file, clusterFile(HOSTS.map((i) => ({ i }))));
 });
-/** The Cluster document for these hosts (a name where one is given). */
-function clusterFile(hosts: { i: number; name?: string }[]): string {
+/** The etcd the cluster is built on: one minor below the default, so that a later apply upgrades it. */
+const FIRST_VERSION = '3.5.30';
+/** The Cluster document for these hosts (a name where one is given), on etcd `version`. */
+function clusterFile(hosts: { i: number; name?: string }[], version = FIRST_VERSION, extra: string[] = []): string {
   return [
     'apiVersion: etcdadm.io/v1beta1',
     'kind: Cluster',
@@ -54,8 +56,10 @@ function clusterFile(hosts: { i: number; name?: string }[]): string {
     'hosts:',
     ...hosts.flatMap((h) => [`  - address: ${lab.ip(h.i)}`, ...(h.name ? [`    name: ${h.name}`] : [])]),
     'etcd:',
+    `  version: ${version}`,
     `  releaseURL: ${MIRROR_URL}`,
     '  insecureReleaseURL: true',
+    ...extra,
     '',
   ].join('\n');
 }
@@ -176,5 +180,35 @@ describe('etcdadm apply over SSH', () => {
     for (const k of report.acknowledged) assert.ok((await client.get(k)) !== undefined, `acknowledged ${k} present`);
     const again = await apply();
     assert.equal(again.stdout.trim(), 'nothing to do', again.stderr);
+  });
+
+  it('etcd one minor up in the file, applied under a client writing every 50 ms: a rolling upgrade, a snapshot first on each member, the leader last', async () => {
+    const writer = new BackgroundWriter(client!, 'apply-upgrade');
+    const hosts = [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }];
+    const onHost = (name: string) => (name === 'ehost4' ? 6 : Number(name.slice(-1)));
+    const leaderBefore = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { members: { name: string; role: string }[] }).members.find((m) => m.role === 'leader')!.name;
+    writeFileSync(file, clusterFile(hosts, '3.6.16'));
+    const r = await apply();
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^rolling 3\.5\.30 → 3\.6\.16, leader last — the file says etcd 3\.6\.16, the cluster runs 3\.5\.30 \(minor-upgrade\)$/m);
+    // one member at a time: four upgrade runs, each host's own phases streamed under [upgrade], the leader of the moment last
+    const order = [...r.stderr.matchAll(/\[upgrade\] (ehost\d): (the leader, last|\d of 4 left)/g)].map((m) => [m[1]!, m[2]!]);
+    assert.equal(order.length, 4, r.stderr);
+    assert.deepEqual(order.slice(0, 3).map((x) => x[1]), ['4 of 4 left', '3 of 4 left', '2 of 4 left']);
+    assert.equal(order[3]![1], 'the leader, last');
+    assert.equal(order[3]![0], leaderBefore, 'the member that led before the upgrade went last');
+    assert.equal(r.stderr.match(/\[upgrade\] ehost\d: \[restart\]/g)?.length, 4, 'each member restarted once');
+    for (const h of hosts) {
+      const name = h.name ?? `ehost${h.i}`;
+      assert.match(ok(await lab.sh(onHost(name), 'ls /var/backups/etcdadm')).stdout, new RegExp(`^${name}-v3\\.5\\.30-to-v3\\.6\\.16-\\S+\\.db$`, 'm'), `a snapshot on ${name} before it moved`);
+      assert.equal(ok(await lab.on(onHost(name), ['/opt/bin/etcd', '--version'])).stdout.match(/etcd Version: (\S+)/)?.[1], '3.6.16');
+    }
+    const st = JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { health: string; members: { version: string }[] };
+    assert.equal(st.health, 'healthy');
+    assert.deepEqual([...new Set(st.members.map((m) => m.version))], ['3.6.16']);
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, [], 'no write failed after retries of at most 2 s');
+    for (const k of report.acknowledged) assert.ok((await client!.get(k)) !== undefined, `acknowledged ${k} present`);
+    assert.equal((await apply()).stdout.trim(), 'nothing to do');
   });
 });
