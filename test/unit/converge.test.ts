@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideConverge, type ClusterView, type HostView, type MemberView, type Step } from '../../src/cluster/converge.js';
+import { decideConverge, nextInRoll, type ClusterView, type HostView, type MemberView, type Step } from '../../src/cluster/converge.js';
 import { resolveCluster } from '../../src/config/cluster.js';
 import { parseConfigText } from '../../src/config/file.js';
 
@@ -175,5 +175,15 @@ describe("apply's bootstrap, as the commands each host runs", () => {
     assert.deepEqual(steps[2]!.args, ['certs', 'bundle', '--name', 'e2', '--address', '10.0.0.2', '--output', '-']);
     assert.deepEqual(steps[4]!.args, ['init', '--config', '/etc/etcdadm/apply.yaml', ...cluster, '--certs-bundle', '/etc/etcdadm/apply-e2.bundle']);
     assert.deepEqual(steps[5]!.args, ['init', '--config', '/etc/etcdadm/apply.yaml', ...cluster], 'a CA holder signs its own');
+  });
+});
+
+describe('a rolling change: the next member', () => {
+  it('followers by name first, the leader only when it is the last one left', () => {
+    assert.equal(nextInRoll(['c', 'a', 'b'], 'a'), 'b');
+    assert.equal(nextInRoll(['c', 'a'], 'a'), 'c');
+    assert.equal(nextInRoll(['a'], 'a'), 'a');
+    assert.equal(nextInRoll(['b', 'a'], undefined), 'a', 'no leader known: by name');
+    assert.equal(nextInRoll([], 'a'), undefined);
   });
 });
