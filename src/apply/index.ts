@@ -309,7 +309,10 @@ export async function runApply(o: ApplyOptions): Promise<void> {
       log.info(`--dry-run: nothing changed on any host (${plan.steps.length} step${plan.steps.length === 1 ? '' : 's'} above)`);
       return;
     }
+    const started = Date.now();
+    const done: string[] = [];
     for (const s of plan.steps) {
+      const t0 = Date.now();
       if (s.kind === 'bootstrap') await bootstrap(o, doc, hosts, views);
       else if (s.kind === 'join') {
         await joinHost(o, s.host, hosts, views);
@@ -322,11 +325,14 @@ export async function runApply(o: ApplyOptions): Promise<void> {
         throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
           hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',
         });
+      done.push(`${stepLine(s).split(' — ')[0]} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
+    const slog = o.log.withPhase('summary');
+    for (const [i, d] of done.entries()) slog.info(`${i + 1}/${done.length} done: ${d}`);
     const first = hosts.find((c) => c.host instanceof SshHost);
     if (first) {
       const st = JSON.parse(await remote(o, 'summary', first.spec.name ?? first.spec.address, first.host as SshHost, ['status', '-o', 'json'])) as { clusterId: string; health: string; members: unknown[] };
-      o.log.withPhase('summary').info(`cluster ${st.clusterId}: ${st.members.length} members, ${st.health}`);
+      slog.info(`cluster ${st.clusterId}: ${st.members.length} members, ${st.health}; ${done.length} step${done.length === 1 ? '' : 's'} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
   } finally {
     await closeAll(hosts, o.log);

@@ -211,4 +211,24 @@ describe('etcdadm apply over SSH', () => {
     for (const k of report.acknowledged) assert.ok((await client!.get(k)) !== undefined, `acknowledged ${k} present`);
     assert.equal((await apply()).stdout.trim(), 'nothing to do');
   });
+
+  it('a host whose record names another cluster: refused before any change, naming both clusters and their hosts', async () => {
+    // ehost5 (reset earlier) gets a cluster of its own
+    ok(await lab.on(5, ['etcdadm', 'init', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.6.16']), 'init a cluster on ehost5');
+    const own = (JSON.parse(ok(await lab.on(5, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
+    const ours = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
+    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }, { i: 5 }], '3.6.16'));
+    try {
+      const before = await world([1, 2, 3, 5, 6]);
+      const r = await apply();
+      assert.equal(r.code, 2, r.stderr);
+      const errors = r.stderr.split('\n').filter((l) => / ERROR /.test(l));
+      assert.equal(errors.length, 1, r.stderr);
+      assert.ok(errors[0]!.includes(`apply refused before any change: the hosts of the file belong to different clusters (${ours}: ehost1, ehost2, ehost3, ehost4; ${own}: ehost5)`), errors[0]);
+      assert.deepEqual(await world([1, 2, 3, 5, 6]), before);
+    } finally {
+      writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }], '3.6.16'));
+      ok(await lab.on(5, ['etcdadm', 'reset', '--force']), 'reset ehost5 (the last member of its own cluster)');
+    }
+  });
 });
