@@ -493,6 +493,7 @@ async function benchApply(): Promise<void> {
     for (const n of [3, 5]) {
       const [a, tApply] = await timed(() => run(ETCDADM, ['apply', '-f', file(n)], { timeoutMs: 600_000 }));
       ok(a, `apply ${n}`);
+      if (process.env.BENCH_VERBOSE) console.log(a.stderr);
       await clean(n);
       const [, tHosts] = await timed(async () => {
         ok(await sd.on(1, ['etcdadm', 'init', '--release-url', MIRROR_URL, '--insecure-release-url']), 'init');

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EtcdadmError } from '../errors.js';
@@ -14,17 +14,44 @@ import type { SshTransport } from './ssh-transport.js';
 
 export type InstallOutcome = { kind: 'same'; sha256: string } | { kind: 'copied'; sha256: string; bytes: number; previous?: string };
 
-/** The SHA-256 of a local file, hex. */
+const localHashes = new Map<string, Promise<string>>();
+
+/** The SHA-256 of a local file, hex; computed once per file version in this process (apply asks once per host). */
 export async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  const st = await stat(path);
+  const key = `${path}\0${st.size}\0${st.mtimeMs}\0${st.ino}`;
+  let h = localHashes.get(key);
+  if (!h) {
+    h = readFile(path).then((b) => createHash('sha256').update(b).digest('hex'));
+    localHashes.set(key, h);
+  }
+  return h;
 }
 
-/** What is at `remotePath` on the host: its SHA-256, or undefined when there is no file. */
-export async function remoteSha256(t: SshTransport, sudo: boolean, remotePath: string): Promise<string | undefined> {
-  const r = await t.run(['sh', '-c', 'test -f "$1" || exit 3; sha256sum "$1"', 'sh', remotePath], { sudo, timeoutMs: 60_000 });
+/**
+ * Where a host keeps the SHA-256 of its etcdadm executable with the file's identity (size, inode, modification and
+ * change times to the nanosecond): while the file is unchanged the hash is read from there instead of hashing
+ * ~90 MB again on every apply (the way git trusts its index). Any change to the file changes its ctime.
+ */
+export const REMOTE_HASH_FILE = '/var/lib/etcdadm/executable.sha256';
+
+/** The shell that prints the file's identity (stat: size, inode, mtime, ctime with nanoseconds). */
+const IDENTITY = `stat -c '%s %i %y %z' "$f"`;
+
+/**
+ * What is at `remotePath` on the host: its SHA-256, or undefined when there is no file. From REMOTE_HASH_FILE while
+ * the file is unchanged; else hashed there, and (`remember`, never in a dry run) noted in REMOTE_HASH_FILE.
+ */
+export async function remoteSha256(t: SshTransport, sudo: boolean, remotePath: string, opts: { remember?: boolean; hashFile?: string } = {}): Promise<string | undefined> {
+  const script =
+    `f=$1; m=$2; test -f "$f" || exit 3; k=$(${IDENTITY}); ` +
+    'if [ -f "$m" ] && [ "$(head -n1 "$m")" = "$k" ]; then sed -n 2p "$m"; exit 0; fi; ' +
+    'h=$(sha256sum "$f" | cut -d" " -f1); ' +
+    'if [ "$3" = remember ]; then mkdir -p "$(dirname "$m")"; printf "%s\n%s\n" "$k" "$h" > "$m.new" && mv -f "$m.new" "$m"; fi; echo "$h"';
+  const r = await t.run(['sh', '-c', script, 'sh', remotePath, opts.hashFile ?? REMOTE_HASH_FILE, opts.remember ? 'remember' : 'no'], { sudo, timeoutMs: 60_000 });
   if (r.code === 3) return undefined;
-  const m = /^([0-9a-f]{64})\s/.exec(r.stdout);
-  if (r.code !== 0 || !m) throw new EtcdadmError(`cannot read the SHA-256 of ${remotePath} on ${t.label}: ${r.stderr.trim() || `exit ${r.code}`}`, { hint: 'the host needs sha256sum (coreutils)' });
+  const m = /^([0-9a-f]{64})\s*$/.exec(r.stdout);
+  if (r.code !== 0 || !m) throw new EtcdadmError(`cannot read the SHA-256 of ${remotePath} on ${t.label}: ${r.stderr.trim() || `exit ${r.code}`}`, { hint: 'the host needs sha256sum and stat (coreutils)' });
   return m[1];
 }
 
@@ -32,9 +59,9 @@ export async function remoteSha256(t: SshTransport, sudo: boolean, remotePath: s
  * `localPath` at `remotePath` on the host (0755, root's), copied only when its SHA-256 differs; `dryRun`: say what
  * would be done, copy nothing.
  */
-export async function ensureRemoteExecutable(t: SshTransport, sudo: boolean, localPath: string, remotePath: string, opts: { dryRun?: boolean } = {}): Promise<InstallOutcome> {
+export async function ensureRemoteExecutable(t: SshTransport, sudo: boolean, localPath: string, remotePath: string, opts: { dryRun?: boolean; hashFile?: string } = {}): Promise<InstallOutcome> {
   const want = await sha256File(localPath);
-  const have = await remoteSha256(t, sudo, remotePath);
+  const have = await remoteSha256(t, sudo, remotePath, { remember: !opts.dryRun, ...(opts.hashFile ? { hashFile: opts.hashFile } : {}) });
   if (have === want) return { kind: 'same', sha256: want };
   const bytes = (await readFile(localPath)).length;
   if (opts.dryRun) return { kind: 'copied', sha256: want, bytes, ...(have ? { previous: have } : {}) };
@@ -42,8 +69,9 @@ export async function ensureRemoteExecutable(t: SshTransport, sudo: boolean, loc
   // one remote shell: receive, mode, sync, check, rename; the temp file removed on any failure
   const script =
     'set -e; dest=$1; tmp=$2; want=$3; mkdir -p "$(dirname "$dest")"; trap \'rm -f "$tmp"\' EXIT; umask 022; cat > "$tmp"; chmod 0755 "$tmp"; sync "$tmp"; ' +
-    'got=$(sha256sum "$tmp" | cut -d" " -f1); [ "$got" = "$want" ] || { echo "the copy arrived with SHA-256 $got, not $want" >&2; exit 4; }; mv -f "$tmp" "$dest"; trap - EXIT; sync "$(dirname "$dest")"';
-  const child = t.spawn(['sh', '-c', script, 'sh', remotePath, tmp, want], sudo);
+    'got=$(sha256sum "$tmp" | cut -d" " -f1); [ "$got" = "$want" ] || { echo "the copy arrived with SHA-256 $got, not $want" >&2; exit 4; }; mv -f "$tmp" "$dest"; trap - EXIT; sync "$(dirname "$dest")"; ' +
+    `f=$dest; m=$4; mkdir -p "$(dirname "$m")"; printf "%s\\n%s\\n" "$(${IDENTITY})" "$want" > "$m.new" && mv -f "$m.new" "$m"`;
+  const child = t.spawn(['sh', '-c', script, 'sh', remotePath, tmp, want, opts.hashFile ?? REMOTE_HASH_FILE], sudo);
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));

@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -337,27 +337,37 @@ describe('SshHost: the numbers (docs/architecture.md, "SSH")', () => {
 });
 
 describe('the etcdadm executable put on a host over SSH (ensureRemoteExecutable)', () => {
-  it('copied when missing or different (0755, checked on arrival), left alone when the same; a dry run copies nothing', async () => {
+  it('copied when missing or different (0755, checked on arrival), left alone when the same; a dry run copies nothing; the hash noted beside it is trusted only while the file is unchanged', async () => {
     const { SshTransport: Transport } = await import('../../src/host/ssh-transport.js');
     const { ensureRemoteExecutable } = await import('../../src/host/ssh-install.js');
     const t = new Transport(target());
     await t.start();
     const dir = join(sshd.dir, 'install');
     const remote = join(dir, 'bin', 'etcdadm');
+    const hashFile = join(dir, 'state', 'executable.sha256');
     const local = join(sshd.dir, 'etcdadm-v1');
     writeFileSync(local, `#!/bin/sh\necho v1\nexit 0\n#${'x'.repeat(300_000)}\n`);
     try {
-      assert.deepEqual((await ensureRemoteExecutable(t, false, local, remote, { dryRun: true })).kind, 'copied');
+      assert.deepEqual((await ensureRemoteExecutable(t, false, local, remote, { dryRun: true, hashFile })).kind, 'copied');
       assert.equal(existsSync(remote), false, 'a dry run copies nothing');
-      const first = await ensureRemoteExecutable(t, false, local, remote);
+      assert.equal(existsSync(hashFile), false, 'and notes nothing');
+      const first = await ensureRemoteExecutable(t, false, local, remote, { hashFile });
       assert.equal(first.kind, 'copied');
       assert.equal(statSync(remote).mode & 0o7777, 0o755);
       assert.equal(execFileSync(remote, { encoding: 'utf8' }).split('\n')[0], 'v1');
+      assert.equal(readFileSync(hashFile, 'utf8').split('\n')[1], first.sha256, 'the hash noted with the file identity');
       const mtime = statSync(remote).mtimeMs;
-      assert.equal((await ensureRemoteExecutable(t, false, local, remote)).kind, 'same');
+      assert.equal((await ensureRemoteExecutable(t, false, local, remote, { hashFile })).kind, 'same');
       assert.equal(statSync(remote).mtimeMs, mtime, 'not copied again');
+      // changed in place, same size, same inode: its ctime moved, so it is hashed again (and copied back)
+      const fd = openSync(remote, 'r+');
+      writeSync(fd, 'v9', 15);
+      closeSync(fd);
+      assert.equal(execFileSync(remote, { encoding: 'utf8' }).split('\n')[0], 'v9');
+      assert.equal((await ensureRemoteExecutable(t, false, local, remote, { hashFile })).kind, 'copied', 'a changed file is not trusted by its note');
+      assert.equal(execFileSync(remote, { encoding: 'utf8' }).split('\n')[0], 'v1');
       writeFileSync(local, `#!/bin/sh\necho v2\n`);
-      const second = await ensureRemoteExecutable(t, false, local, remote);
+      const second = await ensureRemoteExecutable(t, false, local, remote, { hashFile });
       assert.deepEqual([second.kind, second.kind === 'copied' && second.previous === first.sha256], ['copied', true]);
       assert.equal(execFileSync(remote, { encoding: 'utf8' }).trim(), 'v2');
       assert.deepEqual(readdirSync(join(dir, 'bin')), ['etcdadm'], 'no temp file left');
