@@ -160,10 +160,15 @@ describe('etcdadm apply over SSH', () => {
     assert.deepEqual(await world([1, 2, 3, 4, 5]), before);
     // one removed: it leaves through reset on its own host
     writeFileSync(file, clusterFile([1, 2, 3, 4].map((i) => ({ i }))));
-    const shrink = await apply();
+    // (with --log-format json: every line of the log one JSON object, the host's own phases streamed as fields)
+    const shrink = await apply(['--log-format', 'json']);
     assert.equal(shrink.code, 0, shrink.stderr);
     assert.match(shrink.stdout, /^remove member ehost5 and reset 10\.88\.0\.15/m);
-    assert.match(shrink.stderr, /\[remove\] ehost5: left the cluster and reset/);
+    const logs = shrink.stderr.trim().split('\n').map((l) => JSON.parse(l) as { phase?: string; msg: string; host?: string; remotePhase?: string });
+    assert.ok(logs.some((l) => l.phase === 'remove' && l.msg === 'ehost5: left the cluster and reset'), shrink.stderr);
+    const streamed = logs.filter((l) => l.phase === 'remove' && l.host === 'ehost5' && l.remotePhase);
+    assert.ok(streamed.length >= 3, `reset's own phases on ehost5 as they happened: ${JSON.stringify(streamed)}`);
+    assert.ok(logs.some((l) => l.phase === 'summary' && /^cluster [0-9a-f]+: 4 members, healthy; 1 step in/.test(l.msg)), shrink.stderr);
     assert.notEqual((await lab.sh(5, 'test -e /etc/etcd/etcd.env || test -e /var/lib/etcd/member')).code, 0, 'ehost5 is clean');
     assert.deepEqual((await members()).members.map((m) => m.name).sort(), ['ehost1', 'ehost2', 'ehost3', 'ehost4']);
     // ehost4 replaced by a new host under its name: the old member removed first, then the new host joins
