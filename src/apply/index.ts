@@ -22,10 +22,9 @@
 import { randomBytes } from 'node:crypto';
 import { stringify } from 'yaml';
 import { decideConverge, nextInRoll, type ClusterView, type HostView, type Step } from '../cluster/converge.js';
-import { resolveCluster, type ClusterHostSpec } from '../config/cluster.js';
+import type { ClusterHostSpec } from '../config/cluster.js';
 import { CONFIG_API_VERSION, type ConfigDocument } from '../config/document.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { loadConfigFile } from '../config/file.js';
 import { resolvePlan } from '../config/plan/index.js';
 import { namedLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
@@ -33,7 +32,7 @@ import { EtcdadmError, describe } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { SshHost } from '../host/ssh.js';
 import type { Logger } from '../log/logger.js';
-import { closeAll, connectHost, executableOf, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
+import { closeAll, connectHost, executableOf, loadClusterFile, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { observeHost } from './observe.js';
 import { testHold } from '../host/testhooks.js';
@@ -272,10 +271,8 @@ async function upgradeCluster(o: ApplyOptions, doc: ConfigDocument, s: Extract<S
 
 /** `etcdadm apply`: connect, observe, plan, act. */
 export async function runApply(o: ApplyOptions): Promise<void> {
-  const doc = await loadConfigFile(o.file);
-  if (doc.kind !== 'Cluster')
-    throw new EtcdadmError(`${o.file} is a ${doc.kind} document: apply takes a Cluster document (the whole cluster)`, { hint: 'etcdadm config print cluster-defaults shows one', exitCode: 2 });
-  const spec = resolveCluster(doc, o.home);
+  const spec = await loadClusterFile(o.file, o.home, 'apply');
+  const doc = spec.doc;
   const executable = executableOf(o.executable);
   const hosts = await Promise.all(spec.hosts.map((h) => connectHost(connectOptions(o, executable), h)));
   try {

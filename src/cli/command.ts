@@ -4,9 +4,13 @@
  * every command, before anything changes), the plan resolved once, a run context closed at the end, and failures
  * printed as one line with an exit code. The commands that change a host are declared in workflow.ts. What only
  * some commands use (the config file's schema, the plan, the run context with its etcd client) is imported when
- * used, so a light command (version, completion, --help) loads none of it.
+ * used, so a light command (version, completion, --help) loads none of it. A read command given `-f cluster.yaml`
+ * reads the hosts of that file from this machine instead (`fromFile`): no root, no lock, no record here.
  */
-import type { Command } from '@commander-js/extra-typings';
+import { homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { Option, type Command } from '@commander-js/extra-typings';
+import type { ReadOptions } from '../apply/read.js';
 import { PATHS } from '../config/defaults.js';
 import type { SettingsLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
@@ -48,6 +52,28 @@ export interface ActionSpec {
   legacy?: boolean;
   /** `etcdadm adopt --version`: the etcd version when neither the binary nor the member tells it. */
   legacyVersion?: (opts: Record<string, unknown>) => string | undefined;
+  /**
+   * A read command with `-f, --file <cluster.yaml>` (clusterFileOption): given, `run` reads the hosts of that
+   * Cluster document over SSH from this machine (src/apply/read.ts) instead of this host — no root check, no host
+   * lock, no host record here. Its other options given with -f, but for `options` (attribute names), are refused.
+   */
+  fromFile?: { options: readonly string[]; run: (inv: Invocation, read: ReadOptions) => Promise<void> };
+}
+
+/** `-f, --file <cluster.yaml>` of the read commands (ActionSpec.fromFile). */
+export const clusterFileOption = (): Option =>
+  new Option('-f, --file <cluster.yaml>', "read the cluster from this machine over SSH, through the hosts of a Cluster document (etcdadm apply's; etcdadm must be on them)");
+
+/** With -f the command reads other machines: an option about this host given with it is one line (exit 2). */
+function refuseWithFile(cmd: AnyCommand, allowed: readonly string[]): void {
+  for (const o of cmd.options) {
+    const name = o.attributeName();
+    if (name === 'file' || allowed.includes(name) || cmd.getOptionValueSource(name) !== 'cli') continue;
+    throw new EtcdadmError(`etcdadm ${commandPath(cmd)}: ${o.long ?? o.flags} does not go with -f`, {
+      hint: 'with -f the hosts of the file are read over SSH: leave it out, or run the command on a member host without -f',
+      exitCode: 2,
+    });
+  }
 }
 
 export function commandPath(cmd: AnyCommand): string {
@@ -64,9 +90,16 @@ export function action(fn: (inv: Invocation) => Promise<void>, spec: ActionSpec 
     let log: Logger | undefined;
     let lock: HostLock | undefined;
     const host = new LocalHost();
-    const changesHost = typeof spec.changesHost === 'function' ? spec.changesHost(opts) : spec.changesHost === true;
+    const file = spec.fromFile && typeof opts.file === 'string' ? opts.file : undefined;
+    const changesHost = file === undefined && (typeof spec.changesHost === 'function' ? spec.changesHost(opts) : spec.changesHost === true);
     try {
       log = loggerFrom(opts);
+      if (spec.fromFile && file !== undefined) {
+        refuseWithFile(cmd, spec.fromFile.options);
+        const { HostRecord } = await import('../host/record.js');
+        await spec.fromFile.run({ log, opts, cmd, host, record: HostRecord.empty(host) }, { file: resolve(file), home: homedir(), log });
+        return;
+      }
       if (changesHost && !host.isPrivileged())
         throw new EtcdadmError(`etcdadm ${commandPath(cmd)} must run as root: it installs etcd and writes ${PATHS.configDir}, its certificates and the service`, {
           hint: `run it again with sudo, or as root`,

@@ -14,7 +14,7 @@ import type { Phase } from '../run/phase.js';
 import { EtcdadmError } from '../errors.js';
 import { adoptFirstPhase } from '../phases/adopt.js';
 import { checkSkipPhases, runPhases } from '../run/runner.js';
-import { action, endpointArgs, layersFor, withContext, type AnyCommand, type Invocation } from './command.js';
+import { action, endpointArgs, layersFor, withContext, type ActionSpec, type AnyCommand, type Invocation } from './command.js';
 import { addOptions, settingOptions, type FlagSet } from './flags.js';
 import { memberEndpoints } from '../run/context.js';
 import { opsOptions } from './commands/ops.js';
@@ -67,6 +67,8 @@ export interface WorkflowSpec<O> {
    * `etcdadm adopt` itself. Commands that do not use the record (init, join, download) never derive one.
    */
   legacy?: 'consent' | 'use' | 'adopt';
+  /** `-f cluster.yaml` on the whole command (snapshot save): what runs instead, from this machine (ActionSpec.fromFile). */
+  fromFile?: ActionSpec['fromFile'];
   /** After a failure, before it is reported (backup run records it). */
   onFailure?: (inv: Invocation, err: unknown) => Promise<void>;
   example: string;
@@ -119,7 +121,13 @@ function runWorkflow<O>(spec: WorkflowSpec<O>, one: Phase<O> | undefined) {
         throw err;
       }
     },
-    { changesHost: (opts) => (one ? undefined : selected(spec, opts).changesHost) ?? spec.unprivileged !== true, record: true, legacy: spec.useRecord, ...(spec.legacy === 'adopt' ? { legacyVersion: (o) => (typeof o.version === 'string' ? o.version : undefined) } : {}) },
+    {
+      changesHost: (opts) => (one ? undefined : selected(spec, opts).changesHost) ?? spec.unprivileged !== true,
+      record: true,
+      legacy: spec.useRecord,
+      ...(spec.legacy === 'adopt' ? { legacyVersion: (o: Record<string, unknown>) => (typeof o.version === 'string' ? o.version : undefined) } : {}),
+      ...(!one && spec.fromFile ? { fromFile: spec.fromFile } : {}),
+    },
   );
 }
 

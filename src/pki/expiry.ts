@@ -27,6 +27,17 @@ export interface CertExpiry {
   problem?: string;
 }
 
+/** What `certs check-expiration -o json` prints for one host's certs dir. */
+export interface ExpirationReport {
+  certsDir: string;
+  renewBeforeDays: number;
+  certificates: CertExpiry[];
+  /** The CAs ca.crt holds, the one that signs first. */
+  trustedCAs: { ca: string; fingerprint: string; expires: string; signing: boolean }[];
+  /** Where a CA rotation stands ('none' outside one). */
+  rotation: string;
+}
+
 export interface ExpiryInput {
   name: string;
   path: string;

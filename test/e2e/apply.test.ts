@@ -6,7 +6,8 @@
  * nothing to do and changes nothing (files and etcd PIDs compared); a changed host key is refused before any change.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -136,6 +137,66 @@ describe('etcdadm apply over SSH', () => {
       writeFileSync(known, saved);
       for (const f of ['not-the-host', 'not-the-host.pub']) rmSync(join(dir, f), { force: true });
     }
+  });
+
+  it('the read commands from this machine with -f: status, certs check-expiration, upgrade plan, snapshot save (copied here, checked, nothing left on the host); status answered through another host while one sshd is down', async () => {
+    const started = Date.now();
+    const read = (args: string[]) => run(ETCDADM, [...args, '-f', file], { timeoutMs: 120_000 });
+    const onHost = JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string };
+    // status: the local command's table and JSON, rendered here
+    const table = await read(['status']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /\|\s+NAME\s+\|\s+ID\s+\|\s+ROLE\s+\|\s+HEALTH\s+\|/);
+    for (const i of HOSTS) assert.match(table.stdout, new RegExp(`\\|\\s+ehost${i} \\|.*\\| +healthy \\|`));
+    assert.match(table.stdout, /^status: healthy$/m);
+    const st = JSON.parse(ok(await read(['status', '-o', 'json'])).stdout) as { clusterId: string; health: string; members: { name: string; health: string }[] };
+    assert.equal(st.clusterId, onHost.clusterId, 'the cluster the hosts run');
+    assert.deepEqual(st.members.map((m) => `${m.name} ${m.health}`).sort(), HOSTS.map((i) => `ehost${i} healthy`));
+    // certs: each host's own certificates, under its name
+    const certs = await read(['certs', 'check-expiration', '-o', 'json']);
+    assert.equal(certs.code, 0, certs.stderr);
+    const byHost = JSON.parse(certs.stdout) as Record<string, { certificates: { name: string; state: string; sans: string[] }[] }>;
+    assert.deepEqual(Object.keys(byHost), ['ehost1', 'ehost2', 'ehost3']);
+    for (const i of HOSTS) {
+      const c = byHost[`ehost${i}`]!.certificates;
+      assert.deepEqual(c.map((x) => `${x.name} ${x.state}`), ['ca', 'server', 'peer', 'etcdctl-etcd-client', 'apiserver-etcd-client'].map((n) => `${n} ok`));
+      assert.ok(c.find((x) => x.name === 'server')!.sans.includes(lab.ip(i)), `ehost${i}'s own server certificate`);
+    }
+    // upgrade plan: the plan made on a member host, its exit code the local command's
+    const plan = await read(['upgrade', 'plan', '-o', 'json']);
+    const p = JSON.parse(plan.stdout) as { members: { name: string }[]; plan: { blockers: unknown[] } | null };
+    assert.equal(plan.code, p.plan?.blockers.length ? 3 : 0, plan.stderr);
+    assert.deepEqual(p.members.map((m) => m.name).sort(), ['ehost1', 'ehost2', 'ehost3']);
+    // snapshot save: taken on a member host, copied here (0600, its new directory 0700) with its sidecar
+    const snapshots = join(dir, 'snapshots');
+    try {
+      const snap = await read(['snapshot', 'save', '--dir', snapshots]);
+      assert.equal(snap.code, 0, snap.stderr);
+      const path = snap.stdout.trim();
+      assert.match(path, new RegExp(`^${snapshots}/etcd-snapshot-ehost\\d-\\d{8}T\\d{6}\\.\\d{3}Z\\.db$`));
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.equal(statSync(snapshots).mode & 0o777, 0o700);
+      const sidecar = JSON.parse(readFileSync(`${path}.json`, 'utf8')) as { clusterId: string; size: number; sha256: string };
+      const bytes = readFileSync(path);
+      assert.ok(bytes.length > 0 && bytes.length === sidecar.size, `${bytes.length} bytes`);
+      assert.equal(createHash('sha256').update(bytes).digest('hex'), sidecar.sha256, 'the SHA-256 the host computed');
+      assert.equal(sidecar.clusterId, onHost.clusterId);
+      assert.match(ok(await run(ETCDADM, ['snapshot', 'verify', path])).stdout, /intact .*etcd's SHA-256 inside it matches/);
+      for (const i of HOSTS) assert.equal(ok(await lab.sh(i, 'ls -A /var/backups/etcdadm 2>/dev/null; true')).stdout.trim(), '', `nothing left on ehost${i}`);
+    } finally {
+      rmSync(snapshots, { recursive: true, force: true });
+    }
+    // one host's sshd down: the status comes through another host, the one down named in a warning
+    ok(await lab.sh(1, 'systemctl stop ssh'));
+    try {
+      const r = await read(['status', '-o', 'json']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /WARN .*\[connect\] 10\.88\.0\.11 skipped: SSH to root@10\.88\.0\.11:22 failed: connection refused/);
+      assert.equal((JSON.parse(r.stdout) as { clusterId: string }).clusterId, onHost.clusterId);
+    } finally {
+      ok(await lab.sh(1, 'systemctl start ssh'));
+    }
+    console.log(`# read commands with -f (status twice, certs, upgrade plan, snapshot save, status with a host down): ${Date.now() - started} ms`);
   });
 
   it('the file edited, each applied under a client writing every 50 ms: two hosts added (5 voting members), 3 of 5 removed at once refused, one removed (its host reset), one replaced under its name', async () => {

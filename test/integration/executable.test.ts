@@ -186,5 +186,6 @@ describe('only what the command needs is loaded', () => {
     const writers = mods.filter((m) => /\/build\/src\/pki\/(ca|leaf|store|renew|index|issue|ca-load)\.js$|\/build\/src\/phases\//.test(m));
     assert.deepEqual(writers, [], 'no module that writes or signs certificates, no phase');
     assert.deepEqual(mods.filter((m) => /node_modules\/(@peculiar\/|asn1js)/.test(m)), [], 'no X.509 library');
+    assert.deepEqual(mods.filter((m) => /\/build\/src\/(apply\/|host\/ssh)/.test(m)), [], 'no SSH code: only -f loads it');
   });
 });

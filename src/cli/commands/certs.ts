@@ -2,7 +2,8 @@
  * `etcdadm certs ...`, the cluster's certificates on this host:
  * - check-expiration: the CA and the leaves of the certs dir (from the host record, or --certs-dir), when each
  *   expires, which CA signed it, the trusted CAs and where a CA rotation stands; exit 0, 3 (one within
- *   pki.renewBeforeDays) or 4 (one expired or missing), so that monitoring can call it. Only reads.
+ *   pki.renewBeforeDays) or 4 (one expired or missing), so that monitoring can call it. Only reads. With
+ *   `-f cluster.yaml`, every host of the file from the operator's machine (src/apply/read.ts), one table.
  * - renew (and --schedule/--unschedule), bundle, import, rotate-ca prepare|issue|finish: phase lists on the runner
  *   (src/phases/certs.ts, src/phases/rotate-ca.ts); the options are checked and resolved here, before the runner.
  */
@@ -11,8 +12,8 @@ import type { Host } from '../../host/host.js';
 import { resolve } from 'node:path';
 import { EtcdadmError, describe } from '../../errors.js';
 import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type CertificateInfo } from '../../pki/index.js';
-import { expirationExitCode, expiryOf, residualText, type CertExpiry, type ExpiryInput } from '../../pki/expiry.js';
-import { action, planFor, type Invocation } from '../command.js';
+import { expirationExitCode, expiryOf, residualText, type ExpirationReport, type ExpiryInput } from '../../pki/expiry.js';
+import { action, clusterFileOption, planFor, type Invocation } from '../command.js';
 import { workflowCommand } from '../workflow.js';
 import { caLabel, pemBlocks, rotationPaths, rotationState } from '../../pki/rotation.js';
 import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
@@ -56,12 +57,54 @@ async function readCert(host: Host, path: string): Promise<{ pem?: string; info?
   }
 }
 
+/**
+ * check-expiration's table: one host's certificates, or several hosts' (`-f`: a HOST column first), then each
+ * one's trusted CAs and where a CA rotation stands.
+ */
+export function expirationTable(reports: readonly { host?: string; report: ExpirationReport }[], wide: boolean): string {
+  const many = reports.some((r) => r.host !== undefined);
+  const rows = reports.flatMap(({ host, report }) =>
+    report.certificates.map((r) => [
+      ...(many ? [host ?? ''] : []),
+      r.name,
+      r.expires || '-',
+      r.state === 'missing' ? '-' : residualText(r.residualSeconds),
+      r.authority,
+      r.problem && r.state !== 'missing' ? `${r.state} (${r.problem})` : r.state === 'missing' ? `missing (${r.problem})` : r.state,
+      ...(wide ? [r.sans.join(',')] : []),
+    ]),
+  );
+  const trailer = reports.flatMap(({ host, report: r }) =>
+    [
+      `Trusted CAs (${pairPaths(r.certsDir, 'ca').certPath}): ${r.trustedCAs.map((t) => `${t.ca}${t.signing ? ' [signs]' : ''}`).join(', ') || 'none'}`,
+      `CA rotation: ${r.rotation === 'none' ? 'none under way' : r.rotation}`,
+    ].map((l) => (many ? `${host}: ${l}` : l)),
+  );
+  return [renderTable([...(many ? ['HOST'] : []), 'CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'STATE', ...(wide ? ['SANS'] : [])], rows), ...trailer].join('\n');
+}
+
 function checkExpirationSubcommand(): Command<any, any, any> {
   const cmd = new Command('check-expiration')
     .description("When the CA and each leaf certificate expire, and what signed them (exit 3: one is due for renewal, 4: one expired or is missing)")
     .addOption(new Option('-o, --output <format>', 'table, wide (with SANs), json or yaml').choices(['table', 'wide', 'json', 'yaml']).default('table'));
   addOptions(cmd, settingOptions('ops').filter((o) => o.long === '--certs-dir'));
-  cmd.addHelpText('after', '\nExit codes: 0 all fine, 3 one expires within the renewal window (30 days), 4 one has expired or is missing.\n\nExample:\n  etcdadm certs check-expiration\n  etcdadm certs check-expiration -o json\n');
+  cmd.addOption(clusterFileOption());
+  cmd.addHelpText(
+    'after',
+    `
+With -f, from the operator's machine: every host of the Cluster document checked over SSH at once (each has its own
+certificates), one table with a HOST column first; -o json is an object keyed by host, each value what the command
+prints on that host. A host that cannot be checked is named in a warning.
+
+Exit codes: 0 all fine, 3 one expires within the renewal window (30 days), 4 one has expired or is missing; with -f,
+across the hosts, and 1 when a host could not be checked (unless one has expired or is missing: 4).
+
+Example:
+  etcdadm certs check-expiration
+  etcdadm certs check-expiration -o json
+  etcdadm certs check-expiration -f cluster.yaml
+`,
+  );
   cmd.action(
     action(
       async (inv) => {
@@ -89,17 +132,24 @@ function checkExpirationSubcommand(): Command<any, any, any> {
         });
         const rotation = trusted.length ? rotationState(files) : 'none';
         const format = String(inv.opts.output);
-        const table = (rs: CertExpiry[], wide: boolean) =>
-          renderTable(
-            ['CERTIFICATE', 'EXPIRES', 'RESIDUAL TIME', 'CERTIFICATE AUTHORITY', 'STATE', ...(wide ? ['SANS'] : [])],
-            rs.map((r) => [r.name, r.expires || '-', r.state === 'missing' ? '-' : residualText(r.residualSeconds), r.authority, r.problem && r.state !== 'missing' ? `${r.state} (${r.problem})` : r.state === 'missing' ? `missing (${r.problem})` : r.state, ...(wide ? [r.sans.join(',')] : [])]),
-          ) +
-          `\nTrusted CAs (${pairPaths(dir, 'ca').certPath}): ${trustedCAs.map((t) => `${t.ca}${t.signing ? ' [signs]' : ''}`).join(', ') || 'none'}\nCA rotation: ${rotation === 'none' ? 'none under way' : rotation}`;
-        const report = { certsDir: dir, renewBeforeDays: plan.pki.renewBeforeDays, certificates: rows, trustedCAs, rotation };
-        stdout(render(report, (format === 'wide' ? 'table' : format) as OutputFormat, (r) => table(r.certificates, format === 'wide')));
+        const report: ExpirationReport = { certsDir: dir, renewBeforeDays: plan.pki.renewBeforeDays, certificates: rows, trustedCAs, rotation };
+        stdout(render(report, (format === 'wide' ? 'table' : format) as OutputFormat, (r) => expirationTable([{ report: r }], format === 'wide')));
         process.exitCode = expirationExitCode(rows);
       },
-      { record: true },
+      {
+        record: true,
+        fromFile: {
+          options: ['output'],
+          run: async (inv, read) => {
+            const { readExpirations } = await import('../../apply/read.js');
+            const r = await readExpirations(read);
+            const format = String(inv.opts.output);
+            const entries = Object.entries(r.hosts).map(([host, report]) => ({ host, report }));
+            stdout(render(r.hosts, (format === 'wide' ? 'table' : format) as OutputFormat, () => expirationTable(entries, format === 'wide')));
+            process.exitCode = r.exitCode;
+          },
+        },
+      },
     ),
   );
   return cmd;

@@ -2,6 +2,7 @@
  * `etcdadm snapshot save|list|verify|prune`: snapshots of a member on this host's disk, each with a JSON sidecar,
  * and with the --s3-* options (src/s3/location.ts) in an S3 bucket as well. save is a phase list on the runner
  * (src/phases/snapshot.ts); list and verify only read; prune removes the oldest (on disk, or in the bucket).
+ * `save -f cluster.yaml`: taken on a member host of the file and copied to the operator's machine (src/apply/read.ts).
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { resolve } from 'node:path';
@@ -15,7 +16,7 @@ import { verifySnapshotWithSidecar } from '../../snapshot/verify.js';
 import { s3LocationFrom, s3Options, type S3Location } from '../../s3/location.js';
 import type { S3Store } from '../../s3/store.js';
 import { listStoredSnapshots } from '../../snapshot/remote.js';
-import { action } from '../command.js';
+import { action, clusterFileOption } from '../command.js';
 import { workflowCommand } from '../workflow.js';
 import { stdout } from '../context.js';
 import { humanBytes, OUTPUT_FORMATS, render, renderTable, type OutputFormat } from '../output.js';
@@ -65,8 +66,17 @@ function saveSubcommand(): Command<any, any, any> {
       new Option('--endpoint <url>', "the client URL of the member to snapshot (default: this host's member)"),
       ...s3Options(),
     ],
-    example: `Snapshots hold every secret in the cluster: the directory is 0700, each file 0600.\n\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot save --dir /srv/etcd-backups\n  etcdadm snapshot save --output /root/before-upgrade.db --endpoint https://10.0.0.2:2379\n  etcdadm snapshot save --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n\nWith --s3-bucket the snapshot is also uploaded (the local copy stays); credentials come from the 0600 file\n(AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=..., optional AWS_SESSION_TOKEN=... lines) or the AWS_* variables.\n`,
+    fromFile: {
+      options: ['dir', 'output'],
+      run: async (inv, read) => {
+        const { saveSnapshotHere } = await import('../../apply/read.js');
+        const o = inv.opts;
+        stdout(await saveSnapshotHere({ ...read, cwd: process.cwd(), ...(typeof o.dir === 'string' ? { dir: o.dir } : {}), ...(typeof o.output === 'string' ? { output: o.output } : {}) }));
+      },
+    },
+    example: `Snapshots hold every secret in the cluster: the directory is 0700, each file 0600.\n\nWith -f, from the operator's machine: the snapshot is saved on the first host of the Cluster document whose\nmember answers (over SSH, in a private temp directory under ${PATHS.backupDir} there, removed afterwards) and copied\nhere with its sidecar, its SHA-256 checked: into the current directory by default (--dir, --output as above).\n\nExample:\n  etcdadm snapshot save\n  etcdadm snapshot save --dir /srv/etcd-backups\n  etcdadm snapshot save --output /root/before-upgrade.db --endpoint https://10.0.0.2:2379\n  etcdadm snapshot save --s3-bucket backups --s3-prefix etcd/prod/ --s3-credentials-file /etc/etcd/s3.env\n  etcdadm snapshot save -f cluster.yaml --dir ./backups\n\nWith --s3-bucket the snapshot is also uploaded (the local copy stays); credentials come from the 0600 file\n(AWS_ACCESS_KEY_ID=..., AWS_SECRET_ACCESS_KEY=..., optional AWS_SESSION_TOKEN=... lines) or the AWS_* variables.\n`,
   });
+  cmd.addOption(clusterFileOption());
   return cmd;
 }
 

@@ -1,17 +1,18 @@
 /**
  * `etcdadm status`: the health of the whole cluster from any member host (one table, or JSON/YAML), with exit codes
  * for scripts and monitoring: 0 healthy, 1 error, 3 degraded, 4 unavailable (see src/cluster/status.ts). It ends
- * within a bounded time when members are unreachable: every probe has a 2 s bound and the handle is closed.
+ * within a bounded time when members are unreachable: every probe has a 2 s bound and the handle is closed. With
+ * `-f cluster.yaml`, from the operator's machine through a host of the file (src/apply/read.ts), rendered here.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import { statusExitCode, EXIT_ERROR } from '../../cluster/status.js';
+import { statusExitCode, EXIT_ERROR, type ClusterStatus } from '../../cluster/status.js';
 import { withServingCerts, type TrustProbe } from '../../cluster/serving.js';
 import { caLabel, pemBlocks, rotationFilesPresent, rotationPaths } from '../../pki/rotation.js';
 import { DEFAULTS } from '../../config/defaults.js';
 import { EtcdadmError } from '../../errors.js';
 import type { Host } from '../../host/host.js';
 import { sleep } from '../../util/retry.js';
-import { action } from '../command.js';
+import { action, clusterFileOption } from '../command.js';
 import { formatStatus, OUTPUT_FORMATS, type OutputFormat } from '../output.js';
 import { stdout } from '../context.js';
 import { opsOptions, withCluster } from './ops.js';
@@ -48,7 +49,8 @@ async function trustProbe(host: Host, certsDir: string): Promise<TrustProbe> {
 export function statusCommand(): Command<any, any, any> {
   const cmd = new Command('status')
     .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'))
-    .addOption(new Option('-w, --watch [seconds]', 'refresh every N seconds (default 2) until interrupted'));
+    .addOption(new Option('-w, --watch [seconds]', 'refresh every N seconds (default 2) until interrupted'))
+    .addOption(clusterFileOption());
   for (const o of opsOptions()) cmd.addOption(o);
   cmd.addHelpText(
     'after',
@@ -57,6 +59,10 @@ CERT EXPIRES is the earliest expiry of the certificates the member's client and 
 connection, CERT CA the CA that issued it; on a host that holds CA keys, TRUSTS lists which of those CAs (during a
 CA rotation: the old and the new) each member accepts client certificates of.
 
+With -f, from the operator's machine: the status read through the first host of the Cluster document whose
+etcdadm status answers (over SSH, as etcdadm apply reaches them), shown here; hosts that cannot be reached are
+named in a warning.
+
 Exit codes: 0 healthy, 1 error (the check could not run), 3 degraded (quorum holds but a member is unhealthy,
 unreachable or unstarted, or an alarm is raised), 4 unavailable (no quorum, or no member answers).
 
@@ -64,6 +70,7 @@ Example:
   etcdadm status
   etcdadm status -o json --endpoints https://10.0.0.1:2379,https://10.0.0.2:2379
   etcdadm status --watch 5
+  etcdadm status -f cluster.yaml
 `,
   );
   cmd.action(
@@ -119,7 +126,18 @@ Example:
           { requestTimeoutMs: 2000 },
         );
       },
-      { record: true },
+      {
+        record: true,
+        fromFile: {
+          options: ['output'],
+          run: async (inv, read) => {
+            const { readStatus } = await import('../../apply/read.js');
+            const st = await readStatus<ClusterStatus>(read);
+            stdout(formatStatus(st, String(inv.opts.output ?? 'table') as OutputFormat));
+            process.exitCode = statusExitCode(st);
+          },
+        },
+      },
     ),
   );
   return cmd;

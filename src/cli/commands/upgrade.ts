@@ -1,7 +1,8 @@
 /**
  * `etcdadm upgrade plan` (any member host): the whole cluster against etcd's upgrade rules — members, cluster
  * version, proposed targets, the ordered steps and every blocker with its fix. `etcdadm upgrade apply --version X`
- * (each member host in turn): this member's step, as phases (src/phases/upgrade.ts).
+ * (each member host in turn): this member's step, as phases (src/phases/upgrade.ts). `upgrade plan -f cluster.yaml`:
+ * the plan from the operator's machine, made on a host of the file (src/apply/read.ts).
  */
 import { Command, Option } from '@commander-js/extra-typings';
 import { proposedTargets, planUpgrade, type UpgradePlan } from '../../cluster/upgrade.js';
@@ -11,7 +12,7 @@ import { compareVersions, normalizeVersion } from '../../config/version.js';
 import { EtcdadmError } from '../../errors.js';
 import { UPGRADE_APPLY_PHASES, UPGRADE_CANCEL_PHASES, observeUpgrade } from '../../phases/upgrade.js';
 import { memberEndpoints } from '../../run/context.js';
-import { action, withContext, type Invocation } from '../command.js';
+import { action, clusterFileOption, withContext, type Invocation } from '../command.js';
 import { workflowCommand } from '../workflow.js';
 import { stdout } from '../context.js';
 import { collectList, flagsLayer, settingOptions } from '../flags.js';
@@ -22,11 +23,16 @@ async function upgradeLayers(inv: Invocation, required: boolean): Promise<Settin
   const recorded = inv.record.layer();
   if (!recorded)
     throw new EtcdadmError(`no host record at ${inv.record.path}: upgrade runs on a member host set up by etcdadm init or join`, { hint: 'run it on a member host, as root' });
-  const raw = inv.opts.version;
-  if (raw === undefined && required) throw new EtcdadmError('upgrade apply needs --version: the etcd version to move this member to', { hint: "see 'etcdadm upgrade plan' for the targets", exitCode: 2 });
+  if (inv.opts.version === undefined && required) throw new EtcdadmError('upgrade apply needs --version: the etcd version to move this member to', { hint: "see 'etcdadm upgrade plan' for the targets", exitCode: 2 });
+  const version = givenVersion(inv.opts.version);
+  return [recorded, flagsLayer(inv.opts, 'upgrade', version ? { etcd: { version } } : {})];
+}
+
+/** --version normalized (3.6.16), or undefined when not given; not a version is exit code 2. */
+function givenVersion(raw: unknown): string | undefined {
   const version = raw === undefined ? undefined : normalizeVersion(String(raw));
   if (raw !== undefined && !version) throw new EtcdadmError(`invalid --version "${String(raw)}": not an etcd version (like 3.6.16)`, { exitCode: 2 });
-  return [recorded, flagsLayer(inv.opts, 'upgrade', version ? { etcd: { version } } : {})];
+  return version;
 }
 
 export interface UpgradePlanReport {
@@ -65,6 +71,12 @@ function planTable(r: UpgradePlanReport): string {
   return out.join('\n');
 }
 
+/** The plan in the chosen format; exit code 3 when something blocks it. */
+function showPlan(report: UpgradePlanReport, inv: Invocation): void {
+  stdout(render(report, String(inv.opts.output ?? 'table') as OutputFormat, planTable));
+  if (report.plan?.blockers.length) process.exitCode = 3;
+}
+
 function planSubcommand(): Command<any, any, any> {
   const cmd = new Command('plan')
     .description("Check the cluster against etcd's upgrade rules: members, cluster version, targets, the steps in order, and every blocker with its fix")
@@ -72,7 +84,11 @@ function planSubcommand(): Command<any, any, any> {
     .addOption(new Option('-o, --output <format>', 'table, json or yaml').choices([...OUTPUT_FORMATS]).default('table'))
     .addOption(new Option('--endpoints <urls>', "client URLs to ask; default: this host's member, then the others from the host record").argParser(collectList));
   for (const o of settingOptions('upgrade')) cmd.addOption(o);
-  cmd.addHelpText('after', '\nExit codes: 0 nothing blocks (or nothing to do), 3 blocked, 1 error.\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade plan --version 3.6.16 -o json\n');
+  cmd.addOption(clusterFileOption());
+  cmd.addHelpText(
+    'after',
+    "\nWith -f, from the operator's machine: the plan made on the first host of the Cluster document whose member answers\n(over SSH, as etcdadm apply reaches them), shown here.\n\nExit codes: 0 nothing blocks (or nothing to do), 3 blocked, 1 error.\n\nExample:\n  etcdadm upgrade plan\n  etcdadm upgrade plan --version 3.6.16 -o json\n  etcdadm upgrade plan -f cluster.yaml\n",
+  );
   cmd.action(
     action(
       async (inv) => {
@@ -112,10 +128,19 @@ function planSubcommand(): Command<any, any, any> {
             plan,
           } satisfies UpgradePlanReport;
         });
-        stdout(render(report, String(inv.opts.output ?? 'table') as OutputFormat, planTable));
-        if (report.plan?.blockers.length) process.exitCode = 3;
+        showPlan(report, inv);
       },
-      { record: true },
+      {
+        record: true,
+        fromFile: {
+          options: ['output', 'version'],
+          run: async (inv, read) => {
+            const version = givenVersion(inv.opts.version);
+            const { readUpgradePlan } = await import('../../apply/read.js');
+            showPlan(await readUpgradePlan<UpgradePlanReport>({ ...read, ...(version ? { version } : {}) }), inv);
+          },
+        },
+      },
     ),
   );
   return cmd;
