@@ -25,16 +25,13 @@ import { decideConverge, nextInRoll, type ClusterView, type HostView, type Step 
 import type { ClusterHostSpec } from '../config/cluster.js';
 import { CONFIG_API_VERSION, type ConfigDocument } from '../config/document.js';
 import { DEFAULTS } from '../config/defaults.js';
-import { resolvePlan } from '../config/plan/index.js';
-import { namedLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
 import { EtcdadmError, describe } from '../errors.js';
-import type { Host } from '../host/host.js';
 import { SshHost } from '../host/ssh.js';
 import type { Logger } from '../log/logger.js';
 import { closeAll, connectHost, executableOf, loadClusterFile, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
-import { observeHost } from './observe.js';
+import { hostPlan, observeHost } from './observe.js';
 import { testHold } from '../host/testhooks.js';
 
 /** Where apply writes a host's configuration document (0600). */
@@ -81,10 +78,6 @@ async function clusterView(hosts: readonly Connected[], views: readonly HostView
   return undefined;
 }
 
-/** The host's own plan: the Cluster document's sections for it, on its facts (its URLs, its advertise address). */
-async function hostPlan(host: Host, spec: ClusterHostSpec): Promise<Plan> {
-  return resolvePlan([namedLayer('the cluster file', spec.settings, () => 'the cluster file')], await host.facts());
-}
 
 function stepLine(s: Step): string {
   switch (s.kind) {
@@ -174,6 +167,43 @@ async function memberEndpoints(hosts: readonly Connected[], views: readonly Host
   return urls;
 }
 
+/** A member host of the file, other than `except`, that holds the CA key (to sign `forName`'s certificates). */
+async function caHolder(hosts: readonly Connected[], views: readonly HostView[], except: Connected, forName: string): Promise<{ host: SshHost; plan: Plan; name: string }> {
+  for (const c of hosts.filter((x) => x.spec.caHolder && x !== except && x.host instanceof SshHost && views[x.spec.index]?.record)) {
+    const p = await hostPlan(c.host as SshHost, c.spec);
+    if (await (c.host as SshHost).exists(p.pki.files.ca.keyPath)) return { host: c.host as SshHost, plan: p, name: views[c.spec.index]!.name };
+  }
+  throw new EtcdadmError(`apply: no host of the file holds the CA key to sign ${forName}'s certificates`, { hint: 'mark a member host that holds ca.key as caHolder in the file' });
+}
+
+/** A host's own certificates and keys, signed on a CA holder, written there 0600 (through this process's memory). */
+async function sendBundle(o: ApplyOptions, step: string, holder: { host: SshHost; name: string }, to: SshHost, name: string, address: string): Promise<string> {
+  const text = await remote(o, step, holder.name, holder.host, ['certs', 'bundle', '--name', name, '--address', address, '--output', '-']);
+  await to.write(bundlePath(name), text, { mode: 0o600, dirMode: 0o700 });
+  o.log.withPhase(step).info(`${name}: its certificates, signed on ${holder.name} (no CA key)`);
+  return bundlePath(name);
+}
+
+/**
+ * A member's certificates due for renewal: renewed there when it holds the CA key (`certs renew all`), else a bundle
+ * signed on a CA holder imported there (`certs import`, which checks it is this member's and this cluster's).
+ */
+async function renewCertificates(o: ApplyOptions, name: string, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  const c = hosts.find((x) => views[x.spec.index]?.name === name)!;
+  const h = c.host as SshHost;
+  const plan = await hostPlan(h, c.spec);
+  if (await h.exists(plan.pki.files.ca.keyPath)) {
+    await remote(o, 'renew', name, h, ['certs', 'renew', 'all']);
+    return;
+  }
+  const file = await sendBundle(o, 'renew', await caHolder(hosts, views, c, name), h, name, plan.member.advertiseAddress);
+  try {
+    await remote(o, 'renew', name, h, ['certs', 'import', file]);
+  } finally {
+    await h.remove(file).catch(() => false);
+  }
+}
+
 /** A host joins (learner first, promoted): its certificates from a CA holder (a bundle, or the CA itself for a holder). */
 async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
   const log = o.log.withPhase('join');
@@ -181,25 +211,11 @@ async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected
   const th = target.host as SshHost;
   const plan = await hostPlan(th, target.spec);
   const endpoints = await memberEndpoints(hosts, views);
-  // a CA holder that has the key: the file's holders with a record first
-  let holder: { host: SshHost; plan: Plan; name: string } | undefined;
-  for (const c of hosts.filter((x) => x.spec.caHolder && x !== target && x.host instanceof SshHost && views[x.spec.index]?.record)) {
-    const p = await hostPlan(c.host as SshHost, c.spec);
-    if (await (c.host as SshHost).exists(p.pki.files.ca.keyPath)) {
-      holder = { host: c.host as SshHost, plan: p, name: views[c.spec.index]!.name };
-      break;
-    }
-  }
-  if (!holder) throw new EtcdadmError(`apply: no host of the file holds the CA key to sign ${name}'s certificates`, { hint: 'mark a member host that holds ca.key as caHolder in the file' });
+  const holder = await caHolder(hosts, views, target, name);
   await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { join: { ...target.spec.settings.join, endpoints } });
   const args = ['join', '--config', HOST_CONFIG];
   if (target.spec.caHolder) await copyCA(holder, { host: th, plan, name }, log);
-  else {
-    const text = await remote(o, 'join', holder.name, holder.host, ['certs', 'bundle', '--name', name, '--address', plan.member.advertiseAddress, '--output', '-']);
-    await th.write(bundlePath(name), text, { mode: 0o600, dirMode: 0o700 });
-    log.info(`${name}: its certificates, signed on ${holder.name} (no CA key)`);
-    args.push('--certs-bundle', bundlePath(name));
-  }
+  else args.push('--certs-bundle', await sendBundle(o, 'join', holder, th, name, plan.member.advertiseAddress));
   try {
     await remote(o, 'join', name, th, args);
   } finally {
@@ -318,6 +334,7 @@ export async function runApply(o: ApplyOptions): Promise<void> {
         views[i] = await observeHost(hosts.find((c) => c.spec.index === views[i]!.index)!.spec, hosts.find((c) => c.spec.index === views[i]!.index)!.host as SshHost);
       } else if (s.kind === 'remove') await removeMember(o, s, hosts, views, executable);
       else if (s.kind === 'upgrade') await upgradeCluster(o, doc, s, hosts, views);
+      else if (s.kind === 'renew-certs') await renewCertificates(o, s.host, hosts, views);
       else
         throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
           hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',

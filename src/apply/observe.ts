@@ -9,6 +9,21 @@ import type { ClusterHostSpec } from '../config/cluster.js';
 import { describe } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { HostRecord } from '../host/record.js';
+import { resolvePlan } from '../config/plan/index.js';
+import { namedLayer } from '../config/settings.js';
+import type { Plan } from '../config/types.js';
+import { readExpirationReport } from '../pki/expiry-read.js';
+
+/** The host's own plan: the Cluster document's sections for it, on its facts (its URLs, its advertise address). */
+export async function hostPlan(host: Host, spec: ClusterHostSpec): Promise<Plan> {
+  return resolvePlan([namedLayer('the cluster file', spec.settings, () => 'the cluster file')], await host.facts());
+}
+
+/** The host's leaf certificates within the document's pki.renewBeforeDays, or expired (the CA is rotate-ca's business). */
+async function certificatesDue(host: Host, plan: Plan): Promise<string[]> {
+  const report = await readExpirationReport(host, plan.pki.certsDir, plan.pki.renewBeforeDays);
+  return report.certificates.filter((c) => c.name !== 'ca' && (c.state === 'renew' || c.state === 'expired')).map((c) => c.name);
+}
 
 /** The host as apply sees it; a host that could not be read says why (converge refuses then). */
 export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Promise<HostView> {
@@ -21,10 +36,12 @@ export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Pr
     const f = record.facts;
     if (f) {
       const version = record.layer()?.values.etcd?.version;
+      const due = f.complete ? await certificatesDue(host, await hostPlan(host, spec)) : [];
       return {
         ...base,
         name,
         record: { memberName: f.memberName, complete: f.complete, etcdVersion: typeof version === 'string' ? version : '', ...(f.clusterId ? { clusterId: f.clusterId } : {}) },
+        ...(due.length ? { certsDue: due } : {}),
       };
     }
     const legacy = await detectLegacy(host);

@@ -40,12 +40,12 @@ export interface HostView {
   };
   /** A member set up by another tool (etcdadm v0.1.x) without a record. */
   foreign?: string;
-  /** Its etcd.env differs from what the document makes of it (settings changed). */
-  settingsDiffer?: boolean;
-  /** Certificates within pki.renewBeforeDays. */
-  certsDue?: boolean;
-  /** Its timers (backup, defrag) differ from the document. */
-  timersDiffer?: boolean;
+  /** What of its etcd.env differs from what the document makes of it (the settings changed): the keys, or `KEY: a → b`. */
+  settingsDiffer?: string[];
+  /** Its certificates within the document's pki.renewBeforeDays (or expired): their names. */
+  certsDue?: string[];
+  /** Its timers (backups, defrag, renewal) that differ from the document: what differs. */
+  timersDiffer?: string[];
 }
 
 export interface MemberView {
@@ -151,10 +151,10 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
     if (move.kind !== 'none') steps.push({ kind: 'upgrade', from: cluster.version, to: input.version, why: `the file says etcd ${input.version}, the cluster runs ${cluster.version} (${move.kind})` });
   }
   const staying = hosts.filter((h) => h.record && !joining.includes(h));
-  const changed = staying.filter((h) => h.settingsDiffer);
-  if (changed.length) steps.push({ kind: 'reconfigure', hosts: changed.map((h) => h.name), why: `the settings of ${changed.map((h) => h.name).join(', ')} differ from the file` });
-  for (const h of staying.filter((x) => x.certsDue)) steps.push({ kind: 'renew-certs', host: h.name, why: `certificates of ${h.name} are within pki.renewBeforeDays` });
-  for (const h of staying.filter((x) => x.timersDiffer)) steps.push({ kind: 'timers', host: h.name, why: `the timers of ${h.name} differ from the file` });
+  const changed = staying.filter((h) => h.settingsDiffer?.length);
+  if (changed.length) steps.push({ kind: 'reconfigure', hosts: changed.map((h) => h.name), why: changed.map((h) => `${h.name}: ${h.settingsDiffer!.join(', ')}`).join('; ') });
+  for (const h of staying.filter((x) => x.certsDue?.length)) steps.push({ kind: 'renew-certs', host: h.name, why: `${h.certsDue!.join(', ')} of ${h.name} within pki.renewBeforeDays of the file, or expired` });
+  for (const h of staying.filter((x) => x.timersDiffer?.length)) steps.push({ kind: 'timers', host: h.name, why: `${h.name}: ${h.timersDiffer!.join(', ')}` });
   if (steps.length === 0) return { kind: 'nothing', why: `cluster ${cluster.clusterId} matches the file: ${hosts.length} members on etcd ${cluster.version ?? input.version}, nothing to do` };
   return { kind: 'steps', steps };
 }

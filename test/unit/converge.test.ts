@@ -83,10 +83,13 @@ describe('apply: what it takes to match the file', () => {
   });
 
   it('changed settings, certificates due and timers: after membership and version, per host', () => {
-    const p = decideConverge({ hosts: [host(1, { settingsDiffer: true, certsDue: true }), host(2, { settingsDiffer: true }), host(3, { timersDiffer: true }), host(4, { record: undefined, settingsDiffer: true })], cluster: cluster(three, '3.5.30'), version: '3.6.16' });
+    const p = decideConverge({ hosts: [host(1, { settingsDiffer: ['ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296'], certsDue: ['server', 'peer'] }), host(2, { settingsDiffer: ['ETCD_LOG_LEVEL: info → warn'] }), host(3, { timersDiffer: ['backups every 1h (none now)'] }), host(4, { record: undefined, settingsDiffer: ['ETCD_LOG_LEVEL'] })], cluster: cluster(three, '3.5.30'), version: '3.6.16' });
     const steps = stepsOf(p);
     assert.deepEqual(kinds(steps), ['join etcd-4', 'upgrade', 'reconfigure', 'renew-certs etcd-1', 'timers etcd-3']);
     assert.deepEqual(steps[2]!.kind === 'reconfigure' && steps[2]!.hosts, ['etcd-1', 'etcd-2'], 'a joining host gets the file settings by joining');
+    assert.equal(steps[2]!.why, 'etcd-1: ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296; etcd-2: ETCD_LOG_LEVEL: info → warn', 'what changes, per host');
+    assert.equal(steps[3]!.why, 'server, peer of etcd-1 within pki.renewBeforeDays of the file, or expired');
+    assert.equal(steps[4]!.why, 'etcd-3: backups every 1h (none now)');
   });
 });
 

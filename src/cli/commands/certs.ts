@@ -8,14 +8,13 @@
  *   (src/phases/certs.ts, src/phases/rotate-ca.ts); the options are checked and resolved here, before the runner.
  */
 import { Command, Option } from '@commander-js/extra-typings';
-import type { Host } from '../../host/host.js';
 import { resolve } from 'node:path';
-import { EtcdadmError, describe } from '../../errors.js';
-import { certificateInfo, pairPaths, verifySignedBy, LEAF_NAMES, type CertificateInfo } from '../../pki/index.js';
-import { expirationExitCode, expiryOf, residualText, type ExpirationReport, type ExpiryInput } from '../../pki/expiry.js';
+import { EtcdadmError } from '../../errors.js';
+import { pairPaths } from '../../pki/index.js';
+import { expirationExitCode, residualText, type ExpirationReport } from '../../pki/expiry.js';
+import { readExpirationReport } from '../../pki/expiry-read.js';
 import { action, clusterFileOption, planFor, type Invocation } from '../command.js';
 import { workflowCommand } from '../workflow.js';
-import { caLabel, pemBlocks, rotationPaths, rotationState } from '../../pki/rotation.js';
 import { RENEW_TARGETS, renewNames } from '../../pki/renew.js';
 import {
   CERTS_BUNDLE_PHASES,
@@ -41,21 +40,6 @@ import { validateMemberName } from '../../config/document.js';
 import type { HostFacts } from '../../config/types.js';
 import { canonicalIp, leafRequests } from '../../pki/index.js';
 import { render, renderTable, type OutputFormat } from '../output.js';
-
-async function readCert(host: Host, path: string): Promise<{ pem?: string; info?: CertificateInfo; problem?: string }> {
-  let pem: string | undefined;
-  try {
-    pem = await host.read(path);
-  } catch (err) {
-    return { problem: describe(err) };
-  }
-  if (pem === undefined) return { problem: 'missing' };
-  try {
-    return { pem, info: certificateInfo(pem) };
-  } catch (err) {
-    return { problem: `not a certificate: ${describe(err)}` };
-  }
-}
 
 /**
  * check-expiration's table: one host's certificates, or several hosts' (`-f`: a HOST column first), then each
@@ -113,28 +97,10 @@ Example:
         const dir = typeof inv.opts.certsDir === 'string' ? resolve(inv.opts.certsDir) : plan.pki.certsDir;
         const real = await inv.host.realpath(dir);
         if ((real ? await inv.host.stat(real) : undefined)?.kind !== 'dir') throw new EtcdadmError(`there is no certificates directory ${dir}`, { hint: 'run this on a member host, or pass --certs-dir', exitCode: 2 });
-        const ca = await readCert(inv.host, pairPaths(dir, 'ca').certPath);
-        const trusted = pemBlocks(ca.pem);
-        const inputs: ExpiryInput[] = [{ name: 'ca', path: pairPaths(dir, 'ca').certPath, ...(ca.info ? { info: ca.info } : {}), ...(ca.problem ? { problem: ca.problem } : {}) }];
-        const signers: string[] = [''];
-        for (const name of LEAF_NAMES) {
-          const path = pairPaths(dir, name).certPath;
-          const c = await readCert(inv.host, path);
-          const by = c.pem ? trusted.find((t) => verifySignedBy(c.pem!, t)) : undefined;
-          signers.push(by ? caLabel(by) : '');
-          inputs.push({ name, path, ...(c.info ? { info: c.info } : {}), ...(c.problem ? { problem: c.problem } : {}), signedByCa: !!by });
-        }
-        const rows = inputs.map((i, n) => ({ ...expiryOf(i, new Date(), plan.pki.renewBeforeDays), ...(signers[n] ? { authority: signers[n]! } : {}) }));
-        const files = { trust: ca.pem, newCert: await inv.host.read(rotationPaths(dir).newCert).catch(() => undefined), oldCert: await inv.host.read(rotationPaths(dir).oldCert).catch(() => undefined) };
-        const trustedCAs = trusted.map((t, i) => {
-          const info = certificateInfo(t);
-          return { ca: caLabel(t), fingerprint: info.sha256Fingerprint, expires: info.notAfter.toISOString(), signing: i === 0 };
-        });
-        const rotation = trusted.length ? rotationState(files) : 'none';
+        const report = await readExpirationReport(inv.host, dir, plan.pki.renewBeforeDays);
         const format = String(inv.opts.output);
-        const report: ExpirationReport = { certsDir: dir, renewBeforeDays: plan.pki.renewBeforeDays, certificates: rows, trustedCAs, rotation };
         stdout(render(report, (format === 'wide' ? 'table' : format) as OutputFormat, (r) => expirationTable([{ report: r }], format === 'wide')));
-        process.exitCode = expirationExitCode(rows);
+        process.exitCode = expirationExitCode(report.certificates);
       },
       {
         record: true,
