@@ -210,3 +210,9 @@ export async function handOverLeadership(ctx: PhaseContext): Promise<void> {
   const leader = list.members.find((m) => m.idHex === self.id);
   if (leader && st.voters > 1) await moveLeadership(h, st, list.members, leader, ctx.log);
 }
+
+export const leadershipPhase: Phase = phase<undefined, undefined>({
+  name: 'leadership',
+  short: 'Move leadership to another healthy voting member when this member leads',
+  act: (ctx) => handOverLeadership(ctx),
+});
