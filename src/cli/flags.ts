@@ -6,10 +6,10 @@
  */
 import { Option, type Command } from '@commander-js/extra-typings';
 import { DEFAULTS, INIT_SYSTEMS, KEY_ALGORITHMS } from '../config/defaults.js';
-import type { DocumentPath } from '../config/document.js';
+import { AUTO_COMPACTION_MODES, type DocumentPath } from '../config/document.js';
 import { namedLayer, type PartialSettings, type SettingsLayer } from '../config/settings.js';
 
-export type FlagSet = 'init' | 'join' | 'download' | 'reset' | 'ops' | 'upgrade';
+export type FlagSet = 'init' | 'join' | 'download' | 'reset' | 'ops' | 'upgrade' | 'reconfigure';
 
 interface FlagDef {
   /** commander's spec, e.g. "--data-dir <dir>". */
@@ -17,7 +17,7 @@ interface FlagDef {
   description: string;
   /** The setting it sets: [section, field]. */
   path?: readonly [string, string];
-  kind?: 'string' | 'list' | 'bool' | 'negatable';
+  kind?: 'string' | 'number' | 'list' | 'bool' | 'negatable';
   choices?: readonly string[];
   sets: readonly FlagSet[];
 }
@@ -27,6 +27,8 @@ const MEMBER: readonly FlagSet[] = ['init', 'join'];
 const INSTALL: readonly FlagSet[] = ['init', 'join', 'download'];
 /** Where releases come from: also for upgrade (its --version is its own option: the target). */
 const RELEASE: readonly FlagSet[] = [...INSTALL, 'upgrade'];
+/** etcd's own server settings: also for reconfigure, which rolls a running member onto changed ones. */
+const TUNING: readonly FlagSet[] = [...MEMBER, 'reconfigure'];
 
 export const FLAGS: readonly FlagDef[] = [
   { spec: '--name <name>', description: "member name (default: this host's hostname)", path: ['member', 'name'], sets: MEMBER },
@@ -90,6 +92,28 @@ export const FLAGS: readonly FlagDef[] = [
     sets: MEMBER,
   },
   { spec: '--key-algorithm <alg>', description: `key algorithm for new keys (default: ${DEFAULTS.keyAlgorithm})`, path: ['pki', 'keyAlgorithm'], choices: KEY_ALGORITHMS, sets: MEMBER },
+  {
+    spec: '--quota-backend-bytes <bytes>',
+    description: `backend size quota in bytes; etcd raises a NOSPACE alarm above it (default: ${DEFAULTS.quotaBackendBytes})`,
+    path: ['etcd', 'quotaBackendBytes'],
+    kind: 'number',
+    sets: TUNING,
+  },
+  { spec: '--heartbeat-interval <ms>', description: `raft heartbeat interval in milliseconds (default: ${DEFAULTS.heartbeatIntervalMs})`, path: ['etcd', 'heartbeatInterval'], kind: 'number', sets: TUNING },
+  {
+    spec: '--election-timeout <ms>',
+    description: `raft election timeout in milliseconds, at least 5 heartbeat intervals (default: ${DEFAULTS.electionTimeoutMs})`,
+    path: ['etcd', 'electionTimeout'],
+    kind: 'number',
+    sets: TUNING,
+  },
+  { spec: '--auto-compaction-mode <mode>', description: 'how --auto-compaction-retention is read (default: periodic)', path: ['etcd', 'autoCompactionMode'], choices: AUTO_COMPACTION_MODES, sets: TUNING },
+  {
+    spec: '--auto-compaction-retention <retention>',
+    description: 'how much history auto compaction keeps: a duration such as 1h (periodic) or a number of revisions (revision); 0 is off (default: 0)',
+    path: ['etcd', 'autoCompactionRetention'],
+    sets: TUNING,
+  },
   { spec: '--retry [bool]', description: `retry membership changes while the cluster is briefly unavailable (default: ${show(true)})`, path: ['join', 'retry'], kind: 'bool', sets: ['join'] },
   {
     spec: '--no-learner',
@@ -119,7 +143,9 @@ export function settingOptions(set: FlagSet): Option[] {
   const out = set === 'ops' ? [] : [configOption()];
   for (const f of FLAGS.filter((x) => x.sets.includes(set))) {
     const recorded = set === 'reset' || set === 'ops';
-    const o = new Option(f.spec, recorded ? `${f.description.replace(/ \(default: .*\)$/, '')}, when this host has no record (/etc/etcd/etcdadm.yaml)` : f.description);
+    const bare = f.description.replace(/ \(default: .*\)$/, '');
+    // reconfigure: an unset flag leaves the setting as the record (or --config) has it, not at etcdadm's default
+    const o = new Option(f.spec, recorded ? `${bare}, when this host has no record (/etc/etcd/etcdadm.yaml)` : set === 'reconfigure' ? bare : f.description);
     if (f.kind === 'list') o.argParser(collectList);
     if (f.choices) o.choices([...f.choices]);
     out.push(o);
@@ -139,6 +165,8 @@ export function flagsLayer(opts: Record<string, unknown>, set: FlagSet, extra: P
     if (f.kind === 'negatable') value = raw === false ? false : undefined;
     else if (f.kind === 'bool') value = raw === undefined ? undefined : raw === true || raw === 'true';
     else if (f.kind === 'list') value = Array.isArray(raw) ? raw : undefined;
+    // a whole number as the schema wants it; anything else as typed, for the schema to name
+    else if (f.kind === 'number') value = typeof raw === 'string' && /^\d+$/.test(raw) ? Number(raw) : raw;
     else value = typeof raw === 'string' ? raw : undefined;
     if (value === undefined) continue;
     (values[section] ??= {})[field] = value;

@@ -37,6 +37,8 @@ export interface RecordFacts {
   createdDirs?: string[];
   /** An `upgrade apply` under way on this member (written before it changes anything, removed when it is done). */
   upgrade?: UpgradeInProgress;
+  /** A `reconfigure` under way on this member (written before it changes anything, removed when it is done). */
+  reconfigure?: { startedAt: string };
   /** A `recover` under way on this member (written before it changes anything, removed when it is done). */
   recovery?: RecoveryInProgress;
   /** The scheduled backups installed here (`etcdadm backup schedule`); removed by unschedule and reset. */
@@ -130,6 +132,7 @@ const FACTS_SCHEMA = v.object({
   caFingerprint: v.optional(v.string()),
   createdDirs: v.optional(v.array(v.string())),
   upgrade: v.optional(v.object({ from: v.string(), to: v.string(), snapshot: v.optional(v.string()), raftSnapshot: v.optional(v.boolean()) })),
+  reconfigure: v.optional(v.object({ startedAt: v.string() })),
   recovery: v.optional(
     v.object({
       startedAt: v.string(),
@@ -200,6 +203,18 @@ interface LegacyFields {
   urls?: { listenClient?: string[]; advertiseClient?: string[]; listenPeer?: string[]; advertisePeer?: string[] };
   settings?: PartialSettings;
 }
+
+/** What `update` lays over the record: facts, the settings, and the entries it ends (an upgrade done, ...). */
+export type RecordUpdate = Partial<RecordFacts> & {
+  settings?: Settings;
+  addCreatedDirs?: string[];
+  endUpgrade?: boolean;
+  endReconfigure?: boolean;
+  endRecovery?: boolean;
+  endBackup?: boolean;
+  endCertRenewal?: boolean;
+  endDefrag?: boolean;
+};
 
 export class RecordError extends EtcdadmError {}
 
@@ -345,8 +360,8 @@ export class HostRecord {
    * Write the record with `facts` (and `settings`) laid over what it holds; the first write must give createdBy,
    * clusterToken, memberName and settings. Atomic, 0600.
    */
-  async update(facts: Partial<RecordFacts> & { settings?: Settings; addCreatedDirs?: string[]; endUpgrade?: boolean; endRecovery?: boolean; endBackup?: boolean; endCertRenewal?: boolean; endDefrag?: boolean }): Promise<void> {
-    const { settings, addCreatedDirs, endUpgrade, endRecovery, endBackup, endCertRenewal, endDefrag, ...rest } = facts;
+  async update(facts: RecordUpdate): Promise<void> {
+    const { settings, addCreatedDirs, endUpgrade, endReconfigure, endRecovery, endBackup, endCertRenewal, endDefrag, ...rest } = facts;
     const prev = this.doc;
     const next = {
       ...prev,
@@ -357,6 +372,7 @@ export class HostRecord {
       updatedAt: new Date().toISOString(),
     } as RecordDocument;
     if (endUpgrade) delete next.upgrade;
+    if (endReconfigure) delete next.reconfigure;
     if (endRecovery) delete next.recovery;
     if (endBackup) delete next.backup;
     if (endCertRenewal) delete next.certRenewal;
@@ -378,6 +394,7 @@ export class HostRecord {
       ...(next.caFingerprint ? { caFingerprint: next.caFingerprint } : {}),
       ...(next.createdDirs?.length ? { createdDirs: next.createdDirs } : {}),
       ...(next.upgrade ? { upgrade: next.upgrade } : {}),
+      ...(next.reconfigure ? { reconfigure: next.reconfigure } : {}),
       ...(next.recovery ? { recovery: next.recovery } : {}),
       ...(next.backup ? { backup: next.backup } : {}),
       ...(next.certRenewal ? { certRenewal: next.certRenewal } : {}),

@@ -55,7 +55,9 @@ const SYSTEMCTL = 'systemctl';
 
 /**
  * etcd's last error from its log (JSON lines, or text): "msg: error", one line. A fatal, panic or error entry wins;
- * else the last entry that carries an error (etcd logs "failed to verify flags" as a warning, then exits).
+ * else the last entry that carries an error (etcd logs "failed to verify flags" as a warning, then exits). Only the
+ * newest etcd process counts: its first entry ("Running: ") ends the search, so that the errors an earlier process
+ * logged while a restart stopped it are not taken for why the new one exited.
  */
 export function lastEtcdError(log: string): string | undefined {
   const lines = log.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -69,6 +71,7 @@ export function lastEtcdError(log: string): string | undefined {
         const text = o.error ? `${o.msg ?? 'error'}: ${o.error}` : o.msg;
         if (o.level && /^(fatal|panic|error)$/.test(o.level) && text) return text;
         if (o.error && !withError) withError = text;
+        if (o.msg === 'Running: ') break;
         continue;
       } catch {
         /* not JSON */

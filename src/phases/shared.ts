@@ -10,7 +10,7 @@ import { EtcdadmError } from '../errors.js';
 import { moveLeadership } from '../cluster/membership.js';
 import type { MemberStatus } from '../cluster/status.js';
 import type { Account } from '../host/host.js';
-import { type RecordFacts } from '../host/record.js';
+import type { RecordUpdate } from '../host/record.js';
 import { caFingerprint, ensurePki } from '../pki/index.js';
 import { installRelease, installedVersion } from '../release/index.js';
 import type { PhaseContext } from '../run/context.js';
@@ -31,7 +31,7 @@ export function newClusterToken(): string {
  * Write facts into the host record; when there is none yet (a phase run on its own), the first write records this
  * run (created by this command, not complete, a new cluster token) with the plan's settings.
  */
-export async function recordFacts(ctx: PhaseContext, facts: Partial<RecordFacts> & { addCreatedDirs?: string[]; endUpgrade?: boolean }): Promise<void> {
+export async function recordFacts(ctx: PhaseContext, facts: Omit<RecordUpdate, 'settings'>): Promise<void> {
   const caPem = await ctx.host.read(ctx.plan.pki.files.ca.certPath).catch(() => undefined);
   const fp = caPem ? { caFingerprint: caFingerprint(caPem) } : {};
   if (ctx.record.exists) return ctx.record.update({ ...fp, ...facts, settings: ctx.plan.settings, memberName: ctx.plan.member.name });
@@ -210,3 +210,9 @@ export async function handOverLeadership(ctx: PhaseContext): Promise<void> {
   const leader = list.members.find((m) => m.idHex === self.id);
   if (leader && st.voters > 1) await moveLeadership(h, st, list.members, leader, ctx.log);
 }
+
+export const leadershipPhase: Phase = phase<undefined, undefined>({
+  name: 'leadership',
+  short: 'Move leadership to another healthy voting member when this member leads',
+  act: (ctx) => handOverLeadership(ctx),
+});

@@ -21,12 +21,12 @@ import { offeredVersions, offersVersion, type Offered } from '../release/availab
 import type { PhaseContext, RunContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
 import { runningEnv } from '../initsystem/index.js';
-import { renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
+import { clusterFactsOf, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
 import { testHold } from '../host/testhooks.js';
 import { sleep } from '../util/retry.js';
 import { refuse } from './preflight.js';
 import { takeSnapshot } from './snapshot.js';
-import { handOverLeadership, installPhase, recordFacts, selfIn, waitOptions } from './shared.js';
+import { installPhase, leadershipPhase, recordFacts, selfIn, waitOptions } from './shared.js';
 import { installedVersion } from '../release/index.js';
 
 export interface UpgradeObservation {
@@ -199,20 +199,9 @@ const downgrade: Phase = phase<{ running: string | null; storage: string | null;
   },
 });
 
-const leadership: Phase = phase<undefined, undefined>({
-  name: 'leadership',
-  short: 'Move leadership to another healthy voting member when this member leads',
-  act: (ctx) => handOverLeadership(ctx),
-});
-
 /** The cluster facts of the env file etcd runs with now (ignored by etcd after its first start, kept as written). */
 async function currentClusterFacts(ctx: RunContext) {
-  const env = await runningEnv(ctx.host, ctx.plan);
-  const initialCluster = env.get('ETCD_INITIAL_CLUSTER');
-  const token = env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? ctx.record.facts?.clusterToken;
-  if (!initialCluster || !token)
-    throw new EtcdadmError(`${ctx.plan.files.envFile} has no ETCD_INITIAL_CLUSTER/ETCD_INITIAL_CLUSTER_TOKEN`, { hint: 'this member was not set up by etcdadm init/join; upgrade it by hand' });
-  return { initialCluster, token, state: env.get('ETCD_INITIAL_CLUSTER_STATE') === 'new' ? ('new' as const) : ('existing' as const) };
+  return clusterFactsOf(await runningEnv(ctx.host, ctx.plan), ctx.plan.files.envFile, ctx.record.facts?.clusterToken);
 }
 
 /** Index of the newest raft snapshot file (<term>-<index>.snap, hex) in the member's snap dir; -1 when none. */
@@ -341,17 +330,21 @@ async function waitCaughtUp(ctx: RunContext): Promise<void> {
   throw new EtcdadmError(`member at ${url} did not catch up on etcd ${plan.release.version} within ${plan.healthTimeoutMs / 1000} s: ${why}`, { hint: ctx.init.logHint(plan) });
 }
 
+/** After a restart: until this member serves, has caught up with the leader on the plan's version and answers a quorum read. */
+export async function waitRejoined(ctx: RunContext): Promise<void> {
+  const h = await ctx.cluster();
+  await waitServing(h, ctx.plan.member.urls.localClient, waitOptions(ctx));
+  await h.timed(() => waitCaughtUp(ctx));
+  await waitQuorumRead(h, ctx.plan.member.urls.localClient, waitOptions(ctx));
+}
+
 const health: Phase = phase<undefined, undefined>({
   name: 'health',
   short: 'Wait until the member serves, has caught up with the leader and reports the target version',
   dryRun: (ctx) => [`wait until ${ctx.plan.member.name} serves, has caught up with the leader and reports etcd ${ctx.plan.release.version}`],
   async act(ctx) {
-    const { plan, log } = ctx;
-    const h = await ctx.cluster();
-    await waitServing(h, plan.member.urls.localClient, waitOptions(ctx));
-    await h.timed(() => waitCaughtUp(ctx));
-    await waitQuorumRead(h, plan.member.urls.localClient, waitOptions(ctx));
-    log.info(`Member ${plan.member.name} serves on etcd ${plan.release.version} and has caught up with the leader`);
+    await waitRejoined(ctx);
+    ctx.log.info(`Member ${ctx.plan.member.name} serves on etcd ${ctx.plan.release.version} and has caught up with the leader`);
   },
 });
 
@@ -386,7 +379,7 @@ const recordPhase: Phase = phase<undefined, undefined>({
   },
 });
 
-export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, downgrade, leadership, walSnapshot, configure, install, restart, health, recordPhase];
+export const UPGRADE_APPLY_PHASES: readonly Phase[] = [preflight, download, snapshot, downgrade, leadershipPhase, walSnapshot, configure, install, restart, health, recordPhase];
 
 // ------------------------------------------------------------------ cancel
 

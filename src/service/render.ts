@@ -50,6 +50,18 @@ export interface ClusterFacts {
   token: string;
 }
 
+/**
+ * The cluster facts of the env file etcd runs with: etcd reads them at its first start only, so a later rewrite keeps
+ * them as written (`token`, the host record's, when the file names none). Pure.
+ */
+export function clusterFactsOf(env: ReadonlyMap<string, string>, envFile: string, token?: string): ClusterFacts {
+  const initialCluster = env.get('ETCD_INITIAL_CLUSTER');
+  const t = env.get('ETCD_INITIAL_CLUSTER_TOKEN') ?? token;
+  if (!initialCluster || !t)
+    throw new EtcdadmError(`${envFile} has no ETCD_INITIAL_CLUSTER/ETCD_INITIAL_CLUSTER_TOKEN`, { hint: 'this member was not set up by etcdadm init or join: change its etcd.env by hand' });
+  return { initialCluster, token: t, state: env.get('ETCD_INITIAL_CLUSTER_STATE') === 'new' ? 'new' : 'existing' };
+}
+
 /** The etcd settings as ordered KEY=value pairs; the env file and the static Pod both render from this. */
 export function etcdEnvironment(plan: Plan, cluster: ClusterFacts): [string, string][] {
   const f = plan.pki.files;

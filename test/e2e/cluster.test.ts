@@ -1,8 +1,11 @@
 /**
  * The etcdadm walkthrough on lab hosts, run exactly as a user runs it: init on one host, copy the CA, join the
- * others, reset and rejoin; the same cluster phase by phase; reset of the leader under write load; bad inputs.
+ * others, reset and rejoin; the same cluster phase by phase; reset of the leader under write load; bad inputs; new
+ * settings rolled member by member with `reconfigure` under write load.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MIRROR_URL, NetnsLab, ok, type RunResult } from '../helpers/lab.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
@@ -231,5 +234,127 @@ describe('etcdadm join and reset: data dirs and stopped members', () => {
     assert.match(r.stderr, /\[remove-member\] Removed member/);
     assert.deepEqual((await members(1)).map((m) => m.name), ['eahost1', 'eahost2', 'eahost3']);
     assert.deepEqual(await lab.etcdProcesses(7), []);
+  });
+});
+
+describe('etcdadm reconfigure: new settings member by member, the leader last, under a client writing every 50 ms', () => {
+  const HOSTS = [1, 2, 3];
+  const GiB4 = 4 * 1024 ** 3;
+  /** What reconfigure may change on host i, and etcd's PID there. */
+  const state = async (i: number) => `${ok(await lab.sh(i, 'sha256sum /etc/etcd/etcd.env /etc/etcd/etcdctl.env /etc/etcd/etcdadm.yaml'), 'state').stdout}pids ${(await lab.etcdPids(i)).join(',')}`;
+  const env = async (i: number) => ok(await lab.on(i, ['cat', '/etc/etcd/etcd.env'])).stdout;
+  const quotaMetric = async (i: number) => Number(/^etcd_server_quota_backend_bytes (\S+)$/m.exec(ok(await lab.sh(i, 'curl -sS --max-time 5 http://127.0.0.1:2381/metrics'), 'metrics').stdout)?.[1]);
+  /** The whole new configuration of a member, as --config takes it. */
+  const config = (name: string, extraArgs: Record<string, string>, member = '') => {
+    const path = join(lab.dir, `${name}.yaml`);
+    writeFileSync(path, `apiVersion: etcdadm.io/v1beta1\nkind: InitConfiguration\n${member}etcd:\n  quotaBackendBytes: ${GiB4}\n  extraArgs:\n${Object.entries(extraArgs).map(([k, v]) => `    ${k}: "${v}"\n`).join('')}`);
+    return path;
+  };
+  let client: Awaited<ReturnType<typeof labClient>>;
+  let writer: BackgroundWriter;
+  let order: number[];
+  before(async () => {
+    await lab.ensureCluster(HOSTS, R);
+    client = await labClient(HOSTS.map((h) => url(h)), await pemOf(1));
+    writer = new BackgroundWriter(client, 'reconfigure');
+    await writer.moreWrites(5);
+    const leader = (JSON.parse(ok(await lab.etcdadm(1, ['status', '-o', 'json'])).stdout) as { leaderName: string }).leaderName;
+    order = [...HOSTS.filter((h) => lab.hostname(h) !== leader), HOSTS.find((h) => lab.hostname(h) === leader)!];
+  });
+  after(() => client?.close());
+
+  it('refused before anything changes (exit 2): a new member name, another etcd version; --dry-run changes nothing', async () => {
+    const h = order[0]!;
+    const before = await state(h);
+    const renamed = await lab.etcdadm(h, ['reconfigure', '--config', config('renamed', {}, 'member:\n  name: renamed\n')]);
+    assert.equal(renamed.code, 2);
+    oneErrorLine(renamed, new RegExp(`a restart cannot change the member name \\(member\\.name: ${lab.hostname(h)} → renamed\\)\\. A member keeps its name`));
+    const version = await lab.etcdadm(h, ['reconfigure', '--quota-backend-bytes', String(GiB4), '--version', '3.7.3']);
+    assert.equal(version.code, 2);
+    oneErrorLine(version, /--version names etcd 3\.7\.3; reconfigure keeps the version this member runs, 3\.6\.16\. Move a member to another version with etcdadm upgrade apply --version 3\.7\.3/);
+    const dry = ok(await lab.etcdadm(h, ['reconfigure', '--quota-backend-bytes', String(GiB4), '--dry-run']), 'reconfigure --dry-run');
+    assert.match(dry.stderr, /\[configure\] ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296/);
+    assert.match(dry.stderr, /\[configure\] would write \/etc\/etcd\/etcd\.env \(0644/);
+    assert.match(dry.stderr, /\[restart\] would run systemctl stop etcd\.service/);
+    assert.equal(await state(h), before);
+  });
+
+  it('a new quota and a new extraArgs entry, followers first and the leader last: each member restarted on them and healthy', async () => {
+    const file = config('new', { 'max-txn-ops': '256' });
+    for (const h of order) {
+      const pids = await lab.etcdPids(h);
+      const r = ok(await lab.etcdadm(h, ['reconfigure', '--config', file], 120_000), `reconfigure on host${h}`);
+      assert.match(r.stderr, /\[preflight\] Reconfiguring member eahost\d: 2 variables change \(ETCD_QUOTA_BACKEND_BYTES, ETCD_MAX_TXN_OPS\)/);
+      assert.match(r.stderr, /WARN +\[preflight\] Left as recorded \(not in etcd\.env or etcdctl\.env; other commands change them\): etcd\.releaseURL, etcd\.insecureReleaseURL/);
+      assert.match(r.stderr, /\[configure\] ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296/);
+      assert.match(r.stderr, /\[configure\] ETCD_MAX_TXN_OPS: \(unset\) → 256/);
+      if (h === order.at(-1)) assert.match(r.stderr, /\[leadership\] eahost\d is the leader; moving leadership to eahost\d/);
+      else assert.match(r.stderr, /\[leadership\] eahost\d is not the leader: nothing to move/);
+      assert.match(r.stderr, /\[health\] Member eahost\d serves on the new settings and has caught up with the leader/);
+      const text = await env(h);
+      assert.match(text, new RegExp(`^ETCD_QUOTA_BACKEND_BYTES=${GiB4}$`, 'm'));
+      assert.match(text, /^ETCD_MAX_TXN_OPS=256$/m);
+      assert.equal(await quotaMetric(h), GiB4, "the running etcd's quota");
+      assert.notDeepEqual(await lab.etcdPids(h), pids, 'etcd restarted');
+      const record = ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout;
+      assert.match(record, new RegExp(`quotaBackendBytes: ${GiB4}\\n`));
+      assert.match(record, /releaseURL: http:\/\/10\.88\.0\.200\n/, 'what etcd.env does not hold: as recorded');
+      assert.doesNotMatch(record, /^reconfigure:/m, 'done');
+      await writer.moreWrites(3);
+    }
+    await assertHealthyCluster(1, HOSTS);
+  });
+
+  it('a second run (also `phase preflight`, --skip-phases): nothing to change, the same etcd process, the record untouched', async () => {
+    for (const h of order) {
+      const before = await state(h);
+      const r = ok(await lab.etcdadm(h, ['reconfigure', '--config', join(lab.dir, 'new.yaml')]), `again on host${h}`);
+      assert.match(r.stderr, /\[preflight\] Nothing to change: \/etc\/etcd\/etcd\.env and \/etc\/etcd\/etcdctl\.env already hold these settings/);
+      assert.equal(await state(h), before);
+    }
+    const h = order[0]!;
+    const before = await state(h);
+    for (const args of [['phase', 'preflight'], ['--skip-phases', 'leadership,record']]) {
+      const r = ok(await lab.etcdadm(h, ['reconfigure', ...args, '--config', join(lab.dir, 'new.yaml')]), `reconfigure ${args.join(' ')}`);
+      assert.match(r.stderr, /\[preflight\] Nothing to change/);
+    }
+    assert.equal(await state(h), before);
+  });
+
+  it('an etcd that refuses the new settings: one error saying the previous files are back; the member healthy on them', async () => {
+    const h = order[0]!;
+    const before = await state(h);
+    const r = await lab.etcdadm(h, ['reconfigure', '--config', config('bad', { 'max-txn-ops': 'lots' })], 120_000);
+    oneErrorLine(r, /etcd\.service did not start: .*lots.*; the previous \/etc\/etcd\/etcd\.env and \/etc\/etcd\/etcdctl\.env are put back and etcd\.service restarted on them/);
+    assert.match(r.stderr, /\[rollback\] Rolling back what this run changed/);
+    assert.match(await env(h), /^ETCD_MAX_TXN_OPS=256$/m);
+    assert.equal((await state(h)).replace(/pids .*/, ''), before.replace(/pids .*/, ''), 'etcd.env, etcdctl.env and the record as they were');
+    ok(await lab.etcdctl(h, ['endpoint', 'health']), 'the member is healthy again');
+    assert.equal(await quotaMetric(h), GiB4);
+    await writer.moreWrites(3);
+  });
+
+  it('killed (SIGKILL) right after writing etcd.env: the re-run restarts the member on it, though nothing is left to write', async () => {
+    const h = order[1]!;
+    const pids = await lab.etcdPids(h);
+    const GiB5 = 5 * 1024 ** 3;
+    const k = await lab.runAndKill(h, ['reconfigure', '--quota-backend-bytes', String(GiB5)], 'after:configure');
+    assert.equal(k.signal, 'SIGKILL', k.stderr);
+    assert.match(await env(h), new RegExp(`^ETCD_QUOTA_BACKEND_BYTES=${GiB5}$`, 'm'));
+    assert.deepEqual(await lab.etcdPids(h), pids, 'killed before the restart');
+    assert.match(ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, /^reconfigure:\n {2}startedAt: /m);
+    const r = ok(await lab.etcdadm(h, ['reconfigure', '--quota-backend-bytes', String(GiB5)], 120_000), 're-run after the kill');
+    assert.match(r.stderr, /\[preflight\] Finishing the reconfiguration of member eahost\d that \/etc\/etcd\/etcdadm\.yaml notes/);
+    assert.notDeepEqual(await lab.etcdPids(h), pids, 'etcd restarted');
+    assert.equal(await quotaMetric(h), GiB5);
+    assert.doesNotMatch(ok(await lab.on(h, ['cat', '/etc/etcd/etcdadm.yaml'])).stdout, /^reconfigure:/m);
+    await writer.moreWrites(3);
+  });
+
+  it('no write failed (retries at most 2 s) and every acknowledged key is there', async () => {
+    const report = await writer.stop();
+    assert.deepEqual(report.failed, []);
+    assert.ok(report.maxRetryMs <= 2000, `a write was retried for ${report.maxRetryMs} ms`);
+    for (const key of report.acknowledged) assert.notEqual(await client.get(key), undefined, key);
   });
 });

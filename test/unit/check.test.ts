@@ -7,44 +7,11 @@ import { describe, it } from 'node:test';
 import { judge, type CheckInput } from '../../src/cluster/check.js';
 import { bucketsOf, histogramQuantile, memberMetrics, parseMetrics } from '../../src/cluster/metrics.js';
 import type { ClusterStatus, MemberStatus } from '../../src/cluster/status.js';
+import { clusterStatus, memberStatus } from '../helpers/status.js';
 
 const MiB = 1024 * 1024;
-const member = (name: string, over: Partial<MemberStatus> = {}): MemberStatus => ({
-  name,
-  id: name.replace(/\D/g, '') || '1',
-  peerURLs: [`https://${name}:2380`],
-  clientURLs: [`https://${name}:2379`],
-  role: 'follower',
-  isLearner: false,
-  health: 'healthy',
-  endpoint: `https://${name}:2379`,
-  version: '3.6.16',
-  dbSize: 4 * MiB,
-  dbSizeInUse: 3 * MiB,
-  raftTerm: 2,
-  raftIndex: 10,
-  raftAppliedIndex: 10,
-  alarms: [],
-  error: null,
-  ...over,
-});
-const status = (members: MemberStatus[], over: Partial<ClusterStatus> = {}): ClusterStatus => ({
-  clusterId: 'c1',
-  version: '3.6.16',
-  mixedVersions: false,
-  leaderId: '1',
-  leaderName: 'm1',
-  voters: members.filter((m) => !m.isLearner).length,
-  learners: members.filter((m) => m.isLearner).length,
-  healthyVoters: members.filter((m) => !m.isLearner && m.health === 'healthy').length,
-  quorum: 2,
-  hasQuorum: true,
-  canLose: 1,
-  health: 'healthy',
-  problems: [],
-  members,
-  ...over,
-});
+const member = memberStatus;
+const status = clusterStatus;
 const now = new Date('2026-12-07T00:00:00Z');
 const inDays = (d: number) => new Date(now.getTime() + d * 86_400_000);
 const three = () => [member('m1', { role: 'leader' }), member('m2'), member('m3')];

@@ -23,7 +23,7 @@ const all = [...walk(await buildProgram())];
 describe('--help', () => {
   it('covers the commands etcdadm users script against', () => {
     const names = all.map(([p]) => p);
-    for (const p of ['init', 'init phase install', 'init phase post-init-instructions', 'join', 'join phase membership', 'reset', 'info', 'download', 'version', 'status', 'member remove', 'config print init-defaults'])
+    for (const p of ['init', 'init phase install', 'init phase post-init-instructions', 'join', 'join phase membership', 'reset', 'reconfigure', 'reconfigure phase restart', 'info', 'download', 'version', 'status', 'member remove', 'config print init-defaults'])
       assert.ok(names.includes(p), p);
   });
   for (const [path, cmd] of all) {

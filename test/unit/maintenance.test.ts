@@ -8,30 +8,11 @@ import { describe, it } from 'node:test';
 import { fragmentation, parseThreshold, planDefrag } from '../../src/cluster/defrag.js';
 import type { MemberStatus } from '../../src/cluster/status.js';
 import { decideCompact, nearQuota, overQuota, selectAlarms } from '../../src/phases/maintenance.js';
+import { memberStatus } from '../helpers/status.js';
 
 const MiB = 1024 * 1024;
 
-function m(name: string, id: string, over: Partial<MemberStatus> = {}): MemberStatus {
-  return {
-    name,
-    id,
-    peerURLs: [`https://${name}:2380`],
-    clientURLs: [`https://${name}:2379`],
-    role: 'follower',
-    isLearner: false,
-    health: 'healthy',
-    endpoint: `https://${name}:2379`,
-    version: '3.5.30',
-    dbSize: 100 * MiB,
-    dbSizeInUse: 50 * MiB,
-    raftTerm: 2,
-    raftIndex: 10,
-    raftAppliedIndex: 10,
-    alarms: [],
-    error: null,
-    ...over,
-  };
-}
+const m = (name: string, id: string, over: Partial<MemberStatus> = {}): MemberStatus => memberStatus(name, { id, version: '3.5.30', dbSize: 100 * MiB, dbSizeInUse: 50 * MiB, ...over });
 
 describe('defrag and maintain decisions', () => {
   it('fragmentation is the free share of the file; thresholds parse as shares', () => {

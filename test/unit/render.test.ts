@@ -175,4 +175,12 @@ describe("etcd's own last error, from its log", () => {
     assert.equal(lastEtcdError('Jan 01 etcd[1]: panic: runtime error\n'), 'Jan 01 etcd[1]: panic: runtime error');
     assert.equal(lastEtcdError(j({ level: 'info', msg: 'serving' })), undefined);
   });
+  it("only the newest process's entries: an earlier one's errors while a restart stopped it do not count", async () => {
+    const { lastEtcdError } = await import('../../src/initsystem/index.js');
+    const j = (o: object) => JSON.stringify(o);
+    const stopped = [j({ level: 'info', msg: 'Running: ' }), j({ level: 'error', msg: 'setting up serving from embedded etcd failed.', error: 'use of closed network connection' })];
+    const failed = [j({ level: 'info', msg: 'Running: ' }), j({ level: 'warn', msg: 'failed to verify flags', error: 'invalid value "lots" for ETCD_MAX_TXN_OPS: parse error' })];
+    assert.equal(lastEtcdError([...stopped, ...failed].join('\n')), 'failed to verify flags: invalid value "lots" for ETCD_MAX_TXN_OPS: parse error');
+    assert.equal(lastEtcdError([...stopped, j({ level: 'info', msg: 'Running: ' })].join('\n')), undefined);
+  });
 });
