@@ -177,8 +177,8 @@ async function caHolder(hosts: readonly Connected[], views: readonly HostView[],
 }
 
 /** A host's own certificates and keys, signed on a CA holder, written there 0600 (through this process's memory). */
-async function sendBundle(o: ApplyOptions, step: string, holder: { host: SshHost; name: string }, to: SshHost, name: string, address: string): Promise<string> {
-  const text = await remote(o, step, holder.name, holder.host, ['certs', 'bundle', '--name', name, '--address', address, '--output', '-']);
+async function sendBundle(o: ApplyOptions, step: string, holder: { host: SshHost; name: string }, to: SshHost, name: string, plan: Plan): Promise<string> {
+  const text = await remote(o, step, holder.name, holder.host, ['certs', 'bundle', '--name', name, '--address', plan.member.advertiseAddress, '--validity', `${plan.pki.certValidityDays}d`, '--output', '-']);
   await to.write(bundlePath(name), text, { mode: 0o600, dirMode: 0o700 });
   o.log.withPhase(step).info(`${name}: its certificates, signed on ${holder.name} (no CA key)`);
   return bundlePath(name);
@@ -186,17 +186,18 @@ async function sendBundle(o: ApplyOptions, step: string, holder: { host: SshHost
 
 /**
  * A member's certificates due for renewal: renewed there when it holds the CA key (`certs renew all`), else a bundle
- * signed on a CA holder imported there (`certs import`, which checks it is this member's and this cluster's).
+ * signed on a CA holder imported there (`certs import`, which checks it is this member's and this cluster's); valid
+ * for the file's pki.certValidityDays either way.
  */
 async function renewCertificates(o: ApplyOptions, name: string, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
   const c = hosts.find((x) => views[x.spec.index]?.name === name)!;
   const h = c.host as SshHost;
   const plan = await hostPlan(h, c.spec);
   if (await h.exists(plan.pki.files.ca.keyPath)) {
-    await remote(o, 'renew', name, h, ['certs', 'renew', 'all']);
+    await remote(o, 'renew', name, h, ['certs', 'renew', 'all', '--validity', `${plan.pki.certValidityDays}d`]);
     return;
   }
-  const file = await sendBundle(o, 'renew', await caHolder(hosts, views, c, name), h, name, plan.member.advertiseAddress);
+  const file = await sendBundle(o, 'renew', await caHolder(hosts, views, c, name), h, name, plan);
   try {
     await remote(o, 'renew', name, h, ['certs', 'import', file]);
   } finally {
@@ -215,7 +216,7 @@ async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected
   await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { join: { ...target.spec.settings.join, endpoints } });
   const args = ['join', '--config', HOST_CONFIG];
   if (target.spec.caHolder) await copyCA(holder, { host: th, plan, name }, log);
-  else args.push('--certs-bundle', await sendBundle(o, 'join', holder, th, name, plan.member.advertiseAddress));
+  else args.push('--certs-bundle', await sendBundle(o, 'join', holder, th, name, plan));
   try {
     await remote(o, 'join', name, th, args);
   } finally {
