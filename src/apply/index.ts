@@ -286,6 +286,18 @@ async function upgradeCluster(o: ApplyOptions, doc: ConfigDocument, s: Extract<S
   await rolling(o, 'upgrade', names, hosts, views, async () => ['upgrade', 'apply', '--version', s.to, ...release]);
 }
 
+/**
+ * New settings, member by member (etcdadm reconfigure on each: leadership handed away, the new etcd.env, restart,
+ * caught up; rolled back there when it does not come back), followers first and the leader last.
+ */
+async function reconfigureHosts(o: ApplyOptions, s: Extract<Step, { kind: 'reconfigure' }>, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  await rolling(o, 'reconfigure', s.hosts, hosts, views, async (name) => {
+    const c = hosts.find((x) => views[x.spec.index]?.name === name)!;
+    await writeHostConfig(o, c.host as SshHost, c.spec, name, 'InitConfiguration');
+    return ['reconfigure', '--config', HOST_CONFIG];
+  });
+}
+
 /** `etcdadm apply`: connect, observe, plan, act. */
 export async function runApply(o: ApplyOptions): Promise<void> {
   const spec = await loadClusterFile(o.file, o.home, 'apply');
@@ -336,6 +348,7 @@ export async function runApply(o: ApplyOptions): Promise<void> {
       } else if (s.kind === 'remove') await removeMember(o, s, hosts, views, executable);
       else if (s.kind === 'upgrade') await upgradeCluster(o, doc, s, hosts, views);
       else if (s.kind === 'renew-certs') await renewCertificates(o, s.host, hosts, views);
+      else if (s.kind === 'reconfigure') await reconfigureHosts(o, s, hosts, views);
       else
         throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
           hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',

@@ -13,6 +13,27 @@ import { resolvePlan } from '../config/plan/index.js';
 import { namedLayer } from '../config/settings.js';
 import type { Plan } from '../config/types.js';
 import { readExpirationReport } from '../pki/expiry-read.js';
+import { allChanges, changeLine, newFiles, reconfigureLayers, restartRefusal } from '../cluster/reconfigure.js';
+import { mergeSettings, type PartialSettings } from '../config/settings.js';
+import { runningEnv } from '../initsystem/index.js';
+
+/**
+ * What `etcdadm reconfigure --config` would change on this member for the document's settings (its etcd.env and
+ * etcdctl.env variables, at the version it runs: an upgrade in the same apply comes first), or why a restart cannot
+ * make the change. The same rules as the host command (cluster/reconfigure.ts).
+ */
+async function settingsChange(host: Host, spec: ClusterHostSpec, name: string, record: HostRecord): Promise<{ changes: string[]; refusal?: { message: string; hint: string } }> {
+  const recorded = record.layer();
+  if (!recorded) return { changes: [] };
+  const { version: _version, ...etcd } = spec.settings.etcd ?? {};
+  const values: PartialSettings = { ...spec.settings, etcd, member: { ...spec.settings.member, name } };
+  const { layers } = reconfigureLayers({ recorded, file: namedLayer('the cluster file', values, () => 'the cluster file'), flags: namedLayer('flags', {}, () => 'flags') });
+  const plan = resolvePlan(layers, await host.facts());
+  const files = newFiles(plan, { env: await runningEnv(host, plan), etcdctlEnv: (await host.read(plan.files.etcdctlEnvFile)) ?? '', token: record.facts?.clusterToken });
+  const changes = allChanges(files);
+  const refusal = restartRefusal(mergeSettings([recorded]), plan.settings, changes);
+  return { changes: changes.map(changeLine), ...(refusal ? { refusal: { message: refusal.message, hint: refusal.hint } } : {}) };
+}
 
 /** The host's own plan: the Cluster document's sections for it, on its facts (its URLs, its advertise address). */
 export async function hostPlan(host: Host, spec: ClusterHostSpec): Promise<Plan> {
@@ -37,11 +58,14 @@ export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Pr
     if (f) {
       const version = record.layer()?.values.etcd?.version;
       const due = f.complete ? await certificatesDue(host, await hostPlan(host, spec)) : [];
+      const settings = f.complete ? await settingsChange(host, spec, name, record) : { changes: [] };
       return {
         ...base,
         name,
         record: { memberName: f.memberName, complete: f.complete, etcdVersion: typeof version === 'string' ? version : '', ...(f.clusterId ? { clusterId: f.clusterId } : {}) },
         ...(due.length ? { certsDue: due } : {}),
+        ...(settings.changes.length ? { settingsDiffer: settings.changes } : {}),
+        ...(settings.refusal ? { settingsRefusal: settings.refusal } : {}),
       };
     }
     const legacy = await detectLegacy(host);

@@ -42,6 +42,8 @@ export interface HostView {
   foreign?: string;
   /** What of its etcd.env differs from what the document makes of it (the settings changed): the keys, or `KEY: a → b`. */
   settingsDiffer?: string[];
+  /** Why the document's settings cannot reach it by a restart (etcdadm reconfigure's refusal). */
+  settingsRefusal?: { message: string; hint: string };
   /** Its certificates within the document's pki.renewBeforeDays (or expired): their names. */
   certsDue?: string[];
   /** Its timers (backups, defrag, renewal) that differ from the document: what differs. */
@@ -95,6 +97,8 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
   const foreign = hosts.find((h) => h.foreign);
   if (foreign)
     return refuse(`host ${foreign.name} (${foreign.address}) runs etcd set up by ${foreign.foreign} and has no host record`, `take it over first: etcdadm adopt on that host`);
+  const fixed = hosts.find((h) => h.settingsRefusal);
+  if (fixed) return refuse(`host ${fixed.name} (${fixed.address}): ${fixed.settingsRefusal!.message}`, fixed.settingsRefusal!.hint);
   const ids = [...new Set(hosts.map((h) => h.record?.clusterId).filter((x): x is string => !!x))];
   if (ids.length > 1) {
     const byId = ids.map((id) => `${id}: ${hosts.filter((h) => h.record?.clusterId === id).map((h) => h.name).join(', ')}`).join('; ');

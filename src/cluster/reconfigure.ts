@@ -19,7 +19,7 @@ import { DEFAULT_DOCUMENT_VALUES } from '../config/document.js';
 import { mergeSettings, type SettingsLayer } from '../config/settings.js';
 import type { Plan, Settings } from '../config/types.js';
 import { EtcdadmError } from '../errors.js';
-import { clusterFactsOf, parseEnvFile, renderEnvFile } from '../service/render.js';
+import { clusterFactsOf, parseEnvFile, renderEnvFile, renderEtcdctlEnv } from '../service/render.js';
 
 /** A variable of an env file that differs: absent on one side when `from` or `to` is undefined. */
 export interface EnvChange {
@@ -164,3 +164,30 @@ export function reconfigureLayers(input: { recorded: SettingsLayer; file?: Setti
   const keep: SettingsLayer = { name: input.recorded.name, values: values as SettingsLayer['values'], problem: (at, message) => input.recorded.problem(at, message) };
   return { layers: [...base, keep], kept };
 }
+
+/** The files this member runs with now. */
+export interface RunningFiles {
+  /** etcd.env's variables (a static Pod's env when there is no file). */
+  env: ReadonlyMap<string, string>;
+  /** etcdctl.env ('' when there is none). */
+  etcdctlEnv: string;
+  /** The record's cluster token (for an etcd.env that names none). */
+  token: string | undefined;
+}
+
+/** The files this member should run with, and their variables that differ from the running ones. */
+export interface NewFiles {
+  env: string;
+  etcdctlEnv: string;
+  changes: { env: EnvChange[]; etcdctlEnv: EnvChange[] };
+}
+
+/** Pure: the env files `plan` renders for this member and what differs from the running ones. */
+export function newFiles(plan: Plan, running: RunningFiles): NewFiles {
+  const env = desiredEnv(plan, running.env, running.token);
+  const etcdctlEnv = renderEtcdctlEnv(plan);
+  return { env, etcdctlEnv, changes: { env: variableChanges(running.env, parseEnvFile(env)), etcdctlEnv: variableChanges(parseEnvFile(running.etcdctlEnv), parseEnvFile(etcdctlEnv)) } };
+}
+
+/** Every variable that changes, etcd.env's then etcdctl.env's. */
+export const allChanges = (f: NewFiles): EnvChange[] => [...f.changes.env, ...f.changes.etcdctlEnv];

@@ -10,7 +10,7 @@
  * (its member may be down then). A failure up to the health check is rolled back through the run's journal: the
  * previous env files put back and etcd restarted on them.
  */
-import { changeLine, desiredEnv, restartRefusal, variableChanges, type EnvChange } from '../cluster/reconfigure.js';
+import { allChanges, changeLine, newFiles, restartRefusal, type NewFiles, type RunningFiles } from '../cluster/reconfigure.js';
 import type { ClusterStatus, MemberStatus } from '../cluster/status.js';
 import { EtcdadmError, describe } from '../errors.js';
 import { runningEnv } from '../initsystem/index.js';
@@ -18,7 +18,7 @@ import { PATHS } from '../config/defaults.js';
 import type { Plan, Settings } from '../config/types.js';
 import type { PhaseContext } from '../run/context.js';
 import { phase, type Phase } from '../run/phase.js';
-import { parseEnvFile, renderEtcdctlEnv, renderEtcdctlWrapper } from '../service/render.js';
+import { renderEtcdctlWrapper } from '../service/render.js';
 import { refuse } from './preflight.js';
 import { leadershipPhase, recordFacts, selfIn } from './shared.js';
 import { waitRejoined } from './upgrade.js';
@@ -28,36 +28,10 @@ export interface ReconfigureOptions {
   recorded: Settings;
 }
 
-/** The files this member runs with now. */
-export interface RunningFiles {
-  /** etcd.env's variables (a static Pod's env when there is no file). */
-  env: ReadonlyMap<string, string>;
-  /** etcdctl.env ('' when there is none). */
-  etcdctlEnv: string;
-  /** The record's cluster token (for an etcd.env that names none). */
-  token: string | undefined;
-}
-
-/** The files this member should run with, and their variables that differ from the running ones. */
-export interface NewFiles {
-  env: string;
-  etcdctlEnv: string;
-  changes: { env: EnvChange[]; etcdctlEnv: EnvChange[] };
-}
-
 async function runningFiles(ctx: PhaseContext): Promise<RunningFiles> {
   const { host, plan } = ctx;
   return { env: await runningEnv(host, plan), etcdctlEnv: (await host.read(plan.files.etcdctlEnvFile)) ?? '', token: ctx.record.facts?.clusterToken };
 }
-
-/** Pure: the env files `plan` renders for this member and what differs from the running ones. */
-export function newFiles(plan: Plan, running: RunningFiles): NewFiles {
-  const env = desiredEnv(plan, running.env, running.token);
-  const etcdctlEnv = renderEtcdctlEnv(plan);
-  return { env, etcdctlEnv, changes: { env: variableChanges(running.env, parseEnvFile(env)), etcdctlEnv: variableChanges(parseEnvFile(running.etcdctlEnv), parseEnvFile(etcdctlEnv)) } };
-}
-
-const allChanges = (f: NewFiles): EnvChange[] => [...f.changes.env, ...f.changes.etcdctlEnv];
 
 export interface ReconfigureObservation extends RunningFiles {
   status: ClusterStatus;

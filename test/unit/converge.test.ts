@@ -154,13 +154,26 @@ describe("apply's observation of a host (through any Host)", () => {
     const { HostRecord } = await import('../../src/host/record.js');
     const { observeHost } = await import('../../src/apply/observe.js');
     const { planOf, hostFacts, eth0 } = await import('../helpers/plan.js');
-    const bare = new MemoryHost({ name: 'etcd-a' });
+    const facts = hostFacts([eth0('10.0.0.1')], [], 'etcd-a');
+    const bare = new MemoryHost({ name: 'etcd-a', facts });
     assert.deepEqual(await observeHost(spec(), bare), { index: 0, address: '10.0.0.1', name: 'etcd-a' });
-    const plan = planOf({ name: 'etcd-z', version: '3.5.30' }, hostFacts([eth0('10.0.0.1')], [], 'etcd-a'));
+    const plan = planOf({ name: 'etcd-z', version: '3.5.30' }, facts);
     const r = await HostRecord.load(bare);
     await r.begin({ createdBy: 'init', clusterToken: 't', memberName: 'etcd-z', settings: plan.settings });
     await r.update({ clusterId: 'c7', complete: true });
-    assert.deepEqual(await observeHost(spec('etcd-z'), bare), { index: 0, address: '10.0.0.1', name: 'etcd-z', record: { memberName: 'etcd-z', complete: true, etcdVersion: '3.5.30', clusterId: 'c7' } });
+    // a member without the env files init writes cannot be compared with the file: read as unreadable, with why
+    assert.match((await observeHost(spec('etcd-z'), bare)).unreachable ?? '', /etcd\.env has no ETCD_INITIAL_CLUSTER/);
+    const { renderEnvFile, renderEtcdctlEnv } = await import('../../src/service/render.js');
+    await bare.write(plan.files.envFile, renderEnvFile(plan, { initialCluster: 'etcd-z=https://10.0.0.1:2380', token: 't', state: 'new' }), { mode: 0o644 });
+    await bare.write(plan.files.etcdctlEnvFile, renderEtcdctlEnv(plan), { mode: 0o600 });
+    assert.deepEqual(await observeHost(spec('etcd-z'), bare), { index: 0, address: '10.0.0.1', name: 'etcd-z', record: { memberName: 'etcd-z', complete: true, etcdVersion: '3.5.30', clusterId: 'c7' } }, 'the settings as the file says: nothing differs');
+    // the file asks for another quota: the variable that changes, with both values
+    const quota = resolveCluster(parseConfigText('apiVersion: etcdadm.io/v1beta1\nkind: Cluster\nhosts:\n  - address: 10.0.0.1\n    name: etcd-z\netcd:\n  quotaBackendBytes: 4294967296\n', '/f'), '/root').hosts[0]!;
+    const seen = await observeHost(quota, bare);
+    assert.deepEqual(seen.settingsDiffer, ['ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296'], JSON.stringify(seen));
+    // and one a restart cannot change: refused with reconfigure's words
+    const moved = resolveCluster(parseConfigText('apiVersion: etcdadm.io/v1beta1\nkind: Cluster\nhosts:\n  - address: 10.0.0.1\n    name: etcd-z\n    member:\n      dataDir: /data/etcd\n', '/f'), '/root').hosts[0]!;
+    assert.match((await observeHost(moved, bare)).settingsRefusal?.message ?? '', /^a restart cannot change the data dir \(member\.dataDir: \/var\/lib\/etcd → \/data\/etcd\)/);
     assert.match((await observeHost(spec(), new Error('SSH to root@10.0.0.1:22 refused: connection refused'))).unreachable ?? '', /connection refused/);
   });
 });
@@ -188,5 +201,18 @@ describe('a rolling change: the next member', () => {
     assert.equal(nextInRoll(['a'], 'a'), 'a');
     assert.equal(nextInRoll(['b', 'a'], undefined), 'a', 'no leader known: by name');
     assert.equal(nextInRoll([], 'a'), undefined);
+  });
+});
+
+describe('apply: settings a restart cannot change', () => {
+  it('refused before any change, naming the host, with reconfigure\'s own words and hint', () => {
+    const p = decideConverge({
+      hosts: [host(1), host(2, { settingsDiffer: ['ETCD_DATA_DIR: /var/lib/etcd → /data/etcd'], settingsRefusal: { message: 'a restart cannot change the data dir (member.dataDir: /var/lib/etcd → /data/etcd)', hint: 'keep member.dataDir as recorded' } }), host(3)],
+      cluster: cluster(three, '3.6.16'),
+      version: '3.6.16',
+    });
+    assert.equal(p.kind, 'refuse');
+    assert.equal(p.kind === 'refuse' && p.message, 'host etcd-2 (10.0.0.2): a restart cannot change the data dir (member.dataDir: /var/lib/etcd → /data/etcd)');
+    assert.equal(p.kind === 'refuse' && p.hint, 'keep member.dataDir as recorded');
   });
 });
