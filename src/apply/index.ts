@@ -274,7 +274,13 @@ async function rolling(o: ApplyOptions, step: string, names: readonly string[], 
     if (!c || !(c.host instanceof SshHost)) throw new EtcdadmError(`apply: ${step}: the host of member ${name} is not connected`);
     log.info(`${name}: ${name === leader ? 'the leader, last' : `${left.length + 1} of ${names.length} left`}`);
     await testHold(`apply:${step}:${name}`);
-    await remote(o, step, name, c.host, await argsFor(name));
+    try {
+      await remote(o, step, name, c.host, await argsFor(name));
+    } catch (err) {
+      // runRemote's failures name the step and the host already; a lost connection while preparing them does not
+      if (err instanceof EtcdadmError && err.message.startsWith('apply: ')) throw err;
+      throw new EtcdadmError(`apply: ${step} on ${name} failed: ${err instanceof EtcdadmError ? err.message : describe(err)}`, { hint: 'bring the host back, then run the same apply again (every step checks the host first)', cause: err });
+    }
   }
 }
 

@@ -11,7 +11,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ETCDADM, MIRROR_URL, NspawnLab, ok, run, type RunResult } from '../helpers/lab.js';
+import { spawn } from 'node:child_process';
+import { ETCDADM, ETCDADM_HOOKS, MIRROR_URL, NspawnLab, ok, run, type RunResult } from '../helpers/lab.js';
+import { waitFor } from '../helpers/wait.js';
 import { keygen } from '../helpers/sshd.js';
 import { BackgroundWriter, labClient } from '../helpers/writer.js';
 import type { EtcdClient } from '../../src/etcd/client.js';
@@ -46,12 +48,12 @@ before(async () => {
 /** The etcd the cluster is built on: one minor below the default, so that a later apply upgrades it. */
 const FIRST_VERSION = '3.5.30';
 /** The Cluster document for these hosts (a name where one is given), on etcd `version`. */
-function clusterFile(hosts: { i: number; name?: string }[], version = FIRST_VERSION, extra: string[] = []): string {
+function clusterFile(hosts: { i: number; name?: string }[], version = FIRST_VERSION, extra: string[] = [], user = 'root'): string {
   return [
     'apiVersion: etcdadm.io/v1beta1',
     'kind: Cluster',
     'ssh:',
-    '  user: root',
+    `  user: ${user}`,
     `  identityFile: ${join(dir, 'id')}`,
     `  knownHostsFile: ${join(dir, 'known_hosts')}`,
     'hosts:',
@@ -278,12 +280,71 @@ describe('etcdadm apply over SSH', () => {
     assert.equal((await apply()).stdout.trim(), 'nothing to do');
   });
 
+  it('a setting changed, applied by an operator account that is not root (sudo on the hosts) under a client writing every 50 ms: sshd of one host killed mid-apply fails in one line naming host and step, the cluster healthy; the same apply after sshd is back rolls the rest, the leader last', async () => {
+    const hosts = [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }];
+    const onHost = (name: string) => (name === 'ehost4' ? 6 : Number(name.slice(-1)));
+    // the operator logs in as "ops" with passwordless sudo; root's key is taken away meanwhile, so nothing runs as root
+    for (const h of hosts)
+      ok(await lab.sh(h.i, 'id ops >/dev/null 2>&1 || useradd -m -s /bin/bash ops; install -d -m 700 -o ops -g ops ~ops/.ssh; install -m 600 -o ops -g ops /root/.ssh/authorized_keys ~ops/.ssh/authorized_keys; echo "ops ALL=(ALL) NOPASSWD: ALL" > /etc/sudoers.d/ops; chmod 440 /etc/sudoers.d/ops; mv /root/.ssh/authorized_keys /root/.ssh/authorized_keys.off'), 'the ops account');
+    const writer = new BackgroundWriter(client!, 'apply-settings');
+    const pids = async () => Promise.all(hosts.map(async (h) => ok(await lab.sh(h.i, 'systemctl show -p MainPID --value etcd')).stdout.trim()));
+    const quota = async (i: number) => ok(await lab.sh(i, 'grep ^ETCD_QUOTA_BACKEND_BYTES= /etc/etcd/etcd.env || true')).stdout.trim();
+    try {
+      const before = await pids();
+      writeFileSync(file, clusterFile(hosts, '3.6.16', ['  quotaBackendBytes: 4294967296'], 'ops'));
+      const dry = await apply(['--dry-run']);
+      assert.equal(dry.code, 0, dry.stderr);
+      assert.match(dry.stdout, /^new settings on ehost1, ehost2, ehost3, ehost4, one at a time, leader last — ehost1: ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296; ehost2: /m);
+      // held before the second member's turn: its sshd killed (listener and sessions), then released
+      const leader = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { members: { name: string; role: string }[] }).members.find((m) => m.role === 'leader')!.name;
+      const victim = ['ehost1', 'ehost2', 'ehost3', 'ehost4'].filter((n) => n !== leader)[1]!;
+      const release = join(dir, 'release');
+      const child = spawn(ETCDADM_HOOKS, ['apply', '-f', file, '--executable', ETCDADM], { env: { ...process.env, ETCDADM_TEST_HOLD: `apply:reconfigure:${victim}`, ETCDADM_TEST_RELEASE: release }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? 1)));
+      await waitFor(() => stderr.includes(`etcdadm-test-hold apply:reconfigure:${victim}`) || stderr.includes(' ERROR '), { timeoutMs: 300_000, intervalMs: 50, what: 'apply to hold before its second member' });
+      ok(await lab.sh(onHost(victim), 'systemctl stop ssh; pkill -KILL -x sshd; true'), `kill sshd on ${victim}`);
+      writeFileSync(release, '');
+      const code = await exited;
+      assert.equal(code, 1, stderr);
+      const errors = stderr.split('\n').filter((l) => / ERROR /.test(l));
+      assert.equal(errors.length, 1, stderr);
+      assert.match(errors[0]!, new RegExp(`apply: reconfigure on ${victim} failed: `), 'names the step and the host');
+      console.log(`# sshd killed mid-apply: ${errors[0]!.replace(/^\S+ \S+ ERROR +/, '')}`);
+      const st = JSON.parse(ok(await lab.on(onHost(leader), ['etcdadm', 'status', '-o', 'json'])).stdout) as { health: string };
+      assert.equal(st.health, 'healthy', 'the cluster healthy');
+      const changedFirst = ['ehost1', 'ehost2', 'ehost3', 'ehost4'].filter((n) => n !== leader)[0]!;
+      assert.equal(await quota(onHost(changedFirst)), 'ETCD_QUOTA_BACKEND_BYTES=4294967296', `${changedFirst} rolled before the failure`);
+      assert.equal(await quota(onHost(victim)), 'ETCD_QUOTA_BACKEND_BYTES=2147483648', `${victim} untouched`);
+      // sshd back: the same apply rolls the rest (the one done is not touched again), the leader last
+      ok(await lab.sh(onHost(victim), 'systemctl start ssh'), `start sshd on ${victim}`);
+      const again = await apply();
+      assert.equal(again.code, 0, again.stderr);
+      const order = [...again.stderr.matchAll(/\[reconfigure\] (ehost\d): (the leader, last|\d of \d left)/g)].map((m) => m[1]!);
+      assert.equal(order.length, 3, again.stderr);
+      assert.ok(!order.includes(changedFirst), `${changedFirst} not touched again`);
+      assert.equal(order.at(-1), leader, 'the leader last');
+      for (const h of hosts) assert.equal(await quota(h.i), 'ETCD_QUOTA_BACKEND_BYTES=4294967296');
+      const after = await pids();
+      for (const [n, h] of hosts.entries()) assert.notEqual(after[n], before[n], `etcd restarted on host ${h.i}`);
+      assert.equal((await apply()).stdout.trim(), 'nothing to do');
+      const report = await writer.stop();
+      assert.deepEqual(report.failed, [], 'no write failed after retries of at most 2 s');
+      for (const k of report.acknowledged) assert.ok((await client!.get(k)) !== undefined, `acknowledged ${k} present`);
+    } finally {
+      await writer.stop();
+      for (const h of hosts) await lab.sh(h.i, 'systemctl start ssh; test -e /root/.ssh/authorized_keys.off && mv /root/.ssh/authorized_keys.off /root/.ssh/authorized_keys; true');
+      writeFileSync(file, clusterFile(hosts, '3.6.16', ['  quotaBackendBytes: 4294967296']));
+    }
+  });
+
   it('a host whose record names another cluster: refused before any change, naming both clusters and their hosts', async () => {
     // ehost5 (reset earlier) gets a cluster of its own
     ok(await lab.on(5, ['etcdadm', 'init', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.6.16']), 'init a cluster on ehost5');
     const own = (JSON.parse(ok(await lab.on(5, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
     const ours = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
-    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }, { i: 5 }], '3.6.16'));
+    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }, { i: 5 }], '3.6.16', ['  quotaBackendBytes: 4294967296']));
     try {
       const before = await world([1, 2, 3, 5, 6]);
       const r = await apply();
@@ -293,7 +354,7 @@ describe('etcdadm apply over SSH', () => {
       assert.ok(errors[0]!.includes(`apply refused before any change: the hosts of the file belong to different clusters (${ours}: ehost1, ehost2, ehost3, ehost4; ${own}: ehost5)`), errors[0]);
       assert.deepEqual(await world([1, 2, 3, 5, 6]), before);
     } finally {
-      writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }], '3.6.16'));
+      writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }], '3.6.16', ['  quotaBackendBytes: 4294967296']));
       ok(await lab.on(5, ['etcdadm', 'reset', '--force']), 'reset ehost5 (the last member of its own cluster)');
     }
   });
