@@ -13,8 +13,10 @@
  *   bundles for the others through the operator's memory, init on every host at once); a join (the host's
  *   certificates signed on a CA holder, then its own `etcdadm join`: learner first, promoted); a removal (`etcdadm
  *   reset` on the leaving host when it answers — it leaves through the quorum guard — else `member remove` from
- *   another member); a replacement is a removal then a join. Upgrades, settings, renewals and timers are decided
- *   and shown, and refused with the host command that does them.
+ *   another member); a replacement is a removal then a join; a new version member by member (`upgrade apply`,
+ *   snapshot first, the leader last); new settings member by member (`reconfigure --config`, the leader last);
+ *   certificates due renewed (`certs renew`, or a bundle from a CA holder and `certs import`); timers armed or
+ *   removed with their own commands. A rolling step reads the leader again before each member.
  *
  * Secrets: the CA key goes from one CA holder to another through this process's memory only, and a bundle (a host's
  * own keys) from the CA holder to its host the same way; nothing is written on the operator's disk but known_hosts.
@@ -304,6 +306,26 @@ async function reconfigureHosts(o: ApplyOptions, s: Extract<Step, { kind: 'recon
   });
 }
 
+/**
+ * A member host's timers as the file says, each through its own host command (which records its settings): backups
+ * (`backup schedule --config`, the file's backup section), the rolling defrag (`defrag --schedule`), the daily
+ * certificate renewal (`certs renew --schedule`); or removed (`--unschedule`).
+ */
+async function setTimers(o: ApplyOptions, name: string, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
+  const c = hosts.find((x) => views[x.spec.index]?.name === name)!;
+  const h = c.host as SshHost;
+  const plan = await hostPlan(h, c.spec);
+  for (const t of views[c.spec.index]!.timersDiffer ?? []) {
+    let args: string[];
+    if (t.timer === 'backup') {
+      if (t.on) await writeHostConfig(o, h, c.spec, name, 'InitConfiguration');
+      args = t.on ? ['backup', 'schedule', '--config', HOST_CONFIG] : ['backup', 'unschedule'];
+    } else if (t.timer === 'defrag') args = t.on ? ['defrag', '--schedule', plan.settings.defrag.every, '--threshold', plan.settings.defrag.threshold] : ['defrag', '--unschedule'];
+    else args = ['certs', 'renew', t.on ? '--schedule' : '--unschedule'];
+    await remote(o, 'timers', name, h, args);
+  }
+}
+
 /** `etcdadm apply`: connect, observe, plan, act. */
 export async function runApply(o: ApplyOptions): Promise<void> {
   const spec = await loadClusterFile(o.file, o.home, 'apply');
@@ -355,10 +377,7 @@ export async function runApply(o: ApplyOptions): Promise<void> {
       else if (s.kind === 'upgrade') await upgradeCluster(o, doc, s, hosts, views);
       else if (s.kind === 'renew-certs') await renewCertificates(o, s.host, hosts, views);
       else if (s.kind === 'reconfigure') await reconfigureHosts(o, s, hosts, views);
-      else
-        throw new EtcdadmError(`apply cannot carry out "${stepLine(s)}" yet`, {
-          hint: 'do this step with the host commands (etcdadm upgrade apply, etcdadm certs renew, ... on the hosts), then apply again',
-        });
+      else await setTimers(o, s.host, hosts, views);
       done.push(`${stepLine(s).split(' — ')[0]} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
     }
     const slog = o.log.withPhase('summary');

@@ -4,14 +4,14 @@
  * without one. Through the Host only (an SshHost for apply; any Host in tests). Changes nothing.
  */
 import { detectLegacy, LEGACY_NAME } from '../adopt/index.js';
-import type { HostView } from '../cluster/converge.js';
+import { timerChanges, type HostView, type TimerChange } from '../cluster/converge.js';
 import type { ClusterHostSpec } from '../config/cluster.js';
 import { describe } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { HostRecord } from '../host/record.js';
 import { resolvePlan } from '../config/plan/index.js';
 import { namedLayer } from '../config/settings.js';
-import type { Plan } from '../config/types.js';
+import type { Plan, Settings } from '../config/types.js';
 import { readExpirationReport } from '../pki/expiry-read.js';
 import { allChanges, changeLine, newFiles, reconfigureLayers, restartRefusal } from '../cluster/reconfigure.js';
 import { mergeSettings, type PartialSettings } from '../config/settings.js';
@@ -40,6 +40,16 @@ export async function hostPlan(host: Host, spec: ClusterHostSpec): Promise<Plan>
   return resolvePlan([namedLayer('the cluster file', spec.settings, () => 'the cluster file')], await host.facts());
 }
 
+/**
+ * The timers of a member host that differ from the document. The daily renewal timer (pki.autoRenew) belongs on the
+ * hosts that hold the CA key only: the others cannot sign (apply renews theirs through bundles when they are due).
+ */
+async function timersToChange(host: Host, recorded: Settings, plan: Plan): Promise<TimerChange[]> {
+  const holds = await host.exists(plan.pki.files.ca.keyPath);
+  const desired = { ...plan.settings, pki: { ...plan.settings.pki, autoRenew: plan.settings.pki.autoRenew && holds } };
+  return timerChanges(recorded, desired);
+}
+
 /** The host's leaf certificates within the document's pki.renewBeforeDays, or expired (the CA is rotate-ca's business). */
 async function certificatesDue(host: Host, plan: Plan): Promise<string[]> {
   const report = await readExpirationReport(host, plan.pki.certsDir, plan.pki.renewBeforeDays);
@@ -59,6 +69,8 @@ export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Pr
       const version = record.layer()?.values.etcd?.version;
       const due = f.complete ? await certificatesDue(host, await hostPlan(host, spec)) : [];
       const settings = f.complete ? await settingsChange(host, spec, name, record) : { changes: [] };
+      const recorded = record.layer();
+      const timers = f.complete && recorded ? await timersToChange(host, mergeSettings([recorded]), await hostPlan(host, spec)) : [];
       return {
         ...base,
         name,
@@ -66,6 +78,7 @@ export async function observeHost(spec: ClusterHostSpec, host: Host | Error): Pr
         ...(due.length ? { certsDue: due } : {}),
         ...(settings.changes.length ? { settingsDiffer: settings.changes } : {}),
         ...(settings.refusal ? { settingsRefusal: settings.refusal } : {}),
+        ...(timers.length ? { timersDiffer: timers } : {}),
       };
     }
     const legacy = await detectLegacy(host);

@@ -46,8 +46,8 @@ export interface HostView {
   settingsRefusal?: { message: string; hint: string };
   /** Its certificates within the document's pki.renewBeforeDays (or expired): their names. */
   certsDue?: string[];
-  /** Its timers (backups, defrag, renewal) that differ from the document: what differs. */
-  timersDiffer?: string[];
+  /** Its timers (backups, defrag, renewal) that differ from the document. */
+  timersDiffer?: TimerChange[];
 }
 
 export interface MemberView {
@@ -158,7 +158,7 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
   const changed = staying.filter((h) => h.settingsDiffer?.length);
   if (changed.length) steps.push({ kind: 'reconfigure', hosts: changed.map((h) => h.name), why: changed.map((h) => `${h.name}: ${h.settingsDiffer!.join(', ')}`).join('; ') });
   for (const h of staying.filter((x) => x.certsDue?.length)) steps.push({ kind: 'renew-certs', host: h.name, why: `${h.certsDue!.join(', ')} of ${h.name} within pki.renewBeforeDays of the file, or expired` });
-  for (const h of staying.filter((x) => x.timersDiffer?.length)) steps.push({ kind: 'timers', host: h.name, why: `${h.name}: ${h.timersDiffer!.join(', ')}` });
+  for (const h of staying.filter((x) => x.timersDiffer?.length)) steps.push({ kind: 'timers', host: h.name, why: `${h.name}: ${h.timersDiffer!.map((t) => t.line).join(', ')}` });
   if (steps.length === 0) return { kind: 'nothing', why: `cluster ${cluster.clusterId} matches the file: ${hosts.length} members on etcd ${cluster.version ?? input.version}, nothing to do` };
   return { kind: 'steps', steps };
 }
@@ -170,4 +170,36 @@ export function decideConverge(input: ConvergeInput): ConvergePlan {
 export function nextInRoll(remaining: readonly string[], leader: string | undefined): string | undefined {
   const followers = remaining.filter((n) => n !== leader).sort();
   return followers[0] ?? remaining[0];
+}
+
+/** A timer of a member host to arm, re-arm or remove, so that its recorded settings match the document's. */
+export interface TimerChange {
+  timer: 'backup' | 'defrag' | 'cert-renewal';
+  /** Armed (with the document's settings) or removed. */
+  on: boolean;
+  /** What changes, for the plan: `backups every 1h, keep 24 (now: none)`. */
+  line: string;
+}
+
+/** The settings a host's timers run with (a slice of Settings). */
+export interface TimerSettings {
+  backup: { every: string; keep: number; dir: string; s3Bucket: string; s3Endpoint: string; s3Prefix: string };
+  defrag: { every: string; threshold: string };
+  pki: { autoRenew: boolean };
+}
+
+/**
+ * Pure: the timers to change on a member host — each whose settings differ between what its record says it runs
+ * (`recorded`: backup schedule, defrag --schedule, certs renew --schedule record theirs) and the document.
+ */
+export function timerChanges(recorded: TimerSettings, desired: TimerSettings): TimerChange[] {
+  const out: TimerChange[] = [];
+  const backup = (b: TimerSettings['backup']) => (b.every ? `every ${b.every}, keep ${b.keep} in ${b.dir}${b.s3Bucket ? `, to s3://${b.s3Bucket}/${b.s3Prefix}` : ''}` : 'none');
+  if (backup(recorded.backup) !== backup(desired.backup) || (desired.backup.every && recorded.backup.s3Endpoint !== desired.backup.s3Endpoint))
+    out.push({ timer: 'backup', on: !!desired.backup.every, line: `backups ${backup(desired.backup)} (now: ${backup(recorded.backup)})` });
+  const defrag = (d: TimerSettings['defrag']) => (d.every ? `every ${d.every} above ${d.threshold} free` : 'none');
+  if (defrag(recorded.defrag) !== defrag(desired.defrag)) out.push({ timer: 'defrag', on: !!desired.defrag.every, line: `rolling defrag ${defrag(desired.defrag)} (now: ${defrag(recorded.defrag)})` });
+  if (recorded.pki.autoRenew !== desired.pki.autoRenew)
+    out.push({ timer: 'cert-renewal', on: desired.pki.autoRenew, line: `daily certificate renewal ${desired.pki.autoRenew ? 'on' : 'off'} (now: ${recorded.pki.autoRenew ? 'on' : 'off'})` });
+  return out;
 }

@@ -339,12 +339,42 @@ describe('etcdadm apply over SSH', () => {
     }
   });
 
+  it('certificates inside the file\'s pki.renewBeforeDays renewed (on the CA holder, and through bundles elsewhere), and the timers the file asks for armed, each by its own host command', async () => {
+    const hosts = [{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }];
+    const notAfter = async (i: number) => new Date(ok(await lab.sh(i, 'openssl x509 -noout -enddate -in /etc/etcd/pki/server.crt')).stdout.trim().replace('notAfter=', '')).getTime();
+    const settings = ['  quotaBackendBytes: 4294967296', 'pki:', '  certValidityDays: 800', '  renewBeforeDays: 400', '  autoRenew: true', 'backup:', '  every: 1h', 'defrag:', '  every: 1d'];
+    writeFileSync(file, clusterFile(hosts, '3.6.16', settings));
+    const r = await apply();
+    assert.equal(r.code, 0, r.stderr);
+    const steps = r.stdout.trim().split('\n').map((l) => l.split(' — ')[0]);
+    assert.deepEqual(steps, [...['ehost1', 'ehost2', 'ehost3', 'ehost4'].map((n) => `renew the certificates of ${n}`), ...['ehost1', 'ehost2', 'ehost3', 'ehost4'].map((n) => `timers of ${n}`)]);
+    assert.match(r.stdout, /^timers of ehost1 — ehost1: backups every 1h, keep 24 in \/var\/backups\/etcdadm \(now: none\), rolling defrag every 1d above 20% free \(now: none\), daily certificate renewal on \(now: off\)$/m);
+    assert.match(r.stdout, /^timers of ehost2 — ehost2: backups every 1h, keep 24 in \/var\/backups\/etcdadm \(now: none\), rolling defrag every 1d above 20% free \(now: none\)$/m, 'the renewal timer on the CA holder only');
+    assert.match(r.stderr, /\[renew\] ehost2: its certificates, signed on ehost1 \(no CA key\)/, 'a host without the CA key gets a bundle');
+    const day = 24 * 3600 * 1000;
+    for (const h of hosts) {
+      const left = (await notAfter(h.i) - Date.now()) / day;
+      assert.ok(left > 795 && left <= 800, `host ${h.i}: server.crt valid ${left.toFixed(1)} more days`);
+      const timers = ok(await lab.sh(h.i, 'for u in etcdadm-backup.timer etcdadm-defrag.timer etcdadm-certs-renew.timer; do if [ -e /etc/systemd/system/$u ]; then systemctl is-enabled $u; else echo absent; fi; done')).stdout.trim().split('\n');
+      assert.deepEqual(timers, ['enabled', 'enabled', h.i === 1 ? 'enabled' : 'absent'], `the timers on host ${h.i}`);
+      assert.equal(ok(await lab.sh(h.i, 'test -e /etc/etcd/pki/ca.key && echo yes || echo no')).stdout.trim(), h.i === 1 ? 'yes' : 'no', 'the CA key stayed where it was');
+    }
+    assert.equal((JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { health: string }).health, 'healthy');
+    assert.equal((await apply()).stdout.trim(), 'nothing to do');
+    // and taken away again when the file no longer asks for them
+    writeFileSync(file, clusterFile(hosts, '3.6.16', ['  quotaBackendBytes: 4294967296', 'pki:', '  certValidityDays: 800', '  renewBeforeDays: 400']));
+    const off = await apply();
+    assert.equal(off.code, 0, off.stderr);
+    for (const h of hosts) assert.notEqual((await lab.sh(h.i, 'test -e /etc/systemd/system/etcdadm-backup.timer || test -e /etc/systemd/system/etcdadm-defrag.timer || test -e /etc/systemd/system/etcdadm-certs-renew.timer')).code, 0, `no timer left on host ${h.i}`);
+    assert.equal((await apply()).stdout.trim(), 'nothing to do');
+  });
+
   it('a host whose record names another cluster: refused before any change, naming both clusters and their hosts', async () => {
     // ehost5 (reset earlier) gets a cluster of its own
     ok(await lab.on(5, ['etcdadm', 'init', '--release-url', MIRROR_URL, '--insecure-release-url', '--version', '3.6.16']), 'init a cluster on ehost5');
     const own = (JSON.parse(ok(await lab.on(5, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
     const ours = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { clusterId: string }).clusterId;
-    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }, { i: 5 }], '3.6.16', ['  quotaBackendBytes: 4294967296']));
+    writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }, { i: 5 }], '3.6.16', ['  quotaBackendBytes: 4294967296', 'pki:', '  certValidityDays: 800', '  renewBeforeDays: 400']));
     try {
       const before = await world([1, 2, 3, 5, 6]);
       const r = await apply();
@@ -354,7 +384,7 @@ describe('etcdadm apply over SSH', () => {
       assert.ok(errors[0]!.includes(`apply refused before any change: the hosts of the file belong to different clusters (${ours}: ehost1, ehost2, ehost3, ehost4; ${own}: ehost5)`), errors[0]);
       assert.deepEqual(await world([1, 2, 3, 5, 6]), before);
     } finally {
-      writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }], '3.6.16', ['  quotaBackendBytes: 4294967296']));
+      writeFileSync(file, clusterFile([{ i: 1 }, { i: 2 }, { i: 3 }, { i: 6, name: 'ehost4' }], '3.6.16', ['  quotaBackendBytes: 4294967296', 'pki:', '  certValidityDays: 800', '  renewBeforeDays: 400']));
       ok(await lab.on(5, ['etcdadm', 'reset', '--force']), 'reset ehost5 (the last member of its own cluster)');
     }
   });

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { decideConverge, nextInRoll, type ClusterView, type HostView, type MemberView, type Step } from '../../src/cluster/converge.js';
+import { decideConverge, nextInRoll, timerChanges, type ClusterView, type HostView, type MemberView, type Step } from '../../src/cluster/converge.js';
 import { resolveCluster } from '../../src/config/cluster.js';
 import { parseConfigText } from '../../src/config/file.js';
 
@@ -83,13 +83,13 @@ describe('apply: what it takes to match the file', () => {
   });
 
   it('changed settings, certificates due and timers: after membership and version, per host', () => {
-    const p = decideConverge({ hosts: [host(1, { settingsDiffer: ['ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296'], certsDue: ['server', 'peer'] }), host(2, { settingsDiffer: ['ETCD_LOG_LEVEL: info → warn'] }), host(3, { timersDiffer: ['backups every 1h (none now)'] }), host(4, { record: undefined, settingsDiffer: ['ETCD_LOG_LEVEL'] })], cluster: cluster(three, '3.5.30'), version: '3.6.16' });
+    const p = decideConverge({ hosts: [host(1, { settingsDiffer: ['ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296'], certsDue: ['server', 'peer'] }), host(2, { settingsDiffer: ['ETCD_LOG_LEVEL: info → warn'] }), host(3, { timersDiffer: [{ timer: 'backup', on: true, line: 'backups every 1h, keep 24 in /var/backups/etcdadm (now: none)' }] }), host(4, { record: undefined, settingsDiffer: ['ETCD_LOG_LEVEL'] })], cluster: cluster(three, '3.5.30'), version: '3.6.16' });
     const steps = stepsOf(p);
     assert.deepEqual(kinds(steps), ['join etcd-4', 'upgrade', 'reconfigure', 'renew-certs etcd-1', 'timers etcd-3']);
     assert.deepEqual(steps[2]!.kind === 'reconfigure' && steps[2]!.hosts, ['etcd-1', 'etcd-2'], 'a joining host gets the file settings by joining');
     assert.equal(steps[2]!.why, 'etcd-1: ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296; etcd-2: ETCD_LOG_LEVEL: info → warn', 'what changes, per host');
     assert.equal(steps[3]!.why, 'server, peer of etcd-1 within pki.renewBeforeDays of the file, or expired');
-    assert.equal(steps[4]!.why, 'etcd-3: backups every 1h (none now)');
+    assert.equal(steps[4]!.why, 'etcd-3: backups every 1h, keep 24 in /var/backups/etcdadm (now: none)');
   });
 });
 
@@ -214,5 +214,24 @@ describe('apply: settings a restart cannot change', () => {
     assert.equal(p.kind, 'refuse');
     assert.equal(p.kind === 'refuse' && p.message, 'host etcd-2 (10.0.0.2): a restart cannot change the data dir (member.dataDir: /var/lib/etcd → /data/etcd)');
     assert.equal(p.kind === 'refuse' && p.hint, 'keep member.dataDir as recorded');
+  });
+});
+
+describe('apply: the timers of a member host against the file', () => {
+  const t = (over: { backup?: object; defrag?: object; autoRenew?: boolean } = {}) => ({
+    backup: { every: '', keep: 24, dir: '/var/backups/etcdadm', s3Bucket: '', s3Endpoint: '', s3Prefix: '', ...over.backup },
+    defrag: { every: '', threshold: '20%', ...over.defrag },
+    pki: { autoRenew: over.autoRenew ?? false },
+  });
+  it('each timer whose settings differ: armed with the file\'s, or removed; the same: nothing', () => {
+    assert.deepEqual(timerChanges(t(), t()), []);
+    assert.deepEqual(timerChanges(t({ defrag: { threshold: '30%' } }), t()), [], 'a threshold without a timer is no timer');
+    assert.deepEqual(timerChanges(t(), t({ backup: { every: '1h' }, defrag: { every: '1d' }, autoRenew: true })), [
+      { timer: 'backup', on: true, line: 'backups every 1h, keep 24 in /var/backups/etcdadm (now: none)' },
+      { timer: 'defrag', on: true, line: 'rolling defrag every 1d above 20% free (now: none)' },
+      { timer: 'cert-renewal', on: true, line: 'daily certificate renewal on (now: off)' },
+    ]);
+    assert.deepEqual(timerChanges(t({ backup: { every: '1h' } }), t({ backup: { every: '1h', keep: 48 } })), [{ timer: 'backup', on: true, line: 'backups every 1h, keep 48 in /var/backups/etcdadm (now: every 1h, keep 24 in /var/backups/etcdadm)' }], 're-armed with the new keep');
+    assert.deepEqual(timerChanges(t({ backup: { every: '1h' }, autoRenew: true }), t()).map((c) => [c.timer, c.on]), [['backup', false], ['cert-renewal', false]], 'removed');
   });
 });
