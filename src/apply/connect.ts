@@ -97,6 +97,7 @@ export async function connectHost(o: ConnectOptions, spec: ClusterHostSpec): Pro
     });
     const installed = host.prepared as InstallOutcome;
     const name = spec.name ?? (await host.facts()).hostname;
+    host.name = name;
     if (inst.mode !== 'use')
       log.info(`${name}: connected${installed.kind === 'copied' ? `; etcdadm copied to ${REMOTE_ETCDADM} (${installed.bytes} bytes)` : `; ${REMOTE_ETCDADM} is up to date`}`);
     else log.debug(`${name}: connected`);

@@ -34,6 +34,7 @@ import type { Logger } from '../log/logger.js';
 import { closeAll, connectHost, executableOf, loadClusterFile, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { hostPlan, observeHost } from './observe.js';
+import { distributeRelease } from './release.js';
 import { testHold } from '../host/testhooks.js';
 
 /** Where apply writes a host's configuration document (0600). */
@@ -48,6 +49,8 @@ export interface ApplyOptions {
   executable?: string;
   /** The operator's home directory (for `~/` in the document). */
   home: string;
+  /** The operator's release cache (release.ts operatorCacheDir): the release is downloaded once, there. */
+  cacheDir: string;
   log: Logger;
   /** Lines for standard output (the plan). */
   out: (line: string) => void;
@@ -132,6 +135,7 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
     members.push({ name, peerURLs: [...plan.member.urls.advertisePeer], address: plan.member.advertiseAddress, caHolder: c.spec.caHolder, configPath: HOST_CONFIG });
     await writeHostConfig(o, h, c.spec, name, 'InitConfiguration');
   }
+  await distributeRelease([...byName].map(([name, x]) => ({ name, host: x.c.host as SshHost, plan: x.plan })), o.cacheDir, o.log);
   const token = `etcd-${randomBytes(8).toString('hex')}`;
   const steps = bootstrapSteps(members, token);
   const first = steps[0]!;
@@ -215,6 +219,7 @@ async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected
   const plan = await hostPlan(th, target.spec);
   const endpoints = await memberEndpoints(hosts, views);
   const holder = await caHolder(hosts, views, target, name);
+  await distributeRelease([{ name, host: th, plan }], o.cacheDir, o.log);
   await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { join: { ...target.spec.settings.join, endpoints } });
   const args = ['join', '--config', HOST_CONFIG];
   if (target.spec.caHolder) await copyCA(holder, { host: th, plan, name }, log);
@@ -290,6 +295,14 @@ async function rolling(o: ApplyOptions, step: string, names: readonly string[], 
 async function upgradeCluster(o: ApplyOptions, doc: ConfigDocument, s: Extract<Step, { kind: 'upgrade' }>, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
   const states = await memberStates(o, hosts, views);
   const names = states.filter((m) => m.version !== s.to).map((m) => m.name);
+  const targets = await Promise.all(
+    names.map(async (name) => {
+      const c = hosts.find((x) => views[x.spec.index]?.name === name);
+      if (!c || !(c.host instanceof SshHost)) throw new EtcdadmError(`apply: upgrade: the host of member ${name} is not connected`);
+      return { name, host: c.host, plan: await hostPlan(c.host, c.spec) };
+    }),
+  );
+  await distributeRelease(targets, o.cacheDir, o.log);
   const release = [...(doc.etcd?.releaseURL ? ['--release-url', doc.etcd.releaseURL] : []), ...(doc.etcd?.insecureReleaseURL ? ['--insecure-release-url'] : [])];
   await rolling(o, 'upgrade', names, hosts, views, async () => ['upgrade', 'apply', '--version', s.to, ...release]);
 }

@@ -43,7 +43,8 @@ type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void };
 const WRITE_WINDOW = 8 << 20;
 
 export class SshHost implements Host {
-  readonly name: string;
+  /** The host as messages name it: the address until apply learns its member name. */
+  name: string;
   private readonly transport: SshTransport;
   private agent: ReturnType<SshTransport['spawn']> | undefined;
   private hello: Hello | undefined;

@@ -25,7 +25,9 @@ let dir: string;
 let file: string;
 let client: EtcdClient | undefined;
 
-const apply = (args: string[] = []): Promise<RunResult> => run(ETCDADM, ['apply', '-f', file, ...args], { timeoutMs: 600_000 });
+/** This machine's release cache for apply (the operator's, per user: $XDG_CACHE_HOME/etcdadm/etcd), in the test's dir. */
+const operatorEnv = () => ({ ...process.env, XDG_CACHE_HOME: join(dir, 'cache') });
+const apply = (args: string[] = []): Promise<RunResult> => run(ETCDADM, ['apply', '-f', file, ...args], { timeoutMs: 600_000, env: operatorEnv() });
 /** What etcdadm owns on a host (names, modes, sizes) and the etcd process: to compare before and after. */
 const world = async (ids: number[] = HOSTS) =>
   Promise.all(
@@ -101,7 +103,9 @@ describe('etcdadm apply over SSH', () => {
       assert.equal(ok(await lab.sh(i, 'ls /etc/etcdadm')).stdout.trim(), 'apply.yaml', `no bundle left on ehost${i}`);
       assert.equal(ok(await lab.sh(i, 'stat -c %a /etc/etcdadm/apply.yaml')).stdout.trim(), '600');
     }
-    assert.deepEqual(readdirSync(dir).sort(), ['cluster.yaml', 'id', 'id.pub', 'known_hosts'], 'nothing else written on the operator side');
+    assert.equal(r.stderr.match(/\[release\] ehost\d: etcd v3\.5\.30 copied into its cache from this machine's/g)?.length, 3, 'the release downloaded once, here, and copied to the hosts');
+    assert.deepEqual(readdirSync(dir).sort(), ['cache', 'cluster.yaml', 'id', 'id.pub', 'known_hosts'], 'nothing else written on the operator side');
+    assert.deepEqual(readdirSync(join(dir, 'cache', 'etcdadm', 'etcd')), ['v3.5.30'], 'the release cache: no key, no bundle');
     console.log(`# apply: 3 bare hosts to a healthy cluster in ${took} ms (release from the lab mirror)`);
   });
 
@@ -299,7 +303,7 @@ describe('etcdadm apply over SSH', () => {
       const leader = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { members: { name: string; role: string }[] }).members.find((m) => m.role === 'leader')!.name;
       const victim = ['ehost1', 'ehost2', 'ehost3', 'ehost4'].filter((n) => n !== leader)[1]!;
       const release = join(dir, 'release');
-      const child = spawn(ETCDADM_HOOKS, ['apply', '-f', file, '--executable', ETCDADM], { env: { ...process.env, ETCDADM_TEST_HOLD: `apply:reconfigure:${victim}`, ETCDADM_TEST_RELEASE: release }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(ETCDADM_HOOKS, ['apply', '-f', file, '--executable', ETCDADM], { env: { ...operatorEnv(), ETCDADM_TEST_HOLD: `apply:reconfigure:${victim}`, ETCDADM_TEST_RELEASE: release }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stderr = '';
       child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number>((r) => child.on('close', (code) => r(code ?? 1)));

@@ -123,3 +123,12 @@ describe('certs check-expiration -f: one table', () => {
     assert.deepEqual(one.slice(-2), ['Trusted CAs (/etc/etcd/pki/ca.crt): etcd-ca-1a2b [signs]', 'CA rotation: none under way']);
   });
 });
+
+describe("apply's release cache on the operator's machine", () => {
+  it('per user: $XDG_CACHE_HOME when it is an absolute path, else ~/.cache', async () => {
+    const { operatorCacheDir } = await import('../../src/apply/release.js');
+    assert.equal(operatorCacheDir({ XDG_CACHE_HOME: '/srv/cache' }, '/home/ops'), '/srv/cache/etcdadm/etcd');
+    assert.equal(operatorCacheDir({ XDG_CACHE_HOME: 'relative' }, '/home/ops'), '/home/ops/.cache/etcdadm/etcd', 'a relative one is ignored, as the XDG spec says');
+    assert.equal(operatorCacheDir({}, '/root'), '/root/.cache/etcdadm/etcd');
+  });
+});

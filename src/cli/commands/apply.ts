@@ -31,12 +31,14 @@ Example:
   cmd.action(
     action(async (inv) => {
       const { runApply } = await import('../../apply/index.js');
+      const { operatorCacheDir } = await import('../../apply/release.js');
       await runApply({
         file: resolve(String(inv.opts.file)),
         dryRun: inv.opts.dryRun === true,
         acceptNewHostKeys: inv.opts.acceptNewHostKeys === true,
         ...(typeof inv.opts.executable === 'string' ? { executable: resolve(inv.opts.executable) } : {}),
         home: homedir(),
+        cacheDir: operatorCacheDir(process.env, homedir()),
         log: inv.log,
         out: stdout,
       });
