@@ -15,7 +15,7 @@
  * Needs root (a test user, a sudoers file, both removed at the end) and openssh-server and sudo (scripts/setup.sh).
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -217,6 +217,46 @@ describe('SshHost: one connection, aliases, locks', () => {
       assert.deepEqual(await h.etcdadmCommand(), AGENT);
     } finally {
       await h.close();
+    }
+  });
+
+  it('through a bastion (ProxyJump, the jump host from the operator\'s ssh_config): two logins, the host reached as directly', async () => {
+    const config = join(sshd.dir, 'ssh_config_jump');
+    writeFileSync(config, `Host bastion\n  HostName 127.0.0.1\n  Port ${sshd.port}\n  User root\n  IdentityFile ${sshd.identityFile}\n  IdentitiesOnly yes\n  UserKnownHostsFile ${KNOWN_HOSTS}\n  BatchMode yes\n`);
+    const before = sshd.logins();
+    const h = await SshHost.connect(target({ configFile: config, proxyJump: 'bastion' }));
+    try {
+      assert.equal((await h.facts()).hostname, hostname());
+      assert.equal((await h.exec('true', [])).code, 0);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(sshd.logins() - before, 2, 'one login on the bastion, one on the host through it');
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('a key held by ssh-agent (no identity file given): the agent answers the login', async () => {
+    const sock = join(sshd.dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    const saved = process.env.SSH_AUTH_SOCK;
+    try {
+      for (let i = 0; i < 100 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync('ssh-add', ['-q', sshd.identityFile], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      process.env.SSH_AUTH_SOCK = sock;
+      const { identityFile: _none, ...noKey } = target();
+      const h = await SshHost.connect(noKey);
+      try {
+        assert.equal((await h.facts()).hostname, hostname());
+      } finally {
+        await h.close();
+      }
+      // and without the agent, the same target has no key to offer: refused, one line
+      delete process.env.SSH_AUTH_SOCK;
+      await assert.rejects(SshHost.connect({ ...noKey, configFile: '/dev/null' }), (e: unknown) => e instanceof EtcdadmError && /SSH login to root@127\.0\.0\.1:\d+ refused/.test(e.message));
+    } finally {
+      if (saved === undefined) delete process.env.SSH_AUTH_SOCK;
+      else process.env.SSH_AUTH_SOCK = saved;
+      agent.kill();
     }
   });
 
