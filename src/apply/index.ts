@@ -34,6 +34,7 @@ import type { Logger } from '../log/logger.js';
 import { closeAll, connectHost, executableOf, loadClusterFile, NotInstalled, REMOTE_ETCDADM, runRemote, type Connected, type ConnectOptions } from './connect.js';
 import { bootstrapSteps, bundlePath, type BootstrapHost } from './bootstrap.js';
 import { hostPlan, observeHost } from './observe.js';
+import { compareVersions } from '../config/version.js';
 import { distributeRelease } from './release.js';
 import { testHold } from '../host/testhooks.js';
 
@@ -124,6 +125,12 @@ async function copyCA(from: { host: SshHost; plan: Plan; name: string }, to: { h
   log.info(`${to.name}: the CA copied from ${from.name} (a CA holder)`);
 }
 
+/** `etcdadm download` of a plan's release (its flags: download resolves no member, so not the host's document). */
+function downloadArgs(plan: Plan): string[] {
+  const r = plan.release;
+  return ['download', '--version', r.version, '--release-url', r.releaseUrl, '--cache-dir', r.cacheDir, ...(r.insecureReleaseUrl ? ['--insecure-release-url'] : []), ...(r.skipHashCheck ? ['--skip-hash-check'] : [])];
+}
+
 async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly Connected[], views: readonly HostView[]): Promise<void> {
   const byName = new Map<string, { c: Connected; plan: Plan }>();
   const members: BootstrapHost[] = [];
@@ -135,7 +142,12 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
     members.push({ name, peerURLs: [...plan.member.urls.advertisePeer], address: plan.member.advertiseAddress, caHolder: c.spec.caHolder, configPath: HOST_CONFIG });
     await writeHostConfig(o, h, c.spec, name, 'InitConfiguration');
   }
-  await distributeRelease([...byName].map(([name, x]) => ({ name, host: x.c.host as SshHost, plan: x.plan })), o.cacheDir, o.log);
+  // the release copied to the hosts while the CA holder makes the certificates (both before any init)
+  // (each host verifies and extracts it with its own `download` at once: its init then finds it ready)
+  const release = distributeRelease([...byName].map(([name, x]) => ({ name, host: x.c.host as SshHost, plan: x.plan })), o.cacheDir, o.log, (t) =>
+    remote(o, 'release', t.name, t.host as SshHost, downloadArgs(t.plan)),
+  );
+  release.catch(() => undefined); // awaited below; a certificates failure first ends the run without it
   const token = `etcd-${randomBytes(8).toString('hex')}`;
   const steps = bootstrapSteps(members, token);
   const first = steps[0]!;
@@ -151,6 +163,7 @@ async function bootstrap(o: ApplyOptions, doc: ConfigDocument, hosts: readonly C
     await hostOf(s.for!).write(s.bundlePath!, text, { mode: 0o600, dirMode: 0o700 });
     o.log.withPhase('certificates').info(`${s.for}: its certificates, signed on ${s.host} (no CA key)`);
   }
+  await release;
   const inits = steps.filter((x) => x.kind === 'init');
   o.log.withPhase('bootstrap').info(`Starting ${inits.length} members together: ${inits.map((s) => s.host).join(', ')}`);
   const results = await Promise.allSettled(inits.map((s) => remote(o, 'bootstrap', s.host, hostOf(s.host), s.args)));
@@ -219,8 +232,11 @@ async function joinHost(o: ApplyOptions, name: string, hosts: readonly Connected
   const plan = await hostPlan(th, target.spec);
   const endpoints = await memberEndpoints(hosts, views);
   const holder = await caHolder(hosts, views, target, name);
-  await distributeRelease([{ name, host: th, plan }], o.cacheDir, o.log);
-  await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { join: { ...target.spec.settings.join, endpoints } });
+  // a member joins on the version the cluster runs (join refuses another); an upgrade in the same apply comes after
+  const running = (await memberStates(o, hosts, views)).map((m) => m.version).filter((v): v is string => !!v).sort(compareVersions);
+  const version = running.at(-1) ?? plan.release.version;
+  await distributeRelease([{ name, host: th, plan: { ...plan, release: { ...plan.release, version } } }], o.cacheDir, o.log);
+  await writeHostConfig(o, th, target.spec, name, 'JoinConfiguration', { etcd: { ...target.spec.settings.etcd, version }, join: { ...target.spec.settings.join, endpoints } });
   const args = ['join', '--config', HOST_CONFIG];
   if (target.spec.caHolder) await copyCA(holder, { host: th, plan, name }, log);
   else args.push('--certs-bundle', await sendBundle(o, 'join', holder, th, name, plan));

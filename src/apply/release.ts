@@ -14,6 +14,7 @@ import type { Plan } from '../config/types.js';
 import { EtcdadmError, describe } from '../errors.js';
 import type { Host } from '../host/host.js';
 import { operatorHost } from '../host/operator.js';
+import { SshHost } from '../host/ssh.js';
 import type { Logger } from '../log/logger.js';
 import { cachedArchivePath, downloadRelease } from '../release/download.js';
 
@@ -32,9 +33,11 @@ export interface ReleaseTarget {
 
 /**
  * Every target host's cache holds the release of its plan (one version for all), copied from the operator's cache
- * where it is missing or its SHA256SUMS differs; in parallel. Returns the hosts it was copied to.
+ * where it is missing or its SHA256SUMS differs; in parallel, each host's `after` (apply's bootstrap: the host's own
+ * `etcdadm download`, which verifies and extracts it there) as soon as its copy is there. Returns the hosts it was
+ * copied to.
  */
-export async function distributeRelease(targets: readonly ReleaseTarget[], cacheDir: string, log: Logger): Promise<string[]> {
+export async function distributeRelease(targets: readonly ReleaseTarget[], cacheDir: string, log: Logger, after?: (t: ReleaseTarget) => Promise<unknown>): Promise<string[]> {
   if (targets.length === 0) return [];
   const spec = { ...targets[0]!.plan.release, cacheDir };
   const here = operatorHost();
@@ -48,20 +51,26 @@ export async function distributeRelease(targets: readonly ReleaseTarget[], cache
       const dstSums = join(dirname(dst), 'SHA256SUMS');
       if ((await t.host.stat(dst))?.size === size && (sums === undefined || (await t.host.read(dstSums)) === sums)) {
         log.withPhase('release').debug(`${t.name}: etcd v${spec.version} is in its cache already`);
+        await after?.(t);
         return;
       }
-      await t.host.mkdir(dirname(dst), 0o755);
-      const w = await t.host.writeStream(dst, { mode: 0o644 });
-      try {
-        await pipeline(here.readStream(got.archivePath), w.sink);
-        await w.commit();
-      } catch (err) {
-        await w.abort();
-        throw new EtcdadmError(`copying etcd v${spec.version} into the cache of ${t.name} (${dst}) failed: ${describe(err)}`, { hint: 'check free space there, then run the same apply again', cause: err });
+      // not fsynced: a cache file, verified against SHA256SUMS by the host's own command before any use
+      if (t.host instanceof SshHost) await t.host.upload(got.archivePath, dst, 0o644, { durable: false });
+      else {
+        await t.host.mkdir(dirname(dst), 0o755);
+        const w = await t.host.writeStream(dst, { mode: 0o644 });
+        try {
+          await pipeline(here.readStream(got.archivePath), w.sink);
+          await w.commit();
+        } catch (err) {
+          await w.abort();
+          throw new EtcdadmError(`copying etcd v${spec.version} into the cache of ${t.name} (${dst}) failed: ${describe(err)}`, { hint: 'check free space there, then run the same apply again', cause: err });
+        }
       }
       if (sums !== undefined) await t.host.write(dstSums, sums, { mode: 0o644 });
       copied.push(t.name);
       log.withPhase('release').info(`${t.name}: etcd v${spec.version} copied into its cache from this machine's (${(size / 1048576).toFixed(1)} MiB)`);
+      await after?.(t);
     }),
   );
   return copied;

@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { EtcdadmError } from '../errors.js';
-import type { SshTransport } from './ssh-transport.js';
+import { shellQuote, type SshTransport } from './ssh-transport.js';
 
 export type InstallOutcome = { kind: 'same'; sha256: string } | { kind: 'copied'; sha256: string; bytes: number; previous?: string };
 
@@ -56,6 +56,31 @@ export async function remoteSha256(t: SshTransport, sudo: boolean, remotePath: s
 }
 
 /**
+ * `localPath` streamed to `remotePath` on the host in one remote shell over the master connection (no agent, no
+ * encoding: ssh's own channel): received into a temp file beside the target, given `mode`, synced (unless `durable`
+ * is false: a cache file whose reader verifies it), its SHA-256 checked on arrival when `sha256` is given, renamed
+ * over the target (the directory synced), then `then` (a shell snippet with the target as $1); the temp file removed
+ * on any failure.
+ */
+export async function uploadFile(t: SshTransport, sudo: boolean, localPath: string, remotePath: string, opts: { mode: number; sha256?: string; what: string; then?: string; durable?: boolean }): Promise<void> {
+  const tmp = `${dirname(remotePath)}/.etcdadm.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2, 8)}.new`;
+  const sync = (what: string) => (opts.durable === false ? '' : `sync ${what}; `);
+  const check = opts.sha256
+    ? `got=$(sha256sum "$tmp" | cut -d" " -f1); [ "$got" = ${shellQuote(opts.sha256)} ] || { echo "the copy arrived with SHA-256 $got, not ${opts.sha256}" >&2; exit 4; }; `
+    : '';
+  const script =
+    `set -e; dest=$1; tmp=$2; mkdir -p "$(dirname "$dest")"; trap 'rm -f "$tmp"' EXIT; umask 022; cat > "$tmp"; chmod ${opts.mode.toString(8)} "$tmp"; ${sync('"$tmp"')}` +
+    `${check}mv -f "$tmp" "$dest"; trap - EXIT; ${sync('"$(dirname "$dest")"')}set -- "$dest"; ${opts.then ?? 'true'}`;
+  const child = t.spawn(['sh', '-c', script, 'sh', remotePath, tmp], sudo);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+  await pipeline(createReadStream(localPath), child.stdin).catch(() => undefined); // a failure shows in the exit code
+  const code = await exited;
+  if (code !== 0) throw new EtcdadmError(`copying ${opts.what} to ${remotePath} on ${t.label} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`, { hint: 'check free space and that the directory is writable there' });
+}
+
+/**
  * `localPath` at `remotePath` on the host (0755, root's), copied only when its SHA-256 differs; `dryRun`: say what
  * would be done, copy nothing.
  */
@@ -63,20 +88,10 @@ export async function ensureRemoteExecutable(t: SshTransport, sudo: boolean, loc
   const want = await sha256File(localPath);
   const have = await remoteSha256(t, sudo, remotePath, { remember: !opts.dryRun, ...(opts.hashFile ? { hashFile: opts.hashFile } : {}) });
   if (have === want) return { kind: 'same', sha256: want };
-  const bytes = (await readFile(localPath)).length;
+  const bytes = (await stat(localPath)).size;
   if (opts.dryRun) return { kind: 'copied', sha256: want, bytes, ...(have ? { previous: have } : {}) };
-  const tmp = `${dirname(remotePath)}/.etcdadm.${process.pid}.${Date.now()}.new`;
-  // one remote shell: receive, mode, sync, check, rename; the temp file removed on any failure
-  const script =
-    'set -e; dest=$1; tmp=$2; want=$3; mkdir -p "$(dirname "$dest")"; trap \'rm -f "$tmp"\' EXIT; umask 022; cat > "$tmp"; chmod 0755 "$tmp"; sync "$tmp"; ' +
-    'got=$(sha256sum "$tmp" | cut -d" " -f1); [ "$got" = "$want" ] || { echo "the copy arrived with SHA-256 $got, not $want" >&2; exit 4; }; mv -f "$tmp" "$dest"; trap - EXIT; sync "$(dirname "$dest")"; ' +
-    `f=$dest; m=$4; mkdir -p "$(dirname "$m")"; printf "%s\\n%s\\n" "$(${IDENTITY})" "$want" > "$m.new" && mv -f "$m.new" "$m"`;
-  const child = t.spawn(['sh', '-c', script, 'sh', remotePath, tmp, want, opts.hashFile ?? REMOTE_HASH_FILE], sudo);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => child.on('close', (code) => resolve(code ?? 1)));
-  await pipeline(createReadStream(localPath), child.stdin).catch(() => undefined); // a failure shows in the exit code
-  const code = await exited;
-  if (code !== 0) throw new EtcdadmError(`copying etcdadm to ${remotePath} on ${t.label} failed: ${stderr.trim().split('\n').pop() || `exit ${code}`}`, { hint: 'check free space and that the directory is writable there' });
+  // its hash noted beside it for the next apply (REMOTE_HASH_FILE)
+  const note = `f=$1; m=${shellQuote(opts.hashFile ?? REMOTE_HASH_FILE)}; mkdir -p "$(dirname "$m")"; printf "%s\\n%s\\n" "$(${IDENTITY})" ${shellQuote(want)} > "$m.new" && mv -f "$m.new" "$m"`;
+  await uploadFile(t, sudo, localPath, remotePath, { mode: 0o755, sha256: want, what: 'etcdadm', then: note });
   return { kind: 'copied', sha256: want, bytes, ...(have ? { previous: have } : {}) };
 }

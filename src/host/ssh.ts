@@ -18,6 +18,7 @@ import { DEFAULT_EXEC_TIMEOUT_MS } from './host.js';
 import { decodeResponse, encodeMessage, errorFromWire, LineSplitter, PROTOCOL_VERSION, type Hello, type Method } from './ssh-rpc.js';
 import { sshFailure, SshTransport, targetLabel, type SshTarget } from './ssh-transport.js';
 import { ensureServiceAccount } from './user.js';
+import { uploadFile } from './ssh-install.js';
 
 export interface SshHostOptions extends SshTarget {
   /** The host's name in messages and in `Host.name`; default the address. */
@@ -246,6 +247,15 @@ export class SshHost implements Host {
         else resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr: err });
       });
     });
+  }
+
+  /**
+   * A local file of the operator's machine put at `path` here through ssh's own channel beside the agent (no
+   * encoding: large files such as a release archive), atomically, with `mode`; not fsynced when `durable` is false
+   * (ssh-install.ts uploadFile).
+   */
+  upload(localPath: string, path: string, mode: number, opts: { durable?: boolean } = {}): Promise<void> {
+    return uploadFile(this.transport, this.sudo, localPath, path, { mode, what: localPath, ...opts });
   }
 
   /** Stop the agent (its locks released, open writes aborted), close the master connection. */
