@@ -296,8 +296,10 @@ describe('etcdadm apply over SSH', () => {
     try {
       const before = await pids();
       writeFileSync(file, clusterFile(hosts, '3.6.16', ['  quotaBackendBytes: 4294967296'], 'ops'));
+      const seen = await world([1, 2, 3, 6]);
       const dry = await apply(['--dry-run']);
       assert.equal(dry.code, 0, dry.stderr);
+      assert.deepEqual(await world([1, 2, 3, 6]), seen, 'a dry run with changes to make changes nothing (files, etcd PIDs)');
       assert.match(dry.stdout, /^new settings on ehost1, ehost2, ehost3, ehost4, one at a time, leader last — ehost1: ETCD_QUOTA_BACKEND_BYTES: 2147483648 → 4294967296; ehost2: /m);
       // held before the second member's turn: its sshd killed (listener and sessions), then released
       const leader = (JSON.parse(ok(await lab.on(1, ['etcdadm', 'status', '-o', 'json'])).stdout) as { members: { name: string; role: string }[] }).members.find((m) => m.role === 'leader')!.name;
