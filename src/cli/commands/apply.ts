@@ -17,10 +17,16 @@ export function applyCommand(): Command<any, any, any> {
   cmd.addHelpText(
     'after',
     `
-Reads the truth from the hosts (their host records and the cluster's member list), prints the plan, and acts: bare
-hosts are bootstrapped together (every member started with the full initial cluster, no join by join). The hosts
-need sshd, root or passwordless sudo, and systemd; etcdadm copies itself to ${'/usr/local/bin/etcdadm'} there (only
-when its SHA-256 differs). The CA key stays on the CA holders; the other hosts receive only their own certificates.
+Reads the truth from the hosts (their host records and the cluster's member list), prints the plan (per host, what
+changes and why), and acts: bare hosts are bootstrapped together (every member started with the full initial
+cluster, no join by join); later edits are carried out one safe step at a time, each by the host's own etcdadm —
+hosts added (learner first), removed (reset there), replaced; a new etcd version (upgrade apply, member by member,
+the leader last); changed settings (reconfigure, member by member, the leader last); certificates due (renewed, or
+signed on a CA holder); timers (backups, defrag, renewal). Removing a majority at once, a host of another cluster,
+a changed host key: refused before any change. The hosts need sshd, root or passwordless sudo, and systemd; etcdadm
+copies itself to ${'/usr/local/bin/etcdadm'} there (only when its SHA-256 differs) and the etcd release from this
+machine's cache (~/.cache/etcdadm). The CA key stays on the CA holders; the other hosts receive only their own
+certificates. A failure names the host and the step; the same apply goes on from there.
 
 Example:
   etcdadm config print cluster-defaults > cluster.yaml
